@@ -1,0 +1,226 @@
+//! The typed slot arena of one entity type.
+//!
+//! A generational arena owned by the crate (rather than `slotmap`) because rolling back a
+//! removal must bring an entity back under its *old* key: [`Arena::insert_at`].
+
+use std::any::Any;
+use std::num::NonZeroU32;
+
+use crate::key::RawKey;
+
+struct Slot<T> {
+    value: Option<T>,
+    /// Version of the current occupant, or of the last one while vacant (0: never used).
+    version: u32,
+    /// Highest version ever issued for this slot: a fresh insert uses `high + 1`, so a key
+    /// handed out once is never reissued, even after a rollback lowered `version`.
+    high: u32,
+}
+
+/// A generational arena: O(1) insert, lookup and removal; stale keys never resolve.
+pub(crate) struct Arena<T> {
+    slots: Vec<Slot<T>>,
+    /// Vacant slot indices, most recently freed last. May hold indices that a rollback has
+    /// since reoccupied; `insert` skips those.
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl<T> Default for Arena<T> {
+    fn default() -> Self {
+        Arena {
+            slots: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> Arena<T> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn reserve(&mut self, additional: usize) {
+        let vacant = self.free.len();
+        if additional > vacant {
+            self.slots.reserve(additional - vacant);
+        }
+    }
+
+    pub fn insert(&mut self, value: T) -> RawKey {
+        while let Some(index) = self.free.pop() {
+            let slot = &mut self.slots[index as usize];
+            if slot.value.is_some() {
+                continue; // reoccupied by a rollback
+            }
+            let version = slot.high + 1;
+            slot.version = version;
+            slot.high = version;
+            slot.value = Some(value);
+            self.len += 1;
+            return RawKey::new(index, nonzero(version));
+        }
+        let index = u32::try_from(self.slots.len()).expect("arena holds at most 2^32 slots");
+        self.slots.push(Slot {
+            value: Some(value),
+            version: 1,
+            high: 1,
+        });
+        self.len += 1;
+        RawKey::new(index, nonzero(1))
+    }
+
+    /// Puts `value` back under `key`. The slot must be vacant (a rollback guarantees it).
+    pub fn insert_at(&mut self, key: RawKey, value: T) {
+        let index = key.idx();
+        if index >= self.slots.len() {
+            self.slots.resize_with(index + 1, || Slot {
+                value: None,
+                version: 0,
+                high: 0,
+            });
+        }
+        let slot = &mut self.slots[index];
+        assert!(slot.value.is_none(), "insert_at on an occupied slot");
+        slot.version = key.version();
+        slot.high = slot.high.max(key.version());
+        slot.value = Some(value);
+        self.len += 1;
+    }
+
+    pub fn contains(&self, key: RawKey) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub fn get(&self, key: RawKey) -> Option<&T> {
+        match self.slots.get(key.idx()) {
+            Some(slot) if slot.version == key.version() => slot.value.as_ref(),
+            _ => None,
+        }
+    }
+
+    pub fn get_mut(&mut self, key: RawKey) -> Option<&mut T> {
+        match self.slots.get_mut(key.idx()) {
+            Some(slot) if slot.version == key.version() => slot.value.as_mut(),
+            _ => None,
+        }
+    }
+
+    pub fn remove(&mut self, key: RawKey) -> Option<T> {
+        let slot = self.slots.get_mut(key.idx())?;
+        if slot.version != key.version() {
+            return None;
+        }
+        let value = slot.value.take()?;
+        self.len -= 1;
+        if slot.high < u32::MAX {
+            self.free.push(key.index());
+        } // else: the slot's versions are exhausted; retire it
+        Some(value)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (RawKey, &T)> + '_ {
+        self.slots.iter().enumerate().filter_map(|(i, slot)| {
+            let v = slot.value.as_ref()?;
+            Some((RawKey::new(i as u32, nonzero(slot.version)), v))
+        })
+    }
+}
+
+fn nonzero(v: u32) -> NonZeroU32 {
+    NonZeroU32::new(v).expect("live slots have a nonzero version")
+}
+
+/// The type-erased face of an arena, for code that works on any table (cascades, rollback,
+/// integrity checks).
+pub(crate) trait ErasedArena: Any + Send + Sync {
+    fn len(&self) -> usize;
+    fn contains(&self, key: RawKey) -> bool;
+    fn keys(&self) -> Vec<RawKey>;
+    /// Removes and drops the value.
+    fn remove_drop(&mut self, key: RawKey) -> bool;
+    /// Removes the value and returns it boxed, for a rollback log.
+    fn remove_boxed(&mut self, key: RawKey) -> Option<Box<dyn Any + Send + Sync>>;
+    /// Puts a boxed value made by `remove_boxed` back under its key.
+    fn restore_boxed(&mut self, key: RawKey, value: Box<dyn Any + Send + Sync>);
+    /// Swaps the value under `key` with a boxed one, returning the old value boxed.
+    fn replace_boxed(
+        &mut self,
+        key: RawKey,
+        value: Box<dyn Any + Send + Sync>,
+    ) -> Box<dyn Any + Send + Sync>;
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T: Send + Sync + 'static> ErasedArena for Arena<T> {
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn contains(&self, key: RawKey) -> bool {
+        Arena::contains(self, key)
+    }
+    fn keys(&self) -> Vec<RawKey> {
+        self.iter().map(|(k, _)| k).collect()
+    }
+    fn remove_drop(&mut self, key: RawKey) -> bool {
+        self.remove(key).is_some()
+    }
+    fn remove_boxed(&mut self, key: RawKey) -> Option<Box<dyn Any + Send + Sync>> {
+        self.remove(key)
+            .map(|v| Box::new(v) as Box<dyn Any + Send + Sync>)
+    }
+    fn restore_boxed(&mut self, key: RawKey, value: Box<dyn Any + Send + Sync>) {
+        let value = value
+            .downcast::<T>()
+            .expect("restored value has the table's type");
+        self.insert_at(key, *value);
+    }
+    fn replace_boxed(
+        &mut self,
+        key: RawKey,
+        value: Box<dyn Any + Send + Sync>,
+    ) -> Box<dyn Any + Send + Sync> {
+        let value = value
+            .downcast::<T>()
+            .expect("replacement has the table's type");
+        let slot = self.get_mut(key).expect("replaced entity is live");
+        Box::new(std::mem::replace(slot, *value))
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_removed_key_is_never_reissued_even_after_restore() {
+        let mut a = Arena::default();
+        let k1 = a.insert("a");
+        assert_eq!(a.remove(k1), Some("a"));
+        let k2 = a.insert("b");
+        assert_eq!(k1.index(), k2.index());
+        assert_ne!(k1, k2);
+        assert_eq!(a.get(k1), None);
+        // roll back: remove b, restore a under k1
+        a.remove(k2);
+        a.insert_at(k1, "a");
+        assert_eq!(a.get(k1), Some(&"a"));
+        assert_eq!(a.get(k2), None);
+        a.remove(k1);
+        let k3 = a.insert("c");
+        assert_ne!(
+            k3, k2,
+            "a version handed out before the rollback is not reused"
+        );
+        assert_ne!(k3, k1);
+        assert_eq!(a.len(), 1);
+    }
+}

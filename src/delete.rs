@@ -1,0 +1,202 @@
+//! Deleting entities: planning a delete through every relation's rules, previewing it,
+//! and applying it as a sequence of primitives.
+
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
+
+use crate::error::RemoveError;
+use crate::key::{AnyKey, RawKey};
+use crate::relation::many_to_many::PairHasher;
+use crate::schema::{DeleteRule, End, RelationName};
+use crate::store::Store;
+
+type Set = HashSet<(u32, RawKey), BuildHasherDefault<PairHasher>>;
+
+/// What deleting an entity would do, as reported by
+/// [`Store::preview_remove`](crate::Store::preview_remove). Nothing is changed by asking.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeletePreview {
+    /// Every entity the delete would remove, the requested one first, then cascades in
+    /// the order they are reached.
+    pub removed: Vec<AnyKey>,
+    /// Every link between a removed entity and a surviving one, which the delete would
+    /// unlink.
+    pub unlinked: Vec<Unlinked>,
+    /// Restrict rules that refuse the delete; empty if it would go ahead.
+    pub blocked_by: Vec<Blocker>,
+}
+
+impl DeletePreview {
+    /// Whether the delete would go ahead.
+    pub fn allowed(&self) -> bool {
+        self.blocked_by.is_empty()
+    }
+}
+
+/// A link a delete would remove, seen from the removed entity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unlinked {
+    /// The relation.
+    pub relation: RelationName,
+    /// The removed entity.
+    pub removed: AnyKey,
+    /// The surviving entity it is linked to.
+    pub survivor: AnyKey,
+}
+
+/// A restrict rule that refuses a delete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Blocker {
+    /// The relation whose rule refuses.
+    pub relation: RelationName,
+    /// The entity that would be removed.
+    pub key: AnyKey,
+    /// The linked entity that would survive and so blocks it.
+    pub blocker: AnyKey,
+}
+
+type Restriction = (u32, (u32, RawKey), (u32, RawKey));
+
+/// The entities a delete removes, in order, and the restrict rules it violates.
+pub(crate) struct Plan {
+    pub order: Vec<(u32, RawKey)>,
+    /// (relation, entity to delete, surviving blocker)
+    pub blocked: Vec<Restriction>,
+}
+
+impl Store {
+    /// Computes the closure of a delete of `roots` (live entities) under every rule.
+    pub(crate) fn plan_remove(&self, roots: &[(u32, RawKey)]) -> Plan {
+        let mut set = Set::default();
+        let mut order = Vec::new();
+        for &r in roots {
+            if set.insert(r) {
+                order.push(r);
+            }
+        }
+        let mut restricts = Vec::new();
+        let mut i = 0;
+        while i < order.len() {
+            let (table, key) = order[i];
+            i += 1;
+            for &(rel, end) in &self.touching[table as usize] {
+                let def = &self.schema.relations[rel as usize];
+                let store = &self.relations[rel as usize];
+                let other = def.table(end.other());
+                match def.rules.rule(end) {
+                    DeleteRule::Nullify => {}
+                    DeleteRule::Restrict => store.for_each_partner(end, key, |p| {
+                        restricts.push((rel, (table, key), (other, p)));
+                    }),
+                    DeleteRule::Cascade => store.for_each_partner(end, key, |p| {
+                        if set.insert((other, p)) {
+                            order.push((other, p));
+                        }
+                    }),
+                    DeleteRule::DeleteOrphan => {
+                        // a partner is deleted once every one of its links here is to a
+                        // deleted entity; each such entity is examined after joining `set`,
+                        // so the last of them sees the others in it
+                        for p in store.partners(end, key) {
+                            if set.contains(&(other, p)) {
+                                continue;
+                            }
+                            let mut orphaned = true;
+                            store.for_each_partner(end.other(), p, |q| {
+                                orphaned &= set.contains(&(table, q));
+                            });
+                            if orphaned {
+                                set.insert((other, p));
+                                order.push((other, p));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let blocked = restricts
+            .into_iter()
+            .filter(|(_, _, blocker)| !set.contains(blocker))
+            .collect();
+        Plan { order, blocked }
+    }
+
+    pub(crate) fn any_key(&self, table: u32, key: RawKey) -> AnyKey {
+        AnyKey {
+            table: self.schema.tables[table as usize].name,
+            key,
+        }
+    }
+
+    pub(crate) fn first_blocker(&self, plan: &Plan) -> Option<RemoveError> {
+        plan.blocked
+            .first()
+            .map(|&(rel, (t, k), (bt, b))| RemoveError::Restricted {
+                relation: self.schema.relations[rel as usize].name,
+                key: self.any_key(t, k),
+                blocker: self.any_key(bt, b),
+            })
+    }
+
+    /// Describes a plan for a preview.
+    pub(crate) fn describe_plan(&self, plan: &Plan) -> DeletePreview {
+        let removed_set: Set = plan.order.iter().copied().collect();
+        let mut unlinked = Vec::new();
+        for &(table, key) in &plan.order {
+            for &(rel, end) in &self.touching[table as usize] {
+                let def = &self.schema.relations[rel as usize];
+                let other = def.table(end.other());
+                self.relations[rel as usize].for_each_partner(end, key, |p| {
+                    if !removed_set.contains(&(other, p)) {
+                        unlinked.push(Unlinked {
+                            relation: def.name,
+                            removed: self.any_key(table, key),
+                            survivor: self.any_key(other, p),
+                        });
+                    }
+                });
+            }
+        }
+        DeletePreview {
+            removed: plan
+                .order
+                .iter()
+                .map(|&(t, k)| self.any_key(t, k))
+                .collect(),
+            unlinked,
+            blocked_by: plan
+                .blocked
+                .iter()
+                .map(|&(rel, (t, k), (bt, b))| Blocker {
+                    relation: self.schema.relations[rel as usize].name,
+                    key: self.any_key(t, k),
+                    blocker: self.any_key(bt, b),
+                })
+                .collect(),
+        }
+    }
+
+    /// Applies a plan that is not blocked: unlinks every link of every planned entity,
+    /// then removes it. Infallible.
+    pub(crate) fn apply_plan(&mut self, plan: &Plan) {
+        for &(table, key) in &plan.order {
+            self.unlink_everything(table, key);
+            self.p_remove(table, key);
+        }
+    }
+
+    /// Unlinks every link of an entity, in every relation, whatever the rules.
+    pub(crate) fn unlink_everything(&mut self, table: u32, key: RawKey) {
+        for i in 0..self.touching[table as usize].len() {
+            let (rel, end) = self.touching[table as usize][i];
+            let partners = self.relations[rel as usize].partners(end, key);
+            for p in partners {
+                let (a, b) = match end {
+                    End::A => (key, p),
+                    End::B => (p, key),
+                };
+                self.p_unlink(rel, a, b);
+            }
+        }
+    }
+}

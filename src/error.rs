@@ -1,0 +1,293 @@
+//! Error types: one small enum per failure domain, and the umbrella [`Error`].
+
+use std::fmt;
+
+use crate::key::{AnyKey, RawKey};
+use crate::schema::{End, RelationName};
+
+/// A key whose entity has been removed (or never existed in this store).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaleKey {
+    /// The key's entity.
+    pub key: AnyKey,
+}
+
+impl fmt::Display for StaleKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "stale key {}: no such entity", self.key)
+    }
+}
+
+impl std::error::Error for StaleKey {}
+
+/// Why a link, unlink or collection change was refused. Nothing changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// One of the keys is stale.
+    Stale(StaleKey),
+    /// The relation forbids linking an entity to itself.
+    SelfLink {
+        /// The relation.
+        relation: RelationName,
+        /// The entity.
+        key: RawKey,
+    },
+    /// The relation is declared acyclic and the link would close a cycle.
+    Cycle {
+        /// The relation.
+        relation: RelationName,
+        /// The first-end (parent) entity of the refused link.
+        a: RawKey,
+        /// The second-end (child) entity of the refused link.
+        b: RawKey,
+    },
+    /// A replacement collection or ordering names the same entity twice.
+    Duplicate {
+        /// The relation.
+        relation: RelationName,
+        /// The repeated entity.
+        key: RawKey,
+    },
+    /// A reordering is not a permutation of the current collection.
+    NotAPermutation {
+        /// The relation.
+        relation: RelationName,
+        /// The entity whose collection was being reordered.
+        owner: RawKey,
+    },
+    /// Unlinking would delete an orphan (delete-orphan rule), and that delete is refused.
+    OrphanDelete(RemoveError),
+}
+
+impl fmt::Display for LinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LinkError::Stale(e) => e.fmt(f),
+            LinkError::SelfLink { relation, key } => {
+                write!(f, "relation {relation} forbids linking {key} to itself")
+            }
+            LinkError::Cycle { relation, a, b } => write!(
+                f,
+                "linking {a} to {b} in acyclic relation {relation} would close a cycle"
+            ),
+            LinkError::Duplicate { relation, key } => {
+                write!(
+                    f,
+                    "{key} appears twice in a collection of relation {relation}"
+                )
+            }
+            LinkError::NotAPermutation { relation, owner } => write!(
+                f,
+                "new order for {owner} in relation {relation} is not a permutation of its links"
+            ),
+            LinkError::OrphanDelete(e) => write!(f, "deleting the orphan failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for LinkError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LinkError::Stale(e) => Some(e),
+            LinkError::OrphanDelete(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<StaleKey> for LinkError {
+    fn from(e: StaleKey) -> Self {
+        LinkError::Stale(e)
+    }
+}
+
+/// Why a delete was refused. Nothing changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RemoveError {
+    /// The key is stale.
+    Stale(StaleKey),
+    /// A restrict rule blocks the delete: `blocker` is linked to `key`, which the delete
+    /// would remove, through `relation`, and `blocker` itself would survive.
+    Restricted {
+        /// The relation whose rule refuses.
+        relation: RelationName,
+        /// The entity that would be deleted.
+        key: AnyKey,
+        /// The linked entity that keeps it.
+        blocker: AnyKey,
+    },
+}
+
+impl fmt::Display for RemoveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RemoveError::Stale(e) => e.fmt(f),
+            RemoveError::Restricted {
+                relation,
+                key,
+                blocker,
+            } => write!(
+                f,
+                "cannot delete {key}: relation {relation} restricts it while {blocker} is linked"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RemoveError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RemoveError::Stale(e) => Some(e),
+            RemoveError::Restricted { .. } => None,
+        }
+    }
+}
+
+impl From<StaleKey> for RemoveError {
+    fn from(e: StaleKey) -> Self {
+        RemoveError::Stale(e)
+    }
+}
+
+/// The first violated invariant found by [`Store::check_integrity`](crate::Store::check_integrity).
+/// Seeing one means a bug in relgraph (or a hand-forged state): every public call keeps
+/// these invariants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IntegrityError {
+    /// A link names an entity that is not alive.
+    DeadEndpoint {
+        /// The relation.
+        relation: RelationName,
+        /// The end where the dead key was found.
+        end: End,
+        /// The dead key.
+        key: RawKey,
+    },
+    /// The two sides of a relation disagree about a link.
+    Disagree {
+        /// The relation.
+        relation: RelationName,
+        /// The entity whose view is not mirrored.
+        key: RawKey,
+        /// What disagrees.
+        detail: &'static str,
+    },
+    /// A stored count does not match what is stored.
+    CountMismatch {
+        /// What is counted (a table or relation name).
+        what: String,
+        /// The stored count.
+        stored: usize,
+        /// The actual number.
+        actual: usize,
+    },
+    /// A relation that forbids self-links holds one.
+    SelfLink {
+        /// The relation.
+        relation: RelationName,
+        /// The entity linked to itself.
+        key: RawKey,
+    },
+    /// An acyclic relation holds a cycle through `key`.
+    Cycle {
+        /// The relation.
+        relation: RelationName,
+        /// An entity on the cycle.
+        key: RawKey,
+    },
+}
+
+impl fmt::Display for IntegrityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IntegrityError::DeadEndpoint { relation, end, key } => write!(
+                f,
+                "relation {relation} links dead entity {key} at end {end:?}"
+            ),
+            IntegrityError::Disagree {
+                relation,
+                key,
+                detail,
+            } => write!(f, "relation {relation} disagrees about {key}: {detail}"),
+            IntegrityError::CountMismatch {
+                what,
+                stored,
+                actual,
+            } => write!(f, "{what}: stored count {stored}, actual {actual}"),
+            IntegrityError::SelfLink { relation, key } => {
+                write!(
+                    f,
+                    "relation {relation} forbids self-links but links {key} to itself"
+                )
+            }
+            IntegrityError::Cycle { relation, key } => {
+                write!(f, "acyclic relation {relation} has a cycle through {key}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for IntegrityError {}
+
+/// Every error relgraph returns, for callers that handle them alike (`?` converts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A stale key.
+    Stale(StaleKey),
+    /// A refused link operation.
+    Link(LinkError),
+    /// A refused delete.
+    Remove(RemoveError),
+    /// A violated invariant.
+    Integrity(IntegrityError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Stale(e) => e.fmt(f),
+            Error::Link(e) => e.fmt(f),
+            Error::Remove(e) => e.fmt(f),
+            Error::Integrity(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Stale(e) => Some(e),
+            Error::Link(e) => Some(e),
+            Error::Remove(e) => Some(e),
+            Error::Integrity(e) => Some(e),
+        }
+    }
+}
+
+impl From<StaleKey> for Error {
+    fn from(e: StaleKey) -> Self {
+        Error::Stale(e)
+    }
+}
+impl From<LinkError> for Error {
+    fn from(e: LinkError) -> Self {
+        Error::Link(e)
+    }
+}
+impl From<RemoveError> for Error {
+    fn from(e: RemoveError) -> Self {
+        Error::Remove(e)
+    }
+}
+impl From<IntegrityError> for Error {
+    fn from(e: IntegrityError) -> Self {
+        Error::Integrity(e)
+    }
+}
+
+/// `Result` with relgraph's umbrella [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,197 @@
+//! Traversal of self-referential one-to-many relations (hierarchies): ancestors,
+//! descendants breadth-first and depth-first with depth, root, siblings.
+//!
+//! On a relation declared [`acyclic`](crate::Rules::acyclic) the walks keep no visited set.
+//! On any other self-referential relation they remember what they visited, so a cycle ends
+//! the walk instead of looping.
+
+use std::collections::{HashSet, VecDeque};
+use std::hash::BuildHasherDefault;
+use std::marker::PhantomData;
+
+use crate::key::{Key, RawKey};
+use crate::relation::many_to_many::PairHasher;
+use crate::relation::{OneToManyStore, RelationStore};
+use crate::schema::{Entity, OneToMany, Relation};
+use crate::store::Store;
+
+type Seen = Option<HashSet<RawKey, BuildHasherDefault<PairHasher>>>;
+
+impl Store {
+    fn tree<T: Entity>(&self, rel: OneToMany<T, T>) -> (&OneToManyStore, Seen) {
+        let (schema, index) = rel.schema_and_index();
+        assert!(
+            schema == self.schema.id,
+            "a relation handle was used with a store built from another schema"
+        );
+        let acyclic = self.schema.relations[index as usize].rules.acyclic;
+        match &self.relations[index as usize] {
+            RelationStore::OneToMany(r) => (r, (!acyclic).then(Default::default)),
+            _ => unreachable!("a OneToMany handle names a one-to-many"),
+        }
+    }
+
+    /// The parent, grandparent, … of `node`, nearest first. O(1) per step.
+    pub fn ancestors<T: Entity>(&self, rel: OneToMany<T, T>, node: Key<T>) -> Ancestors<'_, T> {
+        let (tree, mut seen) = self.tree(rel);
+        if let Some(seen) = &mut seen {
+            seen.insert(node.raw());
+        }
+        Ancestors {
+            tree,
+            at: node.raw(),
+            seen,
+            _type: PhantomData,
+        }
+    }
+
+    /// The topmost ancestor of `node` (`node` itself if it has no parent). O(depth).
+    /// On a cycle (possible only where the relation is not acyclic) it is the last
+    /// ancestor before the walk would repeat.
+    pub fn root<T: Entity>(&self, rel: OneToMany<T, T>, node: Key<T>) -> Key<T> {
+        self.ancestors(rel, node).last().unwrap_or(node)
+    }
+
+    /// Number of ancestors of `node` (0 for a root). O(depth).
+    pub fn depth<T: Entity>(&self, rel: OneToMany<T, T>, node: Key<T>) -> usize {
+        self.ancestors(rel, node).count()
+    }
+
+    /// Whether `ancestor` is a proper ancestor of `node`. O(depth).
+    pub fn is_ancestor<T: Entity>(
+        &self,
+        rel: OneToMany<T, T>,
+        ancestor: Key<T>,
+        node: Key<T>,
+    ) -> bool {
+        self.ancestors(rel, node).any(|a| a == ancestor)
+    }
+
+    /// The other children of `node`'s parent, in link order (none for a root).
+    pub fn siblings<T: Entity>(
+        &self,
+        rel: OneToMany<T, T>,
+        node: Key<T>,
+    ) -> impl Iterator<Item = Key<T>> + '_ {
+        let parent = self.parent(rel, node);
+        parent
+            .into_iter()
+            .flat_map(move |p| self.children(rel, p))
+            .filter(move |&k| k != node)
+    }
+
+    /// Every descendant of `node` with its depth below `node` (children at 1),
+    /// breadth-first, each level in link order. `node` itself is not included.
+    /// O(1) per step; keeps a queue of one level.
+    pub fn descendants<T: Entity>(&self, rel: OneToMany<T, T>, node: Key<T>) -> Descendants<'_, T> {
+        let (tree, mut seen) = self.tree(rel);
+        if let Some(seen) = &mut seen {
+            seen.insert(node.raw());
+        }
+        let mut queue = VecDeque::new();
+        queue.push_back((node.raw(), 0));
+        Descendants {
+            tree,
+            queue,
+            stack: Vec::new(),
+            depth_first: false,
+            seen,
+            _type: PhantomData,
+        }
+    }
+
+    /// Every descendant of `node` with its depth below `node`, depth-first in pre-order
+    /// (a child, then its whole subtree, then the next child). O(1) per step; keeps a
+    /// stack of pending siblings.
+    pub fn descendants_depth_first<T: Entity>(
+        &self,
+        rel: OneToMany<T, T>,
+        node: Key<T>,
+    ) -> Descendants<'_, T> {
+        let mut d = self.descendants(rel, node);
+        d.depth_first = true;
+        d.queue.clear();
+        d.stack.push((node.raw(), 0));
+        d
+    }
+
+    /// The entities of `T` without a parent in `rel`, in slot order. O(entities).
+    pub fn roots<T: Entity>(&self, rel: OneToMany<T, T>) -> impl Iterator<Item = Key<T>> + '_ {
+        self.keys::<T>()
+            .filter(move |&k| self.parent(rel, k).is_none())
+    }
+}
+
+/// Ancestors of a node, nearest first, from [`Store::ancestors`].
+pub struct Ancestors<'a, T> {
+    tree: &'a OneToManyStore,
+    at: RawKey,
+    seen: Seen,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Iterator for Ancestors<'_, T> {
+    type Item = Key<T>;
+
+    fn next(&mut self) -> Option<Key<T>> {
+        let parent = self.tree.parent_of(self.at)?;
+        if let Some(seen) = &mut self.seen {
+            if !seen.insert(parent) {
+                return None;
+            }
+        }
+        self.at = parent;
+        Some(Key::from_raw(parent))
+    }
+}
+
+/// Descendants of a node with their depth, from [`Store::descendants`] and
+/// [`Store::descendants_depth_first`].
+pub struct Descendants<'a, T> {
+    tree: &'a OneToManyStore,
+    queue: VecDeque<(RawKey, usize)>,
+    stack: Vec<(RawKey, usize)>,
+    depth_first: bool,
+    seen: Seen,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Descendants<'_, T> {
+    fn fresh(&mut self, k: RawKey) -> bool {
+        self.seen.as_mut().is_none_or(|s| s.insert(k))
+    }
+}
+
+impl<T> Iterator for Descendants<'_, T> {
+    type Item = (Key<T>, usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.depth_first {
+            // the stack holds nodes whose children are still to be pushed; the root is the
+            // first entry and is not yielded
+            loop {
+                let (node, depth) = self.stack.pop()?;
+                let children: Vec<RawKey> = self.tree.children_of(node).rev().collect();
+                for c in children {
+                    if self.fresh(c) {
+                        self.stack.push((c, depth + 1));
+                    }
+                }
+                if depth > 0 {
+                    return Some((Key::from_raw(node), depth));
+                }
+            }
+        }
+        loop {
+            let (node, depth) = self.queue.pop_front()?;
+            for c in self.tree.children_of(node) {
+                if self.fresh(c) {
+                    self.queue.push_back((c, depth + 1));
+                }
+            }
+            if depth > 0 {
+                return Some((Key::from_raw(node), depth));
+            }
+        }
+    }
+}

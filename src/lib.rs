@@ -1,0 +1,65 @@
+//! # relgraph
+//!
+//! An embedded, in-memory object graph store: plain Rust structs in typed arenas, and
+//! relations between them that keep both ends in step — what an ORM's relationship
+//! patterns give a program, with no database.
+//!
+//! - one-to-many with back-population (`User.posts` <-> `Post.author`), one-to-one
+//! - many-to-many with an optional payload per link (`Student.courses` <->
+//!   `Course.students`, each enrollment with a grade)
+//! - self-referential relations and hierarchies, with traversal and optional acyclicity
+//! - delete rules per relation end: nullify, cascade, restrict, delete-orphan; a preview
+//! - all-or-nothing transactions; an integrity check of every invariant
+//!
+//! ```
+//! use relgraph::{DeleteRule, Schema, Store};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct User { name: String }
+//! #[derive(Serialize, Deserialize)]
+//! struct Post { title: String }
+//!
+//! let mut schema = Schema::new();
+//! let users = schema.table::<User>("users");
+//! let posts = schema.table::<Post>("posts");
+//! let authorship = schema.one_to_many(users, "posts", posts, "author", DeleteRule::Cascade);
+//! let mut store = Store::new(schema);
+//!
+//! let alice = store.insert(User { name: "Alice".into() });
+//! let guide = store.insert(Post { title: "SQLAlchemy Guide".into() });
+//! let orm = store.insert(Post { title: "Advanced ORM Techniques".into() });
+//! store.link(authorship, alice, guide)?;
+//! store.link(authorship, alice, orm)?; // both ends updated at once
+//!
+//! assert_eq!(store.parent(authorship, orm), Some(alice));
+//! let titles: Vec<&str> =
+//!     store.children(authorship, alice).map(|p| store[p].title.as_str()).collect();
+//! assert_eq!(titles, ["SQLAlchemy Guide", "Advanced ORM Techniques"]);
+//!
+//! store.remove(alice)?; // cascades to both posts
+//! assert_eq!(store.len::<Post>(), 0);
+//! # Ok::<(), relgraph::Error>(())
+//! ```
+//!
+//! See `docs/design.md` in the repository for the data model and its invariants.
+
+mod arena;
+mod delete;
+mod error;
+mod hierarchy;
+mod key;
+mod path;
+mod relation;
+mod schema;
+mod store;
+
+pub use delete::{Blocker, DeletePreview, Unlinked};
+pub use error::{Error, IntegrityError, LinkError, RemoveError, Result, StaleKey};
+pub use hierarchy::{Ancestors, Descendants};
+pub use key::{AnyKey, Key, RawKey};
+pub use schema::{
+    DeleteRule, End, Entity, Linkable, ManyToMany, OneToMany, OneToOne, Relation, RelationKind,
+    RelationName, Rules, Schema, Table,
+};
+pub use store::{Children, Linked, Rows, Store, WithPayload};

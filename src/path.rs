@@ -1,0 +1,379 @@
+//! The one mutation path.
+//!
+//! Every change to a store is one of the primitives below (insert, remove, update, link,
+//! unlink, set payload, reorder). Each applies its change to the arenas and relation
+//! indexes and, while a transaction is open, records its inverse in the log. Public
+//! operations validate first and then call primitives; a cascade is a sequence of
+//! primitives; rollback replays inverses in reverse order. No other code mutates storage.
+
+use std::any::Any;
+
+use crate::arena::Arena;
+use crate::key::RawKey;
+use crate::relation::RelationStore;
+use crate::schema::{End, Entity};
+use crate::store::Store;
+
+type Boxed = Box<dyn Any + Send + Sync>;
+
+/// The inverse of one primitive, as recorded in the transaction log.
+pub(crate) enum Undo {
+    /// Undoes an insert.
+    Remove { table: u32, key: RawKey },
+    /// Undoes a remove: the value goes back under its old key.
+    Restore {
+        table: u32,
+        key: RawKey,
+        value: Boxed,
+    },
+    /// Undoes an update.
+    Replace {
+        table: u32,
+        key: RawKey,
+        value: Boxed,
+    },
+    /// Undoes a link.
+    Unlink { rel: u32, a: RawKey, b: RawKey },
+    /// Undoes an unlink: the link goes back at its old positions, with its payload.
+    Relink {
+        rel: u32,
+        a: RawKey,
+        b: RawKey,
+        pos_a: u32,
+        pos_b: u32,
+        payload: Option<Boxed>,
+    },
+    /// Undoes a payload change.
+    Payload {
+        rel: u32,
+        a: RawKey,
+        b: RawKey,
+        value: Boxed,
+    },
+    /// Undoes a reorder: the partners of `key` at `end`, holes included, as they were.
+    Order {
+        rel: u32,
+        end: End,
+        key: RawKey,
+        partners: Vec<Option<RawKey>>,
+    },
+}
+
+impl Store {
+    /// Whether inverses are being recorded (a transaction is open). While they are, lists
+    /// are not compacted, so that an inverse finds every position as it left it.
+    #[inline]
+    pub(crate) fn recording(&self) -> bool {
+        self.depth > 0
+    }
+
+    #[inline]
+    fn record(&mut self, undo: impl FnOnce() -> Undo) {
+        if self.depth > 0 {
+            self.log.push(undo());
+        }
+    }
+
+    #[inline]
+    pub(crate) fn arena_at<T: Entity>(&self, table: u32) -> &Arena<T> {
+        self.tables[table as usize]
+            .as_any()
+            .downcast_ref()
+            .expect("table holds its declared type")
+    }
+
+    #[inline]
+    pub(crate) fn arena_at_mut<T: Entity>(&mut self, table: u32) -> &mut Arena<T> {
+        self.tables[table as usize]
+            .as_any_mut()
+            .downcast_mut()
+            .expect("table holds its declared type")
+    }
+
+    pub(crate) fn p_insert<T: Entity>(&mut self, table: u32, value: T) -> RawKey {
+        let key = self.arena_at_mut::<T>(table).insert(value);
+        self.record(|| Undo::Remove { table, key });
+        key
+    }
+
+    /// Removes an entity that has no links left.
+    pub(crate) fn p_remove(&mut self, table: u32, key: RawKey) {
+        if self.recording() {
+            let value = self.tables[table as usize]
+                .remove_boxed(key)
+                .expect("removing a live entity");
+            self.log.push(Undo::Restore { table, key, value });
+        } else {
+            self.tables[table as usize].remove_drop(key);
+        }
+        for &(rel, end) in &self.touching[table as usize] {
+            self.relations[rel as usize].forget(end, key);
+        }
+    }
+
+    pub(crate) fn p_update<T: Entity + Clone, R>(
+        &mut self,
+        table: u32,
+        key: RawKey,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Option<R> {
+        let recording = self.recording();
+        let value = self.arena_at_mut::<T>(table).get_mut(key)?;
+        let old = recording.then(|| value.clone());
+        let r = f(value);
+        if let Some(old) = old {
+            self.log.push(Undo::Replace {
+                table,
+                key,
+                value: Box::new(old),
+            });
+        }
+        Some(r)
+    }
+
+    /// Links `a` and `b` in a one-to-many or one-to-one whose ends are free (`b` has no
+    /// parent; for a one-to-one, neither has a partner).
+    pub(crate) fn p_attach(&mut self, rel: u32, a: RawKey, b: RawKey) {
+        match &mut self.relations[rel as usize] {
+            RelationStore::OneToMany(r) => {
+                r.attach(a, b);
+            }
+            RelationStore::OneToOne(r) => r.attach(a, b),
+            RelationStore::ManyToMany(_) => unreachable!("many-to-many links carry a payload"),
+        }
+        self.record(|| Undo::Unlink { rel, a, b });
+    }
+
+    /// Adds a new many-to-many link with a typed payload.
+    pub(crate) fn p_attach_with<W: Entity>(&mut self, rel: u32, a: RawKey, b: RawKey, w: W) {
+        let RelationStore::ManyToMany(r) = &mut self.relations[rel as usize] else {
+            unreachable!("payload on a relation that is not many-to-many")
+        };
+        payloads_mut::<W>(r).push(w);
+        r.attach(a, b);
+        self.record(|| Undo::Unlink { rel, a, b });
+    }
+
+    /// Adds a new many-to-many link with a boxed payload.
+    pub(crate) fn p_attach_boxed(&mut self, rel: u32, a: RawKey, b: RawKey, w: Boxed) {
+        let RelationStore::ManyToMany(r) = &mut self.relations[rel as usize] else {
+            unreachable!("payload on a relation that is not many-to-many")
+        };
+        r.payloads.push_boxed(w);
+        r.attach(a, b);
+        self.record(|| Undo::Unlink { rel, a, b });
+    }
+
+    /// Unlinks `a` and `b`; false if they were not linked.
+    pub(crate) fn p_unlink(&mut self, rel: u32, a: RawKey, b: RawKey) -> bool {
+        let recording = self.recording();
+        let undo = match &mut self.relations[rel as usize] {
+            RelationStore::OneToMany(r) => {
+                if r.parent_of(b) != Some(a) {
+                    return false;
+                }
+                let (_, pos) = r.detach(b, !recording).expect("child has a parent");
+                (pos, 0, None)
+            }
+            RelationStore::OneToOne(r) => {
+                if !r.detach(a, b) {
+                    return false;
+                }
+                (0, 0, None)
+            }
+            RelationStore::ManyToMany(r) => match r.detach(a, b, !recording, recording) {
+                Some(undo) => undo,
+                None => return false,
+            },
+        };
+        self.record(|| Undo::Relink {
+            rel,
+            a,
+            b,
+            pos_a: undo.0,
+            pos_b: undo.1,
+            payload: undo.2,
+        });
+        true
+    }
+
+    /// Replaces the payload of an existing many-to-many link.
+    pub(crate) fn p_set_payload<W: Entity>(&mut self, rel: u32, a: RawKey, b: RawKey, w: W) {
+        let RelationStore::ManyToMany(r) = &mut self.relations[rel as usize] else {
+            unreachable!("payload on a relation that is not many-to-many")
+        };
+        let index = r.link_index(a, b).expect("link exists");
+        let old = std::mem::replace(&mut payloads_mut::<W>(r)[index], w);
+        self.record(|| Undo::Payload {
+            rel,
+            a,
+            b,
+            value: Box::new(old),
+        });
+    }
+
+    /// Changes the payload of an existing many-to-many link in place.
+    pub(crate) fn p_update_payload<W: Entity + Clone, R>(
+        &mut self,
+        rel: u32,
+        a: RawKey,
+        b: RawKey,
+        f: impl FnOnce(&mut W) -> R,
+    ) -> Option<R> {
+        let recording = self.recording();
+        let RelationStore::ManyToMany(r) = &mut self.relations[rel as usize] else {
+            unreachable!("payload on a relation that is not many-to-many")
+        };
+        let index = r.link_index(a, b)?;
+        let w = &mut payloads_mut::<W>(r)[index];
+        let old = recording.then(|| w.clone());
+        let out = f(w);
+        if let Some(old) = old {
+            self.log.push(Undo::Payload {
+                rel,
+                a,
+                b,
+                value: Box::new(old),
+            });
+        }
+        Some(out)
+    }
+
+    /// Rewrites the order of the partners of `key` (at `end`) to `order`, which must be a
+    /// permutation of them.
+    pub(crate) fn p_reorder(&mut self, rel: u32, end: End, key: RawKey, order: &[RawKey]) {
+        let old = self.raw_order(rel, end, key);
+        let items = order.iter().map(|&k| Some(k)).collect();
+        self.set_raw_order(rel, end, key, items);
+        self.record(|| Undo::Order {
+            rel,
+            end,
+            key,
+            partners: old,
+        });
+    }
+
+    fn raw_order(&self, rel: u32, end: End, key: RawKey) -> Vec<Option<RawKey>> {
+        match &self.relations[rel as usize] {
+            RelationStore::OneToMany(r) => r.raw_order(key),
+            RelationStore::ManyToMany(r) => r
+                .raw_order(end, key)
+                .into_iter()
+                .map(|e| e.map(|(p, _)| p))
+                .collect(),
+            RelationStore::OneToOne(_) => unreachable!("one-to-one ends have no order"),
+        }
+    }
+
+    fn set_raw_order(&mut self, rel: u32, end: End, key: RawKey, items: Vec<Option<RawKey>>) {
+        match &mut self.relations[rel as usize] {
+            RelationStore::OneToMany(r) => r.set_order(key, items),
+            RelationStore::ManyToMany(r) => {
+                let entries = items
+                    .into_iter()
+                    .map(|p| {
+                        p.map(|p| {
+                            let (a, b) = if end == End::A { (key, p) } else { (p, key) };
+                            (p, r.link_index(a, b).expect("reordered link exists") as u32)
+                        })
+                    })
+                    .collect();
+                r.set_order(end, key, entries);
+            }
+            RelationStore::OneToOne(_) => unreachable!("one-to-one ends have no order"),
+        }
+    }
+
+    /// Opens a savepoint: returns the log position to roll back to.
+    pub(crate) fn begin(&mut self) -> usize {
+        self.depth += 1;
+        self.log.len()
+    }
+
+    /// Keeps the changes since the savepoint; the outermost commit clears the log.
+    pub(crate) fn commit(&mut self) {
+        self.depth -= 1;
+        if self.depth == 0 {
+            self.log.clear();
+        }
+    }
+
+    /// Undoes every change since the savepoint and closes it.
+    pub(crate) fn rollback(&mut self, mark: usize) {
+        while self.log.len() > mark {
+            let undo = self.log.pop().expect("log longer than mark");
+            self.apply_undo(undo);
+        }
+        self.depth -= 1;
+    }
+
+    fn apply_undo(&mut self, undo: Undo) {
+        match undo {
+            Undo::Remove { table, key } => {
+                self.tables[table as usize].remove_drop(key);
+            }
+            Undo::Restore { table, key, value } => {
+                self.tables[table as usize].restore_boxed(key, value);
+            }
+            Undo::Replace { table, key, value } => {
+                self.tables[table as usize].replace_boxed(key, value);
+            }
+            Undo::Unlink { rel, a, b } => match &mut self.relations[rel as usize] {
+                RelationStore::OneToMany(r) => {
+                    r.detach(b, false);
+                }
+                RelationStore::OneToOne(r) => {
+                    r.detach(a, b);
+                }
+                RelationStore::ManyToMany(r) => {
+                    r.detach(a, b, false, false);
+                }
+            },
+            Undo::Relink {
+                rel,
+                a,
+                b,
+                pos_a,
+                pos_b,
+                payload,
+            } => match &mut self.relations[rel as usize] {
+                RelationStore::OneToMany(r) => r.attach_at(a, b, pos_a),
+                RelationStore::OneToOne(r) => r.attach(a, b),
+                RelationStore::ManyToMany(r) => {
+                    let payload = payload.expect("many-to-many unlink keeps its payload");
+                    r.attach_at(a, b, pos_a, pos_b, payload)
+                }
+            },
+            Undo::Payload { rel, a, b, value } => {
+                let RelationStore::ManyToMany(r) = &mut self.relations[rel as usize] else {
+                    unreachable!("payload on a relation that is not many-to-many")
+                };
+                let index = r.link_index(a, b).expect("link exists");
+                r.payloads.replace_boxed(index, value);
+            }
+            Undo::Order {
+                rel,
+                end,
+                key,
+                partners,
+            } => self.set_raw_order(rel, end, key, partners),
+        }
+    }
+}
+
+pub(crate) fn payloads<W: Entity>(r: &crate::relation::ManyToManyStore) -> &Vec<W> {
+    &r.payloads
+        .as_any()
+        .downcast_ref::<crate::relation::PayloadVec<W>>()
+        .expect("payloads of the relation's type")
+        .0
+}
+
+fn payloads_mut<W: Entity>(r: &mut crate::relation::ManyToManyStore) -> &mut Vec<W> {
+    &mut r
+        .payloads
+        .as_any_mut()
+        .downcast_mut::<crate::relation::PayloadVec<W>>()
+        .expect("payloads of the relation's type")
+        .0
+}

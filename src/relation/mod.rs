@@ -1,0 +1,212 @@
+//! Relation storage: one module per relation kind, each the only code that touches its
+//! link maps. The stores work on untyped [`RawKey`]s, so cascades, rollback and the
+//! integrity check handle every relation alike; the typed API lives in `store.rs`.
+
+pub(crate) mod list;
+pub(crate) mod many_to_many;
+pub(crate) mod one_to_many;
+pub(crate) mod one_to_one;
+
+use std::any::Any;
+
+use crate::error::IntegrityError;
+use crate::key::RawKey;
+use crate::schema::{End, RelationDef, RelationKind};
+
+pub(crate) use many_to_many::ManyToManyStore;
+pub(crate) use one_to_many::OneToManyStore;
+pub(crate) use one_to_one::OneToOneStore;
+
+/// Liveness oracle handed to the integrity checks: is `key` alive in the table at `end`?
+pub(crate) type Alive<'a> = &'a dyn Fn(End, RawKey) -> bool;
+
+/// `&mut v[i]`, growing `v` with defaults as needed.
+#[inline]
+pub(crate) fn grow<T: Default>(v: &mut Vec<T>, i: usize) -> &mut T {
+    if i >= v.len() {
+        v.resize_with(i + 1, T::default);
+    }
+    &mut v[i]
+}
+
+/// The storage of one relation.
+pub(crate) enum RelationStore {
+    OneToMany(OneToManyStore),
+    OneToOne(OneToOneStore),
+    ManyToMany(ManyToManyStore),
+}
+
+impl RelationStore {
+    pub fn new(def: &RelationDef) -> Self {
+        match def.kind {
+            RelationKind::OneToMany => RelationStore::OneToMany(OneToManyStore::default()),
+            RelationKind::OneToOne => RelationStore::OneToOne(OneToOneStore::default()),
+            RelationKind::ManyToMany => {
+                RelationStore::ManyToMany(ManyToManyStore::new((def.make_payloads)()))
+            }
+        }
+    }
+
+    pub fn link_count(&self) -> usize {
+        match self {
+            RelationStore::OneToMany(r) => r.link_count(),
+            RelationStore::OneToOne(r) => r.link_count(),
+            RelationStore::ManyToMany(r) => r.link_count(),
+        }
+    }
+
+    /// Calls `f` with every partner of `key`, which sits at `end`, in link order.
+    pub fn for_each_partner(&self, end: End, key: RawKey, mut f: impl FnMut(RawKey)) {
+        match (self, end) {
+            (RelationStore::OneToMany(r), End::A) => r.children_of(key).for_each(f),
+            (RelationStore::OneToMany(r), End::B) => {
+                if let Some(p) = r.parent_of(key) {
+                    f(p)
+                }
+            }
+            (RelationStore::OneToOne(r), end) => {
+                if let Some(p) = r.partner(end, key) {
+                    f(p)
+                }
+            }
+            (RelationStore::ManyToMany(r), end) => r.entries(end, key).for_each(|(p, _)| f(p)),
+        }
+    }
+
+    /// The partners of `key` at `end`, collected.
+    pub fn partners(&self, end: End, key: RawKey) -> Vec<RawKey> {
+        let mut v = Vec::new();
+        self.for_each_partner(end, key, |p| v.push(p));
+        v
+    }
+
+    /// How many links `key` (at `end`) has.
+    pub fn partner_count(&self, end: End, key: RawKey) -> usize {
+        match (self, end) {
+            (RelationStore::OneToMany(r), End::A) => r.child_count(key),
+            (RelationStore::OneToMany(r), End::B) => usize::from(r.parent_of(key).is_some()),
+            (RelationStore::OneToOne(r), end) => usize::from(r.partner(end, key).is_some()),
+            (RelationStore::ManyToMany(r), end) => r.count(end, key),
+        }
+    }
+
+    /// Whether `a` and `b` are linked.
+    pub fn linked(&self, a: RawKey, b: RawKey) -> bool {
+        match self {
+            RelationStore::OneToMany(r) => r.parent_of(b) == Some(a),
+            RelationStore::OneToOne(r) => r.partner(End::A, a) == Some(b),
+            RelationStore::ManyToMany(r) => r.link_index(a, b).is_some(),
+        }
+    }
+
+    pub fn forget(&mut self, end: End, key: RawKey) {
+        match self {
+            RelationStore::OneToMany(r) => r.forget(end, key),
+            RelationStore::OneToOne(_) => {}
+            RelationStore::ManyToMany(r) => r.forget(end, key),
+        }
+    }
+
+    pub fn check(&self, def: &RelationDef, alive: Alive<'_>) -> Result<(), IntegrityError> {
+        match self {
+            RelationStore::OneToMany(r) => r.check(def, alive),
+            RelationStore::OneToOne(r) => r.check(def, alive),
+            RelationStore::ManyToMany(r) => r.check(def, alive),
+        }
+    }
+}
+
+/// Checks that following `up` (a slot's single "parent" slot) never loops: O(slots).
+pub(crate) fn check_functional_acyclic(
+    def: &RelationDef,
+    slots: usize,
+    up: impl Fn(usize) -> Option<usize>,
+) -> Result<(), IntegrityError> {
+    let mut state = vec![0u8; slots]; // 0 new, 1 on the current path, 2 known to end at a root
+    let mut path = Vec::new();
+    for start in 0..slots {
+        let mut node = Some(start);
+        while let Some(i) = node {
+            match state.get(i).copied().unwrap_or(2) {
+                0 => {
+                    state[i] = 1;
+                    path.push(i);
+                    node = up(i);
+                }
+                1 => {
+                    return Err(IntegrityError::Cycle {
+                        relation: def.name,
+                        key: RawKey::from_bits(1 << 32 | i as u64).expect("nonzero version"),
+                    })
+                }
+                _ => node = None,
+            }
+        }
+        for i in path.drain(..) {
+            state[i] = 2;
+        }
+    }
+    Ok(())
+}
+
+/// The payloads of a many-to-many, type-erased.
+pub(crate) trait ErasedPayloads: Any + Send + Sync {
+    fn len(&self) -> usize;
+    fn reserve(&mut self, additional: usize);
+    fn push_boxed(&mut self, value: Box<dyn Any + Send + Sync>);
+    fn swap_remove_boxed(&mut self, index: usize) -> Box<dyn Any + Send + Sync>;
+    fn swap_remove_drop(&mut self, index: usize);
+    fn replace_boxed(
+        &mut self,
+        index: usize,
+        value: Box<dyn Any + Send + Sync>,
+    ) -> Box<dyn Any + Send + Sync>;
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// Payloads of type `W`, indexed like the links.
+pub(crate) struct PayloadVec<W>(pub Vec<W>);
+
+impl<W> Default for PayloadVec<W> {
+    fn default() -> Self {
+        PayloadVec(Vec::new())
+    }
+}
+
+impl<W: Send + Sync + 'static> ErasedPayloads for PayloadVec<W> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn reserve(&mut self, additional: usize) {
+        self.0.reserve(additional)
+    }
+    fn push_boxed(&mut self, value: Box<dyn Any + Send + Sync>) {
+        let value = value
+            .downcast::<W>()
+            .expect("payload of the relation's type");
+        self.0.push(*value);
+    }
+    fn swap_remove_boxed(&mut self, index: usize) -> Box<dyn Any + Send + Sync> {
+        Box::new(self.0.swap_remove(index))
+    }
+    fn swap_remove_drop(&mut self, index: usize) {
+        self.0.swap_remove(index);
+    }
+    fn replace_boxed(
+        &mut self,
+        index: usize,
+        value: Box<dyn Any + Send + Sync>,
+    ) -> Box<dyn Any + Send + Sync> {
+        let value = value
+            .downcast::<W>()
+            .expect("payload of the relation's type");
+        Box::new(std::mem::replace(&mut self.0[index], *value))
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}

@@ -1,0 +1,224 @@
+//! One-to-many: an ordered collection of children per parent, one parent per child.
+
+use crate::error::IntegrityError;
+use crate::key::RawKey;
+use crate::schema::{End, RelationDef};
+
+use super::list::{HoleList, Iter};
+use super::{grow, Alive};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ParentRef {
+    parent: RawKey,
+    /// Position of the child in the parent's list.
+    pos: u32,
+    /// Version of the child this entry belongs to.
+    child_version: u32,
+}
+
+/// Both sides of a one-to-many: `children` by parent slot, `parent` by child slot.
+#[derive(Default)]
+pub(crate) struct OneToManyStore {
+    children: Vec<HoleList<RawKey>>,
+    parent: Vec<Option<ParentRef>>,
+    links: usize,
+}
+
+impl OneToManyStore {
+    pub fn link_count(&self) -> usize {
+        self.links
+    }
+
+    #[inline]
+    pub fn parent_of(&self, child: RawKey) -> Option<RawKey> {
+        match self.parent.get(child.idx()) {
+            Some(Some(r)) if r.child_version == child.version() => Some(r.parent),
+            _ => None,
+        }
+    }
+
+    /// The parent and the child's position in the parent's list.
+    pub fn parent_pos(&self, child: RawKey) -> Option<(RawKey, u32)> {
+        match self.parent.get(child.idx()) {
+            Some(Some(r)) if r.child_version == child.version() => Some((r.parent, r.pos)),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn list(&self, parent: RawKey) -> Option<&HoleList<RawKey>> {
+        self.children
+            .get(parent.idx())
+            .filter(|l| l.owner() == parent.version())
+    }
+
+    #[inline]
+    pub fn children_of(&self, parent: RawKey) -> Iter<'_, RawKey> {
+        self.list(parent).map_or_else(Iter::empty, HoleList::iter)
+    }
+
+    pub fn child_count(&self, parent: RawKey) -> usize {
+        self.list(parent).map_or(0, HoleList::len)
+    }
+
+    /// The raw list of a parent, holes included (for exact restoration of an order).
+    pub fn raw_order(&self, parent: RawKey) -> Vec<Option<RawKey>> {
+        self.list(parent)
+            .map_or_else(Vec::new, |l| l.raw().to_vec())
+    }
+
+    /// Appends `child` (which has no parent) to `parent`'s children.
+    pub fn attach(&mut self, parent: RawKey, child: RawKey) -> u32 {
+        let list = grow(&mut self.children, parent.idx());
+        list.claim(parent.version());
+        let pos = list.push(child);
+        self.set_parent(child, parent, pos);
+        pos
+    }
+
+    /// Puts `child` (which has no parent) back at `pos` of `parent`'s list.
+    pub fn attach_at(&mut self, parent: RawKey, child: RawKey, pos: u32) {
+        let list = grow(&mut self.children, parent.idx());
+        list.claim(parent.version());
+        list.insert_at(pos, child);
+        self.set_parent(child, parent, pos);
+    }
+
+    fn set_parent(&mut self, child: RawKey, parent: RawKey, pos: u32) {
+        let slot = grow(&mut self.parent, child.idx());
+        debug_assert!(slot.is_none_or(|r| r.child_version != child.version()));
+        *slot = Some(ParentRef {
+            parent,
+            pos,
+            child_version: child.version(),
+        });
+        self.links += 1;
+    }
+
+    /// Unlinks `child` from its parent; returns the parent and the position it had.
+    /// Compacts the parent's list when worthwhile and `compact` allows it.
+    pub fn detach(&mut self, child: RawKey, compact: bool) -> Option<(RawKey, u32)> {
+        let (parent, pos) = self.parent_pos(child)?;
+        self.parent[child.idx()] = None;
+        self.links -= 1;
+        let list = &mut self.children[parent.idx()];
+        list.remove(pos);
+        if compact && list.wants_compaction() {
+            let parents = &mut self.parent;
+            list.compact(|c, new_pos| {
+                if let Some(r) = parents[c.idx()].as_mut() {
+                    r.pos = new_pos;
+                }
+            });
+        }
+        Some((parent, pos))
+    }
+
+    /// Replaces `parent`'s list (holes included) with `items`, which must hold exactly the
+    /// parent's current children.
+    pub fn set_order(&mut self, parent: RawKey, items: Vec<Option<RawKey>>) {
+        let list = grow(&mut self.children, parent.idx());
+        list.claim(parent.version());
+        let parents = &mut self.parent;
+        list.replace_all(items, |c, pos| {
+            if let Some(r) = parents[c.idx()].as_mut() {
+                r.pos = pos;
+            }
+        });
+    }
+
+    /// Releases the storage of a removed entity (all its links are already gone).
+    pub fn forget(&mut self, end: End, key: RawKey) {
+        if end == End::A {
+            if let Some(l) = self.children.get_mut(key.idx()) {
+                if l.owner() == key.version() && l.len() == 0 {
+                    l.release();
+                }
+            }
+        }
+    }
+
+    pub fn check(&self, def: &RelationDef, alive: Alive<'_>) -> Result<(), IntegrityError> {
+        let relation = def.name;
+        let mut counted = 0usize;
+        for (i, list) in self.children.iter().enumerate() {
+            if list.len() == 0 {
+                continue;
+            }
+            let Some(owner) = RawKey::from_bits(u64::from(list.owner()) << 32 | i as u64) else {
+                return Err(IntegrityError::Disagree {
+                    relation,
+                    key: RawKey::from_bits(1 << 32 | i as u64).expect("nonzero"),
+                    detail: "children list without an owner",
+                });
+            };
+            if !alive(End::A, owner) {
+                return Err(IntegrityError::DeadEndpoint {
+                    relation,
+                    end: End::A,
+                    key: owner,
+                });
+            }
+            let found = list.iter_pos().count();
+            if found != list.len() {
+                return Err(IntegrityError::CountMismatch {
+                    what: format!("children of {owner} in {relation}"),
+                    stored: list.len(),
+                    actual: found,
+                });
+            }
+            for (pos, child) in list.iter_pos() {
+                counted += 1;
+                if !alive(End::B, child) {
+                    return Err(IntegrityError::DeadEndpoint {
+                        relation,
+                        end: End::B,
+                        key: child,
+                    });
+                }
+                if self.parent_pos(child) != Some((owner, pos)) {
+                    return Err(IntegrityError::Disagree {
+                        relation,
+                        key: child,
+                        detail: "child listed under a parent it does not point back to",
+                    });
+                }
+                if def.rules.forbid_self_links && child == owner {
+                    return Err(IntegrityError::SelfLink {
+                        relation,
+                        key: child,
+                    });
+                }
+            }
+        }
+        let mut pointing = 0usize;
+        for (i, r) in self.parent.iter().enumerate() {
+            let Some(r) = r else { continue };
+            pointing += 1;
+            let child = RawKey::from_bits(u64::from(r.child_version) << 32 | i as u64);
+            let listed = child.is_some_and(|c| {
+                self.list(r.parent).and_then(|l| l.get(r.pos)) == Some(c) && alive(End::B, c)
+            });
+            if !listed {
+                return Err(IntegrityError::Disagree {
+                    relation,
+                    key: child.unwrap_or(r.parent),
+                    detail: "child points to a parent that does not list it",
+                });
+            }
+        }
+        if counted != self.links || pointing != self.links {
+            return Err(IntegrityError::CountMismatch {
+                what: format!("links of {relation}"),
+                stored: self.links,
+                actual: counted.max(pointing),
+            });
+        }
+        if def.rules.acyclic {
+            super::check_functional_acyclic(def, self.parent.len(), |i| {
+                self.parent[i].map(|r| r.parent.idx())
+            })?;
+        }
+        Ok(())
+    }
+}

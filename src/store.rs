@@ -1,0 +1,1012 @@
+//! `Store`: the entities, the relations, and every public operation on them.
+
+use std::any::type_name;
+use std::collections::HashSet;
+use std::fmt;
+use std::hash::BuildHasherDefault;
+use std::marker::PhantomData;
+use std::ops::Index;
+
+use crate::arena::{Arena, ErasedArena};
+use crate::error::{IntegrityError, LinkError, RemoveError, StaleKey};
+use crate::key::{Key, RawKey};
+use crate::path::{payloads, Undo};
+use crate::relation::list::Iter;
+use crate::relation::many_to_many::{Entry, PairHasher};
+use crate::relation::{OneToManyStore, RelationStore};
+use crate::schema::{
+    DeleteRule, End, Entity, Linkable, ManyToMany, OneToMany, OneToOne, Relation, RelationDef,
+    RelationKind, Schema,
+};
+use crate::DeletePreview;
+
+/// An in-memory object graph: typed entity tables and the relations between them.
+///
+/// `&Store` reads, `&mut Store` writes; no locks. Every public call leaves every relation
+/// consistent in both directions at once, and a call that returns an error has changed
+/// nothing.
+///
+/// Reads by key and by relation are O(1) per step. Calls that take a [`Key<T>`] find the
+/// table of `T` with one small hash lookup of its `TypeId`; in a hot loop take
+/// [`rows`](Self::rows) once and index it. Calls that take a relation handle use its
+/// dense index directly.
+///
+/// # Panics
+///
+/// Using a type that is not a table of the store's schema, or a handle of another schema,
+/// is a programming error and panics.
+pub struct Store {
+    pub(crate) schema: Schema,
+    pub(crate) tables: Vec<Box<dyn ErasedArena>>,
+    pub(crate) relations: Vec<RelationStore>,
+    /// Per table: every (relation, end) at which the table sits.
+    pub(crate) touching: Vec<Vec<(u32, End)>>,
+    pub(crate) log: Vec<Undo>,
+    pub(crate) depth: u32,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Store");
+        for (t, def) in self.tables.iter().zip(&self.schema.tables) {
+            d.field(def.name, &t.len());
+        }
+        for (r, def) in self.relations.iter().zip(&self.schema.relations) {
+            d.field(def.name.a_end, &r.link_count());
+        }
+        d.finish()
+    }
+}
+
+type KeySet = HashSet<RawKey, BuildHasherDefault<PairHasher>>;
+
+impl Store {
+    /// An empty store with the tables and relations of `schema`.
+    pub fn new(schema: Schema) -> Store {
+        let tables = schema.tables.iter().map(|t| (t.make)()).collect();
+        let relations = schema.relations.iter().map(RelationStore::new).collect();
+        let mut touching = vec![Vec::new(); schema.tables.len()];
+        for (i, r) in schema.relations.iter().enumerate() {
+            touching[r.a_table as usize].push((i as u32, End::A));
+            touching[r.b_table as usize].push((i as u32, End::B));
+        }
+        Store {
+            schema,
+            tables,
+            relations,
+            touching,
+            log: Vec::new(),
+            depth: 0,
+        }
+    }
+
+    /// The schema the store was built from.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    // ----- tables ---------------------------------------------------------------------
+
+    #[inline]
+    fn table_of<T: Entity>(&self) -> u32 {
+        match self.schema.table_index::<T>() {
+            Some(t) => t,
+            None => panic!("type {} is not a table of this store", type_name::<T>()),
+        }
+    }
+
+    #[inline]
+    fn arena<T: Entity>(&self) -> &Arena<T> {
+        self.arena_at(self.table_of::<T>())
+    }
+
+    fn stale<T: Entity>(&self, key: Key<T>) -> StaleKey {
+        StaleKey {
+            key: self.any_key(self.table_of::<T>(), key.raw()),
+        }
+    }
+
+    fn live<T: Entity>(&self, table: u32, key: Key<T>) -> Result<RawKey, StaleKey> {
+        if self.arena_at::<T>(table).contains(key.raw()) {
+            Ok(key.raw())
+        } else {
+            Err(StaleKey {
+                key: self.any_key(table, key.raw()),
+            })
+        }
+    }
+
+    /// Inserts an entity and returns its key. O(1) amortised.
+    ///
+    /// # Panics
+    ///
+    /// If `T` is not a table of the store's schema.
+    pub fn insert<T: Entity>(&mut self, value: T) -> Key<T> {
+        let table = self.table_of::<T>();
+        Key::from_raw(self.p_insert(table, value))
+    }
+
+    /// Reserves room for `additional` more entities of type `T`.
+    pub fn reserve<T: Entity>(&mut self, additional: usize) {
+        let table = self.table_of::<T>();
+        self.arena_at_mut::<T>(table).reserve(additional);
+    }
+
+    /// The entity under `key`, or `None` if the key is stale. O(1).
+    #[inline]
+    pub fn get<T: Entity>(&self, key: Key<T>) -> Option<&T> {
+        self.arena::<T>().get(key.raw())
+    }
+
+    /// Whether `key` names a live entity. O(1).
+    pub fn contains<T: Entity>(&self, key: Key<T>) -> bool {
+        self.arena::<T>().contains(key.raw())
+    }
+
+    /// Changes the entity under `key` in place through `f`, and returns what `f` returns.
+    /// Inside a transaction the old value is cloned first, so that a rollback can put it
+    /// back.
+    pub fn update<T: Entity + Clone, R>(
+        &mut self,
+        key: Key<T>,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Result<R, StaleKey> {
+        let table = self.table_of::<T>();
+        match self.p_update(table, key.raw(), f) {
+            Some(r) => Ok(r),
+            None => Err(self.stale(key)),
+        }
+    }
+
+    /// Number of live entities of type `T`. O(1).
+    pub fn len<T: Entity>(&self) -> usize {
+        self.arena::<T>().len()
+    }
+
+    /// Whether there is no entity of type `T`. O(1).
+    pub fn is_empty<T: Entity>(&self) -> bool {
+        self.len::<T>() == 0
+    }
+
+    /// The entities of type `T` with their keys, in slot order. O(slots).
+    pub fn iter<T: Entity>(&self) -> impl Iterator<Item = (Key<T>, &T)> + '_ {
+        self.arena::<T>().iter().map(|(k, v)| (Key::from_raw(k), v))
+    }
+
+    /// The keys of the entities of type `T`, in slot order. O(slots).
+    pub fn keys<T: Entity>(&self) -> impl Iterator<Item = Key<T>> + '_ {
+        self.arena::<T>().iter().map(|(k, _)| Key::from_raw(k))
+    }
+
+    /// A read-only view of the table of `T`: indexing it costs no type lookup, for hot
+    /// loops.
+    pub fn rows<T: Entity>(&self) -> Rows<'_, T> {
+        Rows {
+            arena: self.arena::<T>(),
+        }
+    }
+
+    /// Deletes the entity under `key`, applying the delete rule of every relation that
+    /// touches it (cascades through any depth), and unlinking every link of every deleted
+    /// entity. All or nothing: a restrict rule that refuses, or a stale key, changes
+    /// nothing. O(deleted entities + their links).
+    pub fn remove<T: Entity>(&mut self, key: Key<T>) -> Result<(), RemoveError> {
+        let table = self.table_of::<T>();
+        let raw = self.live(table, key)?;
+        let plan = self.plan_remove(&[(table, raw)]);
+        if let Some(e) = self.first_blocker(&plan) {
+            return Err(e);
+        }
+        self.apply_plan(&plan);
+        Ok(())
+    }
+
+    /// What [`remove`](Self::remove) would delete and unlink, or what blocks it, without
+    /// changing anything.
+    pub fn preview_remove<T: Entity>(&self, key: Key<T>) -> Result<DeletePreview, StaleKey> {
+        let table = self.table_of::<T>();
+        let raw = self.live(table, key)?;
+        Ok(self.describe_plan(&self.plan_remove(&[(table, raw)])))
+    }
+
+    // ----- relations: common ----------------------------------------------------------
+
+    #[inline]
+    fn rel<R: Relation>(&self, rel: R) -> (u32, &RelationDef) {
+        let (schema, index) = rel.schema_and_index();
+        assert!(
+            schema == self.schema.id,
+            "a relation handle was used with a store built from another schema"
+        );
+        (index, &self.schema.relations[index as usize])
+    }
+
+    #[inline]
+    fn rel_store(&self, index: u32) -> &RelationStore {
+        &self.relations[index as usize]
+    }
+
+    fn ends_live<R: Relation>(
+        &self,
+        def: &RelationDef,
+        a: Key<R::A>,
+        b: Key<R::B>,
+    ) -> Result<(RawKey, RawKey), StaleKey> {
+        Ok((self.live(def.a_table, a)?, self.live(def.b_table, b)?))
+    }
+
+    /// Links `a` and `b` in `rel`, updating both ends at once:
+    ///
+    /// - one-to-many: `b` becomes the last child of `a`, leaving its previous parent;
+    /// - one-to-one: the previous partners of `a` and of `b` are unlinked (evicted);
+    /// - many-to-many: a new link gets the payload's default; an existing link is kept as it
+    ///   is (same position, same payload).
+    ///
+    /// Linking a pair that is already linked changes nothing. An evicted partner left
+    /// without links by a delete-orphan rule is deleted. O(1), plus O(depth) on an acyclic
+    /// one-to-many.
+    pub fn link<R: Linkable>(
+        &mut self,
+        rel: R,
+        a: Key<R::A>,
+        b: Key<R::B>,
+    ) -> Result<(), LinkError> {
+        let (index, def) = self.rel(rel);
+        let (a, b) = self.ends_live::<R>(def, a, b)?;
+        if self.rel_store(index).linked(a, b) {
+            return Ok(());
+        }
+        self.check_new_link(index, a, b)?;
+        match R::KIND {
+            RelationKind::ManyToMany => {
+                self.p_attach_boxed(index, a, b, rel.default_payload());
+                Ok(())
+            }
+            _ => self.link_exclusive(index, a, b),
+        }
+    }
+
+    /// Rejects a new link that a policy forbids: self-links, cycles.
+    fn check_new_link(&self, index: u32, a: RawKey, b: RawKey) -> Result<(), LinkError> {
+        let def = &self.schema.relations[index as usize];
+        if !def.self_referential() {
+            return Ok(());
+        }
+        if def.rules.forbid_self_links && a == b {
+            return Err(LinkError::SelfLink {
+                relation: def.name,
+                key: a,
+            });
+        }
+        if def.rules.acyclic && self.reaches(index, b, a) {
+            return Err(LinkError::Cycle {
+                relation: def.name,
+                a,
+                b,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether `to` can be reached from `from` following A -> B links (`from` reaches
+    /// itself). On a one-to-many or one-to-one this walks up from `to`: O(depth).
+    fn reaches(&self, index: u32, from: RawKey, to: RawKey) -> bool {
+        match self.rel_store(index) {
+            RelationStore::OneToMany(r) => {
+                let mut at = Some(to);
+                while let Some(k) = at {
+                    if k == from {
+                        return true;
+                    }
+                    at = r.parent_of(k);
+                }
+                false
+            }
+            RelationStore::OneToOne(r) => {
+                let mut at = Some(to);
+                while let Some(k) = at {
+                    if k == from {
+                        return true;
+                    }
+                    at = r.partner(End::B, k);
+                }
+                false
+            }
+            RelationStore::ManyToMany(r) => {
+                let mut seen = KeySet::default();
+                let mut stack = vec![from];
+                while let Some(k) = stack.pop() {
+                    if k == to {
+                        return true;
+                    }
+                    if seen.insert(k) {
+                        stack.extend(r.entries(End::A, k).map(|(p, _)| p));
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    /// Links `a` and `b` in a one-to-many or one-to-one, unlinking what exclusivity
+    /// requires first, and deleting whatever that orphans under a delete-orphan rule.
+    fn link_exclusive(&mut self, index: u32, a: RawKey, b: RawKey) -> Result<(), LinkError> {
+        let mut lost = Vec::new();
+        let store = self.rel_store(index);
+        let old_a = store.partners(End::B, b).first().copied();
+        let old_b = match store {
+            RelationStore::OneToOne(r) => r.partner(End::A, a),
+            _ => None,
+        };
+        if let Some(old) = old_a {
+            lost.push((End::A, old));
+        }
+        if let Some(old) = old_b {
+            lost.push((End::B, old));
+        }
+        self.change_with_orphans(index, &lost, |s| {
+            if let Some(old) = old_a {
+                s.p_unlink(index, old, b);
+            }
+            if let Some(old) = old_b {
+                s.p_unlink(index, a, old);
+            }
+            s.p_attach(index, a, b);
+        })
+    }
+
+    /// Runs `change` (primitives on relation `index`), then deletes the entities of
+    /// `lost` (each at its end) that the change left without links where the other end's
+    /// rule is delete-orphan. If such a delete is refused, everything is rolled back.
+    fn change_with_orphans(
+        &mut self,
+        index: u32,
+        lost: &[(End, RawKey)],
+        change: impl FnOnce(&mut Store),
+    ) -> Result<(), LinkError> {
+        let rules = self.schema.relations[index as usize].rules;
+        let orphaning = lost
+            .iter()
+            .any(|&(end, _)| rules.rule(end.other()) == DeleteRule::DeleteOrphan);
+        if !orphaning {
+            change(self);
+            return Ok(());
+        }
+        let mark = self.begin();
+        change(self);
+        let def = &self.schema.relations[index as usize];
+        let mut roots = Vec::new();
+        for &(end, key) in lost {
+            let table = def.table(end);
+            let orphan = rules.rule(end.other()) == DeleteRule::DeleteOrphan
+                && self.tables[table as usize].contains(key)
+                && self.rel_store(index).partner_count(end, key) == 0;
+            if orphan && !roots.contains(&(table, key)) {
+                roots.push((table, key));
+            }
+        }
+        let plan = self.plan_remove(&roots);
+        if let Some(e) = self.first_blocker(&plan) {
+            self.rollback(mark);
+            return Err(LinkError::OrphanDelete(e));
+        }
+        self.apply_plan(&plan);
+        self.commit();
+        Ok(())
+    }
+
+    /// Unlinks `a` and `b` in `rel`; `Ok(false)` if they were not linked. Under a
+    /// delete-orphan rule, the end left without links is deleted (with its cascades); if
+    /// that delete is refused, nothing changes. O(1) (amortised: a collection may be
+    /// compacted).
+    pub fn unlink<R: Relation>(
+        &mut self,
+        rel: R,
+        a: Key<R::A>,
+        b: Key<R::B>,
+    ) -> Result<bool, LinkError> {
+        let (index, def) = self.rel(rel);
+        let (a, b) = self.ends_live::<R>(def, a, b)?;
+        if !self.rel_store(index).linked(a, b) {
+            return Ok(false);
+        }
+        self.change_with_orphans(index, &[(End::A, a), (End::B, b)], |s| {
+            s.p_unlink(index, a, b);
+        })?;
+        Ok(true)
+    }
+
+    /// Whether `a` and `b` are linked in `rel`. O(1).
+    pub fn linked<R: Relation>(&self, rel: R, a: Key<R::A>, b: Key<R::B>) -> bool {
+        let (index, _) = self.rel(rel);
+        self.rel_store(index).linked(a.raw(), b.raw())
+    }
+
+    /// The second-end entities linked to `a`, in link order: the children of a
+    /// one-to-many, the partner of a one-to-one, the targets of a many-to-many.
+    /// O(1) per step.
+    pub fn targets<R: Relation>(&self, rel: R, a: Key<R::A>) -> Linked<'_, R::B> {
+        let (index, _) = self.rel(rel);
+        Linked::new(self.rel_store(index), End::A, a.raw())
+    }
+
+    /// The first-end entities linked to `b`, in link order: the parent of a one-to-many
+    /// child, the partner of a one-to-one, the sources of a many-to-many. O(1) per step.
+    pub fn sources<R: Relation>(&self, rel: R, b: Key<R::B>) -> Linked<'_, R::A> {
+        let (index, _) = self.rel(rel);
+        Linked::new(self.rel_store(index), End::B, b.raw())
+    }
+
+    /// Number of second-end entities linked to `a`. O(1).
+    pub fn target_count<R: Relation>(&self, rel: R, a: Key<R::A>) -> usize {
+        let (index, _) = self.rel(rel);
+        self.rel_store(index).partner_count(End::A, a.raw())
+    }
+
+    /// Number of first-end entities linked to `b`. O(1).
+    pub fn source_count<R: Relation>(&self, rel: R, b: Key<R::B>) -> usize {
+        let (index, _) = self.rel(rel);
+        self.rel_store(index).partner_count(End::B, b.raw())
+    }
+
+    /// Number of links in `rel`. O(1).
+    pub fn link_count<R: Relation>(&self, rel: R) -> usize {
+        let (index, _) = self.rel(rel);
+        self.rel_store(index).link_count()
+    }
+
+    // ----- one-to-many ----------------------------------------------------------------
+
+    #[inline]
+    fn otm<P, C>(&self, rel: OneToMany<P, C>) -> &OneToManyStore
+    where
+        P: Entity,
+        C: Entity,
+    {
+        let (index, _) = self.rel(rel);
+        match self.rel_store(index) {
+            RelationStore::OneToMany(r) => r,
+            _ => unreachable!("a OneToMany handle names a one-to-many"),
+        }
+    }
+
+    /// The parent of `child`, if it has one. O(1).
+    #[inline]
+    pub fn parent<P: Entity, C: Entity>(
+        &self,
+        rel: OneToMany<P, C>,
+        child: Key<C>,
+    ) -> Option<Key<P>> {
+        self.otm(rel).parent_of(child.raw()).map(Key::from_raw)
+    }
+
+    /// The children of `parent`, in link order. O(1) per step.
+    #[inline]
+    pub fn children<P: Entity, C: Entity>(
+        &self,
+        rel: OneToMany<P, C>,
+        parent: Key<P>,
+    ) -> Children<'_, C> {
+        Children {
+            inner: self.otm(rel).children_of(parent.raw()),
+            _type: PhantomData,
+        }
+    }
+
+    /// Number of children of `parent`. O(1).
+    pub fn child_count<P: Entity, C: Entity>(&self, rel: OneToMany<P, C>, parent: Key<P>) -> usize {
+        self.otm(rel).child_count(parent.raw())
+    }
+
+    /// Replaces the children of `parent` with `children`, in that order. Only the
+    /// difference is unlinked and linked: children kept keep their link, new ones leave
+    /// their previous parent, dropped ones lose their parent (and are deleted under a
+    /// delete-orphan rule). A permutation of the current children just reorders them.
+    /// All or nothing. O(old + new children), plus O(depth) per new child on an acyclic
+    /// relation.
+    pub fn set_children<P: Entity, C: Entity>(
+        &mut self,
+        rel: OneToMany<P, C>,
+        parent: Key<P>,
+        children: &[Key<C>],
+    ) -> Result<(), LinkError> {
+        let (index, def) = self.rel(rel);
+        let (b_table, relation) = (def.b_table, def.name);
+        let p = self.live(def.a_table, parent)?;
+        let mut wanted = KeySet::default();
+        let mut order = Vec::with_capacity(children.len());
+        for &c in children {
+            let c = self.live(b_table, c)?;
+            if !wanted.insert(c) {
+                return Err(LinkError::Duplicate { relation, key: c });
+            }
+            order.push(c);
+        }
+        let otm = self.otm(rel);
+        let current: Vec<RawKey> = otm.children_of(p).collect();
+        let dropped: Vec<RawKey> = current
+            .iter()
+            .copied()
+            .filter(|c| !wanted.contains(c))
+            .collect();
+        let added: Vec<(RawKey, Option<RawKey>)> = order
+            .iter()
+            .filter(|&&c| otm.parent_of(c) != Some(p))
+            .map(|&c| (c, otm.parent_of(c)))
+            .collect();
+        for &(c, _) in &added {
+            self.check_new_link(index, p, c)?;
+        }
+        let mut lost: Vec<(End, RawKey)> = dropped.iter().map(|&c| (End::B, c)).collect();
+        lost.extend(
+            added
+                .iter()
+                .filter_map(|&(_, old)| old.map(|o| (End::A, o))),
+        );
+        self.change_with_orphans(index, &lost, |s| {
+            for &c in &dropped {
+                s.p_unlink(index, p, c);
+            }
+            for &(c, old) in &added {
+                if let Some(old) = old {
+                    s.p_unlink(index, old, c);
+                }
+                s.p_attach(index, p, c);
+            }
+            let now: Vec<RawKey> = s.otm(rel).children_of(p).collect();
+            if now != order {
+                s.p_reorder(index, End::A, p, &order);
+            }
+        })
+    }
+
+    // ----- one-to-one -----------------------------------------------------------------
+
+    /// The partner of `a` (the first-end entity) in a one-to-one. O(1).
+    pub fn partner<A: Entity, B: Entity>(&self, rel: OneToOne<A, B>, a: Key<A>) -> Option<Key<B>> {
+        let (index, _) = self.rel(rel);
+        match self.rel_store(index) {
+            RelationStore::OneToOne(r) => r.partner(End::A, a.raw()).map(Key::from_raw),
+            _ => unreachable!("a OneToOne handle names a one-to-one"),
+        }
+    }
+
+    /// The partner of `b` (the second-end entity) in a one-to-one. O(1).
+    pub fn partner_of<A: Entity, B: Entity>(
+        &self,
+        rel: OneToOne<A, B>,
+        b: Key<B>,
+    ) -> Option<Key<A>> {
+        let (index, _) = self.rel(rel);
+        match self.rel_store(index) {
+            RelationStore::OneToOne(r) => r.partner(End::B, b.raw()).map(Key::from_raw),
+            _ => unreachable!("a OneToOne handle names a one-to-one"),
+        }
+    }
+
+    // ----- many-to-many ---------------------------------------------------------------
+
+    fn m2m<A: Entity, B: Entity, W: Entity>(
+        &self,
+        rel: ManyToMany<A, B, W>,
+    ) -> &crate::relation::ManyToManyStore {
+        let (index, _) = self.rel(rel);
+        match self.rel_store(index) {
+            RelationStore::ManyToMany(r) => r,
+            _ => unreachable!("a ManyToMany handle names a many-to-many"),
+        }
+    }
+
+    /// Links `a` and `b` with `payload`. If they are already linked, the link keeps its
+    /// position in both collections and its payload is replaced. O(1).
+    pub fn link_with<A: Entity, B: Entity, W: Entity>(
+        &mut self,
+        rel: ManyToMany<A, B, W>,
+        a: Key<A>,
+        b: Key<B>,
+        payload: W,
+    ) -> Result<(), LinkError> {
+        let (index, def) = self.rel(rel);
+        let (a, b) = self.ends_live::<ManyToMany<A, B, W>>(def, a, b)?;
+        if self.rel_store(index).linked(a, b) {
+            self.p_set_payload(index, a, b, payload);
+            return Ok(());
+        }
+        self.check_new_link(index, a, b)?;
+        self.p_attach_with(index, a, b, payload);
+        Ok(())
+    }
+
+    /// The payload of the link between `a` and `b`, if they are linked. O(1).
+    pub fn payload<A: Entity, B: Entity, W: Entity>(
+        &self,
+        rel: ManyToMany<A, B, W>,
+        a: Key<A>,
+        b: Key<B>,
+    ) -> Option<&W> {
+        let r = self.m2m(rel);
+        r.link_index(a.raw(), b.raw()).map(|i| &payloads::<W>(r)[i])
+    }
+
+    /// Changes the payload of the link between `a` and `b` in place. Inside a transaction
+    /// the old payload is cloned first. Returns `Ok(None)` if they are not linked.
+    pub fn update_payload<A: Entity, B: Entity, W: Entity + Clone, R>(
+        &mut self,
+        rel: ManyToMany<A, B, W>,
+        a: Key<A>,
+        b: Key<B>,
+        f: impl FnOnce(&mut W) -> R,
+    ) -> Result<Option<R>, LinkError> {
+        let (index, def) = self.rel(rel);
+        let (a, b) = self.ends_live::<ManyToMany<A, B, W>>(def, a, b)?;
+        Ok(self.p_update_payload(index, a, b, f))
+    }
+
+    /// The targets of `a` with the payload of each link, in link order. O(1) per step.
+    pub fn targets_with<A: Entity, B: Entity, W: Entity>(
+        &self,
+        rel: ManyToMany<A, B, W>,
+        a: Key<A>,
+    ) -> WithPayload<'_, B, W> {
+        let r = self.m2m(rel);
+        WithPayload {
+            entries: r.entries(End::A, a.raw()),
+            payloads: payloads::<W>(r),
+            _type: PhantomData,
+        }
+    }
+
+    /// The sources of `b` with the payload of each link, in link order. O(1) per step.
+    pub fn sources_with<A: Entity, B: Entity, W: Entity>(
+        &self,
+        rel: ManyToMany<A, B, W>,
+        b: Key<B>,
+    ) -> WithPayload<'_, A, W> {
+        let r = self.m2m(rel);
+        WithPayload {
+            entries: r.entries(End::B, b.raw()),
+            payloads: payloads::<W>(r),
+            _type: PhantomData,
+        }
+    }
+
+    /// Replaces the targets of `a` with `targets`, in that order. Only the difference is
+    /// unlinked and linked: kept links keep their payload, new links get the default
+    /// payload, dropped targets are unlinked (and deleted under a delete-orphan rule).
+    /// All or nothing. O(old + new targets).
+    pub fn set_targets<A: Entity, B: Entity, W: Entity + Default>(
+        &mut self,
+        rel: ManyToMany<A, B, W>,
+        a: Key<A>,
+        targets: &[Key<B>],
+    ) -> Result<(), LinkError> {
+        let (index, def) = self.rel(rel);
+        let (b_table, relation) = (def.b_table, def.name);
+        let a = self.live(def.a_table, a)?;
+        let mut wanted = KeySet::default();
+        let mut order = Vec::with_capacity(targets.len());
+        for &b in targets {
+            let b = self.live(b_table, b)?;
+            if !wanted.insert(b) {
+                return Err(LinkError::Duplicate { relation, key: b });
+            }
+            order.push(b);
+        }
+        let r = self.m2m(rel);
+        let current: Vec<RawKey> = r.entries(End::A, a).map(|(b, _)| b).collect();
+        let dropped: Vec<RawKey> = current
+            .iter()
+            .copied()
+            .filter(|b| !wanted.contains(b))
+            .collect();
+        let added: Vec<RawKey> = order
+            .iter()
+            .copied()
+            .filter(|&b| r.link_index(a, b).is_none())
+            .collect();
+        for &b in &added {
+            self.check_new_link(index, a, b)?;
+        }
+        let mut lost: Vec<(End, RawKey)> = dropped.iter().map(|&b| (End::B, b)).collect();
+        if !dropped.is_empty() {
+            lost.push((End::A, a));
+        }
+        self.change_with_orphans(index, &lost, |s| {
+            for &b in &dropped {
+                s.p_unlink(index, a, b);
+            }
+            for &b in &added {
+                s.p_attach_with(index, a, b, W::default());
+            }
+            let r = s.m2m(rel);
+            let now: Vec<RawKey> = r.entries(End::A, a).map(|(b, _)| b).collect();
+            if now != order {
+                s.p_reorder(index, End::A, a, &order);
+            }
+        })
+    }
+
+    /// Reserves room for `additional` more links in a many-to-many.
+    pub fn reserve_links<A: Entity, B: Entity, W: Entity>(
+        &mut self,
+        rel: ManyToMany<A, B, W>,
+        additional: usize,
+    ) {
+        let (index, _) = self.rel(rel);
+        if let RelationStore::ManyToMany(r) = &mut self.relations[index as usize] {
+            r.reserve(additional);
+        }
+    }
+
+    // ----- transactions ---------------------------------------------------------------
+
+    /// Runs `f` as one all-or-nothing unit: if it returns `Err` (or panics), every change
+    /// it made is undone, restoring every entity, key, link, payload and order exactly.
+    /// Transactions nest: an inner one that fails undoes only its own changes.
+    ///
+    /// Inside a transaction every change records its inverse (a removed entity is kept
+    /// boxed, an update clones the old value), and to-many collections are not compacted
+    /// until it ends.
+    ///
+    /// ```
+    /// # use relgraph::{Schema, Store};
+    /// # let mut schema = Schema::new();
+    /// # let _ = schema.table::<String>("names");
+    /// # let mut store = Store::new(schema);
+    /// let kept = store.insert("kept".to_string());
+    /// let r: Result<(), &str> = store.transaction(|s| {
+    ///     s.insert("gone".to_string());
+    ///     s.remove(kept).unwrap();
+    ///     Err("changed my mind")
+    /// });
+    /// assert!(r.is_err());
+    /// assert_eq!(store.len::<String>(), 1);
+    /// assert!(store.contains(kept));
+    /// ```
+    pub fn transaction<R, E>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> Result<R, E>,
+    ) -> Result<R, E> {
+        struct Guard<'a> {
+            store: &'a mut Store,
+            mark: usize,
+            open: bool,
+        }
+        impl Drop for Guard<'_> {
+            fn drop(&mut self) {
+                if self.open {
+                    self.store.rollback(self.mark);
+                }
+            }
+        }
+        let mark = self.begin();
+        let mut guard = Guard {
+            store: self,
+            mark,
+            open: true,
+        };
+        let out = f(guard.store);
+        guard.open = false;
+        match out {
+            Ok(v) => {
+                guard.store.commit();
+                Ok(v)
+            }
+            Err(e) => {
+                guard.store.rollback(mark);
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether a transaction is open.
+    pub fn in_transaction(&self) -> bool {
+        self.recording()
+    }
+
+    // ----- integrity ------------------------------------------------------------------
+
+    /// Verifies every invariant of the whole store and reports the first violation: every
+    /// link's endpoints alive, both sides of every relation in agreement, stored counts
+    /// true, cardinalities held, no self-link where forbidden, no cycle where declared
+    /// acyclic. O(entities + links).
+    pub fn check_integrity(&self) -> Result<(), IntegrityError> {
+        for (def, arena) in self.schema.tables.iter().zip(&self.tables) {
+            let keys = arena.keys().len();
+            if keys != arena.len() {
+                return Err(IntegrityError::CountMismatch {
+                    what: format!("table {}", def.name),
+                    stored: arena.len(),
+                    actual: keys,
+                });
+            }
+        }
+        for (def, store) in self.schema.relations.iter().zip(&self.relations) {
+            let alive = |end: End, k: RawKey| self.tables[def.table(end) as usize].contains(k);
+            store.check(def, &alive)?;
+        }
+        Ok(())
+    }
+}
+
+impl<T: Entity> Index<Key<T>> for Store {
+    type Output = T;
+
+    /// # Panics
+    ///
+    /// If the key is stale; use [`Store::get`] to get an `Option`.
+    fn index(&self, key: Key<T>) -> &T {
+        match self.get(key) {
+            Some(v) => v,
+            None => panic!("{}", self.stale(key)),
+        }
+    }
+}
+
+/// A read-only view of one table, from [`Store::rows`]. Indexing costs no type lookup.
+pub struct Rows<'a, T> {
+    arena: &'a Arena<T>,
+}
+
+impl<T> Clone for Rows<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Rows<'_, T> {}
+
+impl<'a, T> Rows<'a, T> {
+    /// The entity under `key`, or `None` if the key is stale. O(1).
+    #[inline]
+    pub fn get(&self, key: Key<T>) -> Option<&'a T> {
+        self.arena.get(key.raw())
+    }
+
+    /// Whether `key` names a live entity. O(1).
+    pub fn contains(&self, key: Key<T>) -> bool {
+        self.arena.contains(key.raw())
+    }
+
+    /// Number of live entities. O(1).
+    pub fn len(&self) -> usize {
+        self.arena.len()
+    }
+
+    /// Whether the table is empty. O(1).
+    pub fn is_empty(&self) -> bool {
+        self.arena.len() == 0
+    }
+
+    /// The entities with their keys, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (Key<T>, &'a T)> + 'a {
+        self.arena.iter().map(|(k, v)| (Key::from_raw(k), v))
+    }
+}
+
+impl<T> Index<Key<T>> for Rows<'_, T> {
+    type Output = T;
+
+    /// # Panics
+    ///
+    /// If the key is stale.
+    #[inline]
+    fn index(&self, key: Key<T>) -> &T {
+        match self.arena.get(key.raw()) {
+            Some(v) => v,
+            None => panic!("stale key {:?}", key.raw()),
+        }
+    }
+}
+
+/// The children of a parent in a one-to-many, in link order, from [`Store::children`].
+pub struct Children<'a, C> {
+    inner: Iter<'a, RawKey>,
+    _type: PhantomData<fn() -> C>,
+}
+
+impl<C> Clone for Children<'_, C> {
+    fn clone(&self) -> Self {
+        Children {
+            inner: self.inner.clone(),
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<C> Iterator for Children<'_, C> {
+    type Item = Key<C>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Key<C>> {
+        self.inner.next().map(Key::from_raw)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<C> ExactSizeIterator for Children<'_, C> {}
+
+impl<C> DoubleEndedIterator for Children<'_, C> {
+    fn next_back(&mut self) -> Option<Key<C>> {
+        self.inner.next_back().map(Key::from_raw)
+    }
+}
+
+/// The entities linked to one entity, in link order, from [`Store::targets`] and
+/// [`Store::sources`].
+pub struct Linked<'a, T> {
+    inner: LinkedInner<'a>,
+    _type: PhantomData<fn() -> T>,
+}
+
+enum LinkedInner<'a> {
+    List(Iter<'a, RawKey>),
+    Entries(Iter<'a, Entry>),
+    One(Option<RawKey>),
+}
+
+impl<'a, T> Linked<'a, T> {
+    fn new(store: &'a RelationStore, end: End, key: RawKey) -> Self {
+        let inner = match (store, end) {
+            (RelationStore::OneToMany(r), End::A) => LinkedInner::List(r.children_of(key)),
+            (RelationStore::OneToMany(r), End::B) => LinkedInner::One(r.parent_of(key)),
+            (RelationStore::OneToOne(r), end) => LinkedInner::One(r.partner(end, key)),
+            (RelationStore::ManyToMany(r), end) => LinkedInner::Entries(r.entries(end, key)),
+        };
+        Linked {
+            inner,
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T> Iterator for Linked<'_, T> {
+    type Item = Key<T>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Key<T>> {
+        let raw = match &mut self.inner {
+            LinkedInner::List(it) => it.next(),
+            LinkedInner::Entries(it) => it.next().map(|(k, _)| k),
+            LinkedInner::One(k) => k.take(),
+        };
+        raw.map(Key::from_raw)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.inner {
+            LinkedInner::List(it) => it.size_hint(),
+            LinkedInner::Entries(it) => it.size_hint(),
+            LinkedInner::One(k) => (usize::from(k.is_some()), Some(usize::from(k.is_some()))),
+        }
+    }
+}
+
+impl<T> ExactSizeIterator for Linked<'_, T> {}
+
+/// Linked entities with the payload of each link, from [`Store::targets_with`] and
+/// [`Store::sources_with`].
+pub struct WithPayload<'a, T, W> {
+    entries: Iter<'a, Entry>,
+    payloads: &'a [W],
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<'a, T, W> Iterator for WithPayload<'a, T, W> {
+    type Item = (Key<T>, &'a W);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.entries
+            .next()
+            .map(|(k, link)| (Key::from_raw(k), &self.payloads[link as usize]))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.entries.size_hint()
+    }
+}
+
+impl<T, W> ExactSizeIterator for WithPayload<'_, T, W> {}
