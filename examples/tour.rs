@@ -1,0 +1,117 @@
+//! The tour: runs every pattern of relgraph in turn and prints what each shows.
+//!
+//! - one-to-many and one-to-one (`blog.rs`)
+//! - many-to-many with a payload (`enrollment.rs`)
+//! - self-referential hierarchies and graphs (`org_chart.rs`)
+//! - delete rules and transactions (below)
+//!
+//! Run with `cargo run --release --example tour`.
+
+#[allow(dead_code)]
+mod blog;
+#[allow(dead_code)]
+mod enrollment;
+#[allow(dead_code)]
+mod org_chart;
+
+use relgraph::{DeleteRule, RemoveError, Rules, Schema, Store};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Folder {
+    name: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Document {
+    name: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Lock {
+    holder: String,
+}
+
+/// Delete rules (restrict, delete-orphan), the preview, and a rolled-back transaction.
+fn rules_and_transactions() -> relgraph::Result<()> {
+    println!("== delete rules, preview, transactions ==");
+    let mut schema = Schema::new();
+    let folders = schema.table::<Folder>("folders");
+    let docs = schema.table::<Document>("documents");
+    let locks = schema.table::<Lock>("locks");
+    let contents = schema.one_to_many(
+        folders,
+        "documents",
+        docs,
+        "folder",
+        Rules::new().on_delete(DeleteRule::DeleteOrphan),
+    );
+    // a locked document can't be deleted while its lock exists
+    let locking = schema.one_to_one(docs, "lock", locks, "document", DeleteRule::Restrict);
+    let mut store = Store::new(schema);
+
+    let home = store.insert(Folder {
+        name: "home".into(),
+    });
+    let a = store.insert(Document {
+        name: "notes.txt".into(),
+    });
+    let b = store.insert(Document {
+        name: "draft.txt".into(),
+    });
+    store.link(contents, home, a)?;
+    store.link(contents, home, b)?;
+    let lock = store.insert(Lock {
+        holder: "editor".into(),
+    });
+    store.link(locking, b, lock)?;
+
+    let preview = store.preview_remove(home)?;
+    println!(
+        "deleting folder 'home' would remove {:?}; blocked by {:?}",
+        preview.removed, preview.blocked_by
+    );
+    match store.remove(home) {
+        Err(e @ RemoveError::Restricted { .. }) => println!("delete refused: {e}"),
+        other => println!("unexpected: {other:?}"),
+    }
+    println!("nothing changed: {} documents", store.len::<Document>());
+
+    // delete-orphan: a document taken out of its folder is deleted
+    store.unlink(contents, home, a)?;
+    println!(
+        "after unlinking notes.txt from its folder: notes.txt alive = {}",
+        store.contains(a)
+    );
+
+    // a transaction that fails leaves no trace
+    let result: Result<(), &str> = store.transaction(|s| {
+        s.unlink(locking, b, lock).map_err(|_| "unlink")?;
+        s.remove(home).map_err(|_| "remove")?;
+        println!(
+            "  inside the transaction: {} folders, {} documents",
+            s.len::<Folder>(),
+            s.len::<Document>()
+        );
+        Err("user pressed cancel")
+    });
+    println!(
+        "transaction: {result:?}; after rollback: {} folder(s), {} document(s), lock held: {}",
+        store.len::<Folder>(),
+        store.len::<Document>(),
+        store.partner(locking, b).is_some()
+    );
+    store.check_integrity()?;
+    Ok(())
+}
+
+fn main() -> relgraph::Result<()> {
+    blog::run()?;
+    println!();
+    enrollment::run()?;
+    println!();
+    org_chart::run()?;
+    println!();
+    rules_and_transactions()?;
+    Ok(())
+}
