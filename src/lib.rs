@@ -54,6 +54,11 @@ mod relation;
 mod schema;
 mod store;
 
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use delete::{Blocker, DeletePreview, Unlinked};
 pub use error::{Error, IntegrityError, LinkError, RemoveError, Result, StaleKey};
 pub use hierarchy::{Ancestors, Descendants};

@@ -1,0 +1,120 @@
+//! Criterion benchmarks of the workloads W1-W7 of WORKLOADS.md: relgraph against a
+//! hand-written slotmap + Vec baseline, on the same fixed-seed data, in the same run.
+//!
+//! `cargo bench` runs the full size; `RELGRAPH_SCALE=0.1 cargo bench` a tenth of it.
+//! Compare each `relgraph` time with the `baseline` time of the same group.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+
+#[path = "common/mod.rs"]
+mod common;
+
+use common::*;
+
+fn config(
+    c: &mut Criterion,
+    name: &str,
+) -> criterion::BenchmarkGroup<'_, criterion::measurement::WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(5));
+    g
+}
+
+fn blog(c: &mut Criterion) {
+    let scale = Scale::from_env(1.0);
+    let data = BlogData::new(&scale);
+    let (rg, rg_sum) = rg_w1(data.clone());
+    let (base, base_sum) = base_w1(data.clone());
+    assert_eq!(rg_sum, base_sum, "W1 checksums differ");
+
+    let mut g = config(c, "W1 build one-to-many");
+    g.bench_function("relgraph", |b| {
+        b.iter_batched(|| data.clone(), |d| rg_w1(d).1, BatchSize::PerIteration)
+    });
+    g.bench_function("baseline", |b| {
+        b.iter_batched(|| data.clone(), |d| base_w1(d).1, BatchSize::PerIteration)
+    });
+    g.finish();
+
+    let mut g = config(c, "W2 forward traversal");
+    g.bench_function("relgraph", |b| b.iter(|| rg_w2(black_box(&rg))));
+    g.bench_function("baseline", |b| b.iter(|| base_w2(black_box(&base))));
+    g.finish();
+
+    let mut g = config(c, "W3 back-reference lookup");
+    g.bench_function("relgraph", |b| {
+        b.iter(|| rg_w3(black_box(&rg), &data.shuffled))
+    });
+    g.bench_function("baseline", |b| {
+        b.iter(|| base_w3(black_box(&base), &data.shuffled))
+    });
+    g.finish();
+
+    let mut g = config(c, "W4 reassign");
+    g.bench_function("relgraph", |b| {
+        b.iter_batched(
+            || rg_w1(data.clone()).0,
+            |mut s| rg_w4(&mut s, &data.moves),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("baseline", |b| {
+        b.iter_batched(
+            || base_w1(data.clone()).0,
+            |mut s| base_w4(&mut s, &data.moves),
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+
+    let mut g = config(c, "W7 cascade delete");
+    g.bench_function("relgraph", |b| {
+        b.iter_batched(
+            || rg_w1(data.clone()).0,
+            |mut s| rg_w7(&mut s, &data.deletes),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("baseline", |b| {
+        b.iter_batched(
+            || base_w1(data.clone()).0,
+            |mut s| base_w7(&mut s, &data.deletes),
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+fn school(c: &mut Criterion) {
+    let data = SchoolData::new(&Scale::from_env(1.0));
+    let mut g = config(c, "W5 many-to-many");
+    g.bench_function("relgraph", |b| {
+        b.iter_batched(|| data.clone(), rg_w5, BatchSize::PerIteration)
+    });
+    g.bench_function("baseline", |b| {
+        b.iter_batched(|| data.clone(), base_w5, BatchSize::PerIteration)
+    });
+    g.finish();
+}
+
+fn org(c: &mut Criterion) {
+    let data = OrgData::new(&Scale::from_env(1.0));
+    let rg = rg_w6_build(data.clone());
+    let base = base_w6_build(data.clone());
+    let mut g = config(c, "W6 self-referential tree");
+    g.bench_function("relgraph", |b| {
+        b.iter(|| rg_w6(black_box(&rg), &data.samples))
+    });
+    g.bench_function("baseline", |b| {
+        b.iter(|| base_w6(black_box(&base), &data.samples))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, blog, school, org);
+criterion_main!(benches);

@@ -1,0 +1,56 @@
+//! Every benchmark workload computes the same checksum on relgraph and on the
+//! hand-written baseline, at a small scale: a benchmark can never time wrong work.
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use common::*;
+
+fn scale() -> Scale {
+    Scale::from_env(0.01)
+}
+
+#[test]
+fn blog_workloads_agree_with_the_baseline() {
+    let data = BlogData::new(&scale());
+    let (mut rg, rg1) = rg_w1(data.clone());
+    let (mut base, base1) = base_w1(data.clone());
+    assert_eq!(rg1, base1, "W1");
+    assert!(rg1 > 0);
+    assert_eq!(rg_w2(&rg), base_w2(&base), "W2");
+    assert_eq!(
+        rg_w3(&rg, &data.shuffled),
+        base_w3(&base, &data.shuffled),
+        "W3"
+    );
+    assert_eq!(
+        rg_w4(&mut rg, &data.moves),
+        base_w4(&mut base, &data.moves),
+        "W4"
+    );
+    rg.store.check_integrity().unwrap();
+    let (mut rg, _) = rg_w1(data.clone());
+    let (mut base, _) = base_w1(data.clone());
+    let left = rg_w7(&mut rg, &data.deletes);
+    assert_eq!(left, base_w7(&mut base, &data.deletes), "W7");
+    assert!(left < data.posts.len() as u64);
+    rg.store.check_integrity().unwrap();
+}
+
+#[test]
+fn many_to_many_workload_agrees_with_the_baseline() {
+    let data = SchoolData::new(&scale());
+    assert!(!data.unlinks.is_empty());
+    assert_eq!(rg_w5(data.clone()), base_w5(data), "W5");
+}
+
+#[test]
+fn tree_workload_agrees_with_the_baseline() {
+    let data = OrgData::new(&scale());
+    let rg = rg_w6_build(data.clone());
+    rg.store.check_integrity().unwrap();
+    let base = base_w6_build(data.clone());
+    let sum = rg_w6(&rg, &data.samples);
+    assert_eq!(sum, base_w6(&base, &data.samples), "W6");
+    assert_eq!(sum / 1_000_003, data.employees.len() as u64 - 1);
+}
