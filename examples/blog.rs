@@ -15,19 +15,19 @@ use serde::{Deserialize, Serialize};
 /// A user of the blog.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct User {
-    pub name: String,
+    name: String,
 }
 
 /// A post, written by at most one user.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Post {
-    pub title: String,
+    title: String,
 }
 
 /// A user's profile: one per user.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Profile {
-    pub bio: String,
+    bio: String,
 }
 
 impl fmt::Debug for User {
@@ -44,9 +44,9 @@ impl fmt::Debug for Post {
 
 /// The blog's relations, declared once.
 pub struct Blog {
-    pub store: Store,
-    pub authorship: OneToMany<User, Post>,
-    pub profile: OneToOne<User, Profile>,
+    store: Store,
+    authorship: OneToMany<User, Post>,
+    profile: OneToOne<User, Profile>,
 }
 
 /// Declares the schema: deleting a user deletes its posts and its profile.

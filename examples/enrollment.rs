@@ -15,19 +15,19 @@ use serde::{Deserialize, Serialize};
 /// A student.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Student {
-    pub name: String,
+    name: String,
 }
 
 /// A course.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Course {
-    pub name: String,
+    name: String,
 }
 
 /// The association's payload: one per (student, course) link.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Enrollment {
-    pub grade: Option<char>,
+    grade: Option<char>,
 }
 
 impl fmt::Debug for Student {
@@ -83,9 +83,17 @@ pub fn run() -> relgraph::Result<()> {
 
     store.link_with(enrollments, john, python, Enrollment { grade: Some('A') })?;
     store.link_with(enrollments, john, databases, Enrollment { grade: None })?;
-    store.link_with(enrollments, mary, databases, Enrollment { grade: Some('B') })?;
+    store.link_with(
+        enrollments,
+        mary,
+        databases,
+        Enrollment { grade: Some('B') },
+    )?;
 
-    println!("John's courses: {:?}", courses_of(&store, enrollments, john));
+    println!(
+        "John's courses: {:?}",
+        courses_of(&store, enrollments, john)
+    );
     let students_of_db: Vec<&Student> = store
         .sources(enrollments, databases)
         .map(|s| &store[s])
@@ -94,7 +102,12 @@ pub fn run() -> relgraph::Result<()> {
 
     // linking the same pair again keeps one link; link_with replaces the grade in place
     store.link(enrollments, john, python)?;
-    store.link_with(enrollments, john, databases, Enrollment { grade: Some('A') })?;
+    store.link_with(
+        enrollments,
+        john,
+        databases,
+        Enrollment { grade: Some('A') },
+    )?;
     let grades: Vec<(String, Option<char>)> = store
         .targets_with(enrollments, john)
         .map(|(c, e)| (store[c].name.clone(), e.grade))
@@ -103,7 +116,9 @@ pub fn run() -> relgraph::Result<()> {
     store.update_payload(enrollments, mary, databases, |e| e.grade = Some('A'))?;
     println!(
         "Mary's grade in Database Systems: {:?}",
-        store.payload(enrollments, mary, databases).and_then(|e| e.grade)
+        store
+            .payload(enrollments, mary, databases)
+            .and_then(|e| e.grade)
     );
 
     // replace John's courses: Python stays (with its grade), Databases goes, Algebra comes
@@ -114,7 +129,9 @@ pub fn run() -> relgraph::Result<()> {
     );
     println!(
         "Python grade kept: {:?}; Database Systems now has {} student(s)",
-        store.payload(enrollments, john, python).and_then(|e| e.grade),
+        store
+            .payload(enrollments, john, python)
+            .and_then(|e| e.grade),
         store.source_count(enrollments, databases)
     );
     store.check_integrity()?;

@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 /// An employee; managers are employees too.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Employee {
-    pub name: String,
+    name: String,
 }
 
 /// A user of a social graph.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Member {
-    pub name: String,
+    name: String,
 }
 
 impl fmt::Debug for Employee {
@@ -94,7 +94,10 @@ pub fn run() -> relgraph::Result<()> {
     }
 
     store.remove(bob)?;
-    let left: Vec<&str> = store.iter::<Employee>().map(|(_, e)| e.name.as_str()).collect();
+    let left: Vec<&str> = store
+        .iter::<Employee>()
+        .map(|(_, e)| e.name.as_str())
+        .collect();
     println!("after Bob leaves (cascade to his subtree): {left:?}");
 
     println!("== self-referential many-to-many: User.follows <-> User.followers ==");

@@ -118,17 +118,21 @@ impl Store {
         f: impl FnOnce(&mut T) -> R,
     ) -> Option<R> {
         let recording = self.recording();
-        let value = self.arena_at_mut::<T>(table).get_mut(key)?;
-        let old = recording.then(|| value.clone());
-        let r = f(value);
-        if let Some(old) = old {
+        let value = self.tables[table as usize]
+            .as_any_mut()
+            .downcast_mut::<Arena<T>>()
+            .expect("table holds its declared type")
+            .get_mut(key)?;
+        // logged before `f` runs, so that a rollback after a panic inside `f` undoes
+        // whatever `f` changed before it panicked
+        if recording {
             self.log.push(Undo::Replace {
                 table,
                 key,
-                value: Box::new(old),
+                value: Box::new(value.clone()),
             });
         }
-        Some(r)
+        Some(f(value))
     }
 
     /// Links `a` and `b` in a one-to-many or one-to-one whose ends are free (`b` has no
@@ -226,17 +230,16 @@ impl Store {
         };
         let index = r.link_index(a, b)?;
         let w = &mut payloads_mut::<W>(r)[index];
-        let old = recording.then(|| w.clone());
-        let out = f(w);
-        if let Some(old) = old {
+        // logged before `f` runs, as in `p_update`
+        if recording {
             self.log.push(Undo::Payload {
                 rel,
                 a,
                 b,
-                value: Box::new(old),
+                value: Box::new(w.clone()),
             });
         }
-        Some(out)
+        Some(f(w))
     }
 
     /// Rewrites the order of the partners of `key` (at `end`) to `order`, which must be a

@@ -543,6 +543,9 @@ impl Store {
                 .iter()
                 .filter_map(|&(_, old)| old.map(|o| (End::A, o))),
         );
+        if !dropped.is_empty() {
+            lost.push((End::A, p));
+        }
         self.change_with_orphans(index, &lost, |s| {
             for &c in &dropped {
                 s.p_unlink(index, p, c);

@@ -1,0 +1,739 @@
+//! The reference model: the store's documented semantics in plain std collections.
+//!
+//! Nothing here calls relgraph. Every entity has a model id (its index in `table_of`);
+//! every relation keeps the ordered partner list of each entity at each end.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// A model id: the n-th entity ever inserted, in any table (rolled-back inserts included).
+pub type Id = usize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tb {
+    User,
+    Post,
+    Tag,
+    Node,
+    Badge,
+}
+
+pub const TABLES: [Tb; 5] = [Tb::User, Tb::Post, Tb::Tag, Tb::Node, Tb::Badge];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    OneToMany,
+    OneToOne,
+    ManyToMany,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    Nullify,
+    Cascade,
+    Restrict,
+    DeleteOrphan,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    A,
+    B,
+}
+
+impl End {
+    fn other(self) -> End {
+        match self {
+            End::A => End::B,
+            End::B => End::A,
+        }
+    }
+}
+
+/// A relation as declared: kind, tables, the rule at each end, policies.
+pub struct Spec {
+    pub kind: Kind,
+    pub a: Tb,
+    pub b: Tb,
+    /// What happens to the B entities when an A entity is deleted.
+    pub on_delete_a: Rule,
+    /// What happens to the A entities when a B entity is deleted.
+    pub on_delete_b: Rule,
+    /// Acyclic (and so no self-links).
+    pub acyclic: bool,
+}
+
+impl Spec {
+    fn rule(&self, end: End) -> Rule {
+        match end {
+            End::A => self.on_delete_a,
+            End::B => self.on_delete_b,
+        }
+    }
+}
+
+pub const AUTHORSHIP: usize = 0;
+pub const BADGE: usize = 1;
+pub const TAGGING: usize = 2;
+pub const TREE: usize = 3;
+pub const FOLLOWS: usize = 4;
+pub const PINS: usize = 5;
+
+/// The schema under test: every kind, every rule, both self-referential shapes.
+pub const SPECS: [Spec; 6] = [
+    // users.posts <-> posts.author: deleting a user deletes their posts
+    Spec {
+        kind: Kind::OneToMany,
+        a: Tb::User,
+        b: Tb::Post,
+        on_delete_a: Rule::Cascade,
+        on_delete_b: Rule::Nullify,
+        acyclic: false,
+    },
+    // users.badge <-> badges.holder: a badge that loses its holder is deleted; a held
+    // badge can't be deleted
+    Spec {
+        kind: Kind::OneToOne,
+        a: Tb::User,
+        b: Tb::Badge,
+        on_delete_a: Rule::DeleteOrphan,
+        on_delete_b: Rule::Restrict,
+        acyclic: false,
+    },
+    // posts.tags <-> tags.tagged, with a u32 payload: a tag left without posts is deleted
+    Spec {
+        kind: Kind::ManyToMany,
+        a: Tb::Post,
+        b: Tb::Tag,
+        on_delete_a: Rule::DeleteOrphan,
+        on_delete_b: Rule::Nullify,
+        acyclic: false,
+    },
+    // nodes.kids <-> nodes.up, acyclic: deleting a node deletes its subtree
+    Spec {
+        kind: Kind::OneToMany,
+        a: Tb::Node,
+        b: Tb::Node,
+        on_delete_a: Rule::Cascade,
+        on_delete_b: Rule::Nullify,
+        acyclic: true,
+    },
+    // nodes.follows <-> nodes.followers, acyclic: a node left following nothing is deleted
+    Spec {
+        kind: Kind::ManyToMany,
+        a: Tb::Node,
+        b: Tb::Node,
+        on_delete_a: Rule::Nullify,
+        on_delete_b: Rule::DeleteOrphan,
+        acyclic: true,
+    },
+    // tags.pins <-> nodes.pinned_to: a tag with pins can't be deleted; a tag left without
+    // pins is deleted
+    Spec {
+        kind: Kind::OneToMany,
+        a: Tb::Tag,
+        b: Tb::Node,
+        on_delete_a: Rule::Restrict,
+        on_delete_b: Rule::DeleteOrphan,
+        acyclic: false,
+    },
+];
+
+/// The expected result of one call. Errors name what the store must report; where the
+/// store may pick any of several culprits, the variant holds all acceptable ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Success (`Ok(())`, `Ok(true)`, `Ok(Some(_))`).
+    Done,
+    /// A successful remove, with every entity it deletes.
+    Removed(BTreeSet<Id>),
+    /// `Ok(false)` from unlink, `Ok(None)` from update_payload.
+    NotLinked,
+    /// The first stale key, in the order the call checks them.
+    Stale(Id),
+    SelfLink(Id),
+    Cycle(Id, Id),
+    Duplicate(Id),
+    /// A refused remove: what it would delete, and every (relation, deleted, survivor)
+    /// restriction that refuses it.
+    Restricted {
+        removed: BTreeSet<Id>,
+        blockers: BTreeSet<(usize, Id, Id)>,
+    },
+    /// A refused orphan delete: every restriction that refuses it.
+    OrphanDelete(BTreeSet<(usize, Id, Id)>),
+}
+
+/// One operation, as applied to both the model and the store.
+#[derive(Clone, Debug)]
+pub enum Op {
+    Insert {
+        table: Tb,
+        value: u32,
+    },
+    Update {
+        id: Id,
+        value: u32,
+    },
+    Remove {
+        id: Id,
+    },
+    Link {
+        rel: usize,
+        a: Id,
+        b: Id,
+    },
+    Unlink {
+        rel: usize,
+        a: Id,
+        b: Id,
+    },
+    /// `link_with` on a many-to-many (the payload is ignored where it is `()`).
+    LinkWith {
+        rel: usize,
+        a: Id,
+        b: Id,
+        payload: u32,
+    },
+    /// `update_payload` on the tagging relation.
+    UpdatePayload {
+        a: Id,
+        b: Id,
+        value: u32,
+    },
+    SetChildren {
+        rel: usize,
+        parent: Id,
+        children: Vec<Id>,
+    },
+    SetTargets {
+        rel: usize,
+        a: Id,
+        targets: Vec<Id>,
+    },
+}
+
+/// A step of a transaction: an operation, or a nested transaction.
+#[derive(Clone, Debug)]
+pub enum Step {
+    Op(Op),
+    Nested { ops: Vec<Op>, commit: bool },
+}
+
+/// One relation: the ordered partners of every entity at each end, and link payloads.
+#[derive(Clone, Debug, Default)]
+pub struct Links {
+    /// A entity -> its B partners, in order.
+    pub fwd: BTreeMap<Id, Vec<Id>>,
+    /// B entity -> its A partners, in order.
+    pub back: BTreeMap<Id, Vec<Id>>,
+    pub payload: BTreeMap<(Id, Id), u32>,
+}
+
+impl Links {
+    pub fn targets(&self, a: Id) -> &[Id] {
+        self.fwd.get(&a).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn sources(&self, b: Id) -> &[Id] {
+        self.back.get(&b).map_or(&[], Vec::as_slice)
+    }
+
+    fn partners(&self, end: End, k: Id) -> &[Id] {
+        match end {
+            End::A => self.targets(k),
+            End::B => self.sources(k),
+        }
+    }
+
+    pub fn linked(&self, a: Id, b: Id) -> bool {
+        self.payload.contains_key(&(a, b))
+    }
+
+    pub fn len(&self) -> usize {
+        self.payload.len()
+    }
+
+    pub fn pairs(&self) -> Vec<(Id, Id)> {
+        self.payload.keys().copied().collect()
+    }
+
+    /// Appends the link at the end of both collections.
+    fn attach(&mut self, a: Id, b: Id, payload: u32) {
+        assert!(self.payload.insert((a, b), payload).is_none());
+        self.fwd.entry(a).or_default().push(b);
+        self.back.entry(b).or_default().push(a);
+    }
+
+    /// Removes the link, keeping the order of what remains.
+    fn detach(&mut self, a: Id, b: Id) {
+        assert!(self.payload.remove(&(a, b)).is_some());
+        remove_from(&mut self.fwd, a, b);
+        remove_from(&mut self.back, b, a);
+    }
+
+    /// Sets the order of `a`'s partners (a permutation of them).
+    fn reorder(&mut self, a: Id, order: &[Id]) {
+        if order.is_empty() {
+            self.fwd.remove(&a);
+        } else {
+            self.fwd.insert(a, order.to_vec());
+        }
+    }
+
+    /// Whether `to` is reachable from `from` along A -> B links (`from` reaches itself).
+    fn reaches(&self, from: Id, to: Id) -> bool {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![from];
+        while let Some(k) = stack.pop() {
+            if k == to {
+                return true;
+            }
+            if seen.insert(k) {
+                stack.extend_from_slice(self.targets(k));
+            }
+        }
+        false
+    }
+}
+
+fn remove_from(map: &mut BTreeMap<Id, Vec<Id>>, key: Id, item: Id) {
+    let list = map.get_mut(&key).expect("listed");
+    let at = list.iter().position(|&x| x == item).expect("listed");
+    list.remove(at);
+    if list.is_empty() {
+        map.remove(&key);
+    }
+}
+
+/// The whole reference state.
+#[derive(Clone, Default)]
+pub struct Model {
+    /// The table of every id ever issued.
+    pub table_of: Vec<Tb>,
+    /// The live entities and their values.
+    pub values: BTreeMap<Id, u32>,
+    pub rels: [Links; 6],
+    /// The outcomes of the last transition's calls, in the order they are made.
+    pub last: Vec<Outcome>,
+}
+
+/// Compact, for failure reports: `#id:Table=value` per live entity (`#id:Table` for a
+/// stale id), then every non-empty collection of every relation.
+impl fmt::Debug for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Model {{ entities: [")?;
+        for (id, t) in self.table_of.iter().enumerate() {
+            match self.values.get(&id) {
+                Some(v) => write!(f, " #{id}:{t:?}={v}")?,
+                None => write!(f, " #{id}:{t:?}")?,
+            }
+        }
+        write!(f, " ]")?;
+        for (r, links) in self.rels.iter().enumerate() {
+            if links.len() > 0 {
+                write!(f, ", rel {r}: {:?} payloads {:?}", links.fwd, links.payload)?;
+            }
+        }
+        write!(f, " }}")
+    }
+}
+
+/// The result of a delete's planning: what goes, and what refuses it.
+struct Plan {
+    removed: BTreeSet<Id>,
+    blockers: BTreeSet<(usize, Id, Id)>,
+}
+
+impl Model {
+    pub fn alive(&self, id: Id) -> bool {
+        self.values.contains_key(&id)
+    }
+
+    /// Every id issued in `table`, live or not.
+    pub fn ids(&self, table: Tb) -> Vec<Id> {
+        (0..self.table_of.len())
+            .filter(|&i| self.table_of[i] == table)
+            .collect()
+    }
+
+    /// Whether the op only names ids that exist and sit in the right tables.
+    pub fn accepts(&self, op: &Op) -> bool {
+        let is = |id: Id, t: Tb| self.table_of.get(id) == Some(&t);
+        match op {
+            Op::Insert { .. } => true,
+            Op::Update { id, .. } | Op::Remove { id } => *id < self.table_of.len(),
+            Op::Link { rel, a, b } | Op::Unlink { rel, a, b } => {
+                is(*a, SPECS[*rel].a) && is(*b, SPECS[*rel].b)
+            }
+            Op::LinkWith { rel, a, b, .. } => {
+                SPECS[*rel].kind == Kind::ManyToMany
+                    && is(*a, SPECS[*rel].a)
+                    && is(*b, SPECS[*rel].b)
+            }
+            Op::UpdatePayload { a, b, .. } => is(*a, Tb::Post) && is(*b, Tb::Tag),
+            Op::SetChildren {
+                rel,
+                parent,
+                children,
+            } => {
+                SPECS[*rel].kind == Kind::OneToMany
+                    && is(*parent, SPECS[*rel].a)
+                    && children.iter().all(|&c| is(c, SPECS[*rel].b))
+            }
+            Op::SetTargets { rel, a, targets } => {
+                SPECS[*rel].kind == Kind::ManyToMany
+                    && is(*a, SPECS[*rel].a)
+                    && targets.iter().all(|&b| is(b, SPECS[*rel].b))
+            }
+        }
+    }
+
+    /// Applies one operation; an error leaves the model unchanged.
+    pub fn apply(&mut self, op: &Op) -> Outcome {
+        match *op {
+            Op::Insert { table, value } => {
+                self.table_of.push(table);
+                self.values.insert(self.table_of.len() - 1, value);
+                Outcome::Done
+            }
+            Op::Update { id, value } => match self.values.get_mut(&id) {
+                Some(v) => {
+                    *v = value;
+                    Outcome::Done
+                }
+                None => Outcome::Stale(id),
+            },
+            Op::Remove { id } => self.remove(id),
+            Op::Link { rel, a, b } => self.link(rel, a, b, 0, false),
+            Op::LinkWith { rel, a, b, payload } => {
+                let payload = if rel == TAGGING { payload } else { 0 };
+                self.link(rel, a, b, payload, true)
+            }
+            Op::Unlink { rel, a, b } => self.unlink(rel, a, b),
+            Op::UpdatePayload { a, b, value } => {
+                if let Some(e) = self.stale(&[a, b]) {
+                    return e;
+                }
+                match self.rels[TAGGING].payload.get_mut(&(a, b)) {
+                    Some(p) => {
+                        *p = value;
+                        Outcome::Done
+                    }
+                    None => Outcome::NotLinked,
+                }
+            }
+            Op::SetChildren {
+                rel,
+                parent,
+                ref children,
+            } => self.set_collection(rel, parent, children),
+            Op::SetTargets {
+                rel,
+                a,
+                ref targets,
+            } => self.set_collection(rel, a, targets),
+        }
+    }
+
+    /// Runs a transaction: its steps in order (a failed call changes nothing and the
+    /// transaction goes on), then keeps everything or nothing. Ids issued inside a
+    /// rolled-back transaction stay issued (the store's keys for them are stale).
+    pub fn transaction(&mut self, steps: &[Step], commit: bool, out: &mut Vec<Outcome>) {
+        let mut inner = self.clone();
+        for step in steps {
+            match step {
+                Step::Op(op) => out.push(inner.apply(op)),
+                Step::Nested { ops, commit } => {
+                    let steps: Vec<Step> = ops.iter().cloned().map(Step::Op).collect();
+                    inner.transaction(&steps, *commit, out);
+                }
+            }
+        }
+        if commit {
+            *self = inner;
+        } else {
+            self.table_of = inner.table_of;
+        }
+    }
+
+    fn stale(&self, ids: &[Id]) -> Option<Outcome> {
+        ids.iter()
+            .find(|&&id| !self.alive(id))
+            .map(|&id| Outcome::Stale(id))
+    }
+
+    fn touching(&self, id: Id) -> Vec<(usize, End)> {
+        let t = self.table_of[id];
+        let mut v = Vec::new();
+        for (r, spec) in SPECS.iter().enumerate() {
+            if spec.a == t {
+                v.push((r, End::A));
+            }
+            if spec.b == t {
+                v.push((r, End::B));
+            }
+        }
+        v
+    }
+
+    /// The least set containing `roots` closed under cascade (every partner) and
+    /// delete-orphan (a partner all of whose partners on this side are in the set), and
+    /// the restrictions it violates (a restrict partner outside the set).
+    fn plan(&self, roots: &[Id]) -> Plan {
+        let mut removed: BTreeSet<Id> = roots.iter().copied().collect();
+        loop {
+            let mut grown = false;
+            for x in removed.clone() {
+                for (r, end) in self.touching(x) {
+                    let links = &self.rels[r];
+                    for &p in links.partners(end, x) {
+                        let goes = match SPECS[r].rule(end) {
+                            Rule::Cascade => true,
+                            Rule::DeleteOrphan => links
+                                .partners(end.other(), p)
+                                .iter()
+                                .all(|q| removed.contains(q)),
+                            Rule::Nullify | Rule::Restrict => false,
+                        };
+                        if goes && removed.insert(p) {
+                            grown = true;
+                        }
+                    }
+                }
+            }
+            if !grown {
+                break;
+            }
+        }
+        let mut blockers = BTreeSet::new();
+        for &x in &removed {
+            for (r, end) in self.touching(x) {
+                if SPECS[r].rule(end) == Rule::Restrict {
+                    for &p in self.rels[r].partners(end, x) {
+                        if !removed.contains(&p) {
+                            blockers.insert((r, x, p));
+                        }
+                    }
+                }
+            }
+        }
+        Plan { removed, blockers }
+    }
+
+    /// Deletes every entity of `set` with all its links.
+    fn delete_all(&mut self, set: &BTreeSet<Id>) {
+        for &x in set {
+            for (r, end) in self.touching(x) {
+                let links = &mut self.rels[r];
+                for p in links.partners(end, x).to_vec() {
+                    match end {
+                        End::A => links.detach(x, p),
+                        End::B => links.detach(p, x),
+                    }
+                }
+            }
+            self.values.remove(&x);
+        }
+    }
+
+    fn remove(&mut self, id: Id) -> Outcome {
+        if !self.alive(id) {
+            return Outcome::Stale(id);
+        }
+        let plan = self.plan(&[id]);
+        if !plan.blockers.is_empty() {
+            return Outcome::Restricted {
+                removed: plan.removed,
+                blockers: plan.blockers,
+            };
+        }
+        self.delete_all(&plan.removed);
+        Outcome::Removed(plan.removed)
+    }
+
+    /// The policy check of a new link: self-links and cycles on acyclic relations.
+    fn check_new_link(&self, rel: usize, a: Id, b: Id) -> Option<Outcome> {
+        if !SPECS[rel].acyclic {
+            return None;
+        }
+        if a == b {
+            return Some(Outcome::SelfLink(a));
+        }
+        self.rels[rel].reaches(b, a).then_some(Outcome::Cycle(a, b))
+    }
+
+    /// Applies `change` to a copy; then every entity of `lost` (at its end) left without
+    /// links in `rel`, where the other end's rule is delete-orphan, is deleted with its
+    /// cascades. If a restriction refuses that delete, nothing changes.
+    fn change_with_orphans(
+        &mut self,
+        rel: usize,
+        lost: &[(End, Id)],
+        change: impl FnOnce(&mut Links),
+    ) -> Outcome {
+        let mut next = self.clone();
+        change(&mut next.rels[rel]);
+        let spec = &SPECS[rel];
+        let roots: Vec<Id> = lost
+            .iter()
+            .filter(|&&(end, k)| {
+                spec.rule(end.other()) == Rule::DeleteOrphan
+                    && next.alive(k)
+                    && next.rels[rel].partners(end, k).is_empty()
+            })
+            .map(|&(_, k)| k)
+            .collect();
+        if !roots.is_empty() {
+            let plan = next.plan(&roots);
+            if !plan.blockers.is_empty() {
+                return Outcome::OrphanDelete(plan.blockers);
+            }
+            next.delete_all(&plan.removed);
+        }
+        *self = next;
+        Outcome::Done
+    }
+
+    fn link(&mut self, rel: usize, a: Id, b: Id, payload: u32, replace: bool) -> Outcome {
+        if let Some(e) = self.stale(&[a, b]) {
+            return e;
+        }
+        let links = &mut self.rels[rel];
+        if links.linked(a, b) {
+            if replace {
+                links.payload.insert((a, b), payload);
+            }
+            return Outcome::Done;
+        }
+        if let Some(e) = self.check_new_link(rel, a, b) {
+            return e;
+        }
+        let links = &self.rels[rel];
+        match SPECS[rel].kind {
+            Kind::ManyToMany => {
+                self.rels[rel].attach(a, b, payload);
+                Outcome::Done
+            }
+            Kind::OneToMany | Kind::OneToOne => {
+                // the child (or partner) leaves its previous parent; in a one-to-one the
+                // previous partner of `a` is evicted too
+                let old_a = links.sources(b).first().copied();
+                let old_b = match SPECS[rel].kind {
+                    Kind::OneToOne => links.targets(a).first().copied(),
+                    _ => None,
+                };
+                let mut lost = Vec::new();
+                lost.extend(old_a.map(|o| (End::A, o)));
+                lost.extend(old_b.map(|o| (End::B, o)));
+                self.change_with_orphans(rel, &lost, |l| {
+                    if let Some(o) = old_a {
+                        l.detach(o, b);
+                    }
+                    if let Some(o) = old_b {
+                        l.detach(a, o);
+                    }
+                    l.attach(a, b, 0);
+                })
+            }
+        }
+    }
+
+    fn unlink(&mut self, rel: usize, a: Id, b: Id) -> Outcome {
+        if let Some(e) = self.stale(&[a, b]) {
+            return e;
+        }
+        if !self.rels[rel].linked(a, b) {
+            return Outcome::NotLinked;
+        }
+        self.change_with_orphans(rel, &[(End::A, a), (End::B, b)], |l| l.detach(a, b))
+    }
+
+    /// `set_children` (one-to-many) and `set_targets` (many-to-many): `a`'s partners
+    /// become `order`; only the difference is unlinked and linked.
+    fn set_collection(&mut self, rel: usize, a: Id, order: &[Id]) -> Outcome {
+        if let Some(e) = self.stale(&[a]) {
+            return e;
+        }
+        let mut wanted = BTreeSet::new();
+        for &b in order {
+            if !self.alive(b) {
+                return Outcome::Stale(b);
+            }
+            if !wanted.insert(b) {
+                return Outcome::Duplicate(b);
+            }
+        }
+        let links = &self.rels[rel];
+        let dropped: Vec<Id> = links
+            .targets(a)
+            .iter()
+            .copied()
+            .filter(|b| !wanted.contains(b))
+            .collect();
+        // each new partner with its previous parent (one-to-many only)
+        let added: Vec<(Id, Option<Id>)> = order
+            .iter()
+            .filter(|&&b| !links.linked(a, b))
+            .map(|&b| match SPECS[rel].kind {
+                Kind::OneToMany => (b, links.sources(b).first().copied()),
+                _ => (b, None),
+            })
+            .collect();
+        for &(b, _) in &added {
+            if let Some(e) = self.check_new_link(rel, a, b) {
+                return e;
+            }
+        }
+        let mut lost: Vec<(End, Id)> = dropped.iter().map(|&b| (End::B, b)).collect();
+        lost.extend(
+            added
+                .iter()
+                .filter_map(|&(_, old)| old.map(|o| (End::A, o))),
+        );
+        if !dropped.is_empty() {
+            lost.push((End::A, a));
+        }
+        self.change_with_orphans(rel, &lost, |l| {
+            for &b in &dropped {
+                l.detach(a, b);
+            }
+            for &(b, old) in &added {
+                if let Some(o) = old {
+                    l.detach(o, b);
+                }
+                l.attach(a, b, 0);
+            }
+            l.reorder(a, order);
+        })
+    }
+}
+
+#[test]
+fn the_model_plans_orphans_of_a_many_to_many_only_when_every_partner_goes() {
+    let mut m = Model::default();
+    let insert = |m: &mut Model, table| {
+        m.apply(&Op::Insert { table, value: 0 });
+        m.table_of.len() - 1
+    };
+    let (p1, p2, t) = (
+        insert(&mut m, Tb::Post),
+        insert(&mut m, Tb::Post),
+        insert(&mut m, Tb::Tag),
+    );
+    for p in [p1, p2] {
+        m.apply(&Op::Link {
+            rel: TAGGING,
+            a: p,
+            b: t,
+        });
+    }
+    assert_eq!(
+        m.apply(&Op::Remove { id: p1 }),
+        Outcome::Removed([p1].into())
+    );
+    assert_eq!(
+        m.apply(&Op::Remove { id: p2 }),
+        Outcome::Removed([p2, t].into())
+    );
+}
