@@ -31,9 +31,13 @@ pub enum DeleteRule {
     /// Refuse the delete while any of them would survive it. The delete returns
     /// [`RemoveError::Restricted`](crate::RemoveError::Restricted) and nothing changes.
     Restrict,
-    /// [`Cascade`](Self::Cascade), and also: an entity at the other end that is unlinked
-    /// from this end and so left with no link in this relation from this side (an orphan)
-    /// is deleted. Moving a child to another parent does not orphan it.
+    /// Delete the linked entities that are left without any link in this relation (the
+    /// orphans): when an entity at this end is deleted, each partner whose every link here
+    /// is to a deleted entity goes too (for a one-to-many or one-to-one that is every
+    /// partner, as with [`Cascade`](Self::Cascade); for a many-to-many, only those that lose
+    /// their last link). Likewise, a partner left with no link by an unlink, a replaced
+    /// collection or a one-to-one eviction is deleted. Moving a child to another parent
+    /// does not orphan it.
     DeleteOrphan,
 }
 
