@@ -38,6 +38,9 @@ impl DeletePreview {
 pub struct Unlinked {
     /// The relation.
     pub relation: RelationName,
+    /// The end of the relation at which the removed entity sits (in a self-referential
+    /// relation this tells which way the link points).
+    pub end: End,
     /// The removed entity.
     pub removed: AnyKey,
     /// The surviving entity it is linked to.
@@ -150,6 +153,7 @@ impl Store {
                     if !removed_set.contains(&(other, p)) {
                         unlinked.push(Unlinked {
                             relation: def.name,
+                            end,
                             removed: self.any_key(table, key),
                             survivor: self.any_key(other, p),
                         });

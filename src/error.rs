@@ -49,39 +49,43 @@ pub enum LinkError {
         /// The repeated entity.
         key: RawKey,
     },
-    /// A reordering is not a permutation of the current collection.
-    NotAPermutation {
-        /// The relation.
-        relation: RelationName,
-        /// The entity whose collection was being reordered.
-        owner: RawKey,
-    },
     /// Unlinking would delete an orphan (delete-orphan rule), and that delete is refused.
     OrphanDelete(RemoveError),
+    /// The orphans a change leaves would, through their delete rules, delete an entity
+    /// that the change itself links: the change would undo itself, so it is refused.
+    DeletesEndpoint {
+        /// The relation being changed.
+        relation: RelationName,
+        /// The linked entity that would be deleted.
+        key: AnyKey,
+    },
 }
 
 impl fmt::Display for LinkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LinkError::Stale(e) => e.fmt(f),
-            LinkError::SelfLink { relation, key } => {
-                write!(f, "relation {relation} forbids linking {key} to itself")
-            }
+            LinkError::SelfLink { relation, key } => write!(
+                f,
+                "relation {relation} forbids linking {}[{key}] to itself",
+                relation.a_table
+            ),
             LinkError::Cycle { relation, a, b } => write!(
                 f,
-                "linking {a} to {b} in acyclic relation {relation} would close a cycle"
+                "linking {}[{a}] to {}[{b}] in acyclic relation {relation} would close a cycle",
+                relation.a_table, relation.b_table
             ),
-            LinkError::Duplicate { relation, key } => {
-                write!(
-                    f,
-                    "{key} appears twice in a collection of relation {relation}"
-                )
-            }
-            LinkError::NotAPermutation { relation, owner } => write!(
+            LinkError::Duplicate { relation, key } => write!(
                 f,
-                "new order for {owner} in relation {relation} is not a permutation of its links"
+                "{}[{key}] appears twice in a new collection of relation {relation}",
+                relation.b_table
             ),
             LinkError::OrphanDelete(e) => write!(f, "deleting the orphan failed: {e}"),
+            LinkError::DeletesEndpoint { relation, key } => write!(
+                f,
+                "the orphans of this change in relation {relation} would cascade to {key}, \
+                 which the change links"
+            ),
         }
     }
 }

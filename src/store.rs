@@ -344,7 +344,7 @@ impl Store {
         if let Some(old) = old_b {
             lost.push((End::B, old));
         }
-        self.change_with_orphans(index, &lost, |s| {
+        self.change_with_orphans(index, &lost, &[(End::A, a), (End::B, b)], |s| {
             if let Some(old) = old_a {
                 s.p_unlink(index, old, b);
             }
@@ -357,11 +357,13 @@ impl Store {
 
     /// Runs `change` (primitives on relation `index`), then deletes the entities of
     /// `lost` (each at its end) that the change left without links where the other end's
-    /// rule is delete-orphan. If such a delete is refused, everything is rolled back.
+    /// rule is delete-orphan. If such a delete is refused, or would delete one of `keep`
+    /// (the endpoints of the links the change makes or keeps), everything is rolled back.
     fn change_with_orphans(
         &mut self,
         index: u32,
         lost: &[(End, RawKey)],
+        keep: &[(End, RawKey)],
         change: impl FnOnce(&mut Store),
     ) -> Result<(), LinkError> {
         let rules = self.schema.relations[index as usize].rules;
@@ -390,6 +392,16 @@ impl Store {
             self.rollback(mark);
             return Err(LinkError::OrphanDelete(e));
         }
+        let def = &self.schema.relations[index as usize];
+        let hit = keep
+            .iter()
+            .map(|&(end, key)| (def.table(end), key))
+            .find(|k| plan.order.contains(k));
+        if let Some((table, key)) = hit {
+            let (relation, key) = (def.name, self.any_key(table, key));
+            self.rollback(mark);
+            return Err(LinkError::DeletesEndpoint { relation, key });
+        }
         self.apply_plan(&plan);
         self.commit();
         Ok(())
@@ -410,7 +422,7 @@ impl Store {
         if !self.rel_store(index).linked(a, b) {
             return Ok(false);
         }
-        self.change_with_orphans(index, &[(End::A, a), (End::B, b)], |s| {
+        self.change_with_orphans(index, &[(End::A, a), (End::B, b)], &[], |s| {
             s.p_unlink(index, a, b);
         })?;
         Ok(true)
@@ -546,7 +558,8 @@ impl Store {
         if !dropped.is_empty() {
             lost.push((End::A, p));
         }
-        self.change_with_orphans(index, &lost, |s| {
+        let keep = endpoints(p, &order);
+        self.change_with_orphans(index, &lost, &keep, |s| {
             for &c in &dropped {
                 s.p_unlink(index, p, c);
             }
@@ -714,7 +727,8 @@ impl Store {
         if !dropped.is_empty() {
             lost.push((End::A, a));
         }
-        self.change_with_orphans(index, &lost, |s| {
+        let keep = endpoints(a, &order);
+        self.change_with_orphans(index, &lost, &keep, |s| {
             for &b in &dropped {
                 s.p_unlink(index, a, b);
             }
@@ -830,6 +844,17 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The endpoints of the links a replaced collection will hold: the owner (if it keeps any
+/// link) and every member.
+fn endpoints(owner: RawKey, members: &[RawKey]) -> Vec<(End, RawKey)> {
+    if members.is_empty() {
+        return Vec::new();
+    }
+    let mut v = vec![(End::A, owner)];
+    v.extend(members.iter().map(|&m| (End::B, m)));
+    v
 }
 
 impl<T: Entity> Index<Key<T>> for Store {

@@ -283,6 +283,7 @@ enum Got {
         reported: (usize, Id, Id),
     },
     OrphanDelete((usize, Id, Id)),
+    DeletesEndpoint(Id),
     Unexpected(String),
 }
 
@@ -293,7 +294,8 @@ fn agrees(expected: &Outcome, got: &Got) -> bool {
         (Outcome::Removed(set), Got::Removed { previewed }) => set == previewed,
         (Outcome::Stale(a), Got::Stale(b))
         | (Outcome::SelfLink(a), Got::SelfLink(b))
-        | (Outcome::Duplicate(a), Got::Duplicate(b)) => a == b,
+        | (Outcome::Duplicate(a), Got::Duplicate(b))
+        | (Outcome::DeletesEndpoint(a), Got::DeletesEndpoint(b)) => a == b,
         (Outcome::Cycle(a, b), Got::Cycle(c, d)) => (a, b) == (c, d),
         (
             Outcome::Restricted { removed, blockers },
@@ -338,6 +340,7 @@ fn link_error(keys: &Keys, e: LinkError) -> Got {
             Some(r) => Got::OrphanDelete(r),
             None => Got::Unexpected(format!("{e:?}")),
         },
+        LinkError::DeletesEndpoint { key, .. } => Got::DeletesEndpoint(keys.any(key)),
         e => Got::Unexpected(format!("{e:?}")),
     }
 }

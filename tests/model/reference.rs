@@ -162,6 +162,9 @@ pub enum Outcome {
     },
     /// A refused orphan delete: every restriction that refuses it.
     OrphanDelete(BTreeSet<(usize, Id, Id)>),
+    /// A change refused because its orphans' deletes would delete this entity, which the
+    /// change links (the first such entity in the order the store checks them).
+    DeletesEndpoint(Id),
 }
 
 /// One operation, as applied to both the model and the store.
@@ -565,11 +568,13 @@ impl Model {
 
     /// Applies `change` to a copy; then every entity of `lost` (at its end) left without
     /// links in `rel`, where the other end's rule is delete-orphan, is deleted with its
-    /// cascades. If a restriction refuses that delete, nothing changes.
+    /// cascades. If a restriction refuses that delete, or it would delete one of `keep`
+    /// (the endpoints of the links the change makes or keeps), nothing changes.
     fn change_with_orphans(
         &mut self,
         rel: usize,
         lost: &[(End, Id)],
+        keep: &[Id],
         change: impl FnOnce(&mut Links),
     ) -> Outcome {
         let mut next = self.clone();
@@ -588,6 +593,9 @@ impl Model {
             let plan = next.plan(&roots);
             if !plan.blockers.is_empty() {
                 return Outcome::OrphanDelete(plan.blockers);
+            }
+            if let Some(&k) = keep.iter().find(|k| plan.removed.contains(k)) {
+                return Outcome::DeletesEndpoint(k);
             }
             next.delete_all(&plan.removed);
         }
@@ -626,7 +634,7 @@ impl Model {
                 let mut lost = Vec::new();
                 lost.extend(old_a.map(|o| (End::A, o)));
                 lost.extend(old_b.map(|o| (End::B, o)));
-                self.change_with_orphans(rel, &lost, |l| {
+                self.change_with_orphans(rel, &lost, &[a, b], |l| {
                     if let Some(o) = old_a {
                         l.detach(o, b);
                     }
@@ -646,7 +654,7 @@ impl Model {
         if !self.rels[rel].linked(a, b) {
             return Outcome::NotLinked;
         }
-        self.change_with_orphans(rel, &[(End::A, a), (End::B, b)], |l| l.detach(a, b))
+        self.change_with_orphans(rel, &[(End::A, a), (End::B, b)], &[], |l| l.detach(a, b))
     }
 
     /// `set_children` (one-to-many) and `set_targets` (many-to-many): `a`'s partners
@@ -694,7 +702,12 @@ impl Model {
         if !dropped.is_empty() {
             lost.push((End::A, a));
         }
-        self.change_with_orphans(rel, &lost, |l| {
+        let keep: Vec<Id> = if order.is_empty() {
+            Vec::new()
+        } else {
+            std::iter::once(a).chain(order.iter().copied()).collect()
+        };
+        self.change_with_orphans(rel, &lost, &keep, |l| {
             for &b in &dropped {
                 l.detach(a, b);
             }
