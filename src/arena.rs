@@ -1,6 +1,7 @@
-//! The typed slot arena of one entity type.
+//! The typed storage of one table: a generational slot arena, or for a kind of a
+//! polymorphic base a sparse set over the base's slots.
 //!
-//! A generational arena owned by the crate (rather than `slotmap`) because rolling back a
+//! The slot arena is the crate's own (rather than `slotmap`'s) because rolling back a
 //! removal must bring an entity back under its *old* key: [`Arena::insert_at`].
 
 use std::any::Any;
@@ -89,10 +90,6 @@ impl<T> Arena<T> {
         self.len += 1;
     }
 
-    pub fn contains(&self, key: RawKey) -> bool {
-        self.get(key).is_some()
-    }
-
     pub fn get(&self, key: RawKey) -> Option<&T> {
         match self.slots.get(key.idx()) {
             Some(slot) if slot.version == key.version() => slot.value.as_ref(),
@@ -154,12 +151,12 @@ pub(crate) trait ErasedArena: Any + Send + Sync {
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
-impl<T: Send + Sync + 'static> ErasedArena for Arena<T> {
+impl<T: Send + Sync + 'static> ErasedArena for Column<T> {
     fn len(&self) -> usize {
-        self.len
+        Column::len(self)
     }
     fn contains(&self, key: RawKey) -> bool {
-        Arena::contains(self, key)
+        Column::contains(self, key)
     }
     fn keys(&self) -> Vec<RawKey> {
         self.iter().map(|(k, _)| k).collect()
@@ -196,9 +193,152 @@ impl<T: Send + Sync + 'static> ErasedArena for Arena<T> {
     }
 }
 
+/// The rows of one kind of a polymorphic base: a sparse set over the base's slots.
+/// Each row lives under its base row's key. Lookup, insert and removal are O(1);
+/// iteration and counting touch only this kind's rows (dense, in insertion order except
+/// that a removal moves the last row into the hole).
+pub(crate) struct KindArena<T> {
+    dense: Vec<(RawKey, T)>,
+    /// By base slot index: position in `dense`, or `NONE`.
+    sparse: Vec<u32>,
+}
+
+const NONE: u32 = u32::MAX;
+
+impl<T> Default for KindArena<T> {
+    fn default() -> Self {
+        KindArena {
+            dense: Vec::new(),
+            sparse: Vec::new(),
+        }
+    }
+}
+
+impl<T> KindArena<T> {
+    #[inline]
+    fn position(&self, key: RawKey) -> Option<usize> {
+        let i = *self.sparse.get(key.idx())?;
+        (i != NONE && self.dense[i as usize].0 == key).then_some(i as usize)
+    }
+
+    pub fn insert_at(&mut self, key: RawKey, value: T) {
+        if key.idx() >= self.sparse.len() {
+            self.sparse.resize(key.idx() + 1, NONE);
+        }
+        assert!(self.sparse[key.idx()] == NONE, "kind row already present");
+        self.sparse[key.idx()] = self.dense.len() as u32;
+        self.dense.push((key, value));
+    }
+
+    pub fn remove(&mut self, key: RawKey) -> Option<T> {
+        let i = self.position(key)?;
+        let (_, value) = self.dense.swap_remove(i);
+        self.sparse[key.idx()] = NONE;
+        if let Some((moved, _)) = self.dense.get(i) {
+            self.sparse[moved.idx()] = i as u32;
+        }
+        Some(value)
+    }
+}
+
+/// The typed storage of one table: a slot arena for a plain table or a polymorphic base,
+/// a sparse set for a kind of a base.
+pub(crate) enum Column<T> {
+    Slots(Arena<T>),
+    Kind(KindArena<T>),
+}
+
+impl<T> Column<T> {
+    #[inline]
+    pub fn len(&self) -> usize {
+        match self {
+            Column::Slots(a) => a.len(),
+            Column::Kind(k) => k.dense.len(),
+        }
+    }
+
+    #[inline]
+    pub fn get(&self, key: RawKey) -> Option<&T> {
+        match self {
+            Column::Slots(a) => a.get(key),
+            Column::Kind(k) => k.position(key).map(|i| &k.dense[i].1),
+        }
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, key: RawKey) -> Option<&mut T> {
+        match self {
+            Column::Slots(a) => a.get_mut(key),
+            Column::Kind(k) => k.position(key).map(|i| &mut k.dense[i].1),
+        }
+    }
+
+    #[inline]
+    pub fn contains(&self, key: RawKey) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub fn remove(&mut self, key: RawKey) -> Option<T> {
+        match self {
+            Column::Slots(a) => a.remove(key),
+            Column::Kind(k) => k.remove(key),
+        }
+    }
+
+    pub fn insert_at(&mut self, key: RawKey, value: T) {
+        match self {
+            Column::Slots(a) => a.insert_at(key, value),
+            Column::Kind(k) => k.insert_at(key, value),
+        }
+    }
+
+    pub fn reserve(&mut self, additional: usize) {
+        match self {
+            Column::Slots(a) => a.reserve(additional),
+            Column::Kind(k) => k.dense.reserve(additional),
+        }
+    }
+
+    /// The slot arena of a plain table or base.
+    pub fn slots_mut(&mut self) -> Option<&mut Arena<T>> {
+        match self {
+            Column::Slots(a) => Some(a),
+            Column::Kind(_) => None,
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (RawKey, &T)> + '_ {
+        let (slots, dense) = match self {
+            Column::Slots(a) => (Some(a.iter()), None),
+            Column::Kind(k) => (None, Some(k.dense.iter().map(|(key, v)| (*key, v)))),
+        };
+        slots
+            .into_iter()
+            .flatten()
+            .chain(dense.into_iter().flatten())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kind_arena_keeps_its_rows_dense_and_checks_versions() {
+        let mut base = Arena::default();
+        let keys: Vec<RawKey> = (0..4).map(|i| base.insert(i)).collect();
+        let mut k = Column::Kind(KindArena::default());
+        for &key in &keys[1..] {
+            k.insert_at(key, key.index());
+        }
+        assert_eq!(k.len(), 3);
+        assert_eq!(k.get(keys[0]), None);
+        assert_eq!(k.remove(keys[1]), Some(1));
+        assert_eq!(k.get(keys[3]), Some(&3), "the moved row is still found");
+        let stale = RawKey::new(3, NonZeroU32::new(9).unwrap());
+        assert_eq!(k.get(stale), None);
+        assert_eq!(k.iter().map(|(_, v)| *v).collect::<Vec<_>>(), vec![3, 2]);
+    }
 
     #[test]
     fn a_removed_key_is_never_reissued_even_after_restore() {

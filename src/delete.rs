@@ -68,11 +68,37 @@ pub(crate) struct Plan {
 }
 
 impl Store {
-    /// Computes the closure of a delete of `roots` (live entities) under every rule.
+    /// The table that owns an entity's key space: the base of a kind, else the table.
+    #[inline]
+    pub(crate) fn root_table(&self, table: u32) -> u32 {
+        self.schema.tables[table as usize].base.unwrap_or(table)
+    }
+
+    /// The kind table holding the row `key` of the base `table`, if it is a base.
+    /// O(kinds).
+    pub(crate) fn kind_table_of(&self, table: u32, key: RawKey) -> Option<u32> {
+        self.schema.tables[table as usize]
+            .kinds
+            .iter()
+            .copied()
+            .find(|&k| self.tables[k as usize].contains(key))
+    }
+
+    /// The tables an entity lives in: its root table, and its kind table if it has one.
+    pub(crate) fn entity_tables(&self, root: u32, key: RawKey) -> ([u32; 2], usize) {
+        match self.kind_table_of(root, key) {
+            Some(kind) => ([root, kind], 2),
+            None => ([root, root], 1),
+        }
+    }
+
+    /// Computes the closure of a delete of `roots` (live entities, named by their root
+    /// table) under every rule.
     pub(crate) fn plan_remove(&self, roots: &[(u32, RawKey)]) -> Plan {
         let mut set = Set::default();
         let mut order = Vec::new();
-        for &r in roots {
+        for &(t, k) in roots {
+            let r = (self.root_table(t), k);
             if set.insert(r) {
                 order.push(r);
             }
@@ -80,12 +106,14 @@ impl Store {
         let mut restricts = Vec::new();
         let mut i = 0;
         while i < order.len() {
-            let (table, key) = order[i];
+            let (root, key) = order[i];
             i += 1;
-            for &(rel, end) in &self.touching[table as usize] {
+            let (tables, n) = self.entity_tables(root, key);
+            for &(rel, end) in tables[..n].iter().flat_map(|&t| &self.touching[t as usize]) {
                 let def = &self.schema.relations[rel as usize];
                 let store = &self.relations[rel as usize];
-                let other = def.table(end.other());
+                let table = root;
+                let other = self.root_table(def.table(end.other()));
                 match def.rules.rule(end) {
                     DeleteRule::Nullify => {}
                     DeleteRule::Restrict => store.for_each_partner(end, key, |p| {
@@ -136,25 +164,32 @@ impl Store {
             .first()
             .map(|&(rel, (t, k), (bt, b))| RemoveError::Restricted {
                 relation: self.schema.relations[rel as usize].name,
-                key: self.any_key(t, k),
-                blocker: self.any_key(bt, b),
+                key: self.entity_name(t, k),
+                blocker: self.entity_name(bt, b),
             })
+    }
+
+    /// The most specific name of an entity: its kind if it has one.
+    pub(crate) fn entity_name(&self, root: u32, key: RawKey) -> AnyKey {
+        let (tables, n) = self.entity_tables(root, key);
+        self.any_key(tables[n - 1], key)
     }
 
     /// Describes a plan for a preview.
     pub(crate) fn describe_plan(&self, plan: &Plan) -> DeletePreview {
         let removed_set: Set = plan.order.iter().copied().collect();
         let mut unlinked = Vec::new();
-        for &(table, key) in &plan.order {
-            for &(rel, end) in &self.touching[table as usize] {
+        for &(root, key) in &plan.order {
+            let (tables, n) = self.entity_tables(root, key);
+            for &(rel, end) in tables[..n].iter().flat_map(|&t| &self.touching[t as usize]) {
                 let def = &self.schema.relations[rel as usize];
                 let other = def.table(end.other());
                 self.relations[rel as usize].for_each_partner(end, key, |p| {
-                    if !removed_set.contains(&(other, p)) {
+                    if !removed_set.contains(&(self.root_table(other), p)) {
                         unlinked.push(Unlinked {
                             relation: def.name,
                             end,
-                            removed: self.any_key(table, key),
+                            removed: self.any_key(def.table(end), key),
                             survivor: self.any_key(other, p),
                         });
                     }
@@ -165,7 +200,7 @@ impl Store {
             removed: plan
                 .order
                 .iter()
-                .map(|&(t, k)| self.any_key(t, k))
+                .map(|&(t, k)| self.entity_name(t, k))
                 .collect(),
             unlinked,
             blocked_by: plan
@@ -173,23 +208,29 @@ impl Store {
                 .iter()
                 .map(|&(rel, (t, k), (bt, b))| Blocker {
                     relation: self.schema.relations[rel as usize].name,
-                    key: self.any_key(t, k),
-                    blocker: self.any_key(bt, b),
+                    key: self.entity_name(t, k),
+                    blocker: self.entity_name(bt, b),
                 })
                 .collect(),
         }
     }
 
     /// Applies a plan that is not blocked: unlinks every link of every planned entity,
-    /// then removes it. Infallible.
+    /// then removes it (its kind row first). Infallible.
     pub(crate) fn apply_plan(&mut self, plan: &Plan) {
-        for &(table, key) in &plan.order {
-            self.unlink_everything(table, key);
-            self.p_remove(table, key);
+        for &(root, key) in &plan.order {
+            let (tables, n) = self.entity_tables(root, key);
+            for &table in &tables[..n] {
+                self.unlink_everything(table, key);
+            }
+            for &table in tables[..n].iter().rev() {
+                self.p_remove(table, key);
+            }
         }
     }
 
-    /// Unlinks every link of an entity, in every relation, whatever the rules.
+    /// Unlinks every link of a row of `table` (not of its kind table), in every relation,
+    /// whatever the rules.
     pub(crate) fn unlink_everything(&mut self, table: u32, key: RawKey) {
         for i in 0..self.touching[table as usize].len() {
             let (rel, end) = self.touching[table as usize][i];

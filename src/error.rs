@@ -155,6 +155,50 @@ impl From<StaleKey> for RemoveError {
     }
 }
 
+/// Why changing a row's kind was refused. Nothing changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KindError {
+    /// The key is stale.
+    Stale(StaleKey),
+    /// The row is linked through a relation declared on its current kind; such links
+    /// can't follow it to another kind. Unlink them first.
+    Linked {
+        /// The relation on the current kind.
+        relation: RelationName,
+        /// The row.
+        key: AnyKey,
+    },
+}
+
+impl fmt::Display for KindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KindError::Stale(e) => e.fmt(f),
+            KindError::Linked { relation, key } => write!(
+                f,
+                "cannot change the kind of {key}: it is linked through relation {relation} \
+                 of its current kind"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for KindError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            KindError::Stale(e) => Some(e),
+            KindError::Linked { .. } => None,
+        }
+    }
+}
+
+impl From<StaleKey> for KindError {
+    fn from(e: StaleKey) -> Self {
+        KindError::Stale(e)
+    }
+}
+
 /// The first violated invariant found by [`Store::check_integrity`](crate::Store::check_integrity).
 /// Seeing one means a bug in relgraph (or a hand-forged state): every public call keeps
 /// these invariants.
@@ -202,6 +246,24 @@ pub enum IntegrityError {
         /// An entity on the cycle.
         key: RawKey,
     },
+    /// A row of a polymorphic base has no kind or several, or a kind row has no base row.
+    Kind {
+        /// The base table.
+        table: &'static str,
+        /// The row.
+        key: RawKey,
+        /// What is wrong.
+        detail: &'static str,
+    },
+    /// A child has a parent in two relations of one polymorphic parent end.
+    TwoParents {
+        /// The child's table.
+        table: &'static str,
+        /// The polymorphic parent end.
+        end: &'static str,
+        /// The child.
+        key: RawKey,
+    },
 }
 
 impl fmt::Display for IntegrityError {
@@ -230,6 +292,13 @@ impl fmt::Display for IntegrityError {
             IntegrityError::Cycle { relation, key } => {
                 write!(f, "acyclic relation {relation} has a cycle through {key}")
             }
+            IntegrityError::Kind { table, key, detail } => {
+                write!(f, "row {table}[{key}]: {detail}")
+            }
+            IntegrityError::TwoParents { table, end, key } => write!(
+                f,
+                "{table}[{key}] has two parents through its polymorphic end `{end}`"
+            ),
         }
     }
 }
@@ -248,6 +317,8 @@ pub enum Error {
     Remove(RemoveError),
     /// A violated invariant.
     Integrity(IntegrityError),
+    /// A refused change of kind.
+    Kind(KindError),
 }
 
 impl fmt::Display for Error {
@@ -257,6 +328,7 @@ impl fmt::Display for Error {
             Error::Link(e) => e.fmt(f),
             Error::Remove(e) => e.fmt(f),
             Error::Integrity(e) => e.fmt(f),
+            Error::Kind(e) => e.fmt(f),
         }
     }
 }
@@ -268,6 +340,7 @@ impl std::error::Error for Error {
             Error::Link(e) => Some(e),
             Error::Remove(e) => Some(e),
             Error::Integrity(e) => Some(e),
+            Error::Kind(e) => Some(e),
         }
     }
 }
@@ -285,6 +358,11 @@ impl From<LinkError> for Error {
 impl From<RemoveError> for Error {
     fn from(e: RemoveError) -> Self {
         Error::Remove(e)
+    }
+}
+impl From<KindError> for Error {
+    fn from(e: KindError) -> Self {
+        Error::Kind(e)
     }
 }
 impl From<IntegrityError> for Error {

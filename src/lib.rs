@@ -50,6 +50,7 @@ mod error;
 mod hierarchy;
 mod key;
 mod path;
+mod poly;
 mod relation;
 mod schema;
 mod store;
@@ -60,11 +61,11 @@ mod store;
 pub struct ReadmeDoctests;
 
 pub use delete::{Blocker, DeletePreview, Unlinked};
-pub use error::{Error, IntegrityError, LinkError, RemoveError, Result, StaleKey};
+pub use error::{Error, IntegrityError, KindError, LinkError, RemoveError, Result, StaleKey};
 pub use hierarchy::{Ancestors, Descendants};
 pub use key::{AnyKey, Key, RawKey};
 pub use schema::{
-    DeleteRule, End, Entity, Linkable, ManyToMany, OneToMany, OneToOne, Relation, RelationKind,
-    RelationName, Rules, Schema, Table,
+    DeleteRule, End, Entity, Kind, Linkable, ManyToMany, OneToMany, OneToOne, PolyParent, Relation,
+    RelationKind, RelationName, Rules, Schema, Table,
 };
 pub use store::{Children, Linked, Rows, Store, WithPayload};

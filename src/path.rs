@@ -8,7 +8,7 @@
 
 use std::any::Any;
 
-use crate::arena::Arena;
+use crate::arena::Column;
 use crate::key::RawKey;
 use crate::relation::RelationStore;
 use crate::schema::{End, Entity};
@@ -75,7 +75,7 @@ impl Store {
     }
 
     #[inline]
-    pub(crate) fn arena_at<T: Entity>(&self, table: u32) -> &Arena<T> {
+    pub(crate) fn arena_at<T: Entity>(&self, table: u32) -> &Column<T> {
         self.tables[table as usize]
             .as_any()
             .downcast_ref()
@@ -83,17 +83,28 @@ impl Store {
     }
 
     #[inline]
-    pub(crate) fn arena_at_mut<T: Entity>(&mut self, table: u32) -> &mut Arena<T> {
+    pub(crate) fn arena_at_mut<T: Entity>(&mut self, table: u32) -> &mut Column<T> {
         self.tables[table as usize]
             .as_any_mut()
             .downcast_mut()
             .expect("table holds its declared type")
     }
 
+    /// Inserts into a plain table or a polymorphic base: a fresh key.
     pub(crate) fn p_insert<T: Entity>(&mut self, table: u32, value: T) -> RawKey {
-        let key = self.arena_at_mut::<T>(table).insert(value);
+        let key = self
+            .arena_at_mut::<T>(table)
+            .slots_mut()
+            .expect("a kind row is inserted under its base row's key")
+            .insert(value);
         self.record(|| Undo::Remove { table, key });
         key
+    }
+
+    /// Inserts a kind row under its base row's (new) key.
+    pub(crate) fn p_insert_at<T: Entity>(&mut self, table: u32, key: RawKey, value: T) {
+        self.arena_at_mut::<T>(table).insert_at(key, value);
+        self.record(|| Undo::Remove { table, key });
     }
 
     /// Removes an entity that has no links left.
@@ -111,6 +122,18 @@ impl Store {
         }
     }
 
+    /// Replaces the value under `key`; the old one is kept boxed for a rollback.
+    pub(crate) fn p_replace<T: Entity>(&mut self, table: u32, key: RawKey, value: T) {
+        let old = self.tables[table as usize].replace_boxed(key, Box::new(value));
+        if self.recording() {
+            self.log.push(Undo::Replace {
+                table,
+                key,
+                value: old,
+            });
+        }
+    }
+
     pub(crate) fn p_update<T: Entity + Clone, R>(
         &mut self,
         table: u32,
@@ -120,7 +143,7 @@ impl Store {
         let recording = self.recording();
         let value = self.tables[table as usize]
             .as_any_mut()
-            .downcast_mut::<Arena<T>>()
+            .downcast_mut::<Column<T>>()
             .expect("table holds its declared type")
             .get_mut(key)?;
         // logged before `f` runs, so that a rollback after a panic inside `f` undoes

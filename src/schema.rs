@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::arena::{Arena, ErasedArena};
+use crate::arena::{Arena, Column, ErasedArena, KindArena};
+use crate::key::Key;
 use crate::relation::{ErasedPayloads, PayloadVec};
 
 /// What an entity type (and a link payload type) must be: plain owned data that can be
@@ -178,6 +179,18 @@ pub(crate) struct TableDef {
     pub name: &'static str,
     pub type_name: &'static str,
     pub make: fn() -> Box<dyn ErasedArena>,
+    /// For a kind: the base table it belongs to.
+    pub base: Option<u32>,
+    /// For a base: its kind tables, in declaration order.
+    pub kinds: Vec<u32>,
+}
+
+/// A polymorphic parent end: several one-to-many relations whose children are the same
+/// table share it, and a child has a parent in at most one of them.
+pub(crate) struct GroupDef {
+    pub child_table: u32,
+    pub end: &'static str,
+    pub members: Vec<u32>,
 }
 
 pub(crate) struct RelationDef {
@@ -187,6 +200,8 @@ pub(crate) struct RelationDef {
     pub name: RelationName,
     pub rules: Rules,
     pub make_payloads: fn() -> Box<dyn ErasedPayloads>,
+    /// The polymorphic parent group this one-to-many belongs to.
+    pub group: Option<u32>,
 }
 
 impl RelationDef {
@@ -265,6 +280,7 @@ pub struct Schema {
     pub(crate) id: u32,
     pub(crate) tables: Vec<TableDef>,
     pub(crate) relations: Vec<RelationDef>,
+    pub(crate) groups: Vec<GroupDef>,
     pub(crate) by_type: TypeMap,
 }
 
@@ -300,6 +316,7 @@ impl Schema {
             id: NEXT_SCHEMA_ID.fetch_add(1, Ordering::Relaxed),
             tables: Vec::new(),
             relations: Vec::new(),
+            groups: Vec::new(),
             by_type: TypeMap::default(),
         }
     }
@@ -312,28 +329,133 @@ impl Schema {
     /// If `T` is already registered under another name, or `name` is taken by another type.
     pub fn table<T: Entity>(&mut self, name: &'static str) -> Table<T> {
         if let Some(&index) = self.by_type.get(&TypeId::of::<T>()) {
-            let existing = self.tables[index as usize].name;
+            let existing = &self.tables[index as usize];
             assert!(
-                existing == name,
-                "type {} is already registered as table `{existing}`",
-                type_name::<T>()
+                existing.name == name && existing.base.is_none(),
+                "type {} is already registered as table `{}`",
+                type_name::<T>(),
+                existing.name
             );
             return Table::new(self.id, index);
         }
+        let index = self.register::<T>(name, None, || {
+            Box::new(Column::<T>::Slots(Arena::default()))
+        });
+        Table::new(self.id, index)
+    }
+
+    fn register<T: Entity>(
+        &mut self,
+        name: &'static str,
+        base: Option<u32>,
+        make: fn() -> Box<dyn ErasedArena>,
+    ) -> u32 {
         if let Some(t) = self.tables.iter().find(|t| t.name == name) {
             panic!(
                 "table name `{name}` is already taken by type {}",
                 t.type_name
             );
         }
+        assert!(
+            !self.by_type.contains_key(&TypeId::of::<T>()),
+            "type {} is already registered",
+            type_name::<T>()
+        );
         let index = self.tables.len() as u32;
         self.tables.push(TableDef {
             name,
             type_name: type_name::<T>(),
-            make: || Box::<Arena<T>>::default(),
+            make,
+            base,
+            kinds: Vec::new(),
         });
         self.by_type.insert(TypeId::of::<T>(), index);
-        Table::new(self.id, index)
+        index
+    }
+
+    /// Declares `K` as a kind of the polymorphic base `base`, under a stable tag (e.g.
+    /// `"email"`, which is also the kind's table name). Every row of the base then has
+    /// exactly one kind: rows are inserted with
+    /// [`Store::insert_kind`](crate::Store::insert_kind), share the base's key space,
+    /// and are found by base (all kinds) or by kind (that kind only, in time proportional
+    /// to its rows). Relations may be declared on the base or on a kind.
+    ///
+    /// # Panics
+    ///
+    /// If `base` is from another schema or is itself a kind, `K` is already registered, or
+    /// `tag` is taken by another table.
+    pub fn kind<B: Entity, K: Entity>(&mut self, base: Table<B>, tag: &'static str) -> Kind<B, K> {
+        let base = base.check(self.id);
+        assert!(
+            self.tables[base as usize].base.is_none(),
+            "kinds of kinds are not supported: `{}` is a kind",
+            self.tables[base as usize].name
+        );
+        let index = self.register::<K>(tag, Some(base), || {
+            Box::new(Column::<K>::Kind(KindArena::default()))
+        });
+        self.tables[base as usize].kinds.push(index);
+        Kind::new(self.id, base, index)
+    }
+
+    /// Declares a polymorphic parent end named `end` on `child`: each child may have a
+    /// parent in any of the one-to-many relations declared into it with
+    /// [`one_to_many_poly`](Self::one_to_many_poly) (a `Comment` whose target is a `Post`
+    /// or a `Photo`), and in at most one of them. Linking a child in one of them unlinks it
+    /// from the others.
+    ///
+    /// # Panics
+    ///
+    /// If `child` is from another schema or `end` is already used on its table.
+    pub fn poly_parent<C: Entity>(
+        &mut self,
+        child: impl Into<Table<C>>,
+        end: &'static str,
+    ) -> PolyParent<C> {
+        let child = child.into().check(self.id);
+        self.assert_end_free(child, end);
+        self.groups.push(GroupDef {
+            child_table: child,
+            end,
+            members: Vec::new(),
+        });
+        PolyParent::new(self.id, self.groups.len() as u32 - 1)
+    }
+
+    /// Declares a one-to-many from `parent` (its collection named `children_end`) into a
+    /// polymorphic parent end. Back-population works on every parent type; delete rules
+    /// apply per relation as for [`one_to_many`](Self::one_to_many).
+    ///
+    /// # Panics
+    ///
+    /// As [`one_to_many`](Self::one_to_many).
+    pub fn one_to_many_poly<P: Entity, C: Entity>(
+        &mut self,
+        parent: impl Into<Table<P>>,
+        children_end: &'static str,
+        group: PolyParent<C>,
+        rules: impl Into<Rules>,
+    ) -> OneToMany<P, C> {
+        assert!(
+            group.schema == self.id,
+            "a PolyParent handle of another schema was used"
+        );
+        let (child, end) = {
+            let g = &self.groups[group.index as usize];
+            (g.child_table, g.end)
+        };
+        let rules = rules.into();
+        let parent = parent.into().check(self.id);
+        self.assert_end_free(parent, children_end);
+        let index = self.push_relation::<()>(
+            RelationKind::OneToMany,
+            (parent, children_end),
+            (child, end),
+            rules,
+            Some(group.index),
+        );
+        self.groups[group.index as usize].members.push(index);
+        OneToMany::new(self.id, index)
     }
 
     /// Declares a one-to-many relation: each `C` has at most one parent `P`
@@ -346,16 +468,16 @@ impl Schema {
     /// table, or `rules` asks for acyclicity on a relation between two different tables.
     pub fn one_to_many<P: Entity, C: Entity>(
         &mut self,
-        parent: Table<P>,
+        parent: impl Into<Table<P>>,
         children_end: &'static str,
-        child: Table<C>,
+        child: impl Into<Table<C>>,
         parent_end: &'static str,
         rules: impl Into<Rules>,
     ) -> OneToMany<P, C> {
         let index = self.declare::<()>(
             RelationKind::OneToMany,
-            (parent.check(self.id), children_end),
-            (child.check(self.id), parent_end),
+            (parent.into().check(self.id), children_end),
+            (child.into().check(self.id), parent_end),
             rules.into(),
         );
         OneToMany::new(self.id, index)
@@ -369,16 +491,16 @@ impl Schema {
     /// As [`one_to_many`](Self::one_to_many).
     pub fn one_to_one<A: Entity, B: Entity>(
         &mut self,
-        a: Table<A>,
+        a: impl Into<Table<A>>,
         a_end: &'static str,
-        b: Table<B>,
+        b: impl Into<Table<B>>,
         b_end: &'static str,
         rules: impl Into<Rules>,
     ) -> OneToOne<A, B> {
         let index = self.declare::<()>(
             RelationKind::OneToOne,
-            (a.check(self.id), a_end),
-            (b.check(self.id), b_end),
+            (a.into().check(self.id), a_end),
+            (b.into().check(self.id), b_end),
             rules.into(),
         );
         OneToOne::new(self.id, index)
@@ -391,9 +513,9 @@ impl Schema {
     /// As [`one_to_many`](Self::one_to_many).
     pub fn many_to_many<A: Entity, B: Entity>(
         &mut self,
-        a: Table<A>,
+        a: impl Into<Table<A>>,
         a_end: &'static str,
-        b: Table<B>,
+        b: impl Into<Table<B>>,
         b_end: &'static str,
         rules: impl Into<Rules>,
     ) -> ManyToMany<A, B> {
@@ -408,16 +530,16 @@ impl Schema {
     /// As [`one_to_many`](Self::one_to_many).
     pub fn many_to_many_with<A: Entity, B: Entity, W: Entity>(
         &mut self,
-        a: Table<A>,
+        a: impl Into<Table<A>>,
         a_end: &'static str,
-        b: Table<B>,
+        b: impl Into<Table<B>>,
         b_end: &'static str,
         rules: impl Into<Rules>,
     ) -> ManyToMany<A, B, W> {
         let index = self.declare::<W>(
             RelationKind::ManyToMany,
-            (a.check(self.id), a_end),
-            (b.check(self.id), b_end),
+            (a.into().check(self.id), a_end),
+            (b.into().check(self.id), b_end),
             rules.into(),
         );
         ManyToMany::new(self.id, index)
@@ -431,16 +553,34 @@ impl Schema {
         rules: Rules,
     ) -> u32 {
         for (table, end) in [(a_table, a_end), (b_table, b_end)] {
-            let taken = self.relations.iter().any(|r| {
-                (r.a_table == table && r.name.a_end == end)
-                    || (r.b_table == table && r.name.b_end == end)
-            });
-            assert!(
-                !taken,
-                "table `{}` already has a relation end named `{end}`",
-                self.tables[table as usize].name
-            );
+            self.assert_end_free(table, end);
         }
+        self.push_relation::<W>(kind, (a_table, a_end), (b_table, b_end), rules, None)
+    }
+
+    fn assert_end_free(&self, table: u32, end: &'static str) {
+        let taken = self.relations.iter().any(|r| {
+            (r.a_table == table && r.name.a_end == end)
+                || (r.b_table == table && r.name.b_end == end)
+        }) || self
+            .groups
+            .iter()
+            .any(|g| g.child_table == table && g.end == end);
+        assert!(
+            !taken,
+            "table `{}` already has a relation end named `{end}`",
+            self.tables[table as usize].name
+        );
+    }
+
+    fn push_relation<W: Entity>(
+        &mut self,
+        kind: RelationKind,
+        (a_table, a_end): (u32, &'static str),
+        (b_table, b_end): (u32, &'static str),
+        rules: Rules,
+        group: Option<u32>,
+    ) -> u32 {
         assert!(
             a_table != b_table || a_end != b_end,
             "the two ends of a relation need different names"
@@ -463,6 +603,7 @@ impl Schema {
             },
             rules,
             make_payloads: || Box::<PayloadVec<W>>::default(),
+            group,
         });
         index
     }
@@ -532,6 +673,10 @@ handle!(
     Table<T>
 );
 handle!(
+    /// A polymorphic parent end of children `C`, returned by [`Schema::poly_parent`].
+    PolyParent<C>
+);
+handle!(
     /// The handle of a one-to-many relation from parent `P` to child `C`, returned by
     /// [`Schema::one_to_many`].
     OneToMany<P, C>
@@ -546,6 +691,54 @@ handle!(
     /// returned by [`Schema::many_to_many`] and [`Schema::many_to_many_with`].
     ManyToMany<A, B>, W = ()
 );
+
+/// The handle of a kind `K` of the polymorphic base `B`, returned by [`Schema::kind`].
+/// Converts into the kind's [`Table`] for declaring relations on that kind only.
+pub struct Kind<B, K> {
+    pub(crate) schema: u32,
+    pub(crate) base: u32,
+    pub(crate) table: u32,
+    _types: PhantomData<fn() -> (B, K)>,
+}
+
+impl<B, K> Kind<B, K> {
+    fn new(schema: u32, base: u32, table: u32) -> Self {
+        Kind {
+            schema,
+            base,
+            table,
+            _types: PhantomData,
+        }
+    }
+
+    /// The key of a kind row as a key of its base: free, and always valid (both name the
+    /// same row).
+    pub fn upcast(self, key: Key<K>) -> Key<B> {
+        Key::from_raw(key.raw())
+    }
+
+    /// The kind's table handle, for relations on this kind only.
+    pub fn table(self) -> Table<K> {
+        Table::new(self.schema, self.table)
+    }
+}
+
+impl<B, K> Clone for Kind<B, K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<B, K> Copy for Kind<B, K> {}
+impl<B, K> fmt::Debug for Kind<B, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Kind(#{} of #{})", self.table, self.base)
+    }
+}
+impl<B, K> From<Kind<B, K>> for Table<K> {
+    fn from(k: Kind<B, K>) -> Table<K> {
+        k.table()
+    }
+}
 
 impl<T> Table<T> {
     /// Panics unless the handle was declared in the schema with id `schema`.

@@ -7,7 +7,7 @@ use std::hash::BuildHasherDefault;
 use std::marker::PhantomData;
 use std::ops::Index;
 
-use crate::arena::{Arena, ErasedArena};
+use crate::arena::{Column, ErasedArena};
 use crate::error::{IntegrityError, LinkError, RemoveError, StaleKey};
 use crate::key::{Key, RawKey};
 use crate::path::{payloads, Undo};
@@ -96,7 +96,7 @@ impl Store {
     }
 
     #[inline]
-    fn arena<T: Entity>(&self) -> &Arena<T> {
+    fn arena<T: Entity>(&self) -> &Column<T> {
         self.arena_at(self.table_of::<T>())
     }
 
@@ -120,9 +120,16 @@ impl Store {
     ///
     /// # Panics
     ///
-    /// If `T` is not a table of the store's schema.
+    /// If `T` is not a table of the store's schema, or is a polymorphic base or kind
+    /// (rows of those are inserted with [`insert_kind`](Self::insert_kind)).
     pub fn insert<T: Entity>(&mut self, value: T) -> Key<T> {
         let table = self.table_of::<T>();
+        let def = &self.schema.tables[table as usize];
+        assert!(
+            def.kinds.is_empty() && def.base.is_none(),
+            "every row of `{}` has a kind: insert it with Store::insert_kind",
+            def.name
+        );
         Key::from_raw(self.p_insert(table, value))
     }
 
@@ -333,26 +340,45 @@ impl Store {
     fn link_exclusive(&mut self, index: u32, a: RawKey, b: RawKey) -> Result<(), LinkError> {
         let mut lost = Vec::new();
         let store = self.rel_store(index);
-        let old_a = store.partners(End::B, b).first().copied();
+        // the previous parent of `b`, in this relation or (for a polymorphic parent end)
+        // in another relation of the group
+        let old_a = match store.partners(End::B, b).first() {
+            Some(&old) => Some((index, old)),
+            None => self.parent_elsewhere(index, b),
+        };
         let old_b = match store {
             RelationStore::OneToOne(r) => r.partner(End::A, a),
             _ => None,
         };
-        if let Some(old) = old_a {
-            lost.push((End::A, old));
+        if let Some((rel, old)) = old_a {
+            lost.push((rel, End::A, old));
         }
         if let Some(old) = old_b {
-            lost.push((End::B, old));
+            lost.push((index, End::B, old));
         }
         self.change_with_orphans(index, &lost, &[(End::A, a), (End::B, b)], |s| {
-            if let Some(old) = old_a {
-                s.p_unlink(index, old, b);
+            if let Some((rel, old)) = old_a {
+                s.p_unlink(rel, old, b);
             }
             if let Some(old) = old_b {
                 s.p_unlink(index, a, old);
             }
             s.p_attach(index, a, b);
         })
+    }
+
+    /// The parent of `child` in another one-to-many of the polymorphic parent end that
+    /// relation `index` belongs to. O(relations in the group).
+    fn parent_elsewhere(&self, index: u32, child: RawKey) -> Option<(u32, RawKey)> {
+        let group = self.schema.relations[index as usize].group?;
+        self.schema.groups[group as usize]
+            .members
+            .iter()
+            .filter(|&&m| m != index)
+            .find_map(|&m| match self.rel_store(m) {
+                RelationStore::OneToMany(r) => r.parent_of(child).map(|p| (m, p)),
+                _ => None,
+            })
     }
 
     /// Runs `change` (primitives on relation `index`), then deletes the entities of
@@ -362,29 +388,31 @@ impl Store {
     fn change_with_orphans(
         &mut self,
         index: u32,
-        lost: &[(End, RawKey)],
+        lost: &[(u32, End, RawKey)],
         keep: &[(End, RawKey)],
         change: impl FnOnce(&mut Store),
     ) -> Result<(), LinkError> {
-        let rules = self.schema.relations[index as usize].rules;
-        let orphaning = lost
+        let orphan_rule = |s: &Store, rel: u32, end: End| {
+            s.schema.relations[rel as usize].rules.rule(end.other()) == DeleteRule::DeleteOrphan
+        };
+        if !lost
             .iter()
-            .any(|&(end, _)| rules.rule(end.other()) == DeleteRule::DeleteOrphan);
-        if !orphaning {
+            .any(|&(rel, end, _)| orphan_rule(self, rel, end))
+        {
             change(self);
             return Ok(());
         }
         let mark = self.begin();
         change(self);
-        let def = &self.schema.relations[index as usize];
         let mut roots = Vec::new();
-        for &(end, key) in lost {
-            let table = def.table(end);
-            let orphan = rules.rule(end.other()) == DeleteRule::DeleteOrphan
+        for &(rel, end, key) in lost {
+            let table = self.schema.relations[rel as usize].table(end);
+            let orphan = orphan_rule(self, rel, end)
                 && self.tables[table as usize].contains(key)
-                && self.rel_store(index).partner_count(end, key) == 0;
-            if orphan && !roots.contains(&(table, key)) {
-                roots.push((table, key));
+                && self.rel_store(rel).partner_count(end, key) == 0;
+            let root = (self.root_table(table), key);
+            if orphan && !roots.contains(&root) {
+                roots.push(root);
             }
         }
         let plan = self.plan_remove(&roots);
@@ -395,7 +423,7 @@ impl Store {
         let def = &self.schema.relations[index as usize];
         let hit = keep
             .iter()
-            .map(|&(end, key)| (def.table(end), key))
+            .map(|&(end, key)| (self.root_table(def.table(end)), key))
             .find(|k| plan.order.contains(k));
         if let Some((table, key)) = hit {
             let (relation, key) = (def.name, self.any_key(table, key));
@@ -422,7 +450,8 @@ impl Store {
         if !self.rel_store(index).linked(a, b) {
             return Ok(false);
         }
-        self.change_with_orphans(index, &[(End::A, a), (End::B, b)], &[], |s| {
+        let lost = [(index, End::A, a), (index, End::B, b)];
+        self.change_with_orphans(index, &lost, &[], |s| {
             s.p_unlink(index, a, b);
         })?;
         Ok(true)
@@ -541,22 +570,28 @@ impl Store {
             .copied()
             .filter(|c| !wanted.contains(c))
             .collect();
-        let added: Vec<(RawKey, Option<RawKey>)> = order
+        // each new child with its previous parent, in this relation or elsewhere in its
+        // polymorphic parent end
+        let added: Vec<(RawKey, Option<(u32, RawKey)>)> = order
             .iter()
             .filter(|&&c| otm.parent_of(c) != Some(p))
-            .map(|&c| (c, otm.parent_of(c)))
+            .map(|&c| {
+                let old = otm.parent_of(c).map(|o| (index, o));
+                (c, old.or_else(|| self.parent_elsewhere(index, c)))
+            })
             .collect();
         for &(c, _) in &added {
             self.check_new_link(index, p, c)?;
         }
-        let mut lost: Vec<(End, RawKey)> = dropped.iter().map(|&c| (End::B, c)).collect();
+        let mut lost: Vec<(u32, End, RawKey)> =
+            dropped.iter().map(|&c| (index, End::B, c)).collect();
         lost.extend(
             added
                 .iter()
-                .filter_map(|&(_, old)| old.map(|o| (End::A, o))),
+                .filter_map(|&(_, old)| old.map(|(r, o)| (r, End::A, o))),
         );
         if !dropped.is_empty() {
-            lost.push((End::A, p));
+            lost.push((index, End::A, p));
         }
         let keep = endpoints(p, &order);
         self.change_with_orphans(index, &lost, &keep, |s| {
@@ -564,8 +599,8 @@ impl Store {
                 s.p_unlink(index, p, c);
             }
             for &(c, old) in &added {
-                if let Some(old) = old {
-                    s.p_unlink(index, old, c);
+                if let Some((r, old)) = old {
+                    s.p_unlink(r, old, c);
                 }
                 s.p_attach(index, p, c);
             }
@@ -723,9 +758,10 @@ impl Store {
         for &b in &added {
             self.check_new_link(index, a, b)?;
         }
-        let mut lost: Vec<(End, RawKey)> = dropped.iter().map(|&b| (End::B, b)).collect();
+        let mut lost: Vec<(u32, End, RawKey)> =
+            dropped.iter().map(|&b| (index, End::B, b)).collect();
         if !dropped.is_empty() {
-            lost.push((End::A, a));
+            lost.push((index, End::A, a));
         }
         let keep = endpoints(a, &order);
         self.change_with_orphans(index, &lost, &keep, |s| {
@@ -838,9 +874,71 @@ impl Store {
                 });
             }
         }
+        self.check_kinds()?;
         for (def, store) in self.schema.relations.iter().zip(&self.relations) {
             let alive = |end: End, k: RawKey| self.tables[def.table(end) as usize].contains(k);
             store.check(def, &alive)?;
+        }
+        self.check_poly_parents()
+    }
+
+    /// Every row of a base has exactly one kind; every kind row has its base row.
+    fn check_kinds(&self) -> Result<(), IntegrityError> {
+        for (t, def) in self.schema.tables.iter().enumerate() {
+            if let Some(base) = def.base {
+                for key in self.tables[t].keys() {
+                    if !self.tables[base as usize].contains(key) {
+                        return Err(IntegrityError::Kind {
+                            table: def.name,
+                            key,
+                            detail: "kind row without a base row",
+                        });
+                    }
+                }
+            }
+            if def.kinds.is_empty() {
+                continue;
+            }
+            for key in self.tables[t].keys() {
+                let kinds = def
+                    .kinds
+                    .iter()
+                    .filter(|&&k| self.tables[k as usize].contains(key))
+                    .count();
+                if kinds != 1 {
+                    return Err(IntegrityError::Kind {
+                        table: def.name,
+                        key,
+                        detail: if kinds == 0 {
+                            "row without a kind"
+                        } else {
+                            "row of two kinds"
+                        },
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A child has a parent in at most one relation of a polymorphic parent end.
+    fn check_poly_parents(&self) -> Result<(), IntegrityError> {
+        for group in &self.schema.groups {
+            let mut seen = KeySet::default();
+            for &m in &group.members {
+                let RelationStore::OneToMany(r) = self.rel_store(m) else {
+                    continue;
+                };
+                for child in r.linked_children() {
+                    if !seen.insert(child) {
+                        return Err(IntegrityError::TwoParents {
+                            table: self.schema.tables[group.child_table as usize].name,
+                            end: group.end,
+                            key: child,
+                        });
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -873,7 +971,7 @@ impl<T: Entity> Index<Key<T>> for Store {
 
 /// A read-only view of one table, from [`Store::rows`]. Indexing costs no type lookup.
 pub struct Rows<'a, T> {
-    arena: &'a Arena<T>,
+    arena: &'a Column<T>,
 }
 
 impl<T> Clone for Rows<'_, T> {

@@ -61,6 +61,13 @@ impl OneToManyStore {
         self.list(parent).map_or(0, HoleList::len)
     }
 
+    /// Every child that has a parent. O(child slots).
+    pub fn linked_children(&self) -> impl Iterator<Item = RawKey> + '_ {
+        self.parent.iter().enumerate().filter_map(|(i, r)| {
+            r.and_then(|r| RawKey::from_bits(u64::from(r.child_version) << 32 | i as u64))
+        })
+    }
+
     /// The raw list of a parent, holes included (for exact restoration of an order).
     pub fn raw_order(&self, parent: RawKey) -> Vec<Option<RawKey>> {
         self.list(parent)
