@@ -1,4 +1,4 @@
-//! Criterion benchmarks of the workloads W1-W7 of WORKLOADS.md: relgraph against a
+//! Criterion benchmarks of the workloads W1-W8 of WORKLOADS.md: relgraph against a
 //! hand-written slotmap + Vec baseline, on the same fixed-seed data, in the same run.
 //!
 //! `cargo bench` runs the full size; `RELGRAPH_SCALE=0.1 cargo bench` a tenth of it.
@@ -114,5 +114,44 @@ fn org(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, blog, school, org);
+fn notifications(c: &mut Criterion) {
+    let data = NotifData::new(&Scale::from_env(1.0));
+    let mut g = config(c, "W8 polymorphic build");
+    g.bench_function("relgraph", |b| {
+        b.iter_batched(|| data.clone(), rg_w8_build, BatchSize::PerIteration)
+    });
+    g.bench_function("baseline", |b| {
+        b.iter_batched(|| data.clone(), base_w8_build, BatchSize::PerIteration)
+    });
+    g.finish();
+
+    let rg = rg_w8_build(data.clone());
+    let base = base_w8_build(data.clone());
+    let mut g = config(c, "W8 polymorphic query");
+    g.bench_function("relgraph", |b| {
+        b.iter(|| rg_w8_query(black_box(&rg), &data.samples))
+    });
+    g.bench_function("baseline", |b| {
+        b.iter(|| base_w8_query(black_box(&base), &data.samples))
+    });
+    g.finish();
+
+    // the same SMS sum, by kind (touches only SMS rows) and by a scan of the base
+    let mut g = config(c, "W8 by kind vs by base");
+    g.bench_function("by kind", |b| {
+        b.iter(|| {
+            black_box(&rg)
+                .store
+                .iter::<Sms>()
+                .map(|(_, s)| s.phone.len())
+                .sum::<usize>()
+        })
+    });
+    g.bench_function("by base scan", |b| {
+        b.iter(|| rg_w8_scan_base(black_box(&rg)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, blog, school, org, notifications);
 criterion_main!(benches);

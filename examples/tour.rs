@@ -3,6 +3,8 @@
 //! - one-to-many and one-to-one (`blog.rs`)
 //! - many-to-many with a payload (`enrollment.rs`)
 //! - self-referential hierarchies and graphs (`org_chart.rs`)
+//! - polymorphism: kinds of a base (`notifications.rs`), polymorphic associations
+//!   (`comments.rs`)
 //! - delete rules and transactions (below)
 //!
 //! Run with `cargo run --release --example tour`.
@@ -10,7 +12,11 @@
 #[allow(dead_code)]
 mod blog;
 #[allow(dead_code)]
+mod comments;
+#[allow(dead_code)]
 mod enrollment;
+#[allow(dead_code)]
+mod notifications;
 #[allow(dead_code)]
 mod org_chart;
 
@@ -111,6 +117,10 @@ fn main() -> relgraph::Result<()> {
     enrollment::run()?;
     println!();
     org_chart::run()?;
+    println!();
+    notifications::run()?;
+    println!();
+    comments::run()?;
     println!();
     rules_and_transactions()?;
     Ok(())

@@ -54,3 +54,20 @@ fn tree_workload_agrees_with_the_baseline() {
     assert_eq!(sum, base_w6(&base, &data.samples), "W6");
     assert_eq!(sum / 1_000_003, data.employees.len() as u64 - 1);
 }
+
+#[test]
+fn polymorphic_workload_agrees_with_the_baseline() {
+    let data = NotifData::new(&scale());
+    let rg = rg_w8_build(data.clone());
+    rg.store.check_integrity().unwrap();
+    let base = base_w8_build(data.clone());
+    let sum = rg_w8_query(&rg, &data.samples);
+    assert_eq!(sum, base_w8_query(&base, &data.samples), "W8");
+    let by_kind: u64 = rg
+        .store
+        .iter::<Sms>()
+        .map(|(_, s)| s.phone.len() as u64)
+        .sum();
+    assert!(by_kind > 0);
+    assert_eq!(rg_w8_scan_base(&rg), by_kind, "by kind and by base agree");
+}
