@@ -165,14 +165,30 @@ impl<T: Send + Sync + 'static> ErasedArena for Column<T> {
         self.remove(key).is_some()
     }
     fn remove_boxed(&mut self, key: RawKey) -> Option<Box<dyn Any + Send + Sync>> {
-        self.remove(key)
-            .map(|v| Box::new(v) as Box<dyn Any + Send + Sync>)
+        match self {
+            Column::Slots(a) => a
+                .remove(key)
+                .map(|v| Box::new(v) as Box<dyn Any + Send + Sync>),
+            Column::Kind(k) => k
+                .remove_at(key)
+                .map(|(pos, value)| Box::new(RemovedKindRow { pos, value }) as _),
+        }
     }
     fn restore_boxed(&mut self, key: RawKey, value: Box<dyn Any + Send + Sync>) {
-        let value = value
-            .downcast::<T>()
-            .expect("restored value has the table's type");
-        self.insert_at(key, *value);
+        match self {
+            Column::Slots(a) => {
+                let value = value
+                    .downcast::<T>()
+                    .expect("restored value has the table's type");
+                a.insert_at(key, *value);
+            }
+            Column::Kind(k) => {
+                let row = value
+                    .downcast::<RemovedKindRow<T>>()
+                    .expect("restored value has the table's type");
+                k.restore(key, row.pos, row.value);
+            }
+        }
     }
     fn replace_boxed(
         &mut self,
@@ -231,14 +247,38 @@ impl<T> KindArena<T> {
     }
 
     pub fn remove(&mut self, key: RawKey) -> Option<T> {
+        self.remove_at(key).map(|(_, value)| value)
+    }
+
+    /// Removes a row and returns the dense position it held, for [`restore`](Self::restore).
+    fn remove_at(&mut self, key: RawKey) -> Option<(usize, T)> {
         let i = self.position(key)?;
         let (_, value) = self.dense.swap_remove(i);
         self.sparse[key.idx()] = NONE;
         if let Some((moved, _)) = self.dense.get(i) {
             self.sparse[moved.idx()] = i as u32;
         }
-        Some(value)
+        Some((i, value))
     }
+
+    /// Undoes [`remove_at`](Self::remove_at) (the rows being as it left them): the row
+    /// goes back to position `pos` and the row moved into that hole goes back to the end,
+    /// so that a rollback restores the kind's iteration order exactly.
+    fn restore(&mut self, key: RawKey, pos: usize, value: T) {
+        self.insert_at(key, value);
+        let last = self.dense.len() - 1;
+        if pos < last {
+            self.dense.swap(pos, last);
+            self.sparse[key.idx()] = pos as u32;
+            self.sparse[self.dense[last].0.idx()] = last as u32;
+        }
+    }
+}
+
+/// A kind row removed inside a transaction, kept in the log with its dense position.
+struct RemovedKindRow<T> {
+    pos: usize,
+    value: T,
 }
 
 /// The typed storage of one table: a slot arena for a plain table or a polymorphic base,

@@ -189,8 +189,8 @@ impl Store {
                         unlinked.push(Unlinked {
                             relation: def.name,
                             end,
-                            removed: self.any_key(def.table(end), key),
-                            survivor: self.any_key(other, p),
+                            removed: self.entity_name(root, key),
+                            survivor: self.entity_name(self.root_table(other), p),
                         });
                     }
                 });

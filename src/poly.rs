@@ -44,7 +44,11 @@ impl Store {
     /// let sms = schema.kind::<Notification, Sms>(notifications, "sms");
     /// let mut store = Store::new(schema);
     ///
-    /// let e = store.insert_kind(email, Notification { created_at: 1 }, Email { address: "a@b".into() });
+    /// let e = store.insert_kind(
+    ///     email,
+    ///     Notification { created_at: 1 },
+    ///     Email { address: "a@b".into() },
+    /// );
     /// let n = email.upcast(e); // Key<Notification>: the same row
     /// assert_eq!(store[n].created_at, 1);
     /// assert_eq!(store[e].address, "a@b");
@@ -82,11 +86,16 @@ impl Store {
 
     /// The tag of the kind of a row (e.g. `"email"`), or `None` if the key is stale or its
     /// table has no kinds. O(kinds).
+    ///
+    /// # Panics
+    ///
+    /// If `B` is not a table of the store's schema.
     pub fn kind_name<B: Entity>(&self, key: Key<B>) -> Option<&'static str> {
-        let table = self.schema.table_index::<B>()?;
+        let table = self.table_of::<B>();
         let root = self.root_table(table);
         let kind = self.kind_table_of(root, key.raw())?;
-        Some(self.schema.tables[kind as usize].name)
+        // a key typed by a kind is stale unless the row is of that kind
+        (table == root || table == kind).then(|| self.schema.tables[kind as usize].name)
     }
 
     /// Changes the kind of a row: its fields of the current kind are dropped, `value`

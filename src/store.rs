@@ -88,7 +88,7 @@ impl Store {
     // ----- tables ---------------------------------------------------------------------
 
     #[inline]
-    fn table_of<T: Entity>(&self) -> u32 {
+    pub(crate) fn table_of<T: Entity>(&self) -> u32 {
         match self.schema.table_index::<T>() {
             Some(t) => t,
             None => panic!("type {} is not a table of this store", type_name::<T>()),
@@ -175,12 +175,13 @@ impl Store {
         self.len::<T>() == 0
     }
 
-    /// The entities of type `T` with their keys, in slot order. O(slots).
+    /// The entities of type `T` with their keys: in slot order, O(slots), for a plain
+    /// table or a base; for a kind, in its rows' dense order, O(rows of that kind).
     pub fn iter<T: Entity>(&self) -> impl Iterator<Item = (Key<T>, &T)> + '_ {
         self.arena::<T>().iter().map(|(k, v)| (Key::from_raw(k), v))
     }
 
-    /// The keys of the entities of type `T`, in slot order. O(slots).
+    /// The keys of the entities of type `T`, in the order of [`iter`](Self::iter).
     pub fn keys<T: Entity>(&self) -> impl Iterator<Item = Key<T>> + '_ {
         self.arena::<T>().iter().map(|(k, _)| Key::from_raw(k))
     }
@@ -338,25 +339,28 @@ impl Store {
     /// Links `a` and `b` in a one-to-many or one-to-one, unlinking what exclusivity
     /// requires first, and deleting whatever that orphans under a delete-orphan rule.
     fn link_exclusive(&mut self, index: u32, a: RawKey, b: RawKey) -> Result<(), LinkError> {
-        let mut lost = Vec::new();
-        let store = self.rel_store(index);
-        // the previous parent of `b`, in this relation or (for a polymorphic parent end)
-        // in another relation of the group
-        let old_a = match store.partners(End::B, b).first() {
-            Some(&old) => Some((index, old)),
+        // the previous parent (or partner) of `b`, in this relation or (for a polymorphic
+        // parent end) in another relation of the group; and `a`'s previous partner
+        let (old_a, old_b) = match self.rel_store(index) {
+            RelationStore::OneToMany(r) => (r.parent_of(b), None),
+            RelationStore::OneToOne(r) => (r.partner(End::B, b), r.partner(End::A, a)),
+            RelationStore::ManyToMany(_) => unreachable!("many-to-many links are not exclusive"),
+        };
+        let old_a = match old_a {
+            Some(old) => Some((index, old)),
             None => self.parent_elsewhere(index, b),
         };
-        let old_b = match store {
-            RelationStore::OneToOne(r) => r.partner(End::A, a),
-            _ => None,
-        };
+        let mut lost = [(index, End::A, a); 2];
+        let mut n = 0;
         if let Some((rel, old)) = old_a {
-            lost.push((rel, End::A, old));
+            lost[n] = (rel, End::A, old);
+            n += 1;
         }
         if let Some(old) = old_b {
-            lost.push((index, End::B, old));
+            lost[n] = (index, End::B, old);
+            n += 1;
         }
-        self.change_with_orphans(index, &lost, &[(End::A, a), (End::B, b)], |s| {
+        self.change_with_orphans(index, &lost[..n], &[(End::A, a), (End::B, b)], |s| {
             if let Some((rel, old)) = old_a {
                 s.p_unlink(rel, old, b);
             }
@@ -426,7 +430,7 @@ impl Store {
             .map(|&(end, key)| (self.root_table(def.table(end)), key))
             .find(|k| plan.order.contains(k));
         if let Some((table, key)) = hit {
-            let (relation, key) = (def.name, self.any_key(table, key));
+            let (relation, key) = (def.name, self.entity_name(table, key));
             self.rollback(mark);
             return Err(LinkError::DeletesEndpoint { relation, key });
         }
