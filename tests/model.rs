@@ -4,11 +4,17 @@
 //! both ends, payloads, hierarchy walks, and the result of every call.
 //!
 //! Operations: insert, update, remove (checked against `preview_remove`), link, unlink,
-//! `link_with`, `update_payload`, `set_children`, `set_targets`, and transactions of those
-//! (nested ones too) that commit, fail or panic. Keys are mapped from model ids; stale keys
-//! (removed entities, inserts rolled back) are used as inputs too. The schema (see
-//! `SPECS`) has every relation kind and every delete rule, an acyclic self-referential
-//! one-to-many and many-to-many, and restrict rules that can refuse orphan deletes.
+//! `link_with`, `update_payload`, `set_children`, `set_targets`, `insert_kind`,
+//! `change_kind`, updates and removes through kind keys, and transactions of those (nested
+//! ones too) that commit, fail or panic. Keys are mapped from model ids; stale keys
+//! (removed entities, inserts rolled back, rows of another kind at a kind-typed end) are
+//! used as inputs too. The schema (see `SPECS`) has every relation kind and every delete
+//! rule, an acyclic self-referential one-to-many and many-to-many, restrict rules that can
+//! refuse orphan deletes, a polymorphic base `Media` with kinds `Photo`, `Video` and
+//! `Note` (a relation on the base, a one-to-one between two kinds), and a polymorphic
+//! parent end `comments.target` whose parent is a `Post` or a `Photo`. Reads compared
+//! after every step include per-kind rows and counts, `downcast`, `get_kind`, `kind_name`
+//! and `poly_parent`.
 //!
 //! 512 cases of up to 50 steps by default; `PROPTEST_CASES=10000 cargo test --test model`
 //! runs a long campaign.
@@ -16,7 +22,7 @@
 #[path = "model/reference.rs"]
 mod reference;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use proptest::collection::vec;
@@ -26,14 +32,14 @@ use proptest::strategy::Union;
 use proptest::test_runner::{Config, FileFailurePersistence};
 use proptest_state_machine::{prop_state_machine, ReferenceStateMachine, StateMachineTest};
 use relgraph::{
-    AnyKey, DeleteRule, Entity, Key, LinkError, ManyToMany, OneToMany, OneToOne, RawKey,
-    RelationName, RemoveError, Rules, Schema, Store,
+    AnyKey, DeleteRule, Entity, Key, KindError, LinkError, ManyToMany, OneToMany, OneToOne,
+    PolyParent, RawKey, RelationName, RemoveError, Rules, Schema, Store,
 };
 use serde::{Deserialize, Serialize};
 
 use reference::{
-    Id, Kind, Model, Op, Outcome, Rule, Step, Tb, AUTHORSHIP, BADGE, FOLLOWS, PINS, SPECS, TABLES,
-    TAGGING, TREE,
+    Id, Kind, Model, Named, Op, Outcome, Rule, Step, Tb, AUTHORSHIP, BADGE, FOLLOWS, KINDS,
+    ON_PHOTOS, ON_POSTS, OWNS, PINS, ROOTS, SPECS, TABLES, TAGGING, THUMB, TREE,
 };
 
 // ----- the store under test -----------------------------------------------------------
@@ -58,7 +64,7 @@ trait Value: Entity + Clone {
     fn get(&self) -> u32;
 }
 
-entities!(User, Post, Tag, Node, Badge);
+entities!(User, Post, Tag, Node, Badge, Comment, Media, Photo, Video, Note);
 
 /// Runs `$body` with `$ty` naming the entity type of table `$t`.
 macro_rules! for_table {
@@ -84,6 +90,50 @@ macro_rules! for_table {
                 type $ty = Badge;
                 $body
             }
+            Tb::Comment => {
+                type $ty = Comment;
+                $body
+            }
+            Tb::Media => {
+                type $ty = Media;
+                $body
+            }
+            Tb::Photo => {
+                type $ty = Photo;
+                $body
+            }
+            Tb::Video => {
+                type $ty = Video;
+                $body
+            }
+            Tb::Note => {
+                type $ty = Note;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$ty` naming the entity type of kind `$t` and `$k` its handle.
+macro_rules! for_kind {
+    ($hs:expr, $t:expr, |$ty:ident, $k:ident| $body:expr) => {
+        match $t {
+            Tb::Photo => {
+                type $ty = Photo;
+                let $k = $hs.photo;
+                $body
+            }
+            Tb::Video => {
+                type $ty = Video;
+                let $k = $hs.video;
+                $body
+            }
+            Tb::Note => {
+                type $ty = Note;
+                let $k = $hs.note;
+                $body
+            }
+            t => unreachable!("{t:?} is not a kind"),
         }
     };
 }
@@ -116,6 +166,22 @@ macro_rules! for_rel {
                 let $h = $hs.pins;
                 $body
             }
+            OWNS => {
+                let $h = $hs.owns;
+                $body
+            }
+            THUMB => {
+                let $h = $hs.thumb;
+                $body
+            }
+            ON_POSTS => {
+                let $h = $hs.on_posts;
+                $body
+            }
+            ON_PHOTOS => {
+                let $h = $hs.on_photos;
+                $body
+            }
             r => unreachable!("relation {r}"),
         }
     };
@@ -135,6 +201,18 @@ macro_rules! for_one_to_many {
             }
             PINS => {
                 let $h = $hs.pins;
+                $body
+            }
+            OWNS => {
+                let $h = $hs.owns;
+                $body
+            }
+            ON_POSTS => {
+                let $h = $hs.on_posts;
+                $body
+            }
+            ON_PHOTOS => {
+                let $h = $hs.on_photos;
                 $body
             }
             r => unreachable!("relation {r} is not one-to-many"),
@@ -167,6 +245,14 @@ struct Handles {
     tree: OneToMany<Node, Node>,
     follows: ManyToMany<Node, Node>,
     pins: OneToMany<Tag, Node>,
+    owns: OneToMany<User, Media>,
+    thumb: OneToOne<Video, Photo>,
+    on_posts: OneToMany<Post, Comment>,
+    on_photos: OneToMany<Photo, Comment>,
+    target: PolyParent<Comment>,
+    photo: relgraph::Kind<Media, Photo>,
+    video: relgraph::Kind<Media, Video>,
+    note: relgraph::Kind<Media, Note>,
 }
 
 fn rules(r: usize) -> Rules {
@@ -194,6 +280,13 @@ fn schema() -> (Schema, Handles) {
     let tags = s.table::<Tag>("tags");
     let nodes = s.table::<Node>("nodes");
     let badges = s.table::<Badge>("badges");
+    let comments = s.table::<Comment>("comments");
+    let media = s.table::<Media>("media");
+    let photo = s.kind::<Media, Photo>(media, "photo");
+    let video = s.kind::<Media, Video>(media, "video");
+    let note = s.kind::<Media, Note>(media, "note");
+    let target = s.poly_parent(comments, "target");
+    // in the order of SPECS: a relation's index is its position there
     let h = Handles {
         authorship: s.one_to_many(users, "posts", posts, "author", rules(AUTHORSHIP)),
         badge: s.one_to_one(users, "badge", badges, "holder", rules(BADGE)),
@@ -201,22 +294,28 @@ fn schema() -> (Schema, Handles) {
         tree: s.one_to_many(nodes, "kids", nodes, "up", rules(TREE)),
         follows: s.many_to_many(nodes, "follows", nodes, "followers", rules(FOLLOWS)),
         pins: s.one_to_many(tags, "pins", nodes, "pinned_to", rules(PINS)),
+        owns: s.one_to_many(users, "media", media, "owner", rules(OWNS)),
+        thumb: s.one_to_one(video, "thumb", photo, "thumb_of", rules(THUMB)),
+        on_posts: s.one_to_many_poly(posts, "comments", target, rules(ON_POSTS)),
+        on_photos: s.one_to_many_poly(photo, "comments", target, rules(ON_PHOTOS)),
+        target,
+        photo,
+        video,
+        note,
     };
     (s, h)
 }
 
 fn table_named(name: &str) -> Tb {
-    match name {
-        "users" => Tb::User,
-        "posts" => Tb::Post,
-        "tags" => Tb::Tag,
-        "nodes" => Tb::Node,
-        "badges" => Tb::Badge,
-        other => panic!("unknown table {other}"),
-    }
+    ROOTS
+        .into_iter()
+        .chain(KINDS)
+        .find(|t| t.name() == name)
+        .unwrap_or_else(|| panic!("unknown table {name}"))
 }
 
-/// The store's key of every model id, and back.
+/// The store's key of every model id, and back. A row of a kind is known by its base
+/// table (both keys hold the same bits).
 struct Keys {
     raw: Vec<RawKey>,
     table: Vec<Tb>,
@@ -237,7 +336,7 @@ impl Keys {
     }
 
     fn id(&self, table: Tb, raw: RawKey) -> Id {
-        match self.id_of.get(&(table, raw)) {
+        match self.id_of.get(&(table.base(), raw)) {
             Some(&id) => id,
             None => panic!("the store returned a key it never issued: {raw:?} in {table:?}"),
         }
@@ -245,6 +344,11 @@ impl Keys {
 
     fn any(&self, key: AnyKey) -> Id {
         self.id(table_named(key.table), key.key)
+    }
+
+    /// A reported entity with the table it was named by.
+    fn named(&self, key: AnyKey) -> Named {
+        (self.any(key), key.table)
     }
 
     fn rel(&self, name: RelationName) -> usize {
@@ -265,25 +369,26 @@ struct Sut {
     keys: Keys,
 }
 
-/// What a call returned, translated into model ids.
+/// What a call returned, translated into model ids (with the names reports give).
 #[derive(Debug)]
 enum Got {
     Done,
     NotLinked,
     Removed {
-        previewed: BTreeSet<Id>,
+        previewed: BTreeSet<Named>,
     },
     Stale(Id),
     SelfLink(Id),
     Cycle(Id, Id),
     Duplicate(Id),
     Restricted {
-        previewed: BTreeSet<Id>,
-        previewed_blockers: BTreeSet<(usize, Id, Id)>,
-        reported: (usize, Id, Id),
+        previewed: BTreeSet<Named>,
+        previewed_blockers: BTreeSet<(usize, Named, Named)>,
+        reported: (usize, Named, Named),
     },
-    OrphanDelete((usize, Id, Id)),
-    DeletesEndpoint(Id),
+    OrphanDelete((usize, Named, Named)),
+    DeletesEndpoint(Named),
+    Linked(usize, Named),
     Unexpected(String),
 }
 
@@ -294,8 +399,8 @@ fn agrees(expected: &Outcome, got: &Got) -> bool {
         (Outcome::Removed(set), Got::Removed { previewed }) => set == previewed,
         (Outcome::Stale(a), Got::Stale(b))
         | (Outcome::SelfLink(a), Got::SelfLink(b))
-        | (Outcome::Duplicate(a), Got::Duplicate(b))
-        | (Outcome::DeletesEndpoint(a), Got::DeletesEndpoint(b)) => a == b,
+        | (Outcome::Duplicate(a), Got::Duplicate(b)) => a == b,
+        (Outcome::DeletesEndpoint(a), Got::DeletesEndpoint(b)) => a == b,
         (Outcome::Cycle(a, b), Got::Cycle(c, d)) => (a, b) == (c, d),
         (
             Outcome::Restricted { removed, blockers },
@@ -308,17 +413,18 @@ fn agrees(expected: &Outcome, got: &Got) -> bool {
         (Outcome::OrphanDelete(blockers), Got::OrphanDelete(reported)) => {
             blockers.contains(reported)
         }
+        (Outcome::Linked(id, rels), Got::Linked(rel, key)) => id == key && rels.contains(rel),
         _ => false,
     }
 }
 
-fn restriction(keys: &Keys, e: &RemoveError) -> Option<(usize, Id, Id)> {
+fn restriction(keys: &Keys, e: &RemoveError) -> Option<(usize, Named, Named)> {
     match *e {
         RemoveError::Restricted {
             relation,
             key,
             blocker,
-        } => Some((keys.rel(relation), keys.any(key), keys.any(blocker))),
+        } => Some((keys.rel(relation), keys.named(key), keys.named(blocker))),
         _ => None,
     }
 }
@@ -340,7 +446,7 @@ fn link_error(keys: &Keys, e: LinkError) -> Got {
             Some(r) => Got::OrphanDelete(r),
             None => Got::Unexpected(format!("{e:?}")),
         },
-        LinkError::DeletesEndpoint { key, .. } => Got::DeletesEndpoint(keys.any(key)),
+        LinkError::DeletesEndpoint { key, .. } => Got::DeletesEndpoint(keys.named(key)),
         e => Got::Unexpected(format!("{e:?}")),
     }
 }
@@ -353,13 +459,13 @@ fn remove<T: Value>(s: &mut Store, keys: &Keys, id: Id) -> Got {
     let key = keys.key::<T>(id);
     let preview = s.preview_remove(key);
     let removed = |p: &relgraph::DeletePreview| {
-        let set: BTreeSet<Id> = p.removed.iter().map(|&k| keys.any(k)).collect();
+        let ids: BTreeSet<Id> = p.removed.iter().map(|&k| keys.any(k)).collect();
         assert_eq!(
-            set.len(),
+            ids.len(),
             p.removed.len(),
             "a preview lists an entity twice"
         );
-        set
+        p.removed.iter().map(|&k| keys.named(k)).collect()
     };
     match s.remove(key) {
         Ok(()) => {
@@ -379,7 +485,10 @@ fn remove<T: Value>(s: &mut Store, keys: &Keys, id: Id) -> Got {
                 previewed_blockers: p
                     .blocked_by
                     .iter()
-                    .map(|b| (keys.rel(b.relation), keys.any(b.key), keys.any(b.blocker)))
+                    .map(|b| {
+                        let rel = keys.rel(b.relation);
+                        (rel, keys.named(b.key), keys.named(b.blocker))
+                    })
                     .collect(),
                 reported,
             },
@@ -395,6 +504,39 @@ fn run(s: &mut Store, h: &Handles, keys: &mut Keys, op: &Op) -> Got {
             let raw = for_table!(table, |T| s.insert(T::new(value)).raw());
             keys.push(table, raw);
             Got::Done
+        }
+        Op::InsertKind { kind, base, value } => {
+            let raw = for_kind!(h, kind, |K, k| {
+                let key = s.insert_kind(k, Media(base), K::new(value));
+                assert_eq!(k.upcast(key).raw(), key.raw(), "upcast keeps the key");
+                key.raw()
+            });
+            keys.push(Tb::Media, raw);
+            Got::Done
+        }
+        Op::UpdateKind { kind, id, value } => {
+            let r = for_kind!(h, kind, |K, _k| {
+                s.update(keys.key::<K>(id), |v| *v = K::new(value))
+            });
+            r.map_or_else(|e| Got::Stale(keys.any(e.key)), |()| Got::Done)
+        }
+        Op::RemoveKind { kind, id } => for_kind!(h, kind, |K, _k| remove::<K>(s, keys, id)),
+        Op::ChangeKind { id, to, value } => {
+            let r = for_kind!(h, to, |K, k| {
+                s.change_kind(keys.key::<Media>(id), k, K::new(value))
+                    .map(|key| key.raw())
+            });
+            match r {
+                Ok(raw) => {
+                    assert_eq!(raw, keys.raw[id], "change_kind keeps the key");
+                    Got::Done
+                }
+                Err(KindError::Stale(e)) => Got::Stale(keys.any(e.key)),
+                Err(KindError::Linked { relation, key }) => {
+                    Got::Linked(keys.rel(relation), keys.named(key))
+                }
+                Err(e) => Got::Unexpected(format!("{e:?}")),
+            }
         }
         Op::Update { id, value } => {
             let r = for_table!(keys.table[id], |T| {
@@ -540,17 +682,109 @@ fn compare_tree(sut: &Sut, m: &Model) {
     }
 }
 
-fn compare_badges(sut: &Sut, m: &Model) {
-    let (store, keys, links) = (&sut.store, &sut.keys, &m.rels[BADGE]);
-    for u in m.ids(Tb::User) {
-        let got = store.partner(sut.h.badge, keys.key(u));
-        let got = got.map(|k| keys.id(Tb::Badge, k.raw()));
-        assert_eq!(got, links.targets(u).first().copied(), "badge of #{u}");
+fn compare_one_to_one<A: Entity, B: Entity>(sut: &Sut, m: &Model, r: usize, rel: OneToOne<A, B>) {
+    let (store, keys, spec, links) = (&sut.store, &sut.keys, &SPECS[r], &m.rels[r]);
+    for a in m.ids(spec.a) {
+        let got = store.partner(rel, keys.key(a));
+        let got = got.map(|k| keys.id(spec.b, k.raw()));
+        assert_eq!(
+            got,
+            links.targets(a).first().copied(),
+            "relation {r}: partner of #{a}"
+        );
     }
-    for b in m.ids(Tb::Badge) {
-        let got = store.partner_of(sut.h.badge, keys.key(b));
-        let got = got.map(|k| keys.id(Tb::User, k.raw()));
-        assert_eq!(got, links.sources(b).first().copied(), "holder of #{b}");
+    for b in m.ids(spec.b) {
+        let got = store.partner_of(rel, keys.key(b));
+        let got = got.map(|k| keys.id(spec.a, k.raw()));
+        assert_eq!(
+            got,
+            links.sources(b).first().copied(),
+            "relation {r}: partner of #{b}"
+        );
+    }
+}
+
+/// The rows of one kind, listed and counted by kind, and every `Media` id read through a
+/// key of the kind, `get_kind` and `downcast`.
+fn compare_kind<K: Value>(sut: &Sut, m: &Model, kind: Tb, handle: relgraph::Kind<Media, K>) {
+    let (store, keys) = (&sut.store, &sut.keys);
+    let want: BTreeMap<Id, u32> = m
+        .kinds
+        .iter()
+        .filter(|&(_, &(k, _))| k == kind)
+        .map(|(&id, &(_, v))| (id, v))
+        .collect();
+    assert_eq!(store.len::<K>(), want.len(), "number of {kind:?}");
+    assert_eq!(store.rows::<K>().len(), want.len(), "rows of {kind:?}");
+    let listed: Vec<(Id, u32)> = store
+        .iter::<K>()
+        .map(|(k, v)| (keys.id(kind, k.raw()), v.get()))
+        .collect();
+    assert_eq!(listed.len(), want.len(), "{kind:?} rows listed");
+    let got: BTreeMap<Id, u32> = listed.into_iter().collect();
+    assert_eq!(got, want, "{kind:?} rows (in any order)");
+    let got: BTreeSet<Id> = keys.ids(store.keys::<K>(), kind).into_iter().collect();
+    assert!(got.iter().eq(want.keys()), "keys of {kind:?}");
+    for id in m.ids(Tb::Media) {
+        let (base, key) = (keys.key::<Media>(id), keys.key::<K>(id));
+        let value = want.get(&id).copied();
+        assert_eq!(store.get(key).map(Value::get), value, "#{id} as {kind:?}");
+        assert_eq!(store.contains(key), value.is_some(), "#{id} is a {kind:?}");
+        let got = store.get_kind(handle, base).map(Value::get);
+        assert_eq!(got, value, "get_kind {kind:?} of #{id}");
+        let got = store.downcast(handle, base).map(|k| k.raw());
+        assert_eq!(
+            got,
+            value.map(|_| keys.raw[id]),
+            "downcast of #{id} to {kind:?}"
+        );
+        // a key of the kind is stale unless the row is of that kind
+        let got = store.kind_name(key);
+        assert_eq!(
+            got,
+            value.map(|_| kind.name()),
+            "kind_name of #{id} as {kind:?}"
+        );
+    }
+}
+
+/// The kind of every `Media` row, then each kind's rows.
+fn compare_kinds(sut: &Sut, m: &Model) {
+    let (store, keys) = (&sut.store, &sut.keys);
+    for id in m.ids(Tb::Media) {
+        let want = m.kind_of(id).map(Tb::name);
+        assert_eq!(
+            store.kind_name(keys.key::<Media>(id)),
+            want,
+            "kind of #{id}"
+        );
+    }
+    for kind in KINDS {
+        for_kind!(sut.h, kind, |K, k| compare_kind::<K>(sut, m, kind, k));
+    }
+}
+
+/// The target of every comment through the polymorphic end, named by its most specific
+/// table (a photo's kind, not `media`).
+fn compare_targets(sut: &Sut, m: &Model) {
+    let (store, keys) = (&sut.store, &sut.keys);
+    for c in m.ids(Tb::Comment) {
+        let parents: Vec<(usize, Id)> = [ON_POSTS, ON_PHOTOS]
+            .into_iter()
+            .filter_map(|r| m.rels[r].sources(c).first().map(|&p| (r, p)))
+            .collect();
+        assert!(parents.len() <= 1, "the model gave #{c} two targets");
+        let want = parents
+            .first()
+            .map(|&(r, p)| (m.kind_of(p).unwrap_or(SPECS[r].a).name(), p));
+        let got = store.poly_parent(sut.h.target, keys.key(c));
+        let got = got.map(|k| (k.table, keys.any(k)));
+        assert_eq!(got, want, "target of #{c}");
+        assert_eq!(
+            store.kind_name(keys.key::<Comment>(c)),
+            None,
+            "a plain table"
+        );
     }
 }
 
@@ -579,23 +813,26 @@ fn compare_payloads(sut: &Sut, m: &Model) {
 }
 
 /// Everything observable, compared: integrity, entities and values, every collection in
-/// order from both ends, partners, payloads, hierarchy walks.
+/// order from both ends, partners, payloads, hierarchy walks, kinds, polymorphic targets.
 fn compare(sut: &Sut, m: &Model) {
     if let Err(e) = sut.store.check_integrity() {
         panic!("integrity violated: {e}");
     }
-    for t in TABLES {
+    for t in ROOTS {
         for_table!(t, |T| compare_table::<T>(sut, m, t));
     }
     for r in 0..SPECS.len() {
         for_rel!(sut.h, r, |rel| compare_links(sut, m, r, rel));
     }
-    for r in [AUTHORSHIP, TREE, PINS] {
+    for r in [AUTHORSHIP, TREE, PINS, OWNS, ON_POSTS, ON_PHOTOS] {
         for_one_to_many!(sut.h, r, |rel| compare_one_to_many(sut, m, r, rel));
     }
     compare_tree(sut, m);
-    compare_badges(sut, m);
+    compare_one_to_one(sut, m, BADGE, sut.h.badge);
+    compare_one_to_one(sut, m, THUMB, sut.h.thumb);
     compare_payloads(sut, m);
+    compare_kinds(sut, m);
+    compare_targets(sut, m);
 }
 
 // ----- the state machine --------------------------------------------------------------
@@ -632,15 +869,20 @@ fn quiet_abandon_panics() {
 
 struct ModelMachine;
 
-/// A live id of `table` 19 times in 20, else a stale one.
+/// A live id of `table` (for a kind: a live row of that kind) 19 times in 20, else a stale
+/// one; for a kind, also sometimes a live row of another kind (stale for that kind).
 fn pick(m: &Model, table: Tb) -> Option<BoxedStrategy<Id>> {
-    let (live, dead): (Vec<Id>, Vec<Id>) = m.ids(table).into_iter().partition(|&i| m.alive(i));
-    match (live.is_empty(), dead.is_empty()) {
-        (true, true) => None,
-        (false, true) => Some(select(live).boxed()),
-        (true, false) => Some(select(dead).boxed()),
-        (false, false) => Some(prop_oneof![19 => select(live), 1 => select(dead)].boxed()),
-    }
+    let (live, rest): (Vec<Id>, Vec<Id>) = m
+        .ids(table)
+        .into_iter()
+        .partition(|&i| m.alive_as(i, table));
+    let (other, dead): (Vec<Id>, Vec<Id>) = rest.into_iter().partition(|&i| m.alive(i));
+    let arms: Vec<(u32, BoxedStrategy<Id>)> = [(19, live), (2, other), (1, dead)]
+        .into_iter()
+        .filter(|(_, ids)| !ids.is_empty())
+        .map(|(w, ids)| (w, select(ids).boxed()))
+        .collect();
+    (!arms.is_empty()).then(|| Union::new_weighted(arms).boxed())
 }
 
 fn union(arms: Vec<(u32, BoxedStrategy<Op>)>) -> Option<(u32, BoxedStrategy<Op>)> {
@@ -664,7 +906,7 @@ fn collections(
     let live: Vec<Id> = m
         .ids(SPECS[r].b)
         .into_iter()
-        .filter(|&b| m.alive(b))
+        .filter(|&b| m.alive_as(b, SPECS[r].b))
         .collect();
     let many = pa.clone().prop_flat_map(move |a| {
         let pool: Vec<Id> = live.iter().copied().filter(|&b| b != a).collect();
@@ -700,12 +942,26 @@ fn op_strategy(m: &Model) -> BoxedStrategy<Op> {
         .prop_map(|(table, value)| Op::Insert { table, value })
         .boxed();
     groups.push((20, insert));
-    let ids: Vec<BoxedStrategy<Id>> = TABLES.iter().filter_map(|&t| pick(m, t)).collect();
+    groups.push((8, insert_kind().boxed()));
+    let ids: Vec<BoxedStrategy<Id>> = ROOTS.iter().filter_map(|&t| pick(m, t)).collect();
     if !ids.is_empty() {
         let any_id = Union::new(ids);
         groups.push((10, any_id.clone().prop_map(|id| Op::Remove { id }).boxed()));
         let update = (any_id, 0..100u32).prop_map(|(id, value)| Op::Update { id, value });
         groups.push((3, update.boxed()));
+    }
+    if let Some(media) = pick(m, Tb::Media) {
+        let change = (media, select(KINDS.to_vec()), 0..100u32)
+            .prop_map(|(id, to, value)| Op::ChangeKind { id, to, value });
+        groups.push((6, change.boxed()));
+    }
+    for kind in KINDS {
+        let Some(id) = pick(m, kind) else { continue };
+        let remove = id.clone().prop_map(move |id| Op::RemoveKind { kind, id });
+        groups.push((1, remove.boxed()));
+        let update =
+            (id, 0..100u32).prop_map(move |(id, value)| Op::UpdateKind { kind, id, value });
+        groups.push((1, update.boxed()));
     }
     let (mut links, mut unlinks, mut sets, mut payloads) = (vec![], vec![], vec![], vec![]);
     for (r, spec) in SPECS.iter().enumerate() {
@@ -765,16 +1021,26 @@ fn op_strategy(m: &Model) -> BoxedStrategy<Op> {
     Union::new_weighted(groups).boxed()
 }
 
+fn insert_kind() -> impl Strategy<Value = Op> {
+    (select(KINDS.to_vec()), 0..100u32, 0..100u32).prop_map(|(kind, base, value)| Op::InsertKind {
+        kind,
+        base,
+        value,
+    })
+}
+
 impl ReferenceStateMachine for ModelMachine {
     type State = Model;
     type Transition = Transition;
 
     fn init_state() -> BoxedStrategy<Model> {
-        vec((select(TABLES.to_vec()), 0..100u32), 0..64)
+        let insert = (select(TABLES.to_vec()), 0..100u32)
+            .prop_map(|(table, value)| Op::Insert { table, value });
+        vec(prop_oneof![3 => insert, 1 => insert_kind()], 0..64)
             .prop_map(|inserts| {
                 let mut m = Model::default();
-                for (table, value) in inserts {
-                    m.apply(&Op::Insert { table, value });
+                for op in inserts {
+                    m.apply(&op);
                 }
                 m
             })
@@ -845,12 +1111,15 @@ impl StateMachineTest for StoreTest {
         };
         for (id, &table) in m.table_of.iter().enumerate() {
             let value = m.values[&id];
-            run(
-                &mut sut.store,
-                &h,
-                &mut sut.keys,
-                &Op::Insert { table, value },
-            );
+            let op = match m.kinds.get(&id) {
+                Some(&(kind, kind_value)) => Op::InsertKind {
+                    kind,
+                    base: value,
+                    value: kind_value,
+                },
+                None => Op::Insert { table, value },
+            };
+            run(&mut sut.store, &h, &mut sut.keys, &op);
         }
         sut
     }
@@ -940,11 +1209,19 @@ prop_state_machine! {
     fn the_store_behaves_like_the_model_after_every_step(sequential 1..=50 => StoreTest);
 }
 
-/// Runs a fixed sequence through the same comparison as the random cases.
+/// Runs a fixed sequence through the same comparison as the random cases. A kind in
+/// `inserts` inserts a row of that kind.
 fn replay(inserts: &[Tb], transitions: Vec<Transition>) {
     let mut m = Model::default();
     for &table in inserts {
-        m.apply(&Op::Insert { table, value: 7 });
+        m.apply(&match table.is_kind() {
+            true => Op::InsertKind {
+                kind: table,
+                base: 7,
+                value: 7,
+            },
+            false => Op::Insert { table, value: 7 },
+        });
     }
     StoreTest::test_sequential(config(), m, transitions, None);
 }

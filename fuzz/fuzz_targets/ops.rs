@@ -1,9 +1,12 @@
 //! Fuzz target: the input bytes are decoded into a sequence of store operations (inserts,
-//! updates, removes, previews, links, unlinks, payloads, collection replacement, nested
-//! transactions that commit or fail) over a schema with every relation kind and delete
-//! rule. After every operation `check_integrity` must hold; a call that returns an error
-//! (or `Ok(false)` / `Ok(None)`) and a failed transaction must leave the store exactly as
-//! it was: same entities, values, collections in order, payloads, counts.
+//! updates, removes, previews, links, unlinks, payloads, collection replacement, kind
+//! inserts and changes, nested transactions that commit or fail) over a schema with every
+//! relation kind and delete rule, a polymorphic base with three kinds (relations on the
+//! base, between two kinds, from a kind to the base) and a polymorphic parent end. After
+//! every operation `check_integrity` must hold, and the reads of kinds and polymorphic
+//! parents must agree with each other; a call that returns an error (or `Ok(false)` /
+//! `Ok(None)`) and a failed transaction must leave the store exactly as it was: same
+//! entities, values, kinds, collections in order, payloads, counts.
 //!
 //! Run: `cd fuzz && cargo fuzz run -s none ops -- -max_total_time=60`.
 
@@ -14,7 +17,8 @@ use std::io::Write;
 
 use libfuzzer_sys::fuzz_target;
 use relgraph::{
-    DeleteRule, Key, ManyToMany, OneToMany, OneToOne, RawKey, Relation, Rules, Schema, Store,
+    DeleteRule, Entity, Key, Kind, KindError, ManyToMany, OneToMany, OneToOne, PolyParent, RawKey,
+    Relation, Rules, Schema, Store,
 };
 use serde::{Deserialize, Serialize};
 
@@ -75,12 +79,54 @@ struct Tag(u32);
 struct Node(u32);
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Badge(u32);
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Comment(u32);
+/// The polymorphic base; its kinds are `Photo`, `Video` and `Note`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Media(u32);
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Photo(u32);
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Video(u32);
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Note(u32);
+
+/// The value of an entity, whatever its type.
+trait Value: Entity + Clone {
+    fn new(v: u32) -> Self;
+    fn get(&self) -> u32;
+}
+
+macro_rules! value {
+    ($($t:ident),*) => {$(
+        impl Value for $t {
+            fn new(v: u32) -> Self {
+                $t(v)
+            }
+            fn get(&self) -> u32 {
+                self.0
+            }
+        }
+    )*};
+}
+value!(User, Post, Tag, Node, Badge, Comment, Media, Photo, Video, Note);
 
 const USER: usize = 0;
 const POST: usize = 1;
 const TAG: usize = 2;
 const NODE: usize = 3;
 const BADGE: usize = 4;
+const COMMENT: usize = 5;
+/// Every key of the polymorphic base, of any kind.
+const MEDIA: usize = 6;
+/// The keys ever issued to (or changed into) a kind: kind-typed picks draw from these
+/// mostly, and from every base key sometimes (a row of another kind, stale for the kind).
+const PHOTO: usize = 7;
+const VIDEO: usize = 8;
+const NOTE: usize = 9;
+/// Tables in which `insert` picks; then the key lists of the kinds.
+const TABLES: usize = 7;
+const KEY_LISTS: usize = 10;
 
 #[derive(Clone, Copy)]
 struct Handles {
@@ -98,6 +144,21 @@ struct Handles {
     pins: OneToMany<Tag, Node>,
     /// users.friends <-> users.friend_of: cycles and self-links allowed, cascade at B
     friends: ManyToMany<User, User>,
+    /// users.media <-> media.owner, on the base: cascade
+    owns: OneToMany<User, Media>,
+    /// video.thumb <-> photo.thumb_of, between two kinds: delete-orphan at A, restrict at B
+    thumb: OneToOne<Video, Photo>,
+    /// posts.comments <-> comments.target, polymorphic: cascade
+    on_posts: OneToMany<Post, Comment>,
+    /// photo.comments <-> comments.target, polymorphic, on a kind: delete-orphan at B
+    on_photos: OneToMany<Photo, Comment>,
+    /// note.refs <-> media.cited_by, from a kind to its own base (a note may cite itself):
+    /// cascade at B
+    refs: ManyToMany<Note, Media>,
+    target: PolyParent<Comment>,
+    photo: Kind<Media, Photo>,
+    video: Kind<Media, Video>,
+    note: Kind<Media, Note>,
 }
 
 fn schema() -> (Schema, Handles) {
@@ -108,6 +169,12 @@ fn schema() -> (Schema, Handles) {
     let tags = s.table::<Tag>("tags");
     let nodes = s.table::<Node>("nodes");
     let badges = s.table::<Badge>("badges");
+    let comments = s.table::<Comment>("comments");
+    let media = s.table::<Media>("media");
+    let photo = s.kind::<Media, Photo>(media, "photo");
+    let video = s.kind::<Media, Video>(media, "video");
+    let note = s.kind::<Media, Note>(media, "note");
+    let target = s.poly_parent(comments, "target");
     let h = Handles {
         authorship: s.one_to_many(users, "posts", posts, "author", Cascade),
         badge: s.one_to_one(
@@ -146,6 +213,32 @@ fn schema() -> (Schema, Handles) {
             "friend_of",
             Rules::new().on_delete_b(Cascade),
         ),
+        owns: s.one_to_many(users, "media", media, "owner", Cascade),
+        thumb: s.one_to_one(
+            video,
+            "thumb",
+            photo,
+            "thumb_of",
+            Rules::new().on_delete(DeleteOrphan).on_delete_b(Restrict),
+        ),
+        on_posts: s.one_to_many_poly(posts, "comments", target, Cascade),
+        on_photos: s.one_to_many_poly(
+            photo,
+            "comments",
+            target,
+            Rules::new().on_delete_b(DeleteOrphan),
+        ),
+        refs: s.many_to_many(
+            note,
+            "refs",
+            media,
+            "cited_by",
+            Rules::new().on_delete_b(Cascade),
+        ),
+        target,
+        photo,
+        video,
+        note,
     };
     (s, h)
 }
@@ -179,12 +272,13 @@ const MAX_BATCHED: usize = 96;
 struct Ctx {
     h: Handles,
     /// Every key ever issued, per table (stale ones included).
-    keys: [Vec<RawKey>; 5],
+    keys: [Vec<RawKey>; KEY_LISTS],
     ops: usize,
 }
 
-/// A cheap fingerprint of everything observable: entities with values, every collection
-/// of every live entity in order from both ends, payloads.
+/// A cheap fingerprint of everything observable: entities with values in listing order
+/// (a kind's order too), every collection of every live entity in order from both ends,
+/// payloads.
 type Snapshot = Vec<u64>;
 
 const MARK: u64 = u64::MAX;
@@ -202,22 +296,26 @@ fn links<R: Relation>(store: &Store, rel: R, out: &mut Snapshot) {
     }
 }
 
+fn rows<T: Value>(store: &Store, out: &mut Snapshot) {
+    for (k, v) in store.iter::<T>() {
+        out.extend([k.raw().to_bits(), u64::from(v.get())]);
+    }
+    out.push(MARK);
+}
+
 impl Ctx {
     fn snapshot(&self, s: &Store) -> Snapshot {
         let mut out = Vec::new();
-        macro_rules! table {
-            ($t:ty) => {
-                for (k, v) in s.iter::<$t>() {
-                    out.extend([k.raw().to_bits(), u64::from(v.0)]);
-                }
-                out.push(MARK);
-            };
-        }
-        table!(User);
-        table!(Post);
-        table!(Tag);
-        table!(Node);
-        table!(Badge);
+        rows::<User>(s, &mut out);
+        rows::<Post>(s, &mut out);
+        rows::<Tag>(s, &mut out);
+        rows::<Node>(s, &mut out);
+        rows::<Badge>(s, &mut out);
+        rows::<Comment>(s, &mut out);
+        rows::<Media>(s, &mut out);
+        rows::<Photo>(s, &mut out);
+        rows::<Video>(s, &mut out);
+        rows::<Note>(s, &mut out);
         let h = self.h;
         links(s, h.authorship, &mut out);
         links(s, h.badge, &mut out);
@@ -226,14 +324,19 @@ impl Ctx {
         links(s, h.follows, &mut out);
         links(s, h.pins, &mut out);
         links(s, h.friends, &mut out);
+        links(s, h.owns, &mut out);
+        links(s, h.thumb, &mut out);
+        links(s, h.on_posts, &mut out);
+        links(s, h.on_photos, &mut out);
+        links(s, h.refs, &mut out);
         for p in s.keys::<Post>() {
             out.extend(s.targets_with(h.tagging, p).map(|(_, &w)| u64::from(w)));
         }
         out
     }
 
-    /// Entity count per table, then link count per relation.
-    fn counts(&self, s: &Store) -> [usize; 12] {
+    /// Entity count per table and kind, then link count per relation.
+    fn counts(&self, s: &Store) -> [usize; 22] {
         let h = self.h;
         [
             s.len::<User>(),
@@ -241,6 +344,11 @@ impl Ctx {
             s.len::<Tag>(),
             s.len::<Node>(),
             s.len::<Badge>(),
+            s.len::<Comment>(),
+            s.len::<Media>(),
+            s.len::<Photo>(),
+            s.len::<Video>(),
+            s.len::<Note>(),
             s.link_count(h.authorship),
             s.link_count(h.badge),
             s.link_count(h.tagging),
@@ -248,6 +356,11 @@ impl Ctx {
             s.link_count(h.follows),
             s.link_count(h.pins),
             s.link_count(h.friends),
+            s.link_count(h.owns),
+            s.link_count(h.thumb),
+            s.link_count(h.on_posts),
+            s.link_count(h.on_photos),
+            s.link_count(h.refs),
         ]
     }
 
@@ -255,12 +368,72 @@ impl Ctx {
         if let Err(e) = s.check_integrity() {
             panic!("integrity violated after {what}: {e}");
         }
+        self.check_reads(s, what);
+    }
+
+    /// The public reads of kinds and polymorphic parents agree with each other: every base
+    /// row is of exactly one kind (by `downcast`, `get_kind`, the kind's rows and
+    /// `kind_name`), the kinds' counts add up to the base's, and `poly_parent` names the
+    /// one parent a comment has in either relation of its polymorphic end.
+    fn check_reads(&self, s: &Store, what: &str) {
+        let h = self.h;
+        let by_kind = [s.len::<Photo>(), s.len::<Video>(), s.len::<Note>()];
+        assert_eq!(
+            s.len::<Media>(),
+            by_kind.iter().sum::<usize>(),
+            "kinds' counts after {what}"
+        );
+        assert_eq!(
+            s.iter::<Photo>().count(),
+            by_kind[0],
+            "photo rows after {what}"
+        );
+        assert_eq!(
+            s.iter::<Video>().count(),
+            by_kind[1],
+            "video rows after {what}"
+        );
+        assert_eq!(
+            s.iter::<Note>().count(),
+            by_kind[2],
+            "note rows after {what}"
+        );
+        for m in s.keys::<Media>() {
+            let of = [
+                kind_of(s, h.photo, m, "photo"),
+                kind_of(s, h.video, m, "video"),
+                kind_of(s, h.note, m, "note"),
+            ];
+            let mut tags = of.iter().flatten();
+            let tag = tags.next().copied();
+            assert!(
+                tags.next().is_none() && tag.is_some() && s.kind_name(m) == tag,
+                "{m:?} has kinds {of:?} but kind_name {:?} after {what}",
+                s.kind_name(m)
+            );
+        }
+        for c in s.keys::<Comment>() {
+            let want = match (s.parent(h.on_posts, c), s.parent(h.on_photos, c)) {
+                (None, None) => None,
+                (Some(p), None) => Some(("posts", p.raw())),
+                (None, Some(p)) => Some(("photo", p.raw())),
+                (Some(_), Some(_)) => panic!("{c:?} has two targets after {what}"),
+            };
+            let got = s.poly_parent(h.target, c).map(|k| (k.table, k.key));
+            assert_eq!(got, want, "target of {c:?} after {what}");
+        }
     }
 
     /// A key of `table`: one issued before (live or stale) chosen by the next byte, or on
-    /// 0xff a key forged from the next eight bytes.
+    /// 0xff a key forged from the next eight bytes. For a kind, on a byte under 0x30 a key
+    /// of any kind.
     fn pick<T>(&self, input: &mut Input<'_>, table: usize) -> Option<Key<T>> {
         let b = input.byte()?;
+        let table = if table >= PHOTO && b < 0x30 {
+            MEDIA
+        } else {
+            table
+        };
         let issued = &self.keys[table];
         let raw = if b == 0xff || issued.is_empty() {
             let bits = if b == 0xff { input.u64()? } else { 1 << 32 };
@@ -274,7 +447,7 @@ impl Ctx {
     /// A replacement collection for `owner`, whose current one is `current`: picked keys
     /// (duplicates and stale keys possible), every live key of the table but `owner`
     /// rotated, or `current` thinned out (large drops make the store compact its lists).
-    fn collection<T: relgraph::Entity>(
+    fn collection<T: Entity>(
         &self,
         s: &Store,
         input: &mut Input<'_>,
@@ -341,13 +514,16 @@ impl Ctx {
     /// Applies one operation; returns whether it must have changed nothing.
     fn step(&mut self, s: &mut Store, op: u8, input: &mut Input<'_>, depth: u32) -> Option<bool> {
         let h = self.h;
-        Some(match op % 16 {
-            0 | 1 => {
-                let table = usize::from(input.byte()?) % 5;
+        Some(match op % 20 {
+            0 | 1 | 19 => {
+                let table = usize::from(input.byte()?) % TABLES;
                 let v = u32::from(input.byte()?);
+                // a row of the base gets a kind from the next byte
+                let kind = if table == MEDIA { input.byte()? % 3 } else { 0 };
+                let kind_list = PHOTO + usize::from(kind);
                 // op 1 inserts a batch, so that large collections are cheap to reach; tables
                 // stay small enough to keep each run fast
-                let batch = op % 16 == 1 && self.keys[table].len() < MAX_BATCHED;
+                let batch = op % 20 == 1 && self.keys[table].len() < MAX_BATCHED;
                 let n = if batch { v % 32 + 1 } else { 1 };
                 for _ in 0..n {
                     let raw = match table {
@@ -355,33 +531,53 @@ impl Ctx {
                         POST => s.insert(Post(v)).raw(),
                         TAG => s.insert(Tag(v)).raw(),
                         NODE => s.insert(Node(v)).raw(),
-                        _ => s.insert(Badge(v)).raw(),
+                        BADGE => s.insert(Badge(v)).raw(),
+                        COMMENT => s.insert(Comment(v)).raw(),
+                        _ => match kind {
+                            0 => insert_kind(s, h.photo, v),
+                            1 => insert_kind(s, h.video, v),
+                            _ => insert_kind(s, h.note, v),
+                        },
                     };
                     self.keys[table].push(raw);
+                    if table == MEDIA {
+                        self.keys[kind_list].push(raw);
+                    }
                 }
                 false
             }
             2 => {
-                let table = usize::from(input.byte()?) % 5;
+                let table = input.byte()? % 10;
                 let v = u32::from(input.byte()?);
                 let r = match table {
-                    USER => self.update::<User>(s, input, table, move |x| x.0 = v)?,
-                    POST => self.update::<Post>(s, input, table, move |x| x.0 = v)?,
-                    TAG => self.update::<Tag>(s, input, table, move |x| x.0 = v)?,
-                    NODE => self.update::<Node>(s, input, table, move |x| x.0 = v)?,
-                    _ => self.update::<Badge>(s, input, table, move |x| x.0 = v)?,
+                    0 => self.update::<User>(s, input, USER, v)?,
+                    1 => self.update::<Post>(s, input, POST, v)?,
+                    2 => self.update::<Tag>(s, input, TAG, v)?,
+                    3 => self.update::<Node>(s, input, NODE, v)?,
+                    4 => self.update::<Badge>(s, input, BADGE, v)?,
+                    5 => self.update::<Comment>(s, input, COMMENT, v)?,
+                    6 => self.update::<Media>(s, input, MEDIA, v)?,
+                    // through a key of a kind: stale unless the row is of that kind
+                    7 => self.update::<Photo>(s, input, PHOTO, v)?,
+                    8 => self.update::<Video>(s, input, VIDEO, v)?,
+                    _ => self.update::<Note>(s, input, NOTE, v)?,
                 };
                 r.is_err()
             }
-            3 | 4 => match usize::from(input.byte()?) % 5 {
-                USER => self.remove::<User>(s, input, USER)?,
-                POST => self.remove::<Post>(s, input, POST)?,
-                TAG => self.remove::<Tag>(s, input, TAG)?,
-                NODE => self.remove::<Node>(s, input, NODE)?,
-                _ => self.remove::<Badge>(s, input, BADGE)?,
+            3 | 4 => match input.byte()? % 10 {
+                0 => self.remove::<User>(s, input, USER)?,
+                1 => self.remove::<Post>(s, input, POST)?,
+                2 => self.remove::<Tag>(s, input, TAG)?,
+                3 => self.remove::<Node>(s, input, NODE)?,
+                4 => self.remove::<Badge>(s, input, BADGE)?,
+                5 => self.remove::<Comment>(s, input, COMMENT)?,
+                6 => self.remove::<Media>(s, input, MEDIA)?,
+                7 => self.remove::<Photo>(s, input, PHOTO)?,
+                8 => self.remove::<Video>(s, input, VIDEO)?,
+                _ => self.remove::<Note>(s, input, NOTE)?,
             },
-            5 | 6 => {
-                let rel = input.byte()? % 7;
+            5..=7 => {
+                let rel = input.byte()? % 12;
                 let r = match rel {
                     0 => self.link(s, input, h.authorship, USER, POST)?,
                     1 => self.link(s, input, h.badge, USER, BADGE)?,
@@ -389,12 +585,17 @@ impl Ctx {
                     3 => self.link(s, input, h.tree, NODE, NODE)?,
                     4 => self.link(s, input, h.follows, NODE, NODE)?,
                     5 => self.link(s, input, h.pins, TAG, NODE)?,
-                    _ => self.link(s, input, h.friends, USER, USER)?,
+                    6 => self.link(s, input, h.friends, USER, USER)?,
+                    7 => self.link(s, input, h.owns, USER, MEDIA)?,
+                    8 => self.link(s, input, h.thumb, VIDEO, PHOTO)?,
+                    9 => self.link(s, input, h.on_posts, POST, COMMENT)?,
+                    10 => self.link(s, input, h.on_photos, PHOTO, COMMENT)?,
+                    _ => self.link(s, input, h.refs, NOTE, MEDIA)?,
                 };
                 r.is_err()
             }
-            7 | 8 => {
-                let rel = input.byte()? % 7;
+            8 | 9 => {
+                let rel = input.byte()? % 12;
                 let r = match rel {
                     0 => self.unlink(s, input, h.authorship, USER, POST)?,
                     1 => self.unlink(s, input, h.badge, USER, BADGE)?,
@@ -402,11 +603,16 @@ impl Ctx {
                     3 => self.unlink(s, input, h.tree, NODE, NODE)?,
                     4 => self.unlink(s, input, h.follows, NODE, NODE)?,
                     5 => self.unlink(s, input, h.pins, TAG, NODE)?,
-                    _ => self.unlink(s, input, h.friends, USER, USER)?,
+                    6 => self.unlink(s, input, h.friends, USER, USER)?,
+                    7 => self.unlink(s, input, h.owns, USER, MEDIA)?,
+                    8 => self.unlink(s, input, h.thumb, VIDEO, PHOTO)?,
+                    9 => self.unlink(s, input, h.on_posts, POST, COMMENT)?,
+                    10 => self.unlink(s, input, h.on_photos, PHOTO, COMMENT)?,
+                    _ => self.unlink(s, input, h.refs, NOTE, MEDIA)?,
                 };
                 r != Ok(true)
             }
-            9 => {
+            10 => {
                 let (a, b) = (self.pick(input, POST)?, self.pick(input, TAG)?);
                 let w = u32::from(input.byte()?);
                 if w % 2 == 0 {
@@ -416,25 +622,29 @@ impl Ctx {
                     !matches!(r, Ok(Some(())))
                 }
             }
-            10 => {
-                let rel = input.byte()? % 3;
+            11 => {
+                let rel = input.byte()? % 6;
                 let r = match rel {
                     0 => self.set_children(s, input, h.authorship, USER, POST)?,
                     1 => self.set_children(s, input, h.tree, NODE, NODE)?,
-                    _ => self.set_children(s, input, h.pins, TAG, NODE)?,
-                };
-                r.is_err()
-            }
-            11 => {
-                let rel = input.byte()? % 3;
-                let r = match rel {
-                    0 => self.set_targets(s, input, h.tagging, POST, TAG)?,
-                    1 => self.set_targets(s, input, h.follows, NODE, NODE)?,
-                    _ => self.set_targets(s, input, h.friends, USER, USER)?,
+                    2 => self.set_children(s, input, h.pins, TAG, NODE)?,
+                    3 => self.set_children(s, input, h.owns, USER, MEDIA)?,
+                    4 => self.set_children(s, input, h.on_posts, POST, COMMENT)?,
+                    _ => self.set_children(s, input, h.on_photos, PHOTO, COMMENT)?,
                 };
                 r.is_err()
             }
             12 => {
+                let rel = input.byte()? % 4;
+                let r = match rel {
+                    0 => self.set_targets(s, input, h.tagging, POST, TAG)?,
+                    1 => self.set_targets(s, input, h.follows, NODE, NODE)?,
+                    2 => self.set_targets(s, input, h.friends, USER, USER)?,
+                    _ => self.set_targets(s, input, h.refs, NOTE, MEDIA)?,
+                };
+                r.is_err()
+            }
+            13 => {
                 let node = self.pick::<Node>(input, NODE)?;
                 let n = s.len::<Node>();
                 let up = s.ancestors(h.tree, node).take(n + 1).count();
@@ -445,6 +655,20 @@ impl Ctx {
                     "a walk of an acyclic tree"
                 );
                 true
+            }
+            14 | 15 => {
+                let key = self.pick::<Media>(input, MEDIA)?;
+                let v = u32::from(input.byte()?);
+                let to = v % 3;
+                let unchanged = match to {
+                    0 => change_kind(s, key, h.photo, v),
+                    1 => change_kind(s, key, h.video, v),
+                    _ => change_kind(s, key, h.note, v),
+                };
+                if !unchanged {
+                    self.keys[PHOTO + to as usize].push(key.raw());
+                }
+                unchanged
             }
             _ if depth < MAX_DEPTH => {
                 let count = usize::from(input.byte()? % 8) + 1;
@@ -483,18 +707,18 @@ impl Ctx {
         })
     }
 
-    fn update<T: relgraph::Entity + Clone>(
+    fn update<T: Value>(
         &mut self,
         s: &mut Store,
         input: &mut Input<'_>,
         table: usize,
-        f: impl FnOnce(&mut T),
+        v: u32,
     ) -> Option<Result<(), relgraph::StaleKey>> {
         let k = self.pick::<T>(input, table)?;
-        Some(s.update(k, f))
+        Some(s.update(k, |x| *x = T::new(v)))
     }
 
-    fn remove<T: relgraph::Entity>(
+    fn remove<T: Entity>(
         &mut self,
         s: &mut Store,
         input: &mut Input<'_>,
@@ -540,7 +764,7 @@ impl Ctx {
         Some(s.unlink(rel, a, b))
     }
 
-    fn set_children<P: relgraph::Entity, C: relgraph::Entity>(
+    fn set_children<P: Entity, C: Entity>(
         &mut self,
         s: &mut Store,
         input: &mut Input<'_>,
@@ -554,7 +778,7 @@ impl Ctx {
         Some(s.set_children(rel, p, &children))
     }
 
-    fn set_targets<A: relgraph::Entity, B: relgraph::Entity, W: relgraph::Entity + Default>(
+    fn set_targets<A: Entity, B: Entity, W: Entity + Default>(
         &mut self,
         s: &mut Store,
         input: &mut Input<'_>,
@@ -575,7 +799,73 @@ fn contains_any(s: &Store, table: &str, key: RawKey) -> bool {
         "posts" => s.contains(Key::<Post>::from_raw(key)),
         "tags" => s.contains(Key::<Tag>::from_raw(key)),
         "nodes" => s.contains(Key::<Node>::from_raw(key)),
-        _ => s.contains(Key::<Badge>::from_raw(key)),
+        "badges" => s.contains(Key::<Badge>::from_raw(key)),
+        "comments" => s.contains(Key::<Comment>::from_raw(key)),
+        "media" => s.contains(Key::<Media>::from_raw(key)),
+        "photo" => s.contains(Key::<Photo>::from_raw(key)),
+        "video" => s.contains(Key::<Video>::from_raw(key)),
+        "note" => s.contains(Key::<Note>::from_raw(key)),
+        other => panic!("a preview named an unknown table `{other}`"),
+    }
+}
+
+/// Inserts a row of a kind; its kind key and base key hold the same bits.
+fn insert_kind<K: Value>(s: &mut Store, kind: Kind<Media, K>, v: u32) -> RawKey {
+    let k = s.insert_kind(kind, Media(v), K::new(v.wrapping_add(1)));
+    let base = kind.upcast(k);
+    assert_eq!(base.raw(), k.raw(), "upcast keeps the key");
+    assert_eq!(s.downcast(kind, base), Some(k), "a new row is of its kind");
+    k.raw()
+}
+
+/// The tag of `kind` if `m` is of that kind, checking that the kind's reads agree.
+fn kind_of<K: Value>(
+    s: &Store,
+    kind: Kind<Media, K>,
+    m: Key<Media>,
+    tag: &'static str,
+) -> Option<&'static str> {
+    let k = s.downcast(kind, m);
+    let by_kind = k.and_then(|k| s.get(k)).map(Value::get);
+    assert_eq!(
+        s.get_kind(kind, m).map(Value::get),
+        by_kind,
+        "get_kind of {m:?}"
+    );
+    assert_eq!(
+        k.is_some(),
+        by_kind.is_some(),
+        "a downcast key reads its row"
+    );
+    k.map(|_| tag)
+}
+
+/// `change_kind`, checked; returns whether it must have changed nothing.
+fn change_kind<K: Value>(s: &mut Store, key: Key<Media>, to: Kind<Media, K>, v: u32) -> bool {
+    let live = s.contains(key);
+    let kind = s.kind_name(key);
+    let value = s.get(key).map(Value::get);
+    match s.change_kind(key, to, K::new(v)) {
+        Ok(k) => {
+            assert!(live && k.raw() == key.raw(), "change_kind keeps the key");
+            assert_eq!(
+                s.get(key).map(Value::get),
+                value,
+                "change_kind keeps base fields"
+            );
+            assert_eq!(s.get(k).map(Value::get), Some(v), "the new kind's value");
+            false
+        }
+        Err(KindError::Stale(e)) => {
+            assert!(!live && kind.is_none() && e.key.key == key.raw(), "{e}");
+            true
+        }
+        Err(KindError::Linked { key: named, .. }) => {
+            assert!(live && named.key == key.raw() && Some(named.table) == kind);
+            assert_ne!(s.downcast(to, key), Some(Key::from_raw(key.raw())));
+            true
+        }
+        Err(e) => panic!("an unexpected error from change_kind: {e:?}"),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The reference model: the store's documented semantics in plain std collections.
 //!
 //! Nothing here calls relgraph. Every entity has a model id (its index in `table_of`);
-//! every relation keeps the ordered partner list of each entity at each end.
+//! every relation keeps the ordered partner list of each entity at each end. A row of the
+//! polymorphic base (`Media`) also has its current kind and that kind's value.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -9,6 +10,11 @@ use std::fmt;
 /// A model id: the n-th entity ever inserted, in any table (rolled-back inserts included).
 pub type Id = usize;
 
+/// An entity as a report names it: its id, and its most specific table (a row's kind).
+pub type Named = (Id, &'static str);
+
+/// A table: a plain one, the polymorphic base `Media`, or one of its kinds. Every id
+/// belongs to a root table (never a kind); a relation end may be a kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Tb {
     User,
@@ -16,9 +22,65 @@ pub enum Tb {
     Tag,
     Node,
     Badge,
+    Comment,
+    /// The polymorphic base: every row has exactly one of the kinds below.
+    Media,
+    Photo,
+    Video,
+    Note,
 }
 
-pub const TABLES: [Tb; 5] = [Tb::User, Tb::Post, Tb::Tag, Tb::Node, Tb::Badge];
+/// The plain tables (rows inserted with `insert`).
+pub const TABLES: [Tb; 6] = [
+    Tb::User,
+    Tb::Post,
+    Tb::Tag,
+    Tb::Node,
+    Tb::Badge,
+    Tb::Comment,
+];
+/// Every table an id can belong to.
+pub const ROOTS: [Tb; 7] = [
+    Tb::User,
+    Tb::Post,
+    Tb::Tag,
+    Tb::Node,
+    Tb::Badge,
+    Tb::Comment,
+    Tb::Media,
+];
+/// The kinds of `Media`.
+pub const KINDS: [Tb; 3] = [Tb::Photo, Tb::Video, Tb::Note];
+
+impl Tb {
+    /// The table whose key space a row lives in: the base of a kind, else the table.
+    pub fn base(self) -> Tb {
+        match self {
+            Tb::Photo | Tb::Video | Tb::Note => Tb::Media,
+            t => t,
+        }
+    }
+
+    pub fn is_kind(self) -> bool {
+        self.base() != self
+    }
+
+    /// The name the table (or the kind's tag) is declared under.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tb::User => "users",
+            Tb::Post => "posts",
+            Tb::Tag => "tags",
+            Tb::Node => "nodes",
+            Tb::Badge => "badges",
+            Tb::Comment => "comments",
+            Tb::Media => "media",
+            Tb::Photo => "photo",
+            Tb::Video => "video",
+            Tb::Note => "note",
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -61,6 +123,9 @@ pub struct Spec {
     pub on_delete_b: Rule,
     /// Acyclic (and so no self-links).
     pub acyclic: bool,
+    /// A member of the polymorphic parent end `comments.target` (one-to-many only): a
+    /// child has a parent in at most one member.
+    pub poly: bool,
 }
 
 impl Spec {
@@ -78,9 +143,14 @@ pub const TAGGING: usize = 2;
 pub const TREE: usize = 3;
 pub const FOLLOWS: usize = 4;
 pub const PINS: usize = 5;
+pub const OWNS: usize = 6;
+pub const THUMB: usize = 7;
+pub const ON_POSTS: usize = 8;
+pub const ON_PHOTOS: usize = 9;
 
-/// The schema under test: every kind, every rule, both self-referential shapes.
-pub const SPECS: [Spec; 6] = [
+/// The schema under test: every kind, every rule, both self-referential shapes, a relation
+/// on the polymorphic base, relations on its kinds, and a polymorphic parent end.
+pub const SPECS: [Spec; 10] = [
     // users.posts <-> posts.author: deleting a user deletes their posts
     Spec {
         kind: Kind::OneToMany,
@@ -89,6 +159,7 @@ pub const SPECS: [Spec; 6] = [
         on_delete_a: Rule::Cascade,
         on_delete_b: Rule::Nullify,
         acyclic: false,
+        poly: false,
     },
     // users.badge <-> badges.holder: a badge that loses its holder is deleted; a held
     // badge can't be deleted
@@ -99,6 +170,7 @@ pub const SPECS: [Spec; 6] = [
         on_delete_a: Rule::DeleteOrphan,
         on_delete_b: Rule::Restrict,
         acyclic: false,
+        poly: false,
     },
     // posts.tags <-> tags.tagged, with a u32 payload: a tag left without posts is deleted
     Spec {
@@ -108,6 +180,7 @@ pub const SPECS: [Spec; 6] = [
         on_delete_a: Rule::DeleteOrphan,
         on_delete_b: Rule::Nullify,
         acyclic: false,
+        poly: false,
     },
     // nodes.kids <-> nodes.up, acyclic: deleting a node deletes its subtree
     Spec {
@@ -117,6 +190,7 @@ pub const SPECS: [Spec; 6] = [
         on_delete_a: Rule::Cascade,
         on_delete_b: Rule::Nullify,
         acyclic: true,
+        poly: false,
     },
     // nodes.follows <-> nodes.followers, acyclic: a node left following nothing is deleted
     Spec {
@@ -126,6 +200,7 @@ pub const SPECS: [Spec; 6] = [
         on_delete_a: Rule::Nullify,
         on_delete_b: Rule::DeleteOrphan,
         acyclic: true,
+        poly: false,
     },
     // tags.pins <-> nodes.pinned_to: a tag with pins can't be deleted; a tag left without
     // pins is deleted
@@ -136,6 +211,51 @@ pub const SPECS: [Spec; 6] = [
         on_delete_a: Rule::Restrict,
         on_delete_b: Rule::DeleteOrphan,
         acyclic: false,
+        poly: false,
+    },
+    // users.media <-> media.owner, on the base: deleting a user deletes their media, of
+    // every kind
+    Spec {
+        kind: Kind::OneToMany,
+        a: Tb::User,
+        b: Tb::Media,
+        on_delete_a: Rule::Cascade,
+        on_delete_b: Rule::Nullify,
+        acyclic: false,
+        poly: false,
+    },
+    // video.thumb <-> photo.thumb_of, between two kinds of one base: a thumbnail that loses
+    // its video is deleted; a thumbnail in use can't be deleted
+    Spec {
+        kind: Kind::OneToOne,
+        a: Tb::Video,
+        b: Tb::Photo,
+        on_delete_a: Rule::DeleteOrphan,
+        on_delete_b: Rule::Restrict,
+        acyclic: false,
+        poly: false,
+    },
+    // posts.comments <-> comments.target (polymorphic): deleting a post deletes its
+    // comments
+    Spec {
+        kind: Kind::OneToMany,
+        a: Tb::Post,
+        b: Tb::Comment,
+        on_delete_a: Rule::Cascade,
+        on_delete_b: Rule::Nullify,
+        acyclic: false,
+        poly: true,
+    },
+    // photo.comments <-> comments.target (polymorphic, on a kind): a photo left without
+    // comments is deleted; deleting a photo leaves its comments without a target
+    Spec {
+        kind: Kind::OneToMany,
+        a: Tb::Photo,
+        b: Tb::Comment,
+        on_delete_a: Rule::Nullify,
+        on_delete_b: Rule::DeleteOrphan,
+        acyclic: false,
+        poly: true,
     },
 ];
 
@@ -146,7 +266,7 @@ pub enum Outcome {
     /// Success (`Ok(())`, `Ok(true)`, `Ok(Some(_))`).
     Done,
     /// A successful remove, with every entity it deletes.
-    Removed(BTreeSet<Id>),
+    Removed(BTreeSet<Named>),
     /// `Ok(false)` from unlink, `Ok(None)` from update_payload.
     NotLinked,
     /// The first stale key, in the order the call checks them.
@@ -157,14 +277,17 @@ pub enum Outcome {
     /// A refused remove: what it would delete, and every (relation, deleted, survivor)
     /// restriction that refuses it.
     Restricted {
-        removed: BTreeSet<Id>,
-        blockers: BTreeSet<(usize, Id, Id)>,
+        removed: BTreeSet<Named>,
+        blockers: BTreeSet<(usize, Named, Named)>,
     },
     /// A refused orphan delete: every restriction that refuses it.
-    OrphanDelete(BTreeSet<(usize, Id, Id)>),
+    OrphanDelete(BTreeSet<(usize, Named, Named)>),
     /// A change refused because its orphans' deletes would delete this entity, which the
     /// change links (the first such entity in the order the store checks them).
-    DeletesEndpoint(Id),
+    DeletesEndpoint(Named),
+    /// A refused `change_kind`: the row is linked through these relations of its current
+    /// kind (the store names any one of them).
+    Linked(Named, BTreeSet<usize>),
 }
 
 /// One operation, as applied to both the model and the store.
@@ -172,6 +295,29 @@ pub enum Outcome {
 pub enum Op {
     Insert {
         table: Tb,
+        value: u32,
+    },
+    /// `insert_kind`: a row of the base with its base value and its kind's value.
+    InsertKind {
+        kind: Tb,
+        base: u32,
+        value: u32,
+    },
+    /// `update` through a key of the kind (stale unless the row is of that kind).
+    UpdateKind {
+        kind: Tb,
+        id: Id,
+        value: u32,
+    },
+    /// `remove` through a key of the kind (stale unless the row is of that kind).
+    RemoveKind {
+        kind: Tb,
+        id: Id,
+    },
+    /// `change_kind` of a row given by its base key.
+    ChangeKind {
+        id: Id,
+        to: Tb,
         value: u32,
     },
     Update {
@@ -314,9 +460,11 @@ fn remove_from(map: &mut BTreeMap<Id, Vec<Id>>, key: Id, item: Id) {
 pub struct Model {
     /// The table of every id ever issued.
     pub table_of: Vec<Tb>,
-    /// The live entities and their values.
+    /// The live entities and their values (a `Media` row: its base value).
     pub values: BTreeMap<Id, u32>,
-    pub rels: [Links; 6],
+    /// Every live `Media` row: its kind and that kind's value.
+    pub kinds: BTreeMap<Id, (Tb, u32)>,
+    pub rels: [Links; 10],
     /// The outcomes of the last transition's calls, in the order they are made.
     pub last: Vec<Outcome>,
 }
@@ -327,9 +475,10 @@ impl fmt::Debug for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Model {{ entities: [")?;
         for (id, t) in self.table_of.iter().enumerate() {
-            match self.values.get(&id) {
-                Some(v) => write!(f, " #{id}:{t:?}={v}")?,
-                None => write!(f, " #{id}:{t:?}")?,
+            match (self.values.get(&id), self.kinds.get(&id)) {
+                (Some(v), Some((k, w))) => write!(f, " #{id}:{t:?}={v}/{k:?}={w}")?,
+                (Some(v), None) => write!(f, " #{id}:{t:?}={v}")?,
+                (None, _) => write!(f, " #{id}:{t:?}")?,
             }
         }
         write!(f, " ]")?;
@@ -353,18 +502,60 @@ impl Model {
         self.values.contains_key(&id)
     }
 
-    /// Every id issued in `table`, live or not.
+    /// Whether `id` is live as a row of `table`: live, and of that kind if it is a kind.
+    pub fn alive_as(&self, id: Id, table: Tb) -> bool {
+        self.alive(id) && (!table.is_kind() || self.kind_of(id) == Some(table))
+    }
+
+    /// The current kind of a live `Media` row.
+    pub fn kind_of(&self, id: Id) -> Option<Tb> {
+        self.kinds.get(&id).map(|&(k, _)| k)
+    }
+
+    /// A live entity as reports name it: a row of the base by its kind.
+    pub fn named(&self, id: Id) -> Named {
+        (id, self.kind_of(id).unwrap_or(self.table_of[id]).name())
+    }
+
+    /// A plan's deleted entities and restrictions, named as reports name them.
+    fn describe(&self, plan: &Plan) -> (BTreeSet<Named>, BTreeSet<(usize, Named, Named)>) {
+        let removed = plan.removed.iter().map(|&x| self.named(x)).collect();
+        let blockers = plan
+            .blockers
+            .iter()
+            .map(|&(r, x, p)| (r, self.named(x), self.named(p)))
+            .collect();
+        (removed, blockers)
+    }
+
+    /// Every id issued in `table` (for a kind: in its base), live or not.
     pub fn ids(&self, table: Tb) -> Vec<Id> {
         (0..self.table_of.len())
-            .filter(|&i| self.table_of[i] == table)
+            .filter(|&i| self.table_of[i] == table.base())
             .collect()
+    }
+
+    /// The parent of `child` in another relation of the polymorphic parent end `rel`
+    /// belongs to.
+    fn parent_elsewhere(&self, rel: usize, child: Id) -> Option<(usize, Id)> {
+        if !SPECS[rel].poly {
+            return None;
+        }
+        (0..SPECS.len())
+            .filter(|&r| r != rel && SPECS[r].poly)
+            .find_map(|r| self.rels[r].sources(child).first().map(|&p| (r, p)))
     }
 
     /// Whether the op only names ids that exist and sit in the right tables.
     pub fn accepts(&self, op: &Op) -> bool {
-        let is = |id: Id, t: Tb| self.table_of.get(id) == Some(&t);
+        let is = |id: Id, t: Tb| self.table_of.get(id) == Some(&t.base());
         match op {
-            Op::Insert { .. } => true,
+            Op::Insert { table, .. } => TABLES.contains(table),
+            Op::InsertKind { kind, .. } => kind.is_kind(),
+            Op::UpdateKind { kind, id, .. } | Op::RemoveKind { kind, id } => {
+                kind.is_kind() && is(*id, *kind)
+            }
+            Op::ChangeKind { id, to, .. } => to.is_kind() && is(*id, *to),
             Op::Update { id, .. } | Op::Remove { id } => *id < self.table_of.len(),
             Op::Link { rel, a, b } | Op::Unlink { rel, a, b } => {
                 is(*a, SPECS[*rel].a) && is(*b, SPECS[*rel].b)
@@ -400,6 +591,13 @@ impl Model {
                 self.values.insert(self.table_of.len() - 1, value);
                 Outcome::Done
             }
+            Op::InsertKind { kind, base, value } => {
+                self.table_of.push(Tb::Media);
+                let id = self.table_of.len() - 1;
+                self.values.insert(id, base);
+                self.kinds.insert(id, (kind, value));
+                Outcome::Done
+            }
             Op::Update { id, value } => match self.values.get_mut(&id) {
                 Some(v) => {
                     *v = value;
@@ -407,7 +605,21 @@ impl Model {
                 }
                 None => Outcome::Stale(id),
             },
+            Op::UpdateKind { kind, id, value } => {
+                if !self.alive_as(id, kind) {
+                    return Outcome::Stale(id);
+                }
+                self.kinds.insert(id, (kind, value));
+                Outcome::Done
+            }
             Op::Remove { id } => self.remove(id),
+            Op::RemoveKind { kind, id } => {
+                if !self.alive_as(id, kind) {
+                    return Outcome::Stale(id);
+                }
+                self.remove(id)
+            }
+            Op::ChangeKind { id, to, value } => self.change_kind(id, to, value),
             Op::Link { rel, a, b } => self.link(rel, a, b, 0, false),
             Op::LinkWith { rel, a, b, payload } => {
                 let payload = if rel == TAGGING { payload } else { 0 };
@@ -466,14 +678,24 @@ impl Model {
             .map(|&id| Outcome::Stale(id))
     }
 
+    /// The first of the two ends of a link in `rel` that is not live as a row of its
+    /// end's table.
+    fn stale_ends(&self, rel: usize, a: Id, b: Id) -> Option<Outcome> {
+        if !self.alive_as(a, SPECS[rel].a) {
+            return Some(Outcome::Stale(a));
+        }
+        (!self.alive_as(b, SPECS[rel].b)).then_some(Outcome::Stale(b))
+    }
+
+    /// The relation ends a live entity sits at: those of its table, and of its kind.
     fn touching(&self, id: Id) -> Vec<(usize, End)> {
-        let t = self.table_of[id];
+        let tables = [Some(self.table_of[id]), self.kind_of(id)];
         let mut v = Vec::new();
         for (r, spec) in SPECS.iter().enumerate() {
-            if spec.a == t {
+            if tables.contains(&Some(spec.a)) {
                 v.push((r, End::A));
             }
-            if spec.b == t {
+            if tables.contains(&Some(spec.b)) {
                 v.push((r, End::B));
             }
         }
@@ -524,7 +746,7 @@ impl Model {
         Plan { removed, blockers }
     }
 
-    /// Deletes every entity of `set` with all its links.
+    /// Deletes every entity of `set` with all its links (and its kind).
     fn delete_all(&mut self, set: &BTreeSet<Id>) {
         for &x in set {
             for (r, end) in self.touching(x) {
@@ -537,6 +759,7 @@ impl Model {
                 }
             }
             self.values.remove(&x);
+            self.kinds.remove(&x);
         }
     }
 
@@ -545,14 +768,34 @@ impl Model {
             return Outcome::Stale(id);
         }
         let plan = self.plan(&[id]);
-        if !plan.blockers.is_empty() {
-            return Outcome::Restricted {
-                removed: plan.removed,
-                blockers: plan.blockers,
-            };
+        let (removed, blockers) = self.describe(&plan);
+        if !blockers.is_empty() {
+            return Outcome::Restricted { removed, blockers };
         }
         self.delete_all(&plan.removed);
-        Outcome::Removed(plan.removed)
+        Outcome::Removed(removed)
+    }
+
+    /// A row keeps its id, base value and links through relations on the base; it may
+    /// leave its kind only while it has no link through a relation on that kind. Changing
+    /// to its own kind replaces the kind's value.
+    fn change_kind(&mut self, id: Id, to: Tb, value: u32) -> Outcome {
+        let Some(from) = self.kind_of(id) else {
+            return Outcome::Stale(id);
+        };
+        if from != to {
+            let linked: BTreeSet<usize> = (0..SPECS.len())
+                .filter(|&r| {
+                    (SPECS[r].a == from && !self.rels[r].targets(id).is_empty())
+                        || (SPECS[r].b == from && !self.rels[r].sources(id).is_empty())
+                })
+                .collect();
+            if !linked.is_empty() {
+                return Outcome::Linked(self.named(id), linked);
+            }
+        }
+        self.kinds.insert(id, (to, value));
+        Outcome::Done
     }
 
     /// The policy check of a new link: self-links and cycles on acyclic relations.
@@ -566,36 +809,40 @@ impl Model {
         self.rels[rel].reaches(b, a).then_some(Outcome::Cycle(a, b))
     }
 
-    /// Applies `change` to a copy; then every entity of `lost` (at its end) left without
-    /// links in `rel`, where the other end's rule is delete-orphan, is deleted with its
-    /// cascades. If a restriction refuses that delete, or it would delete one of `keep`
-    /// (the endpoints of the links the change makes or keeps), nothing changes.
+    /// Applies `change` to a copy; then every entity of `lost` (relation, end, entity) left
+    /// without links in that relation, where the other end's rule is delete-orphan, is
+    /// deleted with its cascades. If a restriction refuses that delete, or it would delete
+    /// one of `keep` (the endpoints of the links the change makes or keeps), nothing
+    /// changes.
     fn change_with_orphans(
         &mut self,
-        rel: usize,
-        lost: &[(End, Id)],
+        lost: &[(usize, End, Id)],
         keep: &[Id],
-        change: impl FnOnce(&mut Links),
+        change: impl FnOnce(&mut [Links]),
     ) -> Outcome {
         let mut next = self.clone();
-        change(&mut next.rels[rel]);
-        let spec = &SPECS[rel];
+        change(&mut next.rels);
         let roots: Vec<Id> = lost
             .iter()
-            .filter(|&&(end, k)| {
+            .filter(|&&(r, end, k)| {
+                let spec = &SPECS[r];
+                let table = match end {
+                    End::A => spec.a,
+                    End::B => spec.b,
+                };
                 spec.rule(end.other()) == Rule::DeleteOrphan
-                    && next.alive(k)
-                    && next.rels[rel].partners(end, k).is_empty()
+                    && next.alive_as(k, table)
+                    && next.rels[r].partners(end, k).is_empty()
             })
-            .map(|&(_, k)| k)
+            .map(|&(_, _, k)| k)
             .collect();
         if !roots.is_empty() {
             let plan = next.plan(&roots);
             if !plan.blockers.is_empty() {
-                return Outcome::OrphanDelete(plan.blockers);
+                return Outcome::OrphanDelete(next.describe(&plan).1);
             }
             if let Some(&k) = keep.iter().find(|k| plan.removed.contains(k)) {
-                return Outcome::DeletesEndpoint(k);
+                return Outcome::DeletesEndpoint(next.named(k));
             }
             next.delete_all(&plan.removed);
         }
@@ -603,8 +850,17 @@ impl Model {
         Outcome::Done
     }
 
+    /// The previous parent of `child` before it joins a one-to-many `rel`: in `rel`, or
+    /// elsewhere in its polymorphic parent end.
+    fn previous_parent(&self, rel: usize, child: Id) -> Option<(usize, Id)> {
+        match self.rels[rel].sources(child).first() {
+            Some(&p) => Some((rel, p)),
+            None => self.parent_elsewhere(rel, child),
+        }
+    }
+
     fn link(&mut self, rel: usize, a: Id, b: Id, payload: u32, replace: bool) -> Outcome {
-        if let Some(e) = self.stale(&[a, b]) {
+        if let Some(e) = self.stale_ends(rel, a, b) {
             return e;
         }
         let links = &mut self.rels[rel];
@@ -624,48 +880,50 @@ impl Model {
                 Outcome::Done
             }
             Kind::OneToMany | Kind::OneToOne => {
-                // the child (or partner) leaves its previous parent; in a one-to-one the
-                // previous partner of `a` is evicted too
-                let old_a = links.sources(b).first().copied();
+                // the child (or partner) leaves its previous parent, in this relation or
+                // another of its polymorphic parent end; in a one-to-one the previous
+                // partner of `a` is evicted too
+                let old_a = self.previous_parent(rel, b);
                 let old_b = match SPECS[rel].kind {
                     Kind::OneToOne => links.targets(a).first().copied(),
                     _ => None,
                 };
                 let mut lost = Vec::new();
-                lost.extend(old_a.map(|o| (End::A, o)));
-                lost.extend(old_b.map(|o| (End::B, o)));
-                self.change_with_orphans(rel, &lost, &[a, b], |l| {
-                    if let Some(o) = old_a {
-                        l.detach(o, b);
+                lost.extend(old_a.map(|(r, o)| (r, End::A, o)));
+                lost.extend(old_b.map(|o| (rel, End::B, o)));
+                self.change_with_orphans(&lost, &[a, b], |l| {
+                    if let Some((r, o)) = old_a {
+                        l[r].detach(o, b);
                     }
                     if let Some(o) = old_b {
-                        l.detach(a, o);
+                        l[rel].detach(a, o);
                     }
-                    l.attach(a, b, 0);
+                    l[rel].attach(a, b, 0);
                 })
             }
         }
     }
 
     fn unlink(&mut self, rel: usize, a: Id, b: Id) -> Outcome {
-        if let Some(e) = self.stale(&[a, b]) {
+        if let Some(e) = self.stale_ends(rel, a, b) {
             return e;
         }
         if !self.rels[rel].linked(a, b) {
             return Outcome::NotLinked;
         }
-        self.change_with_orphans(rel, &[(End::A, a), (End::B, b)], &[], |l| l.detach(a, b))
+        let lost = [(rel, End::A, a), (rel, End::B, b)];
+        self.change_with_orphans(&lost, &[], |l| l[rel].detach(a, b))
     }
 
     /// `set_children` (one-to-many) and `set_targets` (many-to-many): `a`'s partners
     /// become `order`; only the difference is unlinked and linked.
     fn set_collection(&mut self, rel: usize, a: Id, order: &[Id]) -> Outcome {
-        if let Some(e) = self.stale(&[a]) {
-            return e;
+        if !self.alive_as(a, SPECS[rel].a) {
+            return Outcome::Stale(a);
         }
         let mut wanted = BTreeSet::new();
         for &b in order {
-            if !self.alive(b) {
+            if !self.alive_as(b, SPECS[rel].b) {
                 return Outcome::Stale(b);
             }
             if !wanted.insert(b) {
@@ -680,11 +938,11 @@ impl Model {
             .filter(|b| !wanted.contains(b))
             .collect();
         // each new partner with its previous parent (one-to-many only)
-        let added: Vec<(Id, Option<Id>)> = order
+        let added: Vec<(Id, Option<(usize, Id)>)> = order
             .iter()
             .filter(|&&b| !links.linked(a, b))
             .map(|&b| match SPECS[rel].kind {
-                Kind::OneToMany => (b, links.sources(b).first().copied()),
+                Kind::OneToMany => (b, self.previous_parent(rel, b)),
                 _ => (b, None),
             })
             .collect();
@@ -693,31 +951,31 @@ impl Model {
                 return e;
             }
         }
-        let mut lost: Vec<(End, Id)> = dropped.iter().map(|&b| (End::B, b)).collect();
+        let mut lost: Vec<(usize, End, Id)> = dropped.iter().map(|&b| (rel, End::B, b)).collect();
         lost.extend(
             added
                 .iter()
-                .filter_map(|&(_, old)| old.map(|o| (End::A, o))),
+                .filter_map(|&(_, old)| old.map(|(r, o)| (r, End::A, o))),
         );
         if !dropped.is_empty() {
-            lost.push((End::A, a));
+            lost.push((rel, End::A, a));
         }
         let keep: Vec<Id> = if order.is_empty() {
             Vec::new()
         } else {
             std::iter::once(a).chain(order.iter().copied()).collect()
         };
-        self.change_with_orphans(rel, &lost, &keep, |l| {
+        self.change_with_orphans(&lost, &keep, |l| {
             for &b in &dropped {
-                l.detach(a, b);
+                l[rel].detach(a, b);
             }
             for &(b, old) in &added {
-                if let Some(o) = old {
-                    l.detach(o, b);
+                if let Some((r, o)) = old {
+                    l[r].detach(o, b);
                 }
-                l.attach(a, b, 0);
+                l[rel].attach(a, b, 0);
             }
-            l.reorder(a, order);
+            l[rel].reorder(a, order);
         })
     }
 }
@@ -743,10 +1001,10 @@ fn the_model_plans_orphans_of_a_many_to_many_only_when_every_partner_goes() {
     }
     assert_eq!(
         m.apply(&Op::Remove { id: p1 }),
-        Outcome::Removed([p1].into())
+        Outcome::Removed([(p1, "posts")].into())
     );
     assert_eq!(
         m.apply(&Op::Remove { id: p2 }),
-        Outcome::Removed([p2, t].into())
+        Outcome::Removed([(p2, "posts"), (t, "tags")].into())
     );
 }
