@@ -117,6 +117,11 @@ impl Store {
         } else {
             self.tables[table as usize].remove_drop(key);
         }
+        self.forget_lists(table, key);
+    }
+
+    /// Disowns the (empty) relation lists of a removed entity.
+    fn forget_lists(&mut self, table: u32, key: RawKey) {
         for &(rel, end) in &self.touching[table as usize] {
             self.relations[rel as usize].forget(end, key);
         }
@@ -337,6 +342,7 @@ impl Store {
         match undo {
             Undo::Remove { table, key } => {
                 self.tables[table as usize].remove_drop(key);
+                self.forget_lists(table, key);
             }
             Undo::Restore { table, key, value } => {
                 self.tables[table as usize].restore_boxed(key, value);

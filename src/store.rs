@@ -236,11 +236,33 @@ impl Store {
 
     fn ends_live<R: Relation>(
         &self,
+        index: u32,
         def: &RelationDef,
         a: Key<R::A>,
         b: Key<R::B>,
     ) -> Result<(RawKey, RawKey), StaleKey> {
-        Ok((self.live(def.a_table, a)?, self.live(def.b_table, b)?))
+        Ok((
+            self.live_at(index, End::A, def.a_table, a)?,
+            self.live_at(index, End::B, def.b_table, b)?,
+        ))
+    }
+
+    /// Checks that `key` (at `end` of relation `index`) is alive: first by what the
+    /// relation itself stores, which is in cache for the change about to be made, and
+    /// only if that proves nothing by its arena.
+    #[inline]
+    fn live_at<T: Entity>(
+        &self,
+        index: u32,
+        end: End,
+        table: u32,
+        key: Key<T>,
+    ) -> Result<RawKey, StaleKey> {
+        if self.relations[index as usize].vouches(end, key.raw()) {
+            Ok(key.raw())
+        } else {
+            self.live(table, key)
+        }
     }
 
     /// Links `a` and `b` in `rel`, updating both ends at once:
@@ -260,7 +282,7 @@ impl Store {
         b: Key<R::B>,
     ) -> Result<(), LinkError> {
         let (index, def) = self.rel(rel);
-        let (a, b) = self.ends_live::<R>(def, a, b)?;
+        let (a, b) = self.ends_live::<R>(index, def, a, b)?;
         if self.rel_store(index).linked(a, b) {
             return Ok(());
         }
@@ -450,7 +472,7 @@ impl Store {
         b: Key<R::B>,
     ) -> Result<bool, LinkError> {
         let (index, def) = self.rel(rel);
-        let (a, b) = self.ends_live::<R>(def, a, b)?;
+        let (a, b) = self.ends_live::<R>(index, def, a, b)?;
         if !self.rel_store(index).linked(a, b) {
             return Ok(false);
         }
@@ -557,11 +579,11 @@ impl Store {
     ) -> Result<(), LinkError> {
         let (index, def) = self.rel(rel);
         let (b_table, relation) = (def.b_table, def.name);
-        let p = self.live(def.a_table, parent)?;
+        let p = self.live_at(index, End::A, def.a_table, parent)?;
         let mut wanted = KeySet::default();
         let mut order = Vec::with_capacity(children.len());
         for &c in children {
-            let c = self.live(b_table, c)?;
+            let c = self.live_at(index, End::B, b_table, c)?;
             if !wanted.insert(c) {
                 return Err(LinkError::Duplicate { relation, key: c });
             }
@@ -662,7 +684,7 @@ impl Store {
         payload: W,
     ) -> Result<(), LinkError> {
         let (index, def) = self.rel(rel);
-        let (a, b) = self.ends_live::<ManyToMany<A, B, W>>(def, a, b)?;
+        let (a, b) = self.ends_live::<ManyToMany<A, B, W>>(index, def, a, b)?;
         if self.rel_store(index).linked(a, b) {
             self.p_set_payload(index, a, b, payload);
             return Ok(());
@@ -693,7 +715,7 @@ impl Store {
         f: impl FnOnce(&mut W) -> R,
     ) -> Result<Option<R>, LinkError> {
         let (index, def) = self.rel(rel);
-        let (a, b) = self.ends_live::<ManyToMany<A, B, W>>(def, a, b)?;
+        let (a, b) = self.ends_live::<ManyToMany<A, B, W>>(index, def, a, b)?;
         Ok(self.p_update_payload(index, a, b, f))
     }
 
@@ -737,11 +759,11 @@ impl Store {
     ) -> Result<(), LinkError> {
         let (index, def) = self.rel(rel);
         let (b_table, relation) = (def.b_table, def.name);
-        let a = self.live(def.a_table, a)?;
+        let a = self.live_at(index, End::A, def.a_table, a)?;
         let mut wanted = KeySet::default();
         let mut order = Vec::with_capacity(targets.len());
         for &b in targets {
-            let b = self.live(b_table, b)?;
+            let b = self.live_at(index, End::B, b_table, b)?;
             if !wanted.insert(b) {
                 return Err(LinkError::Duplicate { relation, key: b });
             }

@@ -835,3 +835,50 @@ fn random_operations_in_a_committed_transaction_match_the_same_operations_outsid
         assert_eq!(dump(&inside, &r), dump(&outside, &r2), "round {round}");
     }
 }
+
+#[test]
+fn an_entity_that_gained_links_in_an_undone_transaction_stays_stale_for_every_relation() {
+    let (mut s, r) = world(Config::default());
+    let alice = user(&mut s, "alice");
+    let keep = post(&mut s, "keep");
+    let t = tag(&mut s, "t");
+    let mut made = None;
+    let out: Result<(), &str> = s.transaction(|s| {
+        // the new user owns a children list and a many-to-many list, the new post a
+        // parent reference and a list: all of it must be forgotten by the rollback
+        let ghost = user(s, "ghost");
+        let p = post(s, "p");
+        s.link(r.posts, ghost, p).unwrap();
+        s.link(r.follows, ghost, alice).unwrap();
+        s.link(r.tags, p, t).unwrap();
+        made = Some((ghost, p));
+        Err("undo")
+    });
+    assert!(out.is_err());
+    let (ghost, p) = made.unwrap();
+    check(&s);
+    assert!(matches!(
+        s.link(r.posts, ghost, keep),
+        Err(LinkError::Stale(_))
+    ));
+    assert!(matches!(
+        s.link(r.follows, ghost, alice),
+        Err(LinkError::Stale(_))
+    ));
+    assert!(matches!(
+        s.link(r.follows, alice, ghost),
+        Err(LinkError::Stale(_))
+    ));
+    assert!(matches!(
+        s.link(r.posts, alice, p),
+        Err(LinkError::Stale(_))
+    ));
+    assert!(matches!(s.link(r.tags, p, t), Err(LinkError::Stale(_))));
+    assert!(matches!(
+        s.set_children(r.posts, ghost, &[]),
+        Err(LinkError::Stale(_))
+    ));
+    assert_eq!(s.len::<User>(), 1);
+    assert_eq!(s.child_count(r.posts, alice), 0);
+    check(&s);
+}

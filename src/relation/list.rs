@@ -133,10 +133,15 @@ impl<E: Copy + PartialEq> HoleList<E> {
         self.items = items;
     }
 
-    /// Releases the memory of an emptied list.
-    pub fn release(&mut self) {
-        debug_assert_eq!(self.live, 0);
-        self.items = Vec::new();
+    /// Disowns the list of a removed entity (whose links are all gone) and releases its
+    /// memory. Afterwards `owner == version` proves an entity alive: see
+    /// [`RelationStore::vouches`](super::RelationStore::vouches).
+    pub fn forget(&mut self, version: u32) {
+        if self.owner == version {
+            debug_assert_eq!(self.live, 0, "forgetting a list that still has links");
+            self.items = Vec::new();
+            self.owner = 0;
+        }
     }
 
     pub fn iter(&self) -> Iter<'_, E> {

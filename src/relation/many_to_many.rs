@@ -225,10 +225,14 @@ impl ManyToManyStore {
             End::B => &mut self.b_lists,
         };
         if let Some(l) = lists.get_mut(key.idx()) {
-            if l.owner() == key.version() && l.len() == 0 {
-                l.release();
-            }
+            l.forget(key.version());
         }
+    }
+
+    /// Whether `key` owns its list at `end`: then it is alive.
+    #[inline]
+    pub fn owns_list(&self, end: End, key: RawKey) -> bool {
+        self.list(end, key).is_some()
     }
 
     pub fn check(&self, def: &RelationDef, alive: Alive<'_>) -> Result<(), IntegrityError> {

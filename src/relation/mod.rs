@@ -99,6 +99,20 @@ impl RelationStore {
         }
     }
 
+    /// Whether this relation's storage proves `key` (at `end`) alive, without consulting
+    /// its arena: every per-entity entry (a list owned by the key's version, a parent
+    /// reference, a partner) is cleared or disowned when its entity is removed, so one that
+    /// names the key's version belongs to a live entity. `false` proves nothing. O(1).
+    #[inline]
+    pub fn vouches(&self, end: End, key: RawKey) -> bool {
+        match (self, end) {
+            (RelationStore::OneToMany(r), End::A) => r.owns_list(key),
+            (RelationStore::OneToMany(r), End::B) => r.parent_of(key).is_some(),
+            (RelationStore::OneToOne(r), end) => r.partner(end, key).is_some(),
+            (RelationStore::ManyToMany(r), end) => r.owns_list(end, key),
+        }
+    }
+
     pub fn forget(&mut self, end: End, key: RawKey) {
         match self {
             RelationStore::OneToMany(r) => r.forget(end, key),

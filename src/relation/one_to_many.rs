@@ -138,11 +138,15 @@ impl OneToManyStore {
     pub fn forget(&mut self, end: End, key: RawKey) {
         if end == End::A {
             if let Some(l) = self.children.get_mut(key.idx()) {
-                if l.owner() == key.version() && l.len() == 0 {
-                    l.release();
-                }
+                l.forget(key.version());
             }
         }
+    }
+
+    /// Whether `parent` owns its children list: then it is alive.
+    #[inline]
+    pub fn owns_list(&self, parent: RawKey) -> bool {
+        self.list(parent).is_some()
     }
 
     pub fn check(&self, def: &RelationDef, alive: Alive<'_>) -> Result<(), IntegrityError> {

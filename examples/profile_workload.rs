@@ -1,0 +1,94 @@
+//! Runs one benchmark workload in a loop, for a profiler: `perf record` or
+//! `valgrind --tool=callgrind` on `cargo run --release --example profile_workload -- W1`.
+//! `RELGRAPH_SCALE` scales the sizes (default 1.0).
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use common::*;
+
+fn main() -> Result<(), String> {
+    let which = std::env::args().nth(1).unwrap_or_default();
+    let system = std::env::args().nth(2).unwrap_or_else(|| "relgraph".into());
+    let scale = Scale::from_env(1.0);
+    let rg = system == "relgraph";
+    let sum = match which.as_str() {
+        "W1" => {
+            let d = BlogData::new(&scale);
+            let t = std::time::Instant::now();
+            let sum = if rg { rg_w1(d).1 } else { base_w1(d).1 };
+            eprintln!("W1 {system}: {:?} including drop", t.elapsed());
+            sum
+        }
+        "W2" | "W3" => {
+            let d = BlogData::new(&scale);
+            let w2 = which == "W2";
+            if rg {
+                let s = rg_w1(d.clone()).0;
+                let t = std::time::Instant::now();
+                let sum = (0..20)
+                    .map(|_| {
+                        if w2 {
+                            rg_w2(&s)
+                        } else {
+                            rg_w3(&s, &d.shuffled)
+                        }
+                    })
+                    .sum();
+                eprintln!("{which} {system}: {:?} for 20 runs", t.elapsed());
+                sum
+            } else {
+                let s = base_w1(d.clone()).0;
+                let t = std::time::Instant::now();
+                let sum = (0..20)
+                    .map(|_| {
+                        if w2 {
+                            base_w2(&s)
+                        } else {
+                            base_w3(&s, &d.shuffled)
+                        }
+                    })
+                    .sum();
+                eprintln!("{which} {system}: {:?} for 20 runs", t.elapsed());
+                sum
+            }
+        }
+        "W5" => {
+            let d = SchoolData::new(&scale);
+            if rg {
+                rg_w5(d)
+            } else {
+                base_w5(d)
+            }
+        }
+        "W6" => {
+            let d = OrgData::new(&scale);
+            if rg {
+                let s = rg_w6_build(d.clone());
+                (0..10).map(|_| rg_w6(&s, &d.samples)).sum()
+            } else {
+                let s = base_w6_build(d.clone());
+                (0..10).map(|_| base_w6(&s, &d.samples)).sum()
+            }
+        }
+        "W7" => {
+            let d = BlogData::new(&scale);
+            if rg {
+                rg_w7(&mut rg_w1(d.clone()).0, &d.deletes)
+            } else {
+                base_w7(&mut base_w1(d.clone()).0, &d.deletes)
+            }
+        }
+        "W8" => {
+            let d = NotifData::new(&scale);
+            if rg {
+                rg_w8_build(d).users.len() as u64
+            } else {
+                base_w8_build(d).ukeys.len() as u64
+            }
+        }
+        _ => return Err("usage: profile_workload W1|W2|W3|W5|W6|W7|W8 [relgraph|baseline]".into()),
+    };
+    println!("{which} {system}: checksum {sum}");
+    Ok(())
+}
