@@ -577,25 +577,13 @@ impl Store {
         parent: Key<P>,
         children: &[Key<C>],
     ) -> Result<(), LinkError> {
-        let (index, def) = self.rel(rel);
-        let (b_table, relation) = (def.b_table, def.name);
-        let p = self.live_at(index, End::A, def.a_table, parent)?;
-        let mut wanted = KeySet::default();
-        let mut order = Vec::with_capacity(children.len());
-        for &c in children {
-            let c = self.live_at(index, End::B, b_table, c)?;
-            if !wanted.insert(c) {
-                return Err(LinkError::Duplicate { relation, key: c });
-            }
-            order.push(c);
-        }
+        let (index, _) = self.rel(rel);
+        let NewCollection {
+            owner: p,
+            order,
+            dropped,
+        } = self.new_collection(index, parent, children)?;
         let otm = self.otm(rel);
-        let current: Vec<RawKey> = otm.children_of(p).collect();
-        let dropped: Vec<RawKey> = current
-            .iter()
-            .copied()
-            .filter(|c| !wanted.contains(c))
-            .collect();
         // each new child with its previous parent, in this relation or elsewhere in its
         // polymorphic parent end
         let added: Vec<(RawKey, Option<(u32, RawKey)>)> = order
@@ -634,6 +622,42 @@ impl Store {
             if now != order {
                 s.p_reorder(index, End::A, p, &order);
             }
+        })
+    }
+
+    /// Validates the input of `set_children` / `set_targets`: the owner and every member
+    /// alive, no member twice. Returns them with the current members the new collection
+    /// drops.
+    fn new_collection<A: Entity, B: Entity>(
+        &self,
+        index: u32,
+        owner: Key<A>,
+        members: &[Key<B>],
+    ) -> Result<NewCollection, LinkError> {
+        let def = &self.schema.relations[index as usize];
+        let owner = self.live_at(index, End::A, def.a_table, owner)?;
+        let mut wanted = KeySet::default();
+        let mut order = Vec::with_capacity(members.len());
+        for &m in members {
+            let m = self.live_at(index, End::B, def.b_table, m)?;
+            if !wanted.insert(m) {
+                return Err(LinkError::Duplicate {
+                    relation: def.name,
+                    key: m,
+                });
+            }
+            order.push(m);
+        }
+        let mut dropped = Vec::new();
+        self.rel_store(index).for_each_partner(End::A, owner, |m| {
+            if !wanted.contains(&m) {
+                dropped.push(m);
+            }
+        });
+        Ok(NewCollection {
+            owner,
+            order,
+            dropped,
         })
     }
 
@@ -757,25 +781,13 @@ impl Store {
         a: Key<A>,
         targets: &[Key<B>],
     ) -> Result<(), LinkError> {
-        let (index, def) = self.rel(rel);
-        let (b_table, relation) = (def.b_table, def.name);
-        let a = self.live_at(index, End::A, def.a_table, a)?;
-        let mut wanted = KeySet::default();
-        let mut order = Vec::with_capacity(targets.len());
-        for &b in targets {
-            let b = self.live_at(index, End::B, b_table, b)?;
-            if !wanted.insert(b) {
-                return Err(LinkError::Duplicate { relation, key: b });
-            }
-            order.push(b);
-        }
+        let (index, _) = self.rel(rel);
+        let NewCollection {
+            owner: a,
+            order,
+            dropped,
+        } = self.new_collection(index, a, targets)?;
         let r = self.m2m(rel);
-        let current: Vec<RawKey> = r.entries(End::A, a).map(|(b, _)| b).collect();
-        let dropped: Vec<RawKey> = current
-            .iter()
-            .copied()
-            .filter(|b| !wanted.contains(b))
-            .collect();
         let added: Vec<RawKey> = order
             .iter()
             .copied()
@@ -968,6 +980,14 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// A validated replacement collection: its owner, its members in order, and the current
+/// members it drops.
+struct NewCollection {
+    owner: RawKey,
+    order: Vec<RawKey>,
+    dropped: Vec<RawKey>,
 }
 
 /// The endpoints of the links a replaced collection will hold: the owner (if it keeps any
