@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of the fixtures
 
+pub mod poly;
+
 use std::fmt::{Debug, Write};
 
 use relgraph::{Entity, Key, ManyToMany, OneToMany, OneToOne, Relation, Rules, Schema, Store};
