@@ -266,7 +266,8 @@ impl ManyToManyStore {
         }
         for end in [End::A, End::B] {
             let mut listed = 0usize;
-            for list in self.lists(end) {
+            for (i, list) in self.lists(end).iter().enumerate() {
+                super::check_owner(def, end, i, list.owner(), alive)?;
                 let found = list.iter_pos().count();
                 if found != list.len() {
                     return Err(IntegrityError::CountMismatch {

@@ -130,6 +130,25 @@ impl RelationStore {
     }
 }
 
+/// Checks that a list owned by version `owner` (0: no owner) at slot `slot` belongs to a
+/// live entity, so that ownership proves liveness (see [`RelationStore::vouches`]).
+pub(crate) fn check_owner(
+    def: &RelationDef,
+    end: End,
+    slot: usize,
+    owner: u32,
+    alive: Alive<'_>,
+) -> Result<(), IntegrityError> {
+    match RawKey::from_bits(u64::from(owner) << 32 | slot as u64) {
+        Some(key) if !alive(end, key) => Err(IntegrityError::DeadEndpoint {
+            relation: def.name,
+            end,
+            key,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Checks that following `up` (a slot's single "parent" slot) never loops: O(slots).
 pub(crate) fn check_functional_acyclic(
     def: &RelationDef,

@@ -153,6 +153,7 @@ impl OneToManyStore {
         let relation = def.name;
         let mut counted = 0usize;
         for (i, list) in self.children.iter().enumerate() {
+            super::check_owner(def, End::A, i, list.owner(), alive)?;
             if list.len() == 0 {
                 continue;
             }
