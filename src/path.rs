@@ -176,24 +176,39 @@ impl Store {
         self.record(|| Undo::Unlink { rel, a, b });
     }
 
-    /// Adds a new many-to-many link with a typed payload.
+    /// Adds the many-to-many link (a, b) with a typed payload; if the pair is linked
+    /// already, replaces its payload instead. One hash lookup either way.
     pub(crate) fn p_attach_with<W: Entity>(&mut self, rel: u32, a: RawKey, b: RawKey, w: W) {
         let RelationStore::ManyToMany(r) = &mut self.relations[rel as usize] else {
             unreachable!("payload on a relation that is not many-to-many")
         };
-        payloads_mut::<W>(r).push(w);
-        r.attach(a, b);
-        self.record(|| Undo::Unlink { rel, a, b });
+        match r.attach(a, b) {
+            Ok(_) => {
+                payloads_mut::<W>(r).push(w);
+                self.record(|| Undo::Unlink { rel, a, b });
+            }
+            Err(index) => {
+                let old = std::mem::replace(&mut payloads_mut::<W>(r)[index], w);
+                self.record(|| Undo::Payload {
+                    rel,
+                    a,
+                    b,
+                    value: Box::new(old),
+                });
+            }
+        }
     }
 
-    /// Adds a new many-to-many link with a boxed payload.
+    /// Adds the many-to-many link (a, b) with a boxed payload unless the pair is linked
+    /// already (then nothing changes). One hash lookup either way.
     pub(crate) fn p_attach_boxed(&mut self, rel: u32, a: RawKey, b: RawKey, w: Boxed) {
         let RelationStore::ManyToMany(r) = &mut self.relations[rel as usize] else {
             unreachable!("payload on a relation that is not many-to-many")
         };
-        r.payloads.push_boxed(w);
-        r.attach(a, b);
-        self.record(|| Undo::Unlink { rel, a, b });
+        if r.attach(a, b).is_ok() {
+            r.payloads.push_boxed(w);
+            self.record(|| Undo::Unlink { rel, a, b });
+        }
     }
 
     /// Unlinks `a` and `b`; false if they were not linked.
@@ -227,21 +242,6 @@ impl Store {
             payload: undo.2,
         });
         true
-    }
-
-    /// Replaces the payload of an existing many-to-many link.
-    pub(crate) fn p_set_payload<W: Entity>(&mut self, rel: u32, a: RawKey, b: RawKey, w: W) {
-        let RelationStore::ManyToMany(r) = &mut self.relations[rel as usize] else {
-            unreachable!("payload on a relation that is not many-to-many")
-        };
-        let index = r.link_index(a, b).expect("link exists");
-        let old = std::mem::replace(&mut payloads_mut::<W>(r)[index], w);
-        self.record(|| Undo::Payload {
-            rel,
-            a,
-            b,
-            value: Box::new(old),
-        });
     }
 
     /// Changes the payload of an existing many-to-many link in place.

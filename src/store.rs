@@ -283,6 +283,11 @@ impl Store {
     ) -> Result<(), LinkError> {
         let (index, def) = self.rel(rel);
         let (a, b) = self.ends_live::<R>(index, def, a, b)?;
+        if R::KIND == RelationKind::ManyToMany && !self.has_link_policy(index) {
+            // an existing pair is left as it is
+            self.p_attach_boxed(index, a, b, rel.default_payload());
+            return Ok(());
+        }
         if self.rel_store(index).linked(a, b) {
             return Ok(());
         }
@@ -294,6 +299,16 @@ impl Store {
             }
             _ => self.link_exclusive(index, a, b),
         }
+    }
+
+    /// Whether new links of relation `index` must pass [`check_new_link`]: a
+    /// self-referential relation that forbids self-links or cycles.
+    ///
+    /// [`check_new_link`]: Self::check_new_link
+    #[inline]
+    fn has_link_policy(&self, index: u32) -> bool {
+        let def = &self.schema.relations[index as usize];
+        def.self_referential() && (def.rules.forbid_self_links || def.rules.acyclic)
     }
 
     /// Rejects a new link that a policy forbids: self-links, cycles.
@@ -473,6 +488,11 @@ impl Store {
     ) -> Result<bool, LinkError> {
         let (index, def) = self.rel(rel);
         let (a, b) = self.ends_live::<R>(index, def, a, b)?;
+        let orphaning =
+            [def.rules.on_delete_a, def.rules.on_delete_b].contains(&DeleteRule::DeleteOrphan);
+        if !orphaning {
+            return Ok(self.p_unlink(index, a, b));
+        }
         if !self.rel_store(index).linked(a, b) {
             return Ok(false);
         }
@@ -709,11 +729,10 @@ impl Store {
     ) -> Result<(), LinkError> {
         let (index, def) = self.rel(rel);
         let (a, b) = self.ends_live::<ManyToMany<A, B, W>>(index, def, a, b)?;
-        if self.rel_store(index).linked(a, b) {
-            self.p_set_payload(index, a, b, payload);
-            return Ok(());
+        if self.has_link_policy(index) && !self.rel_store(index).linked(a, b) {
+            self.check_new_link(index, a, b)?;
         }
-        self.check_new_link(index, a, b)?;
+        // links a new pair, or replaces the payload of an existing one
         self.p_attach_with(index, a, b, payload);
         Ok(())
     }

@@ -8,6 +8,7 @@
 use std::any::Any;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use indexmap::map::Entry as MapEntry;
 use indexmap::IndexMap;
 
 use crate::error::IntegrityError;
@@ -117,19 +118,31 @@ impl ManyToManyStore {
         self.pairs.get_index_of(&(a, b))
     }
 
-    /// Adds a new link at the end of both lists; the caller pushes its payload first.
-    pub fn attach(&mut self, a: RawKey, b: RawKey) -> usize {
-        let index = self.pairs.len();
-        let link = u32::try_from(index).expect("at most 2^32 links per relation");
-        let la = grow(&mut self.a_lists, a.idx());
-        la.claim(a.version());
-        let pos_a = la.push((b, link));
-        let lb = grow(&mut self.b_lists, b.idx());
-        lb.claim(b.version());
-        let pos_b = lb.push((a, link));
-        self.pairs.insert((a, b), Positions { pos_a, pos_b });
-        debug_assert_eq!(self.pairs.len(), self.payloads.len());
-        index
+    /// Adds the link (a, b) at the end of both lists unless the pair is already linked,
+    /// with one hash lookup: `Ok(index)` of the new link, whose payload the caller must
+    /// push next, or `Err(index)` of the existing link.
+    pub fn attach(&mut self, a: RawKey, b: RawKey) -> Result<usize, usize> {
+        let Self {
+            pairs,
+            a_lists,
+            b_lists,
+            ..
+        } = self;
+        match pairs.entry((a, b)) {
+            MapEntry::Occupied(e) => Err(e.index()),
+            MapEntry::Vacant(v) => {
+                let index = v.index();
+                let link = u32::try_from(index).expect("at most 2^32 links per relation");
+                let la = grow(a_lists, a.idx());
+                la.claim(a.version());
+                let pos_a = la.push((b, link));
+                let lb = grow(b_lists, b.idx());
+                lb.claim(b.version());
+                let pos_b = lb.push((a, link));
+                v.insert(Positions { pos_a, pos_b });
+                Ok(index)
+            }
+        }
     }
 
     /// Puts a link back at given positions, with its boxed payload.
