@@ -9,10 +9,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use common::{check, Comment, Post, Rng, User};
+use common::{check, dump_ends, dump_table, Comment, Post, Rng, User};
 use relgraph::{
-    AnyKey, DeleteRule, Entity, Key, LinkError, OneToMany, PolyParent, RawKey, Relation,
-    RemoveError, Rules, Schema, StaleKey, Store,
+    AnyKey, DeleteRule, Entity, Key, LinkError, OneToMany, PolyParent, RawKey, RemoveError, Rules,
+    Schema, StaleKey, Store,
 };
 use serde::{Deserialize, Serialize};
 
@@ -156,44 +156,19 @@ fn parent_of(s: &Store, r: &R, c: Key<Comment>) -> Option<AnyKey> {
 /// relation from both ends, each comment's parent through the polymorphic end.
 fn dump(s: &Store, r: &R) -> String {
     let mut out = String::new();
-    table::<User>(&mut out, s, "users");
-    table::<Post>(&mut out, s, "posts");
-    table::<Photo>(&mut out, s, "photos");
-    table::<Comment>(&mut out, s, "comments");
-    relation(&mut out, s, "post_comments", r.post_comments);
-    relation(&mut out, s, "photo_comments", r.photo_comments);
-    relation(&mut out, s, "replies", r.replies);
-    relation(&mut out, s, "authored", r.authored);
-    relation(&mut out, s, "gallery", r.gallery);
+    dump_table::<User>(&mut out, s, "users");
+    dump_table::<Post>(&mut out, s, "posts");
+    dump_table::<Photo>(&mut out, s, "photos");
+    dump_table::<Comment>(&mut out, s, "comments");
+    dump_ends(&mut out, s, "post_comments", r.post_comments);
+    dump_ends(&mut out, s, "photo_comments", r.photo_comments);
+    dump_ends(&mut out, s, "replies", r.replies);
+    dump_ends(&mut out, s, "authored", r.authored);
+    dump_ends(&mut out, s, "gallery", r.gallery);
     for c in s.keys::<Comment>() {
         writeln!(out, "  target of {c:?} = {:?}", parent_of(s, r, c)).unwrap();
     }
     out
-}
-
-fn table<T: Entity + std::fmt::Debug + PartialEq>(out: &mut String, s: &Store, name: &str) {
-    writeln!(out, "table {name}: len {}", s.len::<T>()).unwrap();
-    for (k, v) in s.iter::<T>() {
-        writeln!(out, "  {k:?} = {v:?}").unwrap();
-    }
-}
-
-fn relation<R: Relation>(out: &mut String, s: &Store, name: &str, rel: R) {
-    writeln!(out, "relation {name}: {} links", s.link_count(rel)).unwrap();
-    for a in s.keys::<R::A>() {
-        let t: Vec<Key<R::B>> = s.targets(rel, a).collect();
-        assert_eq!(t.len(), s.target_count(rel, a));
-        if !t.is_empty() {
-            writeln!(out, "  {a:?} -> {t:?}").unwrap();
-        }
-    }
-    for b in s.keys::<R::B>() {
-        let f: Vec<Key<R::A>> = s.sources(rel, b).collect();
-        assert_eq!(f.len(), s.source_count(rel, b));
-        if !f.is_empty() {
-            writeln!(out, "  {b:?} <- {f:?}").unwrap();
-        }
-    }
 }
 
 fn kids<P: Entity>(s: &Store, rel: OneToMany<P, Comment>, p: Key<P>) -> Vec<Key<Comment>> {

@@ -196,14 +196,14 @@ pub fn sources<R: Relation>(s: &Store, rel: R, b: Key<R::B>) -> Vec<Key<R::A>> {
 /// (through every reading call that shows it), every payload, every count.
 pub fn dump(s: &Store, r: &Rels) -> String {
     let mut out = String::new();
-    table::<User>(&mut out, s, "users");
-    table::<Post>(&mut out, s, "posts");
-    table::<Comment>(&mut out, s, "comments");
-    table::<Profile>(&mut out, s, "profiles");
-    table::<Tag>(&mut out, s, "tags");
-    table::<Student>(&mut out, s, "students");
-    table::<Course>(&mut out, s, "courses");
-    table::<Employee>(&mut out, s, "employees");
+    dump_table::<User>(&mut out, s, "users");
+    dump_table::<Post>(&mut out, s, "posts");
+    dump_table::<Comment>(&mut out, s, "comments");
+    dump_table::<Profile>(&mut out, s, "profiles");
+    dump_table::<Tag>(&mut out, s, "tags");
+    dump_table::<Student>(&mut out, s, "students");
+    dump_table::<Course>(&mut out, s, "courses");
+    dump_table::<Employee>(&mut out, s, "employees");
     one_to_many(&mut out, s, "posts", r.posts);
     one_to_many(&mut out, s, "comments", r.comments);
     one_to_one(&mut out, s, "profile", r.profile);
@@ -215,11 +215,19 @@ pub fn dump(s: &Store, r: &Rels) -> String {
     out
 }
 
-fn table<T: Entity + Debug + PartialEq>(out: &mut String, s: &Store, name: &str) {
+/// Writes every row of table `T` with its key, checking that every reading call agrees.
+pub fn dump_table<T: Entity + Debug + PartialEq>(out: &mut String, s: &Store, name: &str) {
     let rows = s.rows::<T>();
     writeln!(out, "table {name}: len {} / {}", s.len::<T>(), rows.len()).unwrap();
+    assert_eq!(rows.len(), s.len::<T>(), "{name}: rows and len disagree");
+    assert_eq!(
+        s.iter::<T>().count(),
+        s.len::<T>(),
+        "{name}: iter and len disagree"
+    );
     for (k, v) in s.iter::<T>() {
         assert_eq!(rows.get(k), Some(v), "rows and store disagree");
+        assert!(s.contains(k));
         writeln!(out, "  {k:?} = {v:?}").unwrap();
     }
     let keys: Vec<Key<T>> = s.keys::<T>().collect();
@@ -228,7 +236,7 @@ fn table<T: Entity + Debug + PartialEq>(out: &mut String, s: &Store, name: &str)
 }
 
 /// Both ends through the generic calls, which every relation kind answers.
-fn ends<R: Relation>(out: &mut String, s: &Store, name: &str, rel: R) {
+pub fn dump_ends<R: Relation>(out: &mut String, s: &Store, name: &str, rel: R) {
     writeln!(out, "relation {name}: {} links", s.link_count(rel)).unwrap();
     for a in s.keys::<R::A>() {
         let t = targets(s, rel, a);
@@ -268,7 +276,7 @@ fn one_to_many<P: Entity + Debug, C: Entity + Debug>(
     name: &str,
     rel: OneToMany<P, C>,
 ) {
-    ends(out, s, name, rel);
+    dump_ends(out, s, name, rel);
     for p in s.keys::<P>() {
         let c = kids(s, rel, p);
         assert_eq!(c, targets(s, rel, p), "children and targets disagree");
@@ -292,7 +300,7 @@ fn one_to_one<A: Entity + Debug, B: Entity + Debug>(
     name: &str,
     rel: OneToOne<A, B>,
 ) {
-    ends(out, s, name, rel);
+    dump_ends(out, s, name, rel);
     for a in s.keys::<A>() {
         let p = s.partner(rel, a);
         assert_eq!(p.into_iter().collect::<Vec<_>>(), targets(s, rel, a));
@@ -312,7 +320,7 @@ fn many_to_many<A: Entity + Debug, B: Entity + Debug, W: Entity + Debug + Partia
     name: &str,
     rel: ManyToMany<A, B, W>,
 ) {
-    ends(out, s, name, rel);
+    dump_ends(out, s, name, rel);
     for a in s.keys::<A>() {
         let with: Vec<(Key<B>, &W)> = s.targets_with(rel, a).collect();
         assert_eq!(

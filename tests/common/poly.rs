@@ -6,12 +6,10 @@
 
 use std::fmt::Write;
 
-use relgraph::{
-    AnyKey, Entity, Key, Kind, ManyToMany, OneToMany, OneToOne, Relation, Rules, Schema, Store,
-};
+use relgraph::{AnyKey, Key, Kind, ManyToMany, OneToMany, OneToOne, Rules, Schema, Store};
 use serde::{Deserialize, Serialize};
 
-use super::{check, User};
+use super::{check, dump_ends, dump_table, User};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Notification {
@@ -215,15 +213,15 @@ pub fn populated(cfg: Config) -> (Store, W, Fx) {
 /// every reading call, each relation from both ends, each payload.
 pub fn dump(s: &Store, w: &W) -> String {
     let mut out = String::new();
-    table::<User>(&mut out, s, "users");
-    table::<Device>(&mut out, s, "devices");
-    table::<Attachment>(&mut out, s, "attachments");
-    table::<Receipt>(&mut out, s, "receipts");
-    table::<Label>(&mut out, s, "labels");
-    table::<Notification>(&mut out, s, "notifications");
-    table::<Email>(&mut out, s, "email");
-    table::<Sms>(&mut out, s, "sms");
-    table::<Push>(&mut out, s, "push");
+    dump_table::<User>(&mut out, s, "users");
+    dump_table::<Device>(&mut out, s, "devices");
+    dump_table::<Attachment>(&mut out, s, "attachments");
+    dump_table::<Receipt>(&mut out, s, "receipts");
+    dump_table::<Label>(&mut out, s, "labels");
+    dump_table::<Notification>(&mut out, s, "notifications");
+    dump_table::<Email>(&mut out, s, "email");
+    dump_table::<Sms>(&mut out, s, "sms");
+    dump_table::<Push>(&mut out, s, "push");
     for k in s.keys::<Notification>() {
         let name = s.kind_name(k);
         let e = s.downcast(w.email, k);
@@ -240,53 +238,19 @@ pub fn dump(s: &Store, w: &W) -> String {
         );
         writeln!(out, "  kind of {k:?} = {name:?}").unwrap();
     }
-    relation(&mut out, s, "inbox", w.inbox);
-    relation(&mut out, s, "labels", w.labels);
-    relation(&mut out, s, "pushes", w.pushes);
-    relation(&mut out, s, "attachments", w.attachments);
-    relation(&mut out, s, "receipt", w.receipt);
-    relation(&mut out, s, "cc", w.cc);
-    relation(&mut out, s, "replies", w.replies);
+    dump_ends(&mut out, s, "inbox", w.inbox);
+    dump_ends(&mut out, s, "labels", w.labels);
+    dump_ends(&mut out, s, "pushes", w.pushes);
+    dump_ends(&mut out, s, "attachments", w.attachments);
+    dump_ends(&mut out, s, "receipt", w.receipt);
+    dump_ends(&mut out, s, "cc", w.cc);
+    dump_ends(&mut out, s, "replies", w.replies);
     for e in s.keys::<Email>() {
         for (u, cc) in s.targets_with(w.cc, e) {
             writeln!(out, "  cc payload {e:?} -> {u:?} = {cc:?}").unwrap();
         }
     }
     out
-}
-
-fn table<T: Entity + std::fmt::Debug + PartialEq>(out: &mut String, s: &Store, name: &str) {
-    writeln!(out, "table {name}: len {}", s.len::<T>()).unwrap();
-    let rows = s.rows::<T>();
-    assert_eq!(rows.len(), s.len::<T>());
-    assert_eq!(
-        s.iter::<T>().count(),
-        s.len::<T>(),
-        "{name}: iter and len disagree"
-    );
-    for (k, v) in s.iter::<T>() {
-        assert_eq!(rows.get(k), Some(v));
-        assert!(s.contains(k));
-        writeln!(out, "  {k:?} = {v:?}").unwrap();
-    }
-}
-
-fn relation<R: Relation>(out: &mut String, s: &Store, name: &str, rel: R) {
-    writeln!(out, "relation {name}: {} links", s.link_count(rel)).unwrap();
-    for a in s.keys::<R::A>() {
-        let t: Vec<Key<R::B>> = s.targets(rel, a).collect();
-        assert_eq!(t.len(), s.target_count(rel, a));
-        if !t.is_empty() {
-            writeln!(out, "  {a:?} -> {t:?}").unwrap();
-        }
-    }
-    for b in s.keys::<R::B>() {
-        let f: Vec<Key<R::A>> = s.sources(rel, b).collect();
-        assert_eq!(f.len(), s.source_count(rel, b));
-        if !f.is_empty() {
-            writeln!(out, "  {b:?} <- {f:?}").unwrap();
-        }
-    }
 }
 
 /// Runs `f` in a transaction that then fails, and asserts the store is exactly as before.
