@@ -171,8 +171,8 @@ impl<T> Iterator for Descendants<'_, T> {
             // first entry and is not yielded
             loop {
                 let (node, depth) = self.stack.pop()?;
-                let children: Vec<RawKey> = self.tree.children_of(node).rev().collect();
-                for c in children {
+                let tree = self.tree;
+                for c in tree.children_of(node).rev() {
                     if self.fresh(c) {
                         self.stack.push((c, depth + 1));
                     }
@@ -184,7 +184,8 @@ impl<T> Iterator for Descendants<'_, T> {
         }
         loop {
             let (node, depth) = self.queue.pop_front()?;
-            for c in self.tree.children_of(node) {
+            let tree = self.tree;
+            for c in tree.children_of(node) {
                 if self.fresh(c) {
                     self.queue.push_back((c, depth + 1));
                 }
