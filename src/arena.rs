@@ -8,6 +8,8 @@ use std::any::Any;
 use std::num::NonZeroU32;
 
 use crate::key::RawKey;
+use crate::schema::Entity;
+use crate::snapshot::codec::{self, CodecError};
 
 struct Slot<T> {
     value: Option<T>,
@@ -117,6 +119,38 @@ impl<T> Arena<T> {
         Some(value)
     }
 
+    /// An arena with the given slots, each (highest version issued, version of the live
+    /// entity or 0 for a vacant slot); `next` gives the value of each live slot in order.
+    /// Vacant slots are reused lowest index first. The caller has checked the versions.
+    pub fn from_slots<E>(
+        states: &[(u32, u32)],
+        mut next: impl FnMut() -> Result<T, E>,
+    ) -> Result<Self, E> {
+        let mut slots = Vec::with_capacity(states.len());
+        let mut len = 0;
+        for &(high, version) in states {
+            let value = if version == 0 {
+                None
+            } else {
+                len += 1;
+                Some(next()?)
+            };
+            slots.push(Slot {
+                value,
+                version,
+                high,
+            });
+        }
+        let free = (0..states.len() as u32)
+            .rev()
+            .filter(|&i| {
+                let (high, version) = states[i as usize];
+                version == 0 && high < u32::MAX
+            })
+            .collect();
+        Ok(Arena { slots, free, len })
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (RawKey, &T)> + '_ {
         self.slots.iter().enumerate().filter_map(|(i, slot)| {
             let v = slot.value.as_ref()?;
@@ -149,9 +183,16 @@ pub(crate) trait ErasedArena: Any + Send + Sync {
     ) -> Box<dyn Any + Send + Sync>;
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// Slots of a plain table or base; rows of a kind.
+    fn slot_count(&self) -> usize;
+    /// For a plain table or base, (highest version issued, live version or 0) of every
+    /// slot; for a kind, (slot index, version) of every row in the kind's order.
+    fn layout(&self, f: &mut dyn FnMut(u32, u32));
+    /// Appends the encoding of every row, in the order of `layout`.
+    fn encode_rows(&self, out: &mut Vec<u8>) -> Result<(), CodecError>;
 }
 
-impl<T: Send + Sync + 'static> ErasedArena for Column<T> {
+impl<T: Entity> ErasedArena for Column<T> {
     fn len(&self) -> usize {
         Column::len(self)
     }
@@ -207,6 +248,46 @@ impl<T: Send + Sync + 'static> ErasedArena for Column<T> {
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
+    fn slot_count(&self) -> usize {
+        match self {
+            Column::Slots(a) => a.slots.len(),
+            Column::Kind(k) => k.dense.len(),
+        }
+    }
+    fn layout(&self, f: &mut dyn FnMut(u32, u32)) {
+        match self {
+            Column::Slots(a) => {
+                for slot in &a.slots {
+                    let live = if slot.value.is_some() {
+                        slot.version
+                    } else {
+                        0
+                    };
+                    f(slot.high, live);
+                }
+            }
+            Column::Kind(k) => {
+                for (key, _) in &k.dense {
+                    f(key.index(), key.version());
+                }
+            }
+        }
+    }
+    fn encode_rows(&self, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        match self {
+            Column::Slots(a) => {
+                for v in a.slots.iter().filter_map(|s| s.value.as_ref()) {
+                    codec::encode(v, out)?;
+                }
+            }
+            Column::Kind(k) => {
+                for (_, v) in &k.dense {
+                    codec::encode(v, out)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The rows of one kind of a polymorphic base: a sparse set over the base's slots.
@@ -235,6 +316,24 @@ impl<T> KindArena<T> {
     fn position(&self, key: RawKey) -> Option<usize> {
         let i = *self.sparse.get(key.idx())?;
         (i != NONE && self.dense[i as usize].0 == key).then_some(i as usize)
+    }
+
+    /// A kind with the rows under `keys` (distinct live base keys, checked by the caller),
+    /// in that order; `next` gives each row's value.
+    pub fn from_keys<E>(
+        keys: impl ExactSizeIterator<Item = RawKey>,
+        slots: usize,
+        mut next: impl FnMut() -> Result<T, E>,
+    ) -> Result<Self, E> {
+        let mut k = KindArena {
+            dense: Vec::with_capacity(keys.len()),
+            sparse: vec![NONE; slots],
+        };
+        for key in keys {
+            let value = next()?;
+            k.insert_at(key, value);
+        }
+        Ok(k)
     }
 
     pub fn insert_at(&mut self, key: RawKey, value: T) {

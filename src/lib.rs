@@ -53,6 +53,7 @@ mod path;
 mod poly;
 mod relation;
 mod schema;
+pub mod snapshot;
 mod store;
 
 /// The README's examples, compiled and run as doctests.

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -12,6 +13,8 @@ use serde::Serialize;
 use crate::arena::{Arena, Column, ErasedArena, KindArena};
 use crate::key::Key;
 use crate::relation::{ErasedPayloads, PayloadVec};
+use crate::snapshot::codec::{self, CodecError, Limit};
+use crate::snapshot::load::{load_payloads, load_table, LoadPayloads, LoadTable};
 
 /// What an entity type (and a link payload type) must be: plain owned data that can be
 /// shared between threads and written to a snapshot. Implemented for every such type; no
@@ -175,10 +178,21 @@ impl fmt::Display for RelationName {
     }
 }
 
+/// Reads one stored row of a table's type from bytes: a migration from an older version.
+pub(crate) type RowDecoder<T> =
+    Box<dyn Fn(&[u8], Limit) -> Result<(T, usize), CodecError> + Send + Sync>;
+
+#[derive(Clone)]
 pub(crate) struct TableDef {
     pub name: &'static str,
     pub type_name: &'static str,
     pub make: fn() -> Box<dyn ErasedArena>,
+    /// Loads the table's rows from a snapshot.
+    pub load: LoadTable,
+    /// Version of the row type (1 unless set).
+    pub version: u32,
+    /// Migrations by the version they read: each a boxed `RowDecoder<T>`.
+    pub migrations: Vec<(u32, Arc<dyn Any + Send + Sync>)>,
     /// For a kind: the base table it belongs to.
     pub base: Option<u32>,
     /// For a base: its kind tables, in declaration order.
@@ -187,12 +201,14 @@ pub(crate) struct TableDef {
 
 /// A polymorphic parent end: several one-to-many relations whose children are the same
 /// table share it, and a child has a parent in at most one of them.
+#[derive(Clone)]
 pub(crate) struct GroupDef {
     pub child_table: u32,
     pub end: &'static str,
     pub members: Vec<u32>,
 }
 
+#[derive(Clone)]
 pub(crate) struct RelationDef {
     pub kind: RelationKind,
     pub a_table: u32,
@@ -200,6 +216,8 @@ pub(crate) struct RelationDef {
     pub name: RelationName,
     pub rules: Rules,
     pub make_payloads: fn() -> Box<dyn ErasedPayloads>,
+    /// Decodes `n` stored payloads.
+    pub load_payloads: LoadPayloads,
     /// The polymorphic parent group this one-to-many belongs to.
     pub group: Option<u32>,
 }
@@ -251,6 +269,10 @@ static NEXT_SCHEMA_ID: AtomicU32 = AtomicU32::new(1);
 /// Declaration mistakes (a name used twice, a handle from another schema) are programming
 /// errors and panic with a message that names the culprit.
 ///
+/// A clone of a schema is the same schema: the handles declared on either work with every
+/// store built from either (for example a store loaded from a snapshot with
+/// `Store::load(store.schema().clone(), path)`). Cloning is O(tables + relations).
+///
 /// # Examples
 ///
 /// ```
@@ -276,6 +298,7 @@ static NEXT_SCHEMA_ID: AtomicU32 = AtomicU32::new(1);
 /// assert!(!store.contains(guide));
 /// # Ok::<(), relgraph::Error>(())
 /// ```
+#[derive(Clone)]
 pub struct Schema {
     pub(crate) id: u32,
     pub(crate) tables: Vec<TableDef>,
@@ -366,6 +389,9 @@ impl Schema {
             name,
             type_name: type_name::<T>(),
             make,
+            load: load_table::<T>,
+            version: 1,
+            migrations: Vec::new(),
             base,
             kinds: Vec::new(),
         });
@@ -603,9 +629,105 @@ impl Schema {
             },
             rules,
             make_payloads: || Box::<PayloadVec<W>>::default(),
+            load_payloads: load_payloads::<W>,
             group,
         });
         index
+    }
+
+    /// Sets the version of a table's row type (1 when never set). Raise it when the type
+    /// changes so that rows saved before no longer decode as the new type (a field added,
+    /// removed or retyped), and register a [`migrate`](Self::migrate) from each older
+    /// version that saved files may still hold. A snapshot whose table is newer than the
+    /// program's is refused with [`SchemaDifference::VersionTooNew`](crate::snapshot::SchemaDifference).
+    ///
+    /// # Panics
+    ///
+    /// If `version` is 0, or not above a version a migration was registered from.
+    pub fn set_version<T: Entity>(&mut self, table: impl Into<Table<T>>, version: u32) {
+        let t = table.into().check(self.id) as usize;
+        let def = &mut self.tables[t];
+        assert!(version > 0, "table `{}`: versions start at 1", def.name);
+        assert!(
+            def.migrations.iter().all(|&(from, _)| from < version),
+            "table `{}`: a migration from a version at or above {version} is registered",
+            def.name
+        );
+        def.version = version;
+    }
+
+    /// Registers how rows of `table` saved at version `from` are loaded: each is decoded as
+    /// the old row type `Old` (the type as it was at that version) and converted by
+    /// `convert`. Loading then costs one conversion per row of such a snapshot; saving
+    /// always writes the current version.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use relgraph::{Schema, Store};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct UserV1 { name: String }
+    /// #[derive(Serialize, Deserialize)]
+    /// struct User { name: String, level: u32 }
+    ///
+    /// // last month's build
+    /// let mut old = Schema::new();
+    /// old.table::<UserV1>("users");
+    /// let mut store = Store::new(old);
+    /// store.insert(UserV1 { name: "Ann".into() });
+    /// let bytes = store.to_snapshot()?;
+    ///
+    /// // this build: User gained a field
+    /// let mut schema = Schema::new();
+    /// let users = schema.table::<User>("users");
+    /// schema.set_version(users, 2);
+    /// schema.migrate(users, 1, |u: UserV1| User { name: u.name, level: 1 });
+    /// let store = Store::from_snapshot(schema, &bytes)?;
+    /// let (_, ann) = store.iter::<User>().next().unwrap();
+    /// assert_eq!((ann.name.as_str(), ann.level), ("Ann", 1));
+    /// # Ok::<(), relgraph::snapshot::SnapshotError>(())
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `from` is not below the table's current version (set it first with
+    /// [`set_version`](Self::set_version)), or a migration from `from` is already registered.
+    pub fn migrate<Old, T>(
+        &mut self,
+        table: impl Into<Table<T>>,
+        from: u32,
+        convert: impl Fn(Old) -> T + Send + Sync + 'static,
+    ) where
+        Old: DeserializeOwned + 'static,
+        T: Entity,
+    {
+        let t = table.into().check(self.id) as usize;
+        let def = &mut self.tables[t];
+        assert!(
+            from < def.version,
+            "table `{}`: a migration must read a version below the current {} (got {from})",
+            def.name,
+            def.version
+        );
+        assert!(
+            def.migrations.iter().all(|&(f, _)| f != from),
+            "table `{}`: a migration from version {from} is already registered",
+            def.name
+        );
+        let decoder: RowDecoder<T> = Box::new(move |bytes, limit| {
+            codec::decode::<Old>(bytes, limit).map(|(old, used)| (convert(old), used))
+        });
+        def.migrations.push((from, Arc::new(decoder)));
+    }
+
+    /// The schema's fingerprint: the format's [`checksum`](crate::snapshot::checksum) of
+    /// its canonical text (tables with versions and kinds, relations with ends and rules,
+    /// polymorphic parent ends, in declaration order). Snapshots record it; two schemas
+    /// with the same fingerprint load each other's snapshots without comparison.
+    pub fn fingerprint(&self) -> u64 {
+        crate::snapshot::image::SchemaDesc::of(self).fingerprint()
     }
 
     /// Number of tables declared.

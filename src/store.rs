@@ -65,6 +65,15 @@ impl Store {
     pub fn new(schema: Schema) -> Store {
         let tables = schema.tables.iter().map(|t| (t.make)()).collect();
         let relations = schema.relations.iter().map(RelationStore::new).collect();
+        Store::from_parts(schema, tables, relations)
+    }
+
+    /// A store of `schema` holding the given tables and relations (in schema order).
+    pub(crate) fn from_parts(
+        schema: Schema,
+        tables: Vec<Box<dyn ErasedArena>>,
+        relations: Vec<RelationStore>,
+    ) -> Store {
         let mut touching = vec![Vec::new(); schema.tables.len()];
         for (i, r) in schema.relations.iter().enumerate() {
             touching[r.a_table as usize].push((i as u32, End::A));

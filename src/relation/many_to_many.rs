@@ -83,6 +83,20 @@ impl ManyToManyStore {
         self.payloads.reserve(additional);
     }
 
+    /// Reserves room for `additional` more pairs (not payloads).
+    pub fn reserve_pairs(&mut self, additional: usize) {
+        self.pairs.reserve(additional);
+    }
+
+    /// The non-empty lists at `end`: (owner slot, entries), in slot order.
+    pub fn owned_lists(&self, end: End) -> impl Iterator<Item = (u32, &HoleList<Entry>)> + '_ {
+        self.lists(end)
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.len() > 0)
+            .map(|(i, l)| (i as u32, l))
+    }
+
     fn lists(&self, end: End) -> &Vec<HoleList<Entry>> {
         match end {
             End::A => &self.a_lists,
@@ -301,13 +315,16 @@ impl ManyToManyStore {
             }
         }
         if def.rules.acyclic {
-            self.check_acyclic(def)?;
+            if let Some(key) = self.find_cycle() {
+                return Err(IntegrityError::Cycle { relation, key });
+            }
         }
         Ok(())
     }
 
-    /// Iterative three-colour depth-first search over A -> B edges.
-    fn check_acyclic(&self, def: &RelationDef) -> Result<(), IntegrityError> {
+    /// An entity on a cycle of A -> B edges, if there is one: iterative three-colour
+    /// depth-first search, O(links).
+    pub fn find_cycle(&self) -> Option<RawKey> {
         let n = self.a_lists.len().max(self.b_lists.len());
         let mut colour = vec![0u8; n]; // 0 new, 1 on the stack, 2 done
         for start in 0..self.a_lists.len() {
@@ -322,12 +339,7 @@ impl ManyToManyStore {
                     Some((next, _)) => {
                         let j = next.idx();
                         match colour[j] {
-                            1 => {
-                                return Err(IntegrityError::Cycle {
-                                    relation: def.name,
-                                    key: next,
-                                })
-                            }
+                            1 => return Some(next),
                             0 => {
                                 colour[j] = 1;
                                 let it = self.a_lists.get(j).map_or_else(Iter::empty, |l| l.iter());
@@ -343,6 +355,6 @@ impl ManyToManyStore {
                 }
             }
         }
-        Ok(())
+        None
     }
 }

@@ -11,7 +11,8 @@ use std::any::Any;
 
 use crate::error::IntegrityError;
 use crate::key::RawKey;
-use crate::schema::{End, RelationDef, RelationKind};
+use crate::schema::{End, Entity, RelationDef, RelationKind};
+use crate::snapshot::codec::{self, CodecError};
 
 pub(crate) use many_to_many::ManyToManyStore;
 pub(crate) use one_to_many::OneToManyStore;
@@ -149,12 +150,11 @@ pub(crate) fn check_owner(
     }
 }
 
-/// Checks that following `up` (a slot's single "parent" slot) never loops: O(slots).
-pub(crate) fn check_functional_acyclic(
-    def: &RelationDef,
+/// A slot on a cycle of `up` (a slot's single "parent" slot), if there is one: O(slots).
+pub(crate) fn find_functional_cycle(
     slots: usize,
     up: impl Fn(usize) -> Option<usize>,
-) -> Result<(), IntegrityError> {
+) -> Option<usize> {
     let mut state = vec![0u8; slots]; // 0 new, 1 on the current path, 2 known to end at a root
     let mut path = Vec::new();
     for start in 0..slots {
@@ -166,12 +166,7 @@ pub(crate) fn check_functional_acyclic(
                     path.push(i);
                     node = up(i);
                 }
-                1 => {
-                    return Err(IntegrityError::Cycle {
-                        relation: def.name,
-                        key: RawKey::from_bits(1 << 32 | i as u64).expect("nonzero version"),
-                    })
-                }
+                1 => return Some(i),
                 _ => node = None,
             }
         }
@@ -179,7 +174,7 @@ pub(crate) fn check_functional_acyclic(
             state[i] = 2;
         }
     }
-    Ok(())
+    None
 }
 
 /// The payloads of a many-to-many, type-erased.
@@ -196,6 +191,8 @@ pub(crate) trait ErasedPayloads: Any + Send + Sync {
     ) -> Box<dyn Any + Send + Sync>;
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// Appends the encoding of the payload at `index` to `out`.
+    fn encode_at(&self, index: usize, out: &mut Vec<u8>) -> Result<(), CodecError>;
 }
 
 /// Payloads of type `W`, indexed like the links.
@@ -207,7 +204,7 @@ impl<W> Default for PayloadVec<W> {
     }
 }
 
-impl<W: Send + Sync + 'static> ErasedPayloads for PayloadVec<W> {
+impl<W: Entity> ErasedPayloads for PayloadVec<W> {
     fn len(&self) -> usize {
         self.0.len()
     }
@@ -241,5 +238,8 @@ impl<W: Send + Sync + 'static> ErasedPayloads for PayloadVec<W> {
     }
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
+    }
+    fn encode_at(&self, index: usize, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        codec::encode(&self.0[index], out)
     }
 }

@@ -149,6 +149,23 @@ impl OneToManyStore {
         self.list(parent).is_some()
     }
 
+    /// A parent on a cycle of a self-referential relation, if there is one. O(slots).
+    pub fn find_cycle(&self) -> Option<RawKey> {
+        let i = super::find_functional_cycle(self.parent.len(), |i| {
+            self.parent[i].map(|r| r.parent.idx())
+        })?;
+        self.parent[i].map(|r| r.parent)
+    }
+
+    /// The non-empty children lists: (parent slot, children), in slot order.
+    pub fn lists(&self) -> impl Iterator<Item = (u32, &HoleList<RawKey>)> + '_ {
+        self.children
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.len() > 0)
+            .map(|(i, l)| (i as u32, l))
+    }
+
     pub fn check(&self, def: &RelationDef, alive: Alive<'_>) -> Result<(), IntegrityError> {
         let relation = def.name;
         let mut counted = 0usize;
@@ -227,9 +244,9 @@ impl OneToManyStore {
             });
         }
         if def.rules.acyclic {
-            super::check_functional_acyclic(def, self.parent.len(), |i| {
-                self.parent[i].map(|r| r.parent.idx())
-            })?;
+            if let Some(key) = self.find_cycle() {
+                return Err(IntegrityError::Cycle { relation, key });
+            }
         }
         Ok(())
     }

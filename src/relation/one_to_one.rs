@@ -65,6 +65,25 @@ impl OneToOneStore {
         true
     }
 
+    /// An entity on a cycle of a self-referential relation, if there is one. O(slots).
+    pub fn find_cycle(&self) -> Option<RawKey> {
+        let i = super::find_functional_cycle(self.a_of.len(), |i| {
+            self.a_of[i].map(|m| m.partner.idx())
+        })?;
+        self.a_of[i].map(|m| m.partner)
+    }
+
+    /// The pairs (first end, second end), in the first end's slot order.
+    pub fn pairs(&self) -> impl Iterator<Item = (RawKey, RawKey)> + '_ {
+        self.b_of.iter().enumerate().filter_map(|(i, m)| {
+            let m = (*m)?;
+            Some((
+                RawKey::from_bits(u64::from(m.owner_version) << 32 | i as u64)?,
+                m.partner,
+            ))
+        })
+    }
+
     pub fn check(&self, def: &RelationDef, alive: Alive<'_>) -> Result<(), IntegrityError> {
         let relation = def.name;
         let mut counts = [0usize; 2];
@@ -107,9 +126,9 @@ impl OneToOneStore {
             });
         }
         if def.rules.acyclic {
-            super::check_functional_acyclic(def, self.a_of.len(), |i| {
-                self.a_of[i].map(|m| m.partner.idx())
-            })?;
+            if let Some(key) = self.find_cycle() {
+                return Err(IntegrityError::Cycle { relation, key });
+            }
         }
         Ok(())
     }

@@ -92,6 +92,12 @@ pub struct W {
 }
 
 pub fn world(cfg: Config) -> (Store, W) {
+    let (s, w) = schema(cfg);
+    (Store::new(s), w)
+}
+
+/// The schema of the notification world with the given rules.
+pub fn schema(cfg: Config) -> (Schema, W) {
     let mut s = Schema::new();
     let users = s.table::<User>("users");
     let devices = s.table::<Device>("devices");
@@ -114,7 +120,7 @@ pub fn world(cfg: Config) -> (Store, W) {
         cc: s.many_to_many_with(email, "cc", users, "cc_on", cfg.cc),
         replies: s.one_to_many(email, "replies", email, "reply_to", cfg.replies),
     };
-    (Store::new(s), w)
+    (s, w)
 }
 
 pub fn n(at: u64) -> Notification {

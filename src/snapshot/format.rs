@@ -1,0 +1,381 @@
+//! The byte layout of a snapshot: the fixed header, the checksum, and the varint reader and
+//! writer of the payload's structure. Rows and link payloads are encoded by `codec.rs`.
+
+use super::error::SnapshotError;
+
+/// The first eight bytes of every snapshot: a high-bit byte (catches 7-bit transfers),
+/// `RLG`, CR LF (catches newline conversion), SUB (stops `type` on DOS) and LF.
+pub const MAGIC: [u8; 8] = *b"\x89RLG\r\n\x1a\n";
+
+/// The format version this build writes. Every earlier version stays loadable.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Length in bytes of the version-1 header.
+pub const HEADER_LEN: usize = 72;
+
+/// The fixed header of a snapshot (all integers little-endian):
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 8 | [`MAGIC`] |
+/// | 8 | 4 | format version |
+/// | 12 | 4 | flags (none defined; a set bit is rejected) |
+/// | 16 | 4 | header length (72) |
+/// | 20 | 4 | reserved, zero |
+/// | 24 | 8 | schema fingerprint |
+/// | 32 | 8 | payload length |
+/// | 40 | 8 | entity count (rows of plain tables and polymorphic bases) |
+/// | 48 | 8 | link count (all relations) |
+/// | 56 | 8 | payload checksum ([`checksum`] of the payload) |
+/// | 64 | 8 | header checksum ([`checksum`] of bytes 0..64) |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Format version.
+    pub version: u32,
+    /// Flags; zero in version 1.
+    pub flags: u32,
+    /// Fingerprint of the schema the snapshot was written with.
+    pub fingerprint: u64,
+    /// Length of the payload that follows the header.
+    pub payload_len: u64,
+    /// Entities stored (rows of plain tables and bases; kind rows are counted with their base).
+    pub entities: u64,
+    /// Links stored, over all relations.
+    pub links: u64,
+    /// Checksum of the payload.
+    pub payload_checksum: u64,
+}
+
+impl Header {
+    pub(crate) fn to_bytes(self) -> [u8; HEADER_LEN] {
+        let mut h = [0u8; HEADER_LEN];
+        h[0..8].copy_from_slice(&MAGIC);
+        h[8..12].copy_from_slice(&self.version.to_le_bytes());
+        h[12..16].copy_from_slice(&self.flags.to_le_bytes());
+        h[16..20].copy_from_slice(&(HEADER_LEN as u32).to_le_bytes());
+        h[24..32].copy_from_slice(&self.fingerprint.to_le_bytes());
+        h[32..40].copy_from_slice(&self.payload_len.to_le_bytes());
+        h[40..48].copy_from_slice(&self.entities.to_le_bytes());
+        h[48..56].copy_from_slice(&self.links.to_le_bytes());
+        h[56..64].copy_from_slice(&self.payload_checksum.to_le_bytes());
+        let sum = checksum(&h[..64]);
+        h[64..72].copy_from_slice(&sum.to_le_bytes());
+        h
+    }
+
+    /// Parses and checks the header at the start of `bytes` (the whole file): magic,
+    /// header checksum, version, flags, header length, and that the payload length
+    /// matches the file. The payload checksum is checked by the caller.
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Header, SnapshotError> {
+        let magic_len = bytes.len().min(MAGIC.len());
+        if bytes[..magic_len] != MAGIC[..magic_len] {
+            return Err(SnapshotError::NotASnapshot);
+        }
+        if bytes.len() < HEADER_LEN {
+            return Err(SnapshotError::Truncated {
+                expected: HEADER_LEN as u64,
+                found: bytes.len() as u64,
+            });
+        }
+        let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
+        let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+        let version = u32_at(8);
+        if version == 0 || version > FORMAT_VERSION {
+            return Err(SnapshotError::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        if checksum(&bytes[..64]) != u64_at(64) {
+            return Err(SnapshotError::HeaderCorrupt {
+                detail: "header checksum mismatch",
+            });
+        }
+        let flags = u32_at(12);
+        if flags != 0 {
+            return Err(SnapshotError::UnknownFlags { flags });
+        }
+        if u32_at(16) as usize != HEADER_LEN {
+            return Err(SnapshotError::HeaderCorrupt {
+                detail: "header length is not 72",
+            });
+        }
+        if u32_at(20) != 0 {
+            return Err(SnapshotError::HeaderCorrupt {
+                detail: "reserved header field is not zero",
+            });
+        }
+        let header = Header {
+            version,
+            flags,
+            fingerprint: u64_at(24),
+            payload_len: u64_at(32),
+            entities: u64_at(40),
+            links: u64_at(48),
+            payload_checksum: u64_at(56),
+        };
+        let expected = (HEADER_LEN as u64).saturating_add(header.payload_len);
+        let found = bytes.len() as u64;
+        if found < expected {
+            return Err(SnapshotError::Truncated { expected, found });
+        }
+        if found > expected {
+            return Err(SnapshotError::TrailingBytes {
+                extra: found - expected,
+            });
+        }
+        Ok(header)
+    }
+}
+
+const P1: u64 = 0x9E37_79B1_85EB_CA87;
+const P2: u64 = 0xC2B2_AE3D_27D4_EB4F;
+const P3: u64 = 0x1656_67B1_9E37_79F9;
+const P4: u64 = 0x85EB_CA77_C2B2_AE63;
+const P5: u64 = 0x27D4_EB2F_1656_67C5;
+
+#[inline]
+fn round(acc: u64, input: u64) -> u64 {
+    acc.wrapping_add(input.wrapping_mul(P2))
+        .rotate_left(31)
+        .wrapping_mul(P1)
+}
+
+#[inline]
+fn merge(acc: u64, val: u64) -> u64 {
+    (acc ^ round(0, val)).wrapping_mul(P1).wrapping_add(P4)
+}
+
+#[inline]
+fn u64_le(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b[..8].try_into().expect("8 bytes"))
+}
+
+/// The checksum of the snapshot format: XXH64 with seed 0, a fast non-cryptographic hash
+/// (several GB/s). It catches accidents (torn writes, bit rot), not malice; the decoder and
+/// the validator are safe on their own. O(len).
+pub fn checksum(data: &[u8]) -> u64 {
+    let len = data.len() as u64;
+    let mut rest = data;
+    let mut h = if data.len() >= 32 {
+        let mut v = [P1.wrapping_add(P2), P2, 0, 0u64.wrapping_sub(P1)];
+        let mut stripes = rest.chunks_exact(32);
+        for stripe in &mut stripes {
+            for (i, acc) in v.iter_mut().enumerate() {
+                *acc = round(*acc, u64_le(&stripe[i * 8..]));
+            }
+        }
+        rest = stripes.remainder();
+        let mut h = v[0]
+            .rotate_left(1)
+            .wrapping_add(v[1].rotate_left(7))
+            .wrapping_add(v[2].rotate_left(12))
+            .wrapping_add(v[3].rotate_left(18));
+        for acc in v {
+            h = merge(h, acc);
+        }
+        h
+    } else {
+        P5
+    };
+    h = h.wrapping_add(len);
+    let mut words = rest.chunks_exact(8);
+    for w in &mut words {
+        h ^= round(0, u64_le(w));
+        h = h.rotate_left(27).wrapping_mul(P1).wrapping_add(P4);
+    }
+    rest = words.remainder();
+    if rest.len() >= 4 {
+        let w = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
+        h ^= u64::from(w).wrapping_mul(P1);
+        h = h.rotate_left(23).wrapping_mul(P2).wrapping_add(P3);
+        rest = &rest[4..];
+    }
+    for &b in rest {
+        h ^= u64::from(b).wrapping_mul(P5);
+        h = h.rotate_left(11).wrapping_mul(P1);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(P2);
+    h ^= h >> 29;
+    h = h.wrapping_mul(P3);
+    h ^= h >> 32;
+    h
+}
+
+/// Appends `v` as an unsigned LEB128 varint (7 bits per byte, low first; minimal).
+#[inline]
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A bounds-checked cursor over the payload. Every count it returns has been checked
+/// against the bytes left (each item needs at least one byte), so that a hostile count
+/// can never make the caller allocate more than a small multiple of the input.
+pub(crate) struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    /// What is being read, for error messages.
+    pub section: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(data: &'a [u8]) -> Self {
+        Reader {
+            data,
+            pos: 0,
+            section: "payload",
+        }
+    }
+
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub fn left(&self) -> usize {
+        self.data.len() - self.pos
+    }
+
+    pub fn malformed(&self, detail: impl Into<String>) -> SnapshotError {
+        SnapshotError::Malformed {
+            section: self.section.to_string(),
+            offset: self.pos as u64,
+            detail: detail.into(),
+        }
+    }
+
+    fn end(&self) -> SnapshotError {
+        self.malformed("unexpected end of payload")
+    }
+
+    pub fn u8(&mut self) -> Result<u8, SnapshotError> {
+        let b = *self.data.get(self.pos).ok_or_else(|| self.end())?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    #[inline]
+    pub fn varint(&mut self) -> Result<u64, SnapshotError> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let b = *self.data.get(self.pos).ok_or_else(|| self.end())?;
+            self.pos += 1;
+            let bits = u64::from(b & 0x7f);
+            if i == 9 && b > 1 {
+                return Err(self.malformed("varint overflows 64 bits"));
+            }
+            v |= bits << (7 * i);
+            if b & 0x80 == 0 {
+                if b == 0 && i > 0 {
+                    return Err(self.malformed("varint is not minimal"));
+                }
+                return Ok(v);
+            }
+        }
+        Err(self.malformed("varint longer than 10 bytes"))
+    }
+
+    #[inline]
+    pub fn u32(&mut self) -> Result<u32, SnapshotError> {
+        let v = self.varint()?;
+        u32::try_from(v).map_err(|_| self.malformed(format!("{v} does not fit 32 bits")))
+    }
+
+    pub fn u64_le(&mut self) -> Result<u64, SnapshotError> {
+        let b = self.bytes(8)?;
+        Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+
+    /// A count of items that each take at least `min_bytes` bytes.
+    pub fn count(&mut self, min_bytes: usize) -> Result<usize, SnapshotError> {
+        let n = self.varint()?;
+        let fits = usize::try_from(n)
+            .ok()
+            .and_then(|n| n.checked_mul(min_bytes.max(1)))
+            .is_some_and(|need| need <= self.left());
+        if !fits {
+            return Err(self.malformed(format!("count {n} exceeds the {} bytes left", self.left())));
+        }
+        Ok(n as usize)
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], SnapshotError> {
+        if n > self.left() {
+            return Err(self.end());
+        }
+        let b = &self.data[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(b)
+    }
+
+    /// A byte blob with a fixed 8-byte length prefix.
+    pub fn blob(&mut self) -> Result<&'a [u8], SnapshotError> {
+        let n = self.u64_le()?;
+        match usize::try_from(n) {
+            Ok(n) if n <= self.left() => self.bytes(n),
+            _ => Err(self.malformed(format!(
+                "blob of {n} bytes exceeds the {} bytes left",
+                self.left()
+            ))),
+        }
+    }
+
+    pub fn str(&mut self) -> Result<&'a str, SnapshotError> {
+        let n = self.count(1)?;
+        let b = self.bytes(n)?;
+        std::str::from_utf8(b).map_err(|_| self.malformed("name is not UTF-8"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_matches_the_xxh64_reference_values() {
+        assert_eq!(checksum(b""), 0xEF46_DB37_51D8_E999);
+        assert_eq!(checksum(b"a"), 0xD24E_C4F1_A98C_6E5B);
+        assert_eq!(checksum(b"abc"), 0x44BC_2CF5_AD77_0999);
+        assert_eq!(
+            checksum(b"Nobody inspects the spammish repetition"),
+            0xFBCE_A83C_8A37_8BF1
+        );
+    }
+
+    #[test]
+    fn varints_round_trip_and_reject_non_minimal_forms() {
+        let values = [0u64, 1, 127, 128, 300, u32::MAX as u64, u64::MAX];
+        let mut out = Vec::new();
+        for &v in &values {
+            put_varint(&mut out, v);
+        }
+        let mut r = Reader::new(&out);
+        for &v in &values {
+            assert_eq!(r.varint().unwrap(), v);
+        }
+        assert_eq!(r.left(), 0);
+        assert!(Reader::new(&[0x80, 0x00]).varint().is_err());
+        assert!(Reader::new(&[0xff; 11]).varint().is_err());
+        assert!(
+            Reader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02])
+                .varint()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_count_larger_than_the_input_is_refused() {
+        let mut out = Vec::new();
+        put_varint(&mut out, 1 << 40);
+        assert!(Reader::new(&out).count(1).is_err());
+    }
+}

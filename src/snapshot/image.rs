@@ -1,0 +1,613 @@
+//! The typeless image of a snapshot: its header, the schema it describes, and each table
+//! and relation section with row data left as bytes. Parsing checks the structure and the
+//! canonical form; `build.rs` checks the graph. Needs no Rust type of the program, so the
+//! command-line tool works on any snapshot.
+
+use std::fmt::Write as _;
+
+use super::error::{InvalidGraph, Invariant, SnapshotError};
+use super::format::{checksum, put_str, put_varint, Header, Reader, HEADER_LEN};
+use crate::schema::{DeleteRule, RelationKind, Rules, Schema};
+
+/// One table as the snapshot describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TableDesc<'a> {
+    pub name: &'a str,
+    pub version: u32,
+    /// For a kind: its base table's index.
+    pub base: Option<u32>,
+}
+
+/// One relation as the snapshot describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RelationDesc<'a> {
+    pub kind: RelationKind,
+    pub a_table: u32,
+    pub a_end: &'a str,
+    pub b_table: u32,
+    pub b_end: &'a str,
+    pub rules: Rules,
+    pub group: Option<u32>,
+}
+
+/// One polymorphic parent end as the snapshot describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct GroupDesc<'a> {
+    pub child_table: u32,
+    pub end: &'a str,
+}
+
+/// The schema a snapshot was written with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SchemaDesc<'a> {
+    pub tables: Vec<TableDesc<'a>>,
+    pub relations: Vec<RelationDesc<'a>>,
+    pub groups: Vec<GroupDesc<'a>>,
+}
+
+fn rule_code(r: DeleteRule) -> u8 {
+    match r {
+        DeleteRule::Nullify => 0,
+        DeleteRule::Cascade => 1,
+        DeleteRule::Restrict => 2,
+        DeleteRule::DeleteOrphan => 3,
+    }
+}
+
+fn rule_of(code: u8) -> Option<DeleteRule> {
+    Some(match code {
+        0 => DeleteRule::Nullify,
+        1 => DeleteRule::Cascade,
+        2 => DeleteRule::Restrict,
+        3 => DeleteRule::DeleteOrphan,
+        _ => return None,
+    })
+}
+
+fn kind_code(k: RelationKind) -> u8 {
+    match k {
+        RelationKind::OneToMany => 0,
+        RelationKind::OneToOne => 1,
+        RelationKind::ManyToMany => 2,
+    }
+}
+
+pub(crate) fn kind_name(k: RelationKind) -> &'static str {
+    match k {
+        RelationKind::OneToMany => "one_to_many",
+        RelationKind::OneToOne => "one_to_one",
+        RelationKind::ManyToMany => "many_to_many",
+    }
+}
+
+impl<'a> SchemaDesc<'a> {
+    /// The description of a program's schema.
+    pub fn of(schema: &'a Schema) -> SchemaDesc<'a> {
+        SchemaDesc {
+            tables: schema
+                .tables
+                .iter()
+                .map(|t| TableDesc {
+                    name: t.name,
+                    version: t.version,
+                    base: t.base,
+                })
+                .collect(),
+            relations: schema
+                .relations
+                .iter()
+                .map(|r| RelationDesc {
+                    kind: r.kind,
+                    a_table: r.a_table,
+                    a_end: r.name.a_end,
+                    b_table: r.b_table,
+                    b_end: r.name.b_end,
+                    rules: r.rules,
+                    group: r.group,
+                })
+                .collect(),
+            groups: schema
+                .groups
+                .iter()
+                .map(|g| GroupDesc {
+                    child_table: g.child_table,
+                    end: g.end,
+                })
+                .collect(),
+        }
+    }
+
+    /// The canonical text of the schema: one line per table, relation and polymorphic
+    /// parent end, in declaration order. Its checksum is the schema fingerprint.
+    pub fn canonical_text(&self) -> String {
+        let mut s = String::from("relgraph schema 1\n");
+        for t in &self.tables {
+            match t.base {
+                Some(b) => writeln!(s, "kind {} v{} of {}", t.name, t.version, self.table(b)),
+                None => writeln!(s, "table {} v{}", t.name, t.version),
+            }
+            .expect("writing to a String");
+        }
+        for r in &self.relations {
+            writeln!(
+                s,
+                "relation {} {}.{} {}.{} on_delete {:?} {:?}{}{}{}",
+                kind_name(r.kind),
+                self.table(r.a_table),
+                r.a_end,
+                self.table(r.b_table),
+                r.b_end,
+                r.rules.on_delete_a,
+                r.rules.on_delete_b,
+                if r.rules.forbid_self_links {
+                    " no_self_links"
+                } else {
+                    ""
+                },
+                if r.rules.acyclic { " acyclic" } else { "" },
+                match r.group {
+                    Some(g) => format!(" poly_parent {}", self.groups[g as usize].end),
+                    None => String::new(),
+                }
+            )
+            .expect("writing to a String");
+        }
+        for g in &self.groups {
+            writeln!(s, "poly_parent {}.{}", self.table(g.child_table), g.end)
+                .expect("writing to a String");
+        }
+        s
+    }
+
+    fn table(&self, i: u32) -> &str {
+        self.tables.get(i as usize).map_or("?", |t| t.name)
+    }
+
+    pub fn fingerprint(&self) -> u64 {
+        checksum(self.canonical_text().as_bytes())
+    }
+
+    pub fn relation_name(&self, r: &RelationDesc<'_>) -> String {
+        format!(
+            "{}.{} <-> {}.{}",
+            self.table(r.a_table),
+            r.a_end,
+            self.table(r.b_table),
+            r.b_end
+        )
+    }
+
+    /// The table whose slots a table's keys index: itself, or a kind's base.
+    pub fn root(&self, t: u32) -> u32 {
+        self.tables[t as usize].base.unwrap_or(t)
+    }
+
+    pub fn write(&self, out: &mut Vec<u8>) {
+        put_varint(out, self.tables.len() as u64);
+        for t in &self.tables {
+            put_str(out, t.name);
+            put_varint(out, u64::from(t.version));
+            put_varint(out, t.base.map_or(0, |b| u64::from(b) + 1));
+        }
+        put_varint(out, self.relations.len() as u64);
+        for r in &self.relations {
+            out.push(kind_code(r.kind));
+            put_varint(out, u64::from(r.a_table));
+            put_str(out, r.a_end);
+            put_varint(out, u64::from(r.b_table));
+            put_str(out, r.b_end);
+            out.push(rule_code(r.rules.on_delete_a));
+            out.push(rule_code(r.rules.on_delete_b));
+            out.push(u8::from(r.rules.forbid_self_links) | u8::from(r.rules.acyclic) << 1);
+            put_varint(out, r.group.map_or(0, |g| u64::from(g) + 1));
+        }
+        put_varint(out, self.groups.len() as u64);
+        for g in &self.groups {
+            put_varint(out, u64::from(g.child_table));
+            put_str(out, g.end);
+        }
+    }
+
+    fn read(r: &mut Reader<'a>) -> Result<SchemaDesc<'a>, SnapshotError> {
+        r.section = "schema description";
+        let bad = |detail: String| {
+            SnapshotError::Invalid(InvalidGraph::new(
+                Invariant::SchemaDescription,
+                "schema description",
+                None,
+                detail,
+            ))
+        };
+        let mut desc = SchemaDesc::default();
+        for _ in 0..r.count(3)? {
+            let name = r.str()?;
+            let version = r.u32()?;
+            let base = r.u32()?.checked_sub(1);
+            desc.tables.push(TableDesc {
+                name,
+                version,
+                base,
+            });
+        }
+        for _ in 0..r.count(9)? {
+            let kind = match r.u8()? {
+                0 => RelationKind::OneToMany,
+                1 => RelationKind::OneToOne,
+                2 => RelationKind::ManyToMany,
+                k => return Err(bad(format!("unknown relation kind {k}"))),
+            };
+            let a_table = r.u32()?;
+            let a_end = r.str()?;
+            let b_table = r.u32()?;
+            let b_end = r.str()?;
+            let (ra, rb, flags) = (r.u8()?, r.u8()?, r.u8()?);
+            let (Some(on_delete_a), Some(on_delete_b)) = (rule_of(ra), rule_of(rb)) else {
+                return Err(bad(format!("unknown delete rule {ra} or {rb}")));
+            };
+            if flags > 3 || flags == 2 {
+                return Err(bad(format!("unknown relation flags {flags}")));
+            }
+            let group = r.u32()?.checked_sub(1);
+            desc.relations.push(RelationDesc {
+                kind,
+                a_table,
+                a_end,
+                b_table,
+                b_end,
+                rules: Rules {
+                    on_delete_a,
+                    on_delete_b,
+                    forbid_self_links: flags & 1 != 0,
+                    acyclic: flags & 2 != 0,
+                },
+                group,
+            });
+        }
+        for _ in 0..r.count(2)? {
+            let child_table = r.u32()?;
+            let end = r.str()?;
+            desc.groups.push(GroupDesc { child_table, end });
+        }
+        desc.check().map_err(bad)?;
+        Ok(desc)
+    }
+
+    /// Indices in range, names unique, shapes a schema can declare.
+    fn check(&self) -> Result<(), String> {
+        let n = self.tables.len() as u32;
+        for (i, t) in self.tables.iter().enumerate() {
+            if t.version == 0 {
+                return Err(format!("table `{}` has version 0", t.name));
+            }
+            if self.tables[..i].iter().any(|u| u.name == t.name) {
+                return Err(format!("table name `{}` appears twice", t.name));
+            }
+            if let Some(b) = t.base {
+                if b as usize >= i || self.tables[b as usize].base.is_some() {
+                    return Err(format!("kind `{}` names an invalid base {b}", t.name));
+                }
+            }
+        }
+        for (i, rel) in self.relations.iter().enumerate() {
+            if rel.a_table >= n || rel.b_table >= n {
+                return Err(format!("relation {i} names a table out of range"));
+            }
+            if (rel.rules.forbid_self_links || rel.rules.acyclic) && rel.a_table != rel.b_table {
+                return Err(format!(
+                    "relation {i} forbids self-links between two tables"
+                ));
+            }
+            if let Some(g) = rel.group {
+                let ok = self
+                    .groups
+                    .get(g as usize)
+                    .is_some_and(|g| g.child_table == rel.b_table && g.end == rel.b_end)
+                    && rel.kind == RelationKind::OneToMany;
+                if !ok {
+                    return Err(format!(
+                        "relation {i} names an invalid polymorphic parent end"
+                    ));
+                }
+            }
+        }
+        for (i, g) in self.groups.iter().enumerate() {
+            if g.child_table >= n {
+                return Err(format!(
+                    "polymorphic parent end {i} names a table out of range"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Owners and their ordered lists, flattened: list `i` is owned by `owners[i]` and holds
+/// `items[ends[i - 1]..ends[i]]` (slot indices).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Lists {
+    pub owners: Vec<u32>,
+    pub ends: Vec<u32>,
+    pub items: Vec<u32>,
+}
+
+impl Lists {
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &[u32])> + '_ {
+        let mut start = 0usize;
+        self.owners.iter().zip(&self.ends).map(move |(&o, &end)| {
+            let list = &self.items[start..end as usize];
+            start = end as usize;
+            (o, list)
+        })
+    }
+
+    /// Writes `count` non-empty lists given as (owner, length, items), in ascending owner
+    /// order.
+    pub fn write<I: IntoIterator<Item = u32>>(
+        out: &mut Vec<u8>,
+        count: usize,
+        lists: impl Iterator<Item = (u32, usize, I)>,
+    ) {
+        put_varint(out, count as u64);
+        let mut written = 0;
+        for (owner, len, items) in lists {
+            debug_assert!(len > 0);
+            written += 1;
+            put_varint(out, u64::from(owner));
+            put_varint(out, len as u64);
+            for i in items {
+                put_varint(out, u64::from(i));
+            }
+        }
+        debug_assert_eq!(written, count);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Lists, SnapshotError> {
+        let n = r.count(3)?;
+        let mut lists = Lists {
+            owners: Vec::with_capacity(n),
+            ends: Vec::with_capacity(n),
+            items: Vec::new(),
+        };
+        for _ in 0..n {
+            let owner = r.u32()?;
+            if lists.owners.last().is_some_and(|&last| last >= owner) {
+                return Err(not_canonical(r, "lists are not in ascending owner order"));
+            }
+            let len = r.count(1)?;
+            if len == 0 {
+                return Err(not_canonical(r, "an empty list is stored"));
+            }
+            lists.items.reserve(len);
+            for _ in 0..len {
+                lists.items.push(r.u32()?);
+            }
+            lists.owners.push(owner);
+            lists.ends.push(
+                u32::try_from(lists.items.len()).map_err(|_| r.malformed("over 2^32 items"))?,
+            );
+        }
+        Ok(lists)
+    }
+}
+
+fn not_canonical(r: &Reader<'_>, detail: &str) -> SnapshotError {
+    SnapshotError::Invalid(InvalidGraph::new(
+        Invariant::Canonical,
+        r.section,
+        None,
+        detail,
+    ))
+}
+
+/// The stored state of one table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TableImage<'a> {
+    /// A plain table or a base: every slot's highest issued version and, if occupied, the
+    /// version of its entity (0: vacant); the encoded rows of the occupied slots in order.
+    Slots {
+        slots: Vec<(u32, u32)>,
+        live: usize,
+        rows: &'a [u8],
+    },
+    /// A kind: the base slots of its rows in the kind's order, and their encoded rows.
+    Kind { keys: Vec<u32>, rows: &'a [u8] },
+}
+
+impl TableImage<'_> {
+    pub fn rows(&self) -> usize {
+        match self {
+            TableImage::Slots { live, .. } => *live,
+            TableImage::Kind { keys, .. } => keys.len(),
+        }
+    }
+
+    pub fn row_bytes(&self) -> &[u8] {
+        match self {
+            TableImage::Slots { rows, .. } | TableImage::Kind { rows, .. } => rows,
+        }
+    }
+}
+
+/// Slot state encoding: `high << 2 | tag`; tag 0 vacant, 1 live at version `high`,
+/// 2 live at a lower version that follows as a varint.
+pub(crate) fn put_slot(out: &mut Vec<u8>, high: u32, version: u32) {
+    let high64 = u64::from(high) << 2;
+    if version == 0 {
+        put_varint(out, high64);
+    } else if version == high {
+        put_varint(out, high64 | 1);
+    } else {
+        put_varint(out, high64 | 2);
+        put_varint(out, u64::from(version));
+    }
+}
+
+fn read_slots<'a>(r: &mut Reader<'a>) -> Result<TableImage<'a>, SnapshotError> {
+    let n = r.count(1)?;
+    let mut slots = Vec::with_capacity(n);
+    let mut live = 0;
+    for _ in 0..n {
+        let x = r.varint()?;
+        let high = u32::try_from(x >> 2).map_err(|_| r.malformed("slot version over 2^32"))?;
+        let version = match x & 3 {
+            0 => 0,
+            1 => high,
+            2 => r.u32()?,
+            _ => return Err(r.malformed("unknown slot state")),
+        };
+        let bad_version = match x & 3 {
+            0 => false,
+            1 => high == 0,
+            _ => version == 0 || version >= high,
+        };
+        if bad_version {
+            return Err(SnapshotError::Invalid(InvalidGraph::new(
+                Invariant::SlotVersion,
+                r.section,
+                None,
+                format!("slot {} has version {version} of {high}", slots.len()),
+            )));
+        }
+        live += usize::from(version != 0);
+        slots.push((high, version));
+    }
+    let rows = r.blob()?;
+    Ok(TableImage::Slots { slots, live, rows })
+}
+
+fn read_kind<'a>(r: &mut Reader<'a>) -> Result<TableImage<'a>, SnapshotError> {
+    let n = r.count(1)?;
+    let mut keys = Vec::with_capacity(n);
+    for _ in 0..n {
+        keys.push(r.u32()?);
+    }
+    let rows = r.blob()?;
+    Ok(TableImage::Kind { keys, rows })
+}
+
+/// The stored links of one relation (slot indices; versions come from the tables).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum RelationImage<'a> {
+    /// Children lists by parent.
+    OneToMany(Lists),
+    /// Pairs in ascending order of the first end.
+    OneToOne(Vec<(u32, u32)>),
+    /// Lists at both ends, and the payloads in the order of the first end's lists.
+    ManyToMany {
+        a: Lists,
+        payloads: &'a [u8],
+        b: Lists,
+    },
+}
+
+impl RelationImage<'_> {
+    pub fn links(&self) -> usize {
+        match self {
+            RelationImage::OneToMany(l) => l.items.len(),
+            RelationImage::OneToOne(p) => p.len(),
+            RelationImage::ManyToMany { a, .. } => a.items.len(),
+        }
+    }
+}
+
+fn read_pairs(r: &mut Reader<'_>) -> Result<Vec<(u32, u32)>, SnapshotError> {
+    let n = r.count(2)?;
+    let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let a = r.u32()?;
+        let b = r.u32()?;
+        if pairs.last().is_some_and(|&(last, _)| last >= a) {
+            return Err(not_canonical(r, "pairs are not in ascending order"));
+        }
+        pairs.push((a, b));
+    }
+    Ok(pairs)
+}
+
+/// A whole snapshot, parsed and checked for structure, not yet for graph invariants.
+#[derive(Debug)]
+pub(crate) struct Image<'a> {
+    pub header: Header,
+    pub schema: SchemaDesc<'a>,
+    pub tables: Vec<TableImage<'a>>,
+    pub relations: Vec<RelationImage<'a>>,
+    /// Bytes each table section takes.
+    pub table_bytes: Vec<usize>,
+    /// Bytes each relation section takes.
+    pub relation_bytes: Vec<usize>,
+    pub schema_bytes: usize,
+}
+
+impl<'a> Image<'a> {
+    /// Header checks, the payload checksum, then the structure of the payload, which must
+    /// be used up exactly.
+    pub fn parse(bytes: &'a [u8]) -> Result<Image<'a>, SnapshotError> {
+        let header = Header::parse(bytes)?;
+        let payload = &bytes[HEADER_LEN..];
+        let computed = checksum(payload);
+        if computed != header.payload_checksum {
+            return Err(SnapshotError::ChecksumMismatch {
+                stored: header.payload_checksum,
+                computed,
+            });
+        }
+        Self::parse_payload(header, payload)
+    }
+
+    /// Parses a payload whose checksum is already verified (or deliberately skipped by a
+    /// fuzz target).
+    pub fn parse_payload(header: Header, payload: &'a [u8]) -> Result<Image<'a>, SnapshotError> {
+        let mut r = Reader::new(payload);
+        let schema = SchemaDesc::read(&mut r)?;
+        if schema.fingerprint() != header.fingerprint {
+            return Err(SnapshotError::Invalid(InvalidGraph::new(
+                Invariant::Fingerprint,
+                "header",
+                None,
+                "the schema fingerprint does not match the schema the payload describes",
+            )));
+        }
+        let schema_bytes = r.pos();
+        let mut tables = Vec::with_capacity(schema.tables.len());
+        let mut table_bytes = Vec::with_capacity(schema.tables.len());
+        for t in &schema.tables {
+            r.section = "table section";
+            let start = r.pos();
+            tables.push(match t.base {
+                None => read_slots(&mut r)?,
+                Some(_) => read_kind(&mut r)?,
+            });
+            table_bytes.push(r.pos() - start);
+        }
+        let mut relations = Vec::with_capacity(schema.relations.len());
+        let mut relation_bytes = Vec::with_capacity(schema.relations.len());
+        for rel in &schema.relations {
+            r.section = "relation section";
+            let start = r.pos();
+            relations.push(match rel.kind {
+                RelationKind::OneToMany => RelationImage::OneToMany(Lists::read(&mut r)?),
+                RelationKind::OneToOne => RelationImage::OneToOne(read_pairs(&mut r)?),
+                RelationKind::ManyToMany => {
+                    let a = Lists::read(&mut r)?;
+                    let payloads = r.blob()?;
+                    let b = Lists::read(&mut r)?;
+                    RelationImage::ManyToMany { a, payloads, b }
+                }
+            });
+            relation_bytes.push(r.pos() - start);
+        }
+        if r.left() != 0 {
+            r.section = "payload";
+            return Err(r.malformed(format!("{} bytes after the last section", r.left())));
+        }
+        Ok(Image {
+            header,
+            schema,
+            tables,
+            relations,
+            table_bytes,
+            relation_bytes,
+            schema_bytes,
+        })
+    }
+}

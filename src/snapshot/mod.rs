@@ -1,0 +1,342 @@
+//! Snapshots: the whole store in one file, saved atomically and loaded with validation.
+//!
+//! [`Store::save`] writes every table (keys, rows, free slots), every relation (links in
+//! order, payloads) and a description of the schema to a temp file in the target's folder,
+//! syncs it, renames it over the target and syncs the folder: a crash at any point leaves
+//! the old file or the new one. [`Store::load`] checks the header and the checksum, decodes
+//! with memory limits derived from the input's size, rebuilds the second side of every
+//! relation, checks every invariant, and only then hands back a store. Keys saved are the
+//! keys loaded, and re-saving a loaded store gives the same bytes.
+//!
+//! Tables carry a version; a program registers migrations from older row types with
+//! [`Schema::migrate`](crate::Schema::migrate). A snapshot describes its own tables and
+//! relations, so [`inspect`], [`verify`] and [`dot`] (and the `relgraph` command-line tool)
+//! work on any snapshot without the program's types.
+//!
+//! The byte layout is in `docs/design.md`.
+//!
+//! ```
+//! use relgraph::{DeleteRule, Schema, Store};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Debug, PartialEq)]
+//! struct User { name: String }
+//! #[derive(Serialize, Deserialize, Debug, PartialEq)]
+//! struct Post { title: String }
+//!
+//! fn schema() -> Schema {
+//!     let mut schema = Schema::new();
+//!     let users = schema.table::<User>("users");
+//!     let posts = schema.table::<Post>("posts");
+//!     schema.one_to_many(users, "posts", posts, "author", DeleteRule::Cascade);
+//!     schema
+//! }
+//!
+//! let mut store = Store::new(schema());
+//! let alice = store.insert(User { name: "Alice".into() });
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("world.rlg");
+//! store.save(&path)?;
+//!
+//! let loaded = Store::load(schema(), &path)?;
+//! assert_eq!(loaded.get(alice), Some(&User { name: "Alice".into() }));
+//! assert_eq!(loaded.to_snapshot()?, store.to_snapshot()?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod build;
+pub(crate) mod codec;
+mod dot;
+mod error;
+mod format;
+pub(crate) mod image;
+pub(crate) mod load;
+mod save;
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+pub use dot::{dot, DotScope};
+pub use error::{InvalidGraph, Invariant, SchemaDifference, SnapshotError};
+pub use format::{checksum, Header, FORMAT_VERSION, HEADER_LEN, MAGIC};
+pub use save::{temp_path, FileSystem, StdFileSystem};
+
+use crate::relation::{PayloadVec, RelationStore};
+use crate::schema::{RelationKind, Rules};
+use crate::Store;
+use image::{Image, TableImage};
+
+/// The largest snapshot [`Store::load`] reads: 4 GiB. Use [`Store::load_capped`] for
+/// another cap.
+pub const DEFAULT_MAX_BYTES: u64 = 4 << 30;
+
+impl Store {
+    /// The snapshot of the whole store as bytes. O(entities + links).
+    ///
+    /// # Errors
+    ///
+    /// [`SnapshotError::InTransaction`] inside a transaction; [`SnapshotError::Encode`] if
+    /// a row's `Serialize` implementation fails.
+    pub fn to_snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
+        save::encode(self)
+    }
+
+    /// Writes the snapshot to `writer` (for programs that manage their own files; nothing
+    /// here makes the write atomic or durable).
+    ///
+    /// # Errors
+    ///
+    /// As [`to_snapshot`](Self::to_snapshot), and [`SnapshotError::Io`].
+    pub fn write_snapshot(&self, mut writer: impl Write) -> Result<(), SnapshotError> {
+        writer.write_all(&save::encode(self)?)?;
+        Ok(())
+    }
+
+    /// Saves the snapshot to `path` atomically: written to `.NAME.relgraph-tmp` in the same
+    /// folder, synced, renamed over `path`, folder synced; `Ok` only then. A crash at any
+    /// moment leaves the previous file or the new one. One save at a time per path.
+    ///
+    /// # Errors
+    ///
+    /// As [`to_snapshot`](Self::to_snapshot), and [`SnapshotError::Io`]: then the temp
+    /// file is removed and `path` is unchanged, unless the final folder sync failed
+    /// (the rename happened but may not be durable).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), SnapshotError> {
+        self.save_with(&mut StdFileSystem, path)
+    }
+
+    /// [`save`](Self::save) through the file operations of `fs` (for fault injection and
+    /// crash simulation).
+    ///
+    /// # Errors
+    ///
+    /// As [`save`](Self::save).
+    pub fn save_with<F: FileSystem>(
+        &self,
+        fs: &mut F,
+        path: impl AsRef<Path>,
+    ) -> Result<(), SnapshotError> {
+        let bytes = save::encode(self)?;
+        save::write_atomic(fs, path.as_ref(), &bytes)
+    }
+
+    /// Loads a store of `schema` from snapshot bytes: header, checksum, limited decode,
+    /// schema comparison (with migrations), validation of every invariant. O(bytes).
+    ///
+    /// # Errors
+    ///
+    /// One [`SnapshotError`] variant per kind of failure; no store is built.
+    pub fn from_snapshot(schema: crate::Schema, bytes: &[u8]) -> Result<Store, SnapshotError> {
+        let img = Image::parse(bytes)?;
+        load::load_image(schema, &img)
+    }
+
+    /// Reads a snapshot from `reader`, refusing more than `max_bytes`, and loads it.
+    ///
+    /// # Errors
+    ///
+    /// [`SnapshotError::TooLarge`] past the cap, [`SnapshotError::Io`], and as
+    /// [`from_snapshot`](Self::from_snapshot).
+    pub fn read_snapshot(
+        schema: crate::Schema,
+        reader: impl Read,
+        max_bytes: u64,
+    ) -> Result<Store, SnapshotError> {
+        let bytes = read_capped(reader, max_bytes)?;
+        Store::from_snapshot(schema, &bytes)
+    }
+
+    /// Loads the snapshot file at `path` (at most [`DEFAULT_MAX_BYTES`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`read_snapshot`](Self::read_snapshot).
+    pub fn load(schema: crate::Schema, path: impl AsRef<Path>) -> Result<Store, SnapshotError> {
+        Store::load_capped(schema, path, DEFAULT_MAX_BYTES)
+    }
+
+    /// Loads the snapshot file at `path`, refusing files over `max_bytes` before reading.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_snapshot`](Self::read_snapshot).
+    pub fn load_capped(
+        schema: crate::Schema,
+        path: impl AsRef<Path>,
+        max_bytes: u64,
+    ) -> Result<Store, SnapshotError> {
+        let bytes = read_file(path.as_ref(), max_bytes)?;
+        Store::from_snapshot(schema, &bytes)
+    }
+}
+
+/// Reads at most `max_bytes` from `reader`.
+fn read_capped(reader: impl Read, max_bytes: u64) -> Result<Vec<u8>, SnapshotError> {
+    let mut bytes = Vec::new();
+    reader
+        .take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(SnapshotError::TooLarge {
+            size: bytes.len() as u64,
+            cap: max_bytes,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Reads the file at `path`, refusing one over `max_bytes` before reading it.
+pub fn read_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, SnapshotError> {
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    if size > max_bytes {
+        return Err(SnapshotError::TooLarge {
+            size,
+            cap: max_bytes,
+        });
+    }
+    read_capped(file, max_bytes)
+}
+
+/// A table as a snapshot describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableInfo {
+    /// Table name.
+    pub name: String,
+    /// Version of its row type.
+    pub version: u32,
+    /// For a kind, its base table.
+    pub kind_of: Option<String>,
+    /// Rows stored.
+    pub rows: u64,
+    /// Slots stored (live and vacant) for a plain table or base; rows for a kind.
+    pub slots: u64,
+    /// Bytes of the table's section.
+    pub bytes: u64,
+    /// Bytes of its encoded rows.
+    pub row_bytes: u64,
+}
+
+/// A relation as a snapshot describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelationInfo {
+    /// `a_table.a_end <-> b_table.b_end`.
+    pub name: String,
+    /// Its kind.
+    pub kind: RelationKind,
+    /// Its delete rules and policies.
+    pub rules: Rules,
+    /// The polymorphic parent end it belongs to, if any.
+    pub poly_parent: Option<String>,
+    /// Links stored.
+    pub links: u64,
+    /// Bytes of the relation's section.
+    pub bytes: u64,
+}
+
+/// What a snapshot holds, read without the program's types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// The header.
+    pub header: Header,
+    /// Size of the whole snapshot.
+    pub file_bytes: u64,
+    /// Bytes of the schema description.
+    pub schema_bytes: u64,
+    /// Its tables, in declaration order.
+    pub tables: Vec<TableInfo>,
+    /// Its relations, in declaration order.
+    pub relations: Vec<RelationInfo>,
+}
+
+impl SnapshotInfo {
+    fn of(img: &Image<'_>, file_bytes: usize) -> SnapshotInfo {
+        let desc = &img.schema;
+        SnapshotInfo {
+            header: img.header,
+            file_bytes: file_bytes as u64,
+            schema_bytes: img.schema_bytes as u64,
+            tables: desc
+                .tables
+                .iter()
+                .zip(&img.tables)
+                .zip(&img.table_bytes)
+                .map(|((t, image), &bytes)| TableInfo {
+                    name: t.name.to_string(),
+                    version: t.version,
+                    kind_of: t.base.map(|b| desc.tables[b as usize].name.to_string()),
+                    rows: image.rows() as u64,
+                    slots: match image {
+                        TableImage::Slots { slots, .. } => slots.len() as u64,
+                        TableImage::Kind { keys, .. } => keys.len() as u64,
+                    },
+                    bytes: bytes as u64,
+                    row_bytes: image.row_bytes().len() as u64,
+                })
+                .collect(),
+            relations: desc
+                .relations
+                .iter()
+                .zip(&img.relations)
+                .zip(&img.relation_bytes)
+                .map(|((r, image), &bytes)| RelationInfo {
+                    name: desc.relation_name(r),
+                    kind: r.kind,
+                    rules: r.rules,
+                    poly_parent: r.group.map(|g| {
+                        let g = &desc.groups[g as usize];
+                        format!("{}.{}", desc.tables[g.child_table as usize].name, g.end)
+                    }),
+                    links: image.links() as u64,
+                    bytes: bytes as u64,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Reads what a snapshot holds: header, checksum, and the structure of every section,
+/// without decoding rows or checking the graph. O(bytes).
+///
+/// # Errors
+///
+/// As [`Store::from_snapshot`], short of row decoding and graph checks.
+pub fn inspect(bytes: &[u8]) -> Result<SnapshotInfo, SnapshotError> {
+    let img = Image::parse(bytes)?;
+    Ok(SnapshotInfo::of(&img, bytes.len()))
+}
+
+/// Checks a snapshot without the program's types: header, checksum, structure, and every
+/// graph invariant under the snapshot's own schema (live endpoints, cardinalities, no
+/// duplicate links, self-link and acyclicity rules, kinds, counts). Rows are not decoded:
+/// that needs their types. O(bytes).
+///
+/// # Errors
+///
+/// The first failure found.
+pub fn verify(bytes: &[u8]) -> Result<SnapshotInfo, SnapshotError> {
+    let img = Image::parse(bytes)?;
+    check_graph(&img)?;
+    Ok(SnapshotInfo::of(&img, bytes.len()))
+}
+
+/// The typeless graph checks of [`verify`], returning the relation stores built.
+fn check_graph(img: &Image<'_>) -> Result<Vec<RelationStore>, SnapshotError> {
+    let live = build::liveness(img)?;
+    build::check_link_count(img)?;
+    let mut built = Vec::with_capacity(img.relations.len());
+    for (r, image) in img.schema.relations.iter().zip(&img.relations) {
+        let payloads = Box::new(PayloadVec::<()>(vec![(); image.links()]));
+        let name = img.schema.relation_name(r);
+        built.push(build::build_relation(
+            r.kind,
+            r.rules,
+            image,
+            (&live[r.a_table as usize], &live[r.b_table as usize]),
+            payloads,
+            &name,
+        )?);
+    }
+    build::check_groups(&img.schema, &live, &built)?;
+    Ok(built)
+}
