@@ -47,7 +47,8 @@ pub struct Header {
 }
 
 impl Header {
-    pub(crate) fn to_bytes(self) -> [u8; HEADER_LEN] {
+    /// The header's bytes, with the header checksum computed.
+    pub fn to_bytes(self) -> [u8; HEADER_LEN] {
         let mut h = [0u8; HEADER_LEN];
         h[0..8].copy_from_slice(&MAGIC);
         h[8..12].copy_from_slice(&self.version.to_le_bytes());
@@ -63,10 +64,14 @@ impl Header {
         h
     }
 
-    /// Parses and checks the header at the start of `bytes` (the whole file): magic,
-    /// header checksum, version, flags, header length, and that the payload length
-    /// matches the file. The payload checksum is checked by the caller.
-    pub(crate) fn parse(bytes: &[u8]) -> Result<Header, SnapshotError> {
+    /// Parses and checks the header at the start of `bytes` (the whole snapshot): magic,
+    /// version, header checksum, flags, header length, and that the payload length
+    /// matches the input. Does not check the payload's checksum.
+    ///
+    /// # Errors
+    ///
+    /// The first check that fails.
+    pub fn parse(bytes: &[u8]) -> Result<Header, SnapshotError> {
         let magic_len = bytes.len().min(MAGIC.len());
         if bytes[..magic_len] != MAGIC[..magic_len] {
             return Err(SnapshotError::NotASnapshot);

@@ -1,6 +1,6 @@
 //! Loading a snapshot into a fresh store: schema comparison, graph checks, row decoding.
 
-use super::build::{build_relation, check_groups, check_link_count, liveness};
+use super::build::{build_relation, check_counts, check_groups, liveness};
 use super::codec::{self, CodecError, Limit};
 use super::error::{SchemaDifference, SnapshotError};
 use super::image::{Image, RelationImage, SchemaDesc, TableImage};
@@ -192,7 +192,6 @@ fn map_schema(
 pub(crate) fn load_image(schema: Schema, img: &Image<'_>) -> Result<Store, SnapshotError> {
     let (table_map, relation_map) = map_schema(&img.schema, &schema)?;
     let live = liveness(img)?;
-    check_link_count(img)?;
     let mut built = Vec::with_capacity(img.relations.len());
     for (fr, image) in img.relations.iter().enumerate() {
         let def: &RelationDef = &schema.relations[relation_map[fr]];
@@ -224,6 +223,7 @@ pub(crate) fn load_image(schema: Schema, img: &Image<'_>) -> Result<Store, Snaps
         )?);
     }
     check_groups(&img.schema, &live, &built)?;
+    check_counts(img)?;
     let mut tables: Vec<Option<Box<dyn ErasedArena>>> =
         (0..schema.tables.len()).map(|_| None).collect();
     for (ft, image) in img.tables.iter().enumerate() {

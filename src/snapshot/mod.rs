@@ -323,7 +323,6 @@ pub fn verify(bytes: &[u8]) -> Result<SnapshotInfo, SnapshotError> {
 /// The typeless graph checks of [`verify`], returning the relation stores built.
 fn check_graph(img: &Image<'_>) -> Result<Vec<RelationStore>, SnapshotError> {
     let live = build::liveness(img)?;
-    build::check_link_count(img)?;
     let mut built = Vec::with_capacity(img.relations.len());
     for (r, image) in img.schema.relations.iter().zip(&img.relations) {
         let payloads = Box::new(PayloadVec::<()>(vec![(); image.links()]));
@@ -338,5 +337,6 @@ fn check_graph(img: &Image<'_>) -> Result<Vec<RelationStore>, SnapshotError> {
         )?);
     }
     build::check_groups(&img.schema, &live, &built)?;
+    build::check_counts(img)?;
     Ok(built)
 }
