@@ -1,4 +1,4 @@
-//! Criterion benchmarks of the workloads W1-W8 of WORKLOADS.md: relgraph against a
+//! Criterion benchmarks of the workloads W1-W9 of WORKLOADS.md: relgraph against a
 //! hand-written slotmap + Vec baseline, on the same fixed-seed data, in the same run.
 //!
 //! `cargo bench` runs the full size; `RELGRAPH_SCALE=0.1 cargo bench` a tenth of it.
@@ -153,5 +153,38 @@ fn notifications(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, blog, school, org, notifications);
+fn snapshot(c: &mut Criterion) {
+    let scale = Scale::from_env(1.0);
+    let (blog, school) = (BlogData::new(&scale), SchoolData::new(&scale));
+    let rg = rg_w9_state(blog.clone(), school.clone());
+    let base = base_w9_state(blog, school);
+    let (rg_bytes, base_bytes) = (rg_w9_save(&rg), base_w9_save(&base));
+    let sum = rg_w9_checksum(&rg);
+    assert_eq!(sum, base_w9_checksum(&base), "W9 checksums differ");
+    assert_eq!(rg_w9_checksum(&rg_w9_load(&rg_bytes)), sum, "W9 load");
+    eprintln!(
+        "W9 bytes: relgraph {} baseline {} ratio {:.3}",
+        rg_bytes.len(),
+        base_bytes.len(),
+        rg_bytes.len() as f64 / base_bytes.len() as f64
+    );
+
+    let mut g = config(c, "W9 save");
+    g.bench_function("relgraph", |b| b.iter(|| rg_w9_save(black_box(&rg)).len()));
+    g.bench_function("baseline", |b| {
+        b.iter(|| base_w9_save(black_box(&base)).len())
+    });
+    g.finish();
+
+    let mut g = config(c, "W9 load");
+    g.bench_function("relgraph", |b| {
+        b.iter_with_large_drop(|| rg_w9_load(black_box(&rg_bytes)))
+    });
+    g.bench_function("baseline", |b| {
+        b.iter_with_large_drop(|| base_w9_load(black_box(&base_bytes)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, blog, school, org, notifications, snapshot);
 criterion_main!(benches);

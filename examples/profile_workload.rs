@@ -13,6 +13,36 @@ fn main() -> Result<(), String> {
     let scale = Scale::from_env(1.0);
     let rg = system == "relgraph";
     let sum = match which.as_str() {
+        "W9save" | "W9load" => {
+            let (blog, school) = (BlogData::new(&scale), SchoolData::new(&scale));
+            let mut t = std::time::Instant::now();
+            let mut sum = 0u64;
+            if rg {
+                let w = rg_w9_state(blog, school);
+                let bytes = rg_w9_save(&w);
+                t = std::time::Instant::now();
+                for _ in 0..10 {
+                    if which == "W9save" {
+                        sum += rg_w9_save(&w).len() as u64;
+                    } else {
+                        sum += rg_w9_load(&bytes).store.len::<Post>() as u64;
+                    }
+                }
+            } else {
+                let w = base_w9_state(blog, school);
+                let bytes = base_w9_save(&w);
+                t = std::time::Instant::now();
+                for _ in 0..10 {
+                    if which == "W9save" {
+                        sum += base_w9_save(&w).len() as u64;
+                    } else {
+                        sum += base_w9_load(&bytes).posts.len() as u64;
+                    }
+                }
+            }
+            eprintln!("{which} {system}: {:?} for 10 runs", t.elapsed());
+            sum
+        }
         "W1" => {
             let d = BlogData::new(&scale);
             let t = std::time::Instant::now();

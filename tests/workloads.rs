@@ -71,3 +71,24 @@ fn polymorphic_workload_agrees_with_the_baseline() {
     assert!(by_kind > 0);
     assert_eq!(rg_w8_scan_base(&rg), by_kind, "by kind and by base agree");
 }
+
+#[test]
+fn snapshot_workload_round_trips_and_agrees_with_the_baseline() {
+    let (blog, school) = (BlogData::new(&scale()), SchoolData::new(&scale()));
+    let rg = rg_w9_state(blog.clone(), school.clone());
+    let base = base_w9_state(blog, school);
+    let sum = rg_w9_checksum(&rg);
+    assert!(sum > 0);
+    assert_eq!(sum, base_w9_checksum(&base), "W9 state");
+    let bytes = rg_w9_save(&rg);
+    let loaded = rg_w9_load(&bytes);
+    loaded.store.check_integrity().unwrap();
+    assert_eq!(rg_w9_checksum(&loaded), sum, "W9 after load");
+    assert_eq!(rg_w9_save(&loaded), bytes, "W9 re-save");
+    let base_loaded = base_w9_load(&base_w9_save(&base));
+    assert_eq!(
+        base_w9_checksum(&base_loaded),
+        sum,
+        "W9 baseline after load"
+    );
+}

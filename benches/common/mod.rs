@@ -854,3 +854,193 @@ pub fn base_w8_query(n: &BaseNotif, samples: &[u32]) -> u64 {
     }
     sms * 1_000_003 + count * 1_009 + emails
 }
+
+// ----- W9: snapshot of the W1 + W5 state ----------------------------------------------
+
+/// The W1 + W5 state in one relgraph store: users and posts (one-to-many), students and
+/// courses (many-to-many with a grade), after W5's unlinks.
+pub struct RgW9 {
+    pub store: Store,
+    pub authorship: OneToMany<User, Post>,
+    pub enrolled: ManyToMany<Student, Course, Grade>,
+}
+
+pub fn rg_w9_schema() -> (
+    Schema,
+    OneToMany<User, Post>,
+    ManyToMany<Student, Course, Grade>,
+) {
+    let mut schema = Schema::new();
+    let users = schema.table::<User>("users");
+    let posts = schema.table::<Post>("posts");
+    let students = schema.table::<Student>("students");
+    let courses = schema.table::<Course>("courses");
+    let authorship = schema.one_to_many(users, "posts", posts, "author", DeleteRule::Cascade);
+    let enrolled = schema.many_to_many_with(students, "courses", courses, "students", Rules::new());
+    (schema, authorship, enrolled)
+}
+
+pub fn rg_w9_state(blog: BlogData, school: SchoolData) -> RgW9 {
+    let (schema, authorship, enrolled) = rg_w9_schema();
+    let mut store = Store::new(schema);
+    let ukeys: Vec<Key<User>> = blog.users.into_iter().map(|u| store.insert(u)).collect();
+    for (p, &a) in blog.posts.into_iter().zip(&blog.author) {
+        let k = store.insert(p);
+        store
+            .link(authorship, ukeys[a as usize], k)
+            .expect("live keys");
+    }
+    let skeys: Vec<Key<Student>> = school
+        .students
+        .into_iter()
+        .map(|s| store.insert(s))
+        .collect();
+    let ckeys: Vec<Key<Course>> = school
+        .courses
+        .into_iter()
+        .map(|c| store.insert(c))
+        .collect();
+    for (s, cs) in skeys.iter().zip(&school.enrollments) {
+        for &(c, g) in cs {
+            store
+                .link_with(enrolled, *s, ckeys[c as usize], Grade { grade: g })
+                .expect("live keys");
+        }
+    }
+    for &(s, c) in &school.unlinks {
+        store
+            .unlink(enrolled, skeys[s as usize], ckeys[c as usize])
+            .expect("live keys");
+    }
+    RgW9 {
+        store,
+        authorship,
+        enrolled,
+    }
+}
+
+/// W9 checksum of a (loaded) state: post counts weighted by user order, course sizes
+/// weighted by course order, the sum of all grades, and the name lengths.
+pub fn rg_w9_checksum(w: &RgW9) -> u64 {
+    let s = &w.store;
+    let mut sum = 0u64;
+    for (i, (u, user)) in s.iter::<User>().enumerate() {
+        sum += (i as u64 + 1) * s.child_count(w.authorship, u) as u64 + user.name.len() as u64;
+    }
+    for (_, p) in s.iter::<Post>() {
+        sum += u64::from(p.score);
+    }
+    for (i, c) in s.keys::<Course>().enumerate() {
+        sum += (i as u64 + 1) * s.source_count(w.enrolled, c) as u64;
+    }
+    for st in s.keys::<Student>() {
+        for (_, g) in s.targets_with(w.enrolled, st) {
+            sum += u64::from(g.grade);
+        }
+    }
+    sum
+}
+
+/// The baseline's W1 + W5 state, serialized as it is (serde derive over the slot maps).
+#[derive(Serialize, Deserialize)]
+pub struct BaseW9 {
+    pub users: SlotMap<UserKey, User>,
+    pub posts: SlotMap<PostKey, Post>,
+    pub user_posts: SecondaryMap<UserKey, Vec<PostKey>>,
+    pub post_author: SecondaryMap<PostKey, UserKey>,
+    pub students: SlotMap<StudentKey, Student>,
+    pub courses: SlotMap<CourseKey, Course>,
+    pub of_student: SecondaryMap<StudentKey, Vec<(CourseKey, u8)>>,
+    pub of_course: SecondaryMap<CourseKey, Vec<(StudentKey, u8)>>,
+}
+
+pub fn base_w9_state(blog: BlogData, school: SchoolData) -> BaseW9 {
+    let (b, _) = base_w1(blog);
+    let mut students: SlotMap<StudentKey, Student> = SlotMap::with_key();
+    let mut courses: SlotMap<CourseKey, Course> = SlotMap::with_key();
+    let skeys: Vec<StudentKey> = school
+        .students
+        .into_iter()
+        .map(|s| students.insert(s))
+        .collect();
+    let ckeys: Vec<CourseKey> = school
+        .courses
+        .into_iter()
+        .map(|c| courses.insert(c))
+        .collect();
+    let mut of_student: SecondaryMap<StudentKey, Vec<(CourseKey, u8)>> = SecondaryMap::new();
+    let mut of_course: SecondaryMap<CourseKey, Vec<(StudentKey, u8)>> = SecondaryMap::new();
+    for &c in &ckeys {
+        of_course.insert(c, Vec::new());
+    }
+    for (&s, cs) in skeys.iter().zip(&school.enrollments) {
+        let mine = cs.iter().map(|&(c, g)| (ckeys[c as usize], g)).collect();
+        for &(c, g) in cs {
+            of_course[ckeys[c as usize]].push((s, g));
+        }
+        of_student.insert(s, mine);
+    }
+    for &(s, c) in &school.unlinks {
+        let (s, c) = (skeys[s as usize], ckeys[c as usize]);
+        of_student[s].retain(|&(x, _)| x != c);
+        of_course[c].retain(|&(x, _)| x != s);
+    }
+    BaseW9 {
+        users: b.users,
+        posts: b.posts,
+        user_posts: b.user_posts,
+        post_author: b.post_author,
+        students,
+        courses,
+        of_student,
+        of_course,
+    }
+}
+
+pub fn base_w9_checksum(w: &BaseW9) -> u64 {
+    let mut sum = 0u64;
+    for (i, (u, user)) in w.users.iter().enumerate() {
+        let n = w.user_posts.get(u).map_or(0, Vec::len);
+        sum += (i as u64 + 1) * n as u64 + user.name.len() as u64;
+    }
+    for (_, p) in w.posts.iter() {
+        sum += u64::from(p.score);
+    }
+    for (i, c) in w.courses.keys().enumerate() {
+        sum += (i as u64 + 1) * w.of_course.get(c).map_or(0, Vec::len) as u64;
+    }
+    for s in w.students.keys() {
+        for &(_, g) in w.of_student.get(s).into_iter().flatten() {
+            sum += u64::from(g);
+        }
+    }
+    sum
+}
+
+/// The baseline's save: a plain bincode encode of its whole state.
+pub fn base_w9_save(w: &BaseW9) -> Vec<u8> {
+    bincode::serde::encode_to_vec(w, bincode::config::standard()).expect("encodes")
+}
+
+/// The baseline's load: a plain bincode decode with a 16 GiB limit (bincode must always
+/// decode with one), and no further validation.
+#[allow(clippy::disallowed_methods)] // the baseline, not relgraph: it calls bincode itself
+pub fn base_w9_load(bytes: &[u8]) -> BaseW9 {
+    let config = bincode::config::standard().with_limit::<{ 1 << 34 }>();
+    bincode::serde::decode_from_slice(bytes, config)
+        .expect("decodes")
+        .0
+}
+
+pub fn rg_w9_save(w: &RgW9) -> Vec<u8> {
+    w.store.to_snapshot().expect("saves")
+}
+
+pub fn rg_w9_load(bytes: &[u8]) -> RgW9 {
+    let (schema, authorship, enrolled) = rg_w9_schema();
+    RgW9 {
+        store: Store::from_snapshot(schema, bytes).expect("loads"),
+        authorship,
+        enrolled,
+    }
+}

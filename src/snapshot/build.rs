@@ -193,9 +193,11 @@ fn order_b_end(
 ) -> Result<(), InvalidGraph> {
     let links = s.link_count();
     let mut seen = vec![false; links];
+    // per first-end slot: (stamp of the second-end list being ordered, link index)
+    let mut mark = vec![(0u32, 0u32); live_a.len()];
     let mut total = 0usize;
     let mut order = Vec::new();
-    for (owner, items) in b.iter() {
+    for (stamp, (owner, items)) in (1u32..).zip(b.iter()) {
         let kb = key_at(live_b, owner).ok_or_else(|| dead(End::B, owner))?;
         if items.len() != s.count(End::B, kb) {
             return Err(invalid(
@@ -204,24 +206,35 @@ fn order_b_end(
                 "the second end lists another number of links than the first",
             ));
         }
-        order.clear();
         let mut same = true;
-        for (&i, (current, _)) in items.iter().zip(s.entries(End::B, kb)) {
-            let ka = key_at(live_a, i).ok_or_else(|| dead(End::A, i))?;
-            let Some(link) = s.link_index(ka, kb) else {
-                return Err(invalid(
-                    Invariant::DuplicateLink,
-                    Some(kb),
-                    "the second end lists a link the first does not",
-                ));
-            };
-            if std::mem::replace(&mut seen[link], true) {
-                return Err(invalid(Invariant::DuplicateLink, Some(kb), "listed twice"));
-            }
-            same &= current == ka;
-            order.push(Some((ka, link as u32)));
+        for (&i, (ka, link)) in items.iter().zip(s.entries(End::B, kb)) {
+            mark[ka.idx()] = (stamp, link);
+            same &= ka.index() == i;
         }
-        if !same {
+        if same {
+            for &i in items {
+                let link = mark[i as usize].1 as usize;
+                if std::mem::replace(&mut seen[link], true) {
+                    return Err(invalid(Invariant::DuplicateLink, Some(kb), "listed twice"));
+                }
+            }
+        } else {
+            order.clear();
+            for &i in items {
+                let ka = key_at(live_a, i).ok_or_else(|| dead(End::A, i))?;
+                let (st, link) = mark[i as usize];
+                if st != stamp {
+                    return Err(invalid(
+                        Invariant::DuplicateLink,
+                        Some(kb),
+                        "the second end lists a link the first does not",
+                    ));
+                }
+                if std::mem::replace(&mut seen[link as usize], true) {
+                    return Err(invalid(Invariant::DuplicateLink, Some(kb), "listed twice"));
+                }
+                order.push(Some((ka, link)));
+            }
             s.set_order(End::B, kb, std::mem::take(&mut order));
         }
         total += items.len();

@@ -92,9 +92,11 @@ pub(crate) fn encode(store: &Store) -> Result<Vec<u8>, SnapshotError> {
                         let start = open_blob(&mut out);
                         for (_, list) in r.owned_lists(End::A) {
                             for (_, link) in list.iter() {
-                                r.payloads
-                                    .encode_at(link as usize, &mut out)
-                                    .map_err(encode_error(format!("a payload of {}", def.name)))?;
+                                if let Err(e) = r.payloads.encode_at(link as usize, &mut out) {
+                                    return Err(
+                                        encode_error(format!("a payload of {}", def.name))(e),
+                                    );
+                                }
                             }
                         }
                         close_blob(&mut out, start);
