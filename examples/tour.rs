@@ -6,6 +6,7 @@
 //! - polymorphism: kinds of a base (`notifications.rs`), polymorphic associations
 //!   (`comments.rs`)
 //! - delete rules and transactions (below)
+//! - snapshots: an atomic save, a validated load, a damaged file refused (below)
 //!
 //! Run with `cargo run --release --example tour`.
 
@@ -111,7 +112,51 @@ fn rules_and_transactions() -> relgraph::Result<()> {
     Ok(())
 }
 
-fn main() -> relgraph::Result<()> {
+/// A snapshot saved atomically, loaded back under the same keys, and a damaged copy refused.
+fn snapshots() -> Result<(), Box<dyn std::error::Error>> {
+    println!("== snapshots ==");
+    let mut schema = Schema::new();
+    let folders = schema.table::<Folder>("folders");
+    let docs = schema.table::<Document>("documents");
+    let contents = schema.one_to_many(folders, "documents", docs, "folder", DeleteRule::Cascade);
+    let mut store = Store::new(schema);
+    let home = store.insert(Folder {
+        name: "home".into(),
+    });
+    for name in ["a.txt", "b.txt", "c.txt"] {
+        let d = store.insert(Document { name: name.into() });
+        store.link(contents, home, d)?;
+    }
+    let dir = std::env::temp_dir().join(format!("relgraph-tour-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("docs.rlg");
+    store.save(&path)?;
+    let bytes = std::fs::read(&path)?;
+    println!("saved {} bytes to {}", bytes.len(), path.display());
+
+    let loaded = Store::load(store.schema().clone(), &path)?;
+    let names: Vec<&str> = loaded
+        .children(contents, home)
+        .map(|d| loaded[d].name.as_str())
+        .collect();
+    println!("loaded: home holds {names:?} under the same keys");
+    println!(
+        "re-saved bytes identical: {}",
+        loaded.to_snapshot()? == bytes
+    );
+
+    let mut damaged = bytes.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 0x10;
+    match Store::from_snapshot(store.schema().clone(), &damaged) {
+        Err(e) => println!("a file with one bit flipped is refused: {e}"),
+        Ok(_) => println!("unexpected: a damaged file loaded"),
+    }
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     blog::run()?;
     println!();
     enrollment::run()?;
@@ -123,5 +168,7 @@ fn main() -> relgraph::Result<()> {
     comments::run()?;
     println!();
     rules_and_transactions()?;
+    println!();
+    snapshots()?;
     Ok(())
 }
