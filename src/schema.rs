@@ -101,6 +101,26 @@ impl Rules {
         self
     }
 
+    /// The rule applied to the second end's entities when a first-end entity is deleted.
+    pub const fn delete_rule_a(&self) -> DeleteRule {
+        self.on_delete_a
+    }
+
+    /// The rule applied to the first end's entities when a second-end entity is deleted.
+    pub const fn delete_rule_b(&self) -> DeleteRule {
+        self.on_delete_b
+    }
+
+    /// Whether linking an entity to itself is refused.
+    pub const fn forbids_self_links(&self) -> bool {
+        self.forbid_self_links
+    }
+
+    /// Whether links that close a cycle are refused.
+    pub const fn is_acyclic(&self) -> bool {
+        self.acyclic
+    }
+
     /// The rule at the given end.
     pub(crate) fn rule(&self, end: End) -> DeleteRule {
         match end {
