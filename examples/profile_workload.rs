@@ -15,7 +15,7 @@ fn main() -> Result<(), String> {
     let sum = match which.as_str() {
         "W9save" | "W9load" => {
             let (blog, school) = (BlogData::new(&scale), SchoolData::new(&scale));
-            let mut t = std::time::Instant::now();
+            let t;
             let mut sum = 0u64;
             if rg {
                 let w = rg_w9_state(blog, school);
