@@ -10,6 +10,8 @@
 //! - self-referential relations and hierarchies, with traversal and optional acyclicity
 //! - delete rules per relation end: nullify, cascade, restrict, delete-orphan; a preview
 //! - all-or-nothing transactions; an integrity check of every invariant
+//! - [snapshots](snapshot): an atomic save, a validated load, table versions and
+//!   migrations; `relgraph inspect | verify | dot` on the command line
 //!
 //! ```
 //! use relgraph::{DeleteRule, Schema, Store};
