@@ -260,7 +260,8 @@ fn a_plain_table_that_became_a_kind_is_refused() {
     s.one_to_many(users, "posts", posts, "author", DeleteRule::Cascade);
     let e = load_err(s, &bytes);
     assert!(
-        matches!(&e, SchemaMismatch(SchemaDifference::TableShape { table, .. }) if table == "posts"),
+        matches!(&e, SchemaMismatch(SchemaDifference::TableShape { table, .. })
+            if table == "posts"),
         "{e}"
     );
 }

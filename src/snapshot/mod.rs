@@ -98,9 +98,10 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// As [`to_snapshot`](Self::to_snapshot), and [`SnapshotError::Io`]: then the temp
-    /// file is removed and `path` is unchanged, unless the final folder sync failed
-    /// (the rename happened but may not be durable).
+    /// As [`to_snapshot`](Self::to_snapshot), and [`SnapshotError::Io`]: then `path` is
+    /// unchanged, unless only the final folder sync failed (the rename happened but may
+    /// not be durable), and the temp file is removed (if that removal fails too, the next
+    /// save removes it).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), SnapshotError> {
         self.save_with(&mut StdFileSystem, path)
     }

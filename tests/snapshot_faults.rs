@@ -1,0 +1,434 @@
+//! I/O fault injection (T2): a file system whose k-th operation fails, for every k of one
+//! save, once (only that operation) and persistently (that one and every later one), with
+//! EIO, ENOSPC, a short write and a write that returns `Ok(0)`. After every attempt the save
+//! has returned without panicking, the target loads as exactly the old state or exactly the
+//! new one, an `Ok` means the new one, and no temp file is left unless a remove failed.
+
+mod common;
+
+use std::cell::RefCell;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use common::*;
+use relgraph::snapshot::{temp_path, FileSystem, SnapshotError, StdFileSystem};
+use relgraph::{Schema, Store};
+
+/// A world with every relation kind of the test fixtures; `title_len` sets its size.
+fn state(seed: u64, posts_n: usize, title_len: usize) -> Store {
+    let (mut s, r) = world(Config::default());
+    let mut rng = Rng::new(seed);
+    let users: Vec<_> = (0..8)
+        .map(|i| user(&mut s, &format!("u{seed}-{i}")))
+        .collect();
+    let tags: Vec<_> = (0..5).map(|i| tag(&mut s, &format!("t{i}"))).collect();
+    let filler = "x".repeat(title_len);
+    for i in 0..posts_n {
+        let p = post(&mut s, &format!("p{seed}-{i}-{filler}"));
+        s.link(r.posts, rng.pick(&users), p).unwrap();
+        let _ = s.link(r.tags, p, rng.pick(&tags));
+    }
+    let st = student(&mut s, "s");
+    let c = course(&mut s, "c");
+    let grade = seed as u32;
+    s.link_with(r.enrollments, st, c, Enrollment { grade })
+        .unwrap();
+    let pr = profile(&mut s, "bio");
+    s.link(r.profile, users[0], pr).unwrap();
+    let boss = employee(&mut s, "boss");
+    let e = employee(&mut s, "e");
+    s.link(r.reports, boss, e).unwrap();
+    s.link(r.follows, users[1], users[2]).unwrap();
+    check(&s);
+    s
+}
+
+/// One file-system call of a save.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Remove,
+    Create,
+    Write,
+    SyncFile,
+    Rename,
+    SyncDir,
+}
+
+/// What the faulty operation does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    /// Fails with this OS error (EIO 5, ENOSPC 28).
+    Errno(i32),
+    /// A write that writes half of what it was asked (at least one byte).
+    Short,
+    /// A write that returns `Ok(0)`.
+    Zero,
+}
+
+impl Fault {
+    /// Short and zero writes only apply to writes.
+    fn applies_to(self, op: Op) -> bool {
+        match self {
+            Fault::Errno(_) => true,
+            Fault::Short | Fault::Zero => op == Op::Write,
+        }
+    }
+}
+
+/// Once: only operation k fails. Persistent: k and every later operation fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Span {
+    Once,
+    Persistent,
+}
+
+/// The fault plan and what happened, shared by the file system and its open file.
+#[derive(Debug, Default)]
+struct Plan {
+    /// The operation to fail first (1-based); `None` records without failing.
+    fail_at: Option<(usize, Span, Fault)>,
+    /// Every operation so far.
+    trace: Vec<Op>,
+    /// How many operations were made to fail.
+    injected: usize,
+    /// Whether a `remove_file` was made to fail.
+    remove_failed: bool,
+}
+
+impl Plan {
+    /// Counts `op` and says which fault, if any, it suffers.
+    fn next(&mut self, op: Op) -> Option<Fault> {
+        self.trace.push(op);
+        let n = self.trace.len();
+        let (k, span, fault) = self.fail_at?;
+        let hit = match span {
+            Span::Once => n == k,
+            Span::Persistent => n >= k,
+        };
+        if !hit || !fault.applies_to(op) {
+            return None;
+        }
+        self.injected += 1;
+        if op == Op::Remove {
+            self.remove_failed = true;
+        }
+        Some(fault)
+    }
+}
+
+/// Fails an operation that is not a write.
+fn fail(fault: Option<Fault>) -> io::Result<()> {
+    match fault {
+        Some(Fault::Errno(code)) => Err(io::Error::from_raw_os_error(code)),
+        _ => Ok(()),
+    }
+}
+
+/// The real file system, with faults injected according to a shared plan.
+struct Faulty {
+    plan: Rc<RefCell<Plan>>,
+}
+
+struct FaultyFile {
+    inner: File,
+    plan: Rc<RefCell<Plan>>,
+}
+
+impl Write for FaultyFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let fault = self.plan.borrow_mut().next(Op::Write);
+        match fault {
+            None => self.inner.write(buf),
+            Some(Fault::Errno(code)) => Err(io::Error::from_raw_os_error(code)),
+            Some(Fault::Short) => self.inner.write(&buf[..(buf.len() / 2).max(1)]),
+            Some(Fault::Zero) => Ok(0),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl FileSystem for Faulty {
+    type File = FaultyFile;
+
+    fn create_new(&mut self, path: &Path) -> io::Result<FaultyFile> {
+        fail(self.plan.borrow_mut().next(Op::Create))?;
+        Ok(FaultyFile {
+            inner: StdFileSystem.create_new(path)?,
+            plan: Rc::clone(&self.plan),
+        })
+    }
+
+    fn sync_file(&mut self, file: &mut FaultyFile) -> io::Result<()> {
+        fail(self.plan.borrow_mut().next(Op::SyncFile))?;
+        StdFileSystem.sync_file(&mut file.inner)
+    }
+
+    fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()> {
+        fail(self.plan.borrow_mut().next(Op::Rename))?;
+        StdFileSystem.rename(from, to)
+    }
+
+    fn sync_dir(&mut self, dir: &Path) -> io::Result<()> {
+        fail(self.plan.borrow_mut().next(Op::SyncDir))?;
+        StdFileSystem.sync_dir(dir)
+    }
+
+    fn remove_file(&mut self, path: &Path) -> io::Result<()> {
+        fail(self.plan.borrow_mut().next(Op::Remove))?;
+        StdFileSystem.remove_file(path)
+    }
+}
+
+/// One situation to save in: what the target holds before, what the save writes.
+struct Scenario {
+    name: &'static str,
+    schema: Schema,
+    /// The snapshot at the target before the save; `None`: no file yet.
+    old: Option<Vec<u8>>,
+    new: Store,
+    /// A stale temp file from an interrupted save is present before the save.
+    stale_temp: bool,
+}
+
+/// The figures of a run.
+#[derive(Debug, Default)]
+struct Figures {
+    attempts: usize,
+    injected: usize,
+    old: usize,
+    new: usize,
+    other: usize,
+    leftovers: usize,
+    panics: usize,
+    /// What went wrong, for the failure message.
+    problems: Vec<String>,
+}
+
+impl Figures {
+    fn add(&mut self, o: &Figures) {
+        self.attempts += o.attempts;
+        self.injected += o.injected;
+        self.old += o.old;
+        self.new += o.new;
+        self.other += o.other;
+        self.leftovers += o.leftovers;
+        self.panics += o.panics;
+        self.problems.extend(o.problems.iter().cloned());
+    }
+
+    fn print(&self, what: &str) {
+        println!(
+            "T2 {what}: attempts {}, faults injected {}, outcomes old {} / new {}, other {}, \
+             leftovers {} (a remove failed), panics {}",
+            self.attempts,
+            self.injected,
+            self.old,
+            self.new,
+            self.other,
+            self.leftovers,
+            self.panics
+        );
+    }
+}
+
+/// Puts the target and the temp file in the scenario's starting state.
+fn prepare(sc: &Scenario, path: &Path) {
+    let temp = temp_path(path);
+    for p in [path, temp.as_path()] {
+        if p.exists() {
+            fs::remove_file(p).unwrap();
+        }
+    }
+    if let Some(old) = &sc.old {
+        fs::write(path, old).unwrap();
+    }
+    if sc.stale_temp {
+        fs::write(&temp, b"half of an interrupted save").unwrap();
+    }
+}
+
+/// The operations of a save without faults, from the scenario's starting state.
+fn reference_trace(sc: &Scenario, path: &Path) -> Vec<Op> {
+    prepare(sc, path);
+    let plan = Rc::new(RefCell::new(Plan::default()));
+    let mut fs = Faulty {
+        plan: Rc::clone(&plan),
+    };
+    sc.new.save_with(&mut fs, path).unwrap();
+    let trace = plan.borrow().trace.clone();
+    trace
+}
+
+/// Saves with operation `k` faulty and checks what is left; the figures of that attempt.
+fn attempt(sc: &Scenario, path: &Path, k: usize, span: Span, fault: Fault) -> Figures {
+    let mut f = Figures {
+        attempts: 1,
+        ..Figures::default()
+    };
+    let what = format!("{}: op {k} {span:?} {fault:?}", sc.name);
+    prepare(sc, path);
+    let plan = Rc::new(RefCell::new(Plan {
+        fail_at: Some((k, span, fault)),
+        ..Plan::default()
+    }));
+    let mut faulty = Faulty {
+        plan: Rc::clone(&plan),
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| sc.new.save_with(&mut faulty, path)));
+    let plan = plan.borrow();
+    f.injected = plan.injected;
+    if plan.injected == 0 {
+        f.problems.push(format!("{what}: no fault was injected"));
+    }
+    let result = match result {
+        Ok(r) => r,
+        Err(_) => {
+            f.panics = 1;
+            f.problems.push(format!("{what}: the save panicked"));
+            return f;
+        }
+    };
+    // the error reported is the one injected, never one of a clean-up that followed
+    match (&result, fault) {
+        (Err(SnapshotError::Io(e)), Fault::Errno(code)) if e.raw_os_error() == Some(code) => {}
+        (Err(SnapshotError::Io(e)), Fault::Zero) if e.kind() == io::ErrorKind::WriteZero => {}
+        (Ok(()), Fault::Short) => {}
+        (r, _) => f.problems.push(format!("{what}: the save returned {r:?}")),
+    }
+    // the target: exactly the old state or exactly the new one
+    let new_bytes = sc.new.to_snapshot().unwrap();
+    let outcome = if path.exists() {
+        let on_disk = fs::read(path).unwrap();
+        match Store::load(sc.schema.clone(), path) {
+            Ok(loaded) => {
+                let again = loaded.to_snapshot().unwrap();
+                assert_eq!(again, on_disk, "{what}: a loaded file re-saves differently");
+                if again == new_bytes {
+                    Some("new")
+                } else if Some(&again) == sc.old.as_ref() {
+                    Some("old")
+                } else {
+                    None
+                }
+            }
+            Err(e) => {
+                f.problems
+                    .push(format!("{what}: the target does not load: {e}"));
+                None
+            }
+        }
+    } else if sc.old.is_none() {
+        // no file before the first save, none after: the old state
+        Some("old")
+    } else {
+        f.problems.push(format!("{what}: the target is gone"));
+        None
+    };
+    match outcome {
+        Some("new") => f.new = 1,
+        Some(_) => f.old = 1,
+        None => {
+            f.other = 1;
+            f.problems
+                .push(format!("{what}: the target is neither old nor new"));
+        }
+    }
+    if result.is_ok() && outcome != Some("new") {
+        f.problems
+            .push(format!("{what}: Ok, but the target is not new"));
+    }
+    // the temp file: gone, unless removing it failed
+    if temp_path(path).exists() {
+        f.leftovers = 1;
+        if !plan.remove_failed {
+            f.problems.push(format!("{what}: a temp file is left"));
+        }
+    }
+    f
+}
+
+/// Every fault at every operation of one save of the scenario, then a clean save.
+fn run(sc: &Scenario, dir: &Path) -> Figures {
+    let path = dir.join("world.rlg");
+    let trace = reference_trace(sc, &path);
+    assert!(trace.contains(&Op::Rename), "{}: {trace:?}", sc.name);
+    let mut figures = Figures::default();
+    let faults = [Fault::Errno(5), Fault::Errno(28), Fault::Short, Fault::Zero];
+    for fault in faults {
+        for span in [Span::Once, Span::Persistent] {
+            for (i, &op) in trace.iter().enumerate() {
+                if fault.applies_to(op) {
+                    figures.add(&attempt(sc, &path, i + 1, span, fault));
+                }
+            }
+        }
+    }
+    // after all that, a save without faults succeeds and cleans up
+    sc.new.save(&path).unwrap();
+    assert!(!temp_path(&path).exists());
+    let loaded = Store::load(sc.schema.clone(), &path).unwrap();
+    assert_eq!(loaded.to_snapshot().unwrap(), sc.new.to_snapshot().unwrap());
+    figures.print(&format!("{} ({} ops a save)", sc.name, trace.len()));
+    figures
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let small_old = state(1, 40, 10);
+    let small_new = state(2, 45, 10);
+    // more than two write calls of the save's 1 MiB chunks
+    let big_old = state(3, 200, 12_000);
+    let big_new = state(4, 210, 12_000);
+    assert!(big_new.to_snapshot().unwrap().len() > 2 << 20);
+    let schema = small_new.schema().clone();
+    let small = |name, old: Option<&Store>, stale_temp| Scenario {
+        name,
+        schema: schema.clone(),
+        old: old.map(|s| s.to_snapshot().unwrap()),
+        new: Store::from_snapshot(schema.clone(), &small_new.to_snapshot().unwrap()).unwrap(),
+        stale_temp,
+    };
+    vec![
+        small("small over small", Some(&small_old), false),
+        small("small over small, stale temp", Some(&small_old), true),
+        small("first save", None, false),
+        small("first save, stale temp", None, true),
+        Scenario {
+            name: "big over big",
+            schema: schema.clone(),
+            old: Some(big_old.to_snapshot().unwrap()),
+            new: big_new,
+            stale_temp: false,
+        },
+    ]
+}
+
+#[test]
+fn every_fault_at_every_step_of_a_save_leaves_the_old_file_or_the_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut total = Figures::default();
+    for (i, sc) in scenarios().iter().enumerate() {
+        let sub: PathBuf = dir.path().join(format!("s{i}"));
+        fs::create_dir(&sub).unwrap();
+        total.add(&run(sc, &sub));
+    }
+    total.print("total");
+    assert!(
+        total.problems.is_empty(),
+        "{} problems, the first ones:\n{}",
+        total.problems.len(),
+        total.problems[..total.problems.len().min(20)].join("\n")
+    );
+    assert_eq!(total.other, 0);
+    assert_eq!(total.panics, 0);
+    assert!(
+        total.old > 0 && total.new > 0,
+        "both outcomes are exercised"
+    );
+    assert!(total.leftovers > 0, "a failed remove is exercised");
+}
