@@ -16,6 +16,10 @@
 //! after every step include per-kind rows and counts, `downcast`, `get_kind`, `kind_name`
 //! and `poly_parent`.
 //!
+//! A save and load step replaces the store with the one loaded from its snapshot (which
+//! must re-save to the same bytes); the model is unchanged, so the full comparison after
+//! it checks the load.
+//!
 //! 512 cases of up to 50 steps by default; `PROPTEST_CASES=10000 cargo test --test model`
 //! runs a long campaign.
 
@@ -840,7 +844,13 @@ fn compare(sut: &Sut, m: &Model) {
 #[derive(Clone, Debug)]
 enum Transition {
     Op(Op),
-    Transaction { steps: Vec<Step>, end: TxnEnd },
+    Transaction {
+        steps: Vec<Step>,
+        end: TxnEnd,
+    },
+    /// The store is saved with `to_snapshot` and replaced by the store loaded from the
+    /// bytes; the model does not change, so the comparison after it checks the load.
+    SaveLoad,
 }
 
 /// How a transaction's closure ends: `Ok`, `Err`, or a panic (which must roll back too).
@@ -1060,9 +1070,10 @@ impl ReferenceStateMachine for ModelMachine {
             Just(TxnEnd::Panic)
         ];
         prop_oneof![
-            9 => op.prop_map(Transition::Op),
-            1 => (vec(step, 1..5), end)
+            18 => op.prop_map(Transition::Op),
+            2 => (vec(step, 1..5), end)
                 .prop_map(|(steps, end)| Transition::Transaction { steps, end }),
+            1 => Just(Transition::SaveLoad),
         ]
         .boxed()
     }
@@ -1074,6 +1085,7 @@ impl ReferenceStateMachine for ModelMachine {
                 Step::Op(op) => m.accepts(op),
                 Step::Nested { ops, .. } => ops.iter().all(|op| m.accepts(op)),
             }),
+            Transition::SaveLoad => true,
         }
     }
 
@@ -1084,10 +1096,30 @@ impl ReferenceStateMachine for ModelMachine {
             Transition::Transaction { steps, end } => {
                 m.transaction(steps, *end == TxnEnd::Commit, &mut out)
             }
+            Transition::SaveLoad => {}
         }
         m.last = out;
         m
     }
+}
+
+/// The store loaded from a snapshot of `store`, which must re-save to the same bytes.
+fn save_and_load(store: &Store) -> Store {
+    let bytes = store
+        .to_snapshot()
+        .expect("a snapshot outside transactions");
+    let loaded = match Store::from_snapshot(store.schema().clone(), &bytes) {
+        Ok(loaded) => loaded,
+        Err(e) => panic!("a saved snapshot does not load: {e}"),
+    };
+    let again = loaded.to_snapshot().expect("a loaded store saves");
+    assert!(
+        again == bytes,
+        "re-saving a loaded store gave other bytes ({} instead of {})",
+        again.len(),
+        bytes.len()
+    );
+    loaded
 }
 
 struct StoreTest;
@@ -1170,6 +1202,7 @@ impl StateMachineTest for StoreTest {
                 }
                 assert!(!store.in_transaction());
             }
+            Transition::SaveLoad => *store = save_and_load(store),
         }
         assert_eq!(got.len(), m.last.len(), "number of calls");
         for (i, (want, got)) in m.last.iter().zip(&got).enumerate() {

@@ -8,66 +8,26 @@
 //! `Ok(None)`) and a failed transaction must leave the store exactly as it was: same
 //! entities, values, kinds, collections in order, payloads, counts.
 //!
+//! Op bytes 218 and 238 save and load: the store is saved with `to_snapshot`, loaded with
+//! `Store::from_snapshot(store.schema().clone(), ..)`, must equal the original in all of the
+//! above, passes `snapshot::verify`, re-saves to the same bytes, and replaces the original
+//! (later operations run on the loaded store). Inside a transaction, `to_snapshot` must
+//! refuse. Every input ends with such a save and load.
+//!
 //! Run: `cd fuzz && cargo fuzz run -s none ops -- -max_total_time=60`.
 
 #![no_main]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::io::Write;
+#[path = "../common/capped_alloc.rs"]
+mod capped_alloc;
 
 use libfuzzer_sys::fuzz_target;
+use relgraph::snapshot::{self, SnapshotError};
 use relgraph::{
     DeleteRule, Entity, Key, Kind, KindError, ManyToMany, OneToMany, OneToOne, PolyParent, RawKey,
     Relation, Rules, Schema, Store,
 };
 use serde::{Deserialize, Serialize};
-
-/// Aborts on any single allocation over 256 MiB. With `-s none`, libFuzzer's
-/// `-malloc_limit_mb` is not enforced, and a runaway allocation would take the machine
-/// down instead of being reported as a crash.
-struct CappedAlloc;
-
-const ALLOC_CAP: usize = 256 << 20;
-
-fn too_big() -> ! {
-    let _ = std::io::stderr().write_all(b"allocation over the 256 MiB cap\n");
-    std::process::abort()
-}
-
-// SAFETY: every call is forwarded unchanged to `System`, after a size check.
-unsafe impl GlobalAlloc for CappedAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if layout.size() > ALLOC_CAP {
-            too_big();
-        }
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if layout.size() > ALLOC_CAP {
-            too_big();
-        }
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if new_size > ALLOC_CAP {
-            too_big();
-        }
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: CappedAlloc = CappedAlloc;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct User(u32);
@@ -261,6 +221,9 @@ impl Input<'_> {
         Some(v)
     }
 }
+
+/// Op bytes that save the store and replace it with the loaded snapshot.
+const SAVE_LOAD: [u8; 2] = [218, 238];
 
 /// Operations per input, transactions included: keeps each run short.
 const MAX_OPS: usize = 400;
@@ -514,6 +477,20 @@ impl Ctx {
     /// Applies one operation; returns whether it must have changed nothing.
     fn step(&mut self, s: &mut Store, op: u8, input: &mut Input<'_>, depth: u32) -> Option<bool> {
         let h = self.h;
+        // two of the twelve bytes of the third transaction code (op % 20 == 18), so that
+        // the inputs saved before this step existed mostly keep their meaning
+        if SAVE_LOAD.contains(&op) {
+            if depth > 0 {
+                let r = s.to_snapshot();
+                assert!(
+                    matches!(r, Err(SnapshotError::InTransaction)),
+                    "a snapshot inside a transaction gave {r:?}"
+                );
+            } else {
+                *s = self.save_load(s, "a save and load");
+            }
+            return Some(true);
+        }
         Some(match op % 20 {
             0 | 1 | 19 => {
                 let table = usize::from(input.byte()?) % TABLES;
@@ -707,6 +684,35 @@ impl Ctx {
         })
     }
 
+    /// Saves `s`, loads the snapshot into a store of the same schema, and checks that the
+    /// loaded store equals `s` in everything observable and re-saves to the same bytes.
+    fn save_load(&self, s: &Store, what: &str) -> Store {
+        let bytes = match s.to_snapshot() {
+            Ok(b) => b,
+            Err(e) => panic!("saving failed before {what}: {e}"),
+        };
+        let loaded = match Store::from_snapshot(s.schema().clone(), &bytes) {
+            Ok(l) => l,
+            Err(e) => panic!("a saved snapshot failed to load in {what}: {e}"),
+        };
+        self.check(&loaded, what);
+        assert_eq!(self.counts(s), self.counts(&loaded), "counts after {what}");
+        assert_eq!(
+            self.snapshot(s),
+            self.snapshot(&loaded),
+            "the loaded store differs from the saved one in {what}"
+        );
+        if let Err(e) = snapshot::verify(&bytes) {
+            panic!("verify refused a saved snapshot in {what}: {e}");
+        }
+        let again = loaded.to_snapshot().expect("a loaded store saves");
+        assert!(
+            again == bytes,
+            "re-saving a loaded store changed the bytes in {what}"
+        );
+        loaded
+    }
+
     fn update<T: Value>(
         &mut self,
         s: &mut Store,
@@ -880,4 +886,5 @@ fuzz_target!(|data: &[u8]| {
     let mut input = Input(data);
     let _ = ctx.run(&mut store, &mut input, 0, usize::MAX);
     ctx.check(&store, "the last operation");
+    ctx.save_load(&store, "the final save and load");
 });

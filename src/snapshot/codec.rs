@@ -5,7 +5,8 @@
 #![allow(clippy::disallowed_methods)]
 
 use bincode::config::{self, Config};
-use bincode::error::DecodeError;
+use bincode::enc::write::Writer;
+use bincode::error::{DecodeError, EncodeError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -15,6 +16,9 @@ pub(crate) enum CodecError {
     Limit,
     /// Anything else, described.
     Other(String),
+    /// The value decoded, but from a longer form than its encoding (bincode also accepts
+    /// non-minimal varints): a re-save would write other bytes.
+    NotCanonical,
 }
 
 /// Appends the encoding of `value` to `out`.
@@ -85,9 +89,43 @@ pub(crate) fn decode<T: DeserializeOwned>(
     }
 }
 
-/// Decodes exactly `n` values laid end to end in `bytes`, which they must use up, calling
-/// `f` with each. The limit is set by the length of the whole blob.
-pub(crate) fn decode_all<T: DeserializeOwned>(
+/// A writer that checks what is written against the bytes a value was decoded from.
+struct Compare<'a>(&'a [u8]);
+
+impl Writer for Compare<'_> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        match self.0.strip_prefix(bytes) {
+            Some(rest) => {
+                self.0 = rest;
+                Ok(())
+            }
+            None => Err(EncodeError::Other("not the canonical encoding")),
+        }
+    }
+}
+
+/// As [`decode`], and the bytes taken must be exactly those [`encode`] writes for the
+/// value (checked by encoding it against them, without allocating): bincode also accepts
+/// longer forms of its varints (integers, lengths, enum tags), which would make a re-save
+/// of the loaded store differ from the file.
+#[inline]
+pub(crate) fn decode_canonical<T: DeserializeOwned + Serialize>(
+    bytes: &[u8],
+    limit: Limit,
+) -> Result<(T, usize), CodecError> {
+    let (value, used) = decode::<T>(bytes, limit)?;
+    let mut rest = Compare(&bytes[..used]);
+    match bincode::serde::encode_into_writer(&value, &mut rest, config::standard()) {
+        Ok(()) if rest.0.is_empty() => Ok((value, used)),
+        _ => Err(CodecError::NotCanonical),
+    }
+}
+
+/// Decodes exactly `n` values laid end to end in `bytes`, which they must use up, each in
+/// its canonical encoding, calling `f` with each. The limit is set by the length of the
+/// whole blob.
+pub(crate) fn decode_all<T: DeserializeOwned + Serialize>(
     bytes: &[u8],
     n: usize,
     mut f: impl FnMut(T),
@@ -95,7 +133,7 @@ pub(crate) fn decode_all<T: DeserializeOwned>(
     let limit = Limit::for_len(bytes.len());
     let mut pos = 0;
     for i in 0..n {
-        let (value, used) = decode::<T>(&bytes[pos..], limit).map_err(|e| (i, e))?;
+        let (value, used) = decode_canonical::<T>(&bytes[pos..], limit).map_err(|e| (i, e))?;
         pos += used;
         f(value);
     }
@@ -132,6 +170,20 @@ mod tests {
         bytes.extend_from_slice(&(1u64 << 62).to_le_bytes());
         let r = decode::<String>(&bytes, Limit::for_len(bytes.len()));
         assert!(matches!(r, Err(CodecError::Limit)));
+    }
+
+    #[test]
+    fn a_non_minimal_varint_decodes_but_is_not_canonical() {
+        // 5 as a varint with a u16 marker: bincode accepts it, the format does not
+        let bytes = [251u8, 5, 0];
+        let limit = Limit::for_len(bytes.len());
+        assert!(matches!(decode::<u32>(&bytes, limit), Ok((5, 3))));
+        assert!(matches!(
+            decode_canonical::<u32>(&bytes, limit),
+            Err(CodecError::NotCanonical)
+        ));
+        assert!(matches!(decode_canonical::<u32>(&[5], limit), Ok((5, 1))));
+        assert!(decode_all::<u32>(&bytes, 1, |_| ()).is_err());
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub enum SnapshotError {
     Malformed {
         /// Where.
         section: String,
-        /// Byte offset in the payload (approximate for row data).
+        /// Byte offset in the payload (for a row: where the row starts).
         offset: u64,
         /// What is wrong.
         detail: String,
@@ -297,8 +297,9 @@ pub enum Invariant {
     SchemaDescription,
     /// A slot's version is nonzero and not above the highest version the slot issued.
     SlotVersion,
-    /// Sections appear in ascending key order, lists are not empty: the one canonical
-    /// encoding of a store, so that re-saving it gives the same bytes.
+    /// Sections appear in ascending key order, lists are not empty, rows and payloads are
+    /// in their canonical encoding (no longer varint forms): the one canonical encoding of
+    /// a store, so that re-saving it gives the same bytes.
     Canonical,
     /// Every link endpoint is a live entity of the relation's table.
     LiveEndpoint,

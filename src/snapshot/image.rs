@@ -408,9 +408,15 @@ pub(crate) enum TableImage<'a> {
         slots: Vec<(u32, u32)>,
         live: usize,
         rows: &'a [u8],
+        /// Payload offset of `rows`.
+        rows_at: usize,
     },
     /// A kind: the base slots of its rows in the kind's order, and their encoded rows.
-    Kind { keys: Vec<u32>, rows: &'a [u8] },
+    Kind {
+        keys: Vec<u32>,
+        rows: &'a [u8],
+        rows_at: usize,
+    },
 }
 
 impl TableImage<'_> {
@@ -424,6 +430,13 @@ impl TableImage<'_> {
     pub fn row_bytes(&self) -> &[u8] {
         match self {
             TableImage::Slots { rows, .. } | TableImage::Kind { rows, .. } => rows,
+        }
+    }
+
+    /// Payload offset of the encoded rows.
+    pub fn rows_at(&self) -> usize {
+        match self {
+            TableImage::Slots { rows_at, .. } | TableImage::Kind { rows_at, .. } => *rows_at,
         }
     }
 }
@@ -471,8 +484,14 @@ fn read_slots<'a>(r: &mut Reader<'a>) -> Result<TableImage<'a>, SnapshotError> {
         live += usize::from(version != 0);
         slots.push((high, version));
     }
+    let rows_at = r.pos() + 8;
     let rows = r.blob()?;
-    Ok(TableImage::Slots { slots, live, rows })
+    Ok(TableImage::Slots {
+        slots,
+        live,
+        rows,
+        rows_at,
+    })
 }
 
 fn read_kind<'a>(r: &mut Reader<'a>) -> Result<TableImage<'a>, SnapshotError> {
@@ -481,8 +500,13 @@ fn read_kind<'a>(r: &mut Reader<'a>) -> Result<TableImage<'a>, SnapshotError> {
     for _ in 0..n {
         keys.push(r.u32()?);
     }
+    let rows_at = r.pos() + 8;
     let rows = r.blob()?;
-    Ok(TableImage::Kind { keys, rows })
+    Ok(TableImage::Kind {
+        keys,
+        rows,
+        rows_at,
+    })
 }
 
 /// The stored links of one relation (slot indices; versions come from the tables).
@@ -522,6 +546,22 @@ fn read_pairs(r: &mut Reader<'_>) -> Result<Vec<(u32, u32)>, SnapshotError> {
         pairs.push((a, b));
     }
     Ok(pairs)
+}
+
+/// Names the table or relation a section error was found in.
+fn relabel(e: SnapshotError, name: impl FnOnce() -> String) -> SnapshotError {
+    match e {
+        SnapshotError::Malformed { offset, detail, .. } => SnapshotError::Malformed {
+            section: name(),
+            offset,
+            detail,
+        },
+        SnapshotError::Invalid(mut g) => {
+            g.location = name();
+            SnapshotError::Invalid(g)
+        }
+        e => e,
+    }
 }
 
 /// A whole snapshot, parsed and checked for structure, not yet for graph invariants.
@@ -573,10 +613,11 @@ impl<'a> Image<'a> {
         for t in &schema.tables {
             r.section = "table section";
             let start = r.pos();
-            tables.push(match t.base {
-                None => read_slots(&mut r)?,
-                Some(_) => read_kind(&mut r)?,
-            });
+            let table = match t.base {
+                None => read_slots(&mut r),
+                Some(_) => read_kind(&mut r),
+            };
+            tables.push(table.map_err(|e| relabel(e, || format!("table {}", t.name)))?);
             table_bytes.push(r.pos() - start);
         }
         let mut relations = Vec::with_capacity(schema.relations.len());
@@ -584,16 +625,21 @@ impl<'a> Image<'a> {
         for rel in &schema.relations {
             r.section = "relation section";
             let start = r.pos();
-            relations.push(match rel.kind {
-                RelationKind::OneToMany => RelationImage::OneToMany(Lists::read(&mut r)?),
-                RelationKind::OneToOne => RelationImage::OneToOne(read_pairs(&mut r)?),
-                RelationKind::ManyToMany => {
+            let relation = match rel.kind {
+                RelationKind::OneToMany => Lists::read(&mut r).map(RelationImage::OneToMany),
+                RelationKind::OneToOne => read_pairs(&mut r).map(RelationImage::OneToOne),
+                RelationKind::ManyToMany => (|| {
                     let a = Lists::read(&mut r)?;
                     let payloads = r.blob()?;
                     let b = Lists::read(&mut r)?;
-                    RelationImage::ManyToMany { a, payloads, b }
-                }
-            });
+                    Ok(RelationImage::ManyToMany { a, payloads, b })
+                })(),
+            };
+            relations.push(
+                relation.map_err(|e| {
+                    relabel(e, || format!("relation {}", schema.relation_name(rel)))
+                })?,
+            );
             relation_bytes.push(r.pos() - start);
         }
         if r.left() != 0 {

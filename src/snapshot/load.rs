@@ -2,7 +2,7 @@
 
 use super::build::{build_relation, check_counts, check_groups, liveness};
 use super::codec::{self, CodecError, Limit};
-use super::error::{SchemaDifference, SnapshotError};
+use super::error::{InvalidGraph, Invariant, SchemaDifference, SnapshotError};
 use super::image::{Image, RelationImage, SchemaDesc, TableImage};
 use crate::arena::{Arena, Column, ErasedArena, KindArena};
 use crate::key::RawKey;
@@ -28,6 +28,12 @@ fn codec_error(section: String, limit: Limit, offset: usize, e: CodecError) -> S
             offset: offset as u64,
             detail,
         },
+        CodecError::NotCanonical => SnapshotError::Invalid(InvalidGraph::new(
+            Invariant::Canonical,
+            section.clone(),
+            None,
+            format!("{section} is not in its canonical encoding"),
+        )),
     }
 }
 
@@ -68,10 +74,11 @@ pub(crate) fn load_table<T: Entity>(
             let bytes = &rows[pos..];
             let decoded = match migration {
                 Some(m) => m(bytes, limit),
-                None => codec::decode::<T>(bytes, limit),
+                None => codec::decode_canonical::<T>(bytes, limit),
             };
             let (value, used) = decoded.map_err(|e| {
-                codec_error(format!("row {row} of table {}", def.name), limit, pos, e)
+                let at = image.rows_at() + pos;
+                codec_error(format!("row {row} of table {}", def.name), limit, at, e)
             })?;
             pos += used;
             row += 1;
@@ -91,7 +98,7 @@ pub(crate) fn load_table<T: Entity>(
     if pos != rows.len() {
         return Err(SnapshotError::Malformed {
             section: format!("rows of table {}", def.name),
-            offset: pos as u64,
+            offset: (image.rows_at() + pos) as u64,
             detail: format!("{} bytes left after the last row", rows.len() - pos),
         });
     }
@@ -208,6 +215,10 @@ pub(crate) fn load_image(schema: Schema, img: &Image<'_>) -> Result<Store, Snaps
                         section: format!("payloads of {}", def.name),
                         limit,
                     },
+                    SnapshotError::Invalid(mut e) => {
+                        e.location = format!("payloads of {}", def.name);
+                        SnapshotError::Invalid(e)
+                    }
                     e => e,
                 })?
             }
@@ -223,7 +234,6 @@ pub(crate) fn load_image(schema: Schema, img: &Image<'_>) -> Result<Store, Snaps
         )?);
     }
     check_groups(&img.schema, &live, &built)?;
-    check_counts(img)?;
     let mut tables: Vec<Option<Box<dyn ErasedArena>>> =
         (0..schema.tables.len()).map(|_| None).collect();
     for (ft, image) in img.tables.iter().enumerate() {
@@ -237,6 +247,7 @@ pub(crate) fn load_image(schema: Schema, img: &Image<'_>) -> Result<Store, Snaps
             &live[root],
         )?);
     }
+    check_counts(img)?;
     let mut relations: Vec<Option<RelationStore>> =
         (0..schema.relations.len()).map(|_| None).collect();
     for (fr, store) in built.into_iter().enumerate() {

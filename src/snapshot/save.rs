@@ -19,6 +19,7 @@ fn encode_error(section: String) -> impl FnOnce(CodecError) -> SnapshotError {
         detail: match e {
             CodecError::Limit => "limit exceeded".into(),
             CodecError::Other(s) => s,
+            CodecError::NotCanonical => "not canonical".into(),
         },
     }
 }
