@@ -200,3 +200,43 @@ fn a_snapshot_cannot_be_taken_inside_a_transaction() {
         Err(relgraph::snapshot::SnapshotError::InTransaction)
     ));
 }
+
+#[path = "../benches/common/mod.rs"]
+#[allow(dead_code)]
+mod workloads;
+
+#[test]
+fn the_w1_and_w5_state_round_trips_through_a_file_with_no_temp_left() {
+    use workloads::*;
+    let scale = Scale::from_env(0.01);
+    let state = rg_w9_state(BlogData::new(&scale), SchoolData::new(&scale));
+    let sum = rg_w9_checksum(&state);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w1w5.rlg");
+    let mut saves = 0;
+    let start = std::time::Instant::now();
+    state.store.save(&path).unwrap();
+    saves += 1;
+    let saved_in = start.elapsed();
+    let bytes = std::fs::read(&path).unwrap();
+    let start = std::time::Instant::now();
+    let loaded = Store::load(state.store.schema().clone(), &path).unwrap();
+    let loaded_in = start.elapsed();
+    check(&loaded);
+    let loaded = RgW9 {
+        store: loaded,
+        ..state
+    };
+    assert_eq!(rg_w9_checksum(&loaded), sum);
+    // a second save over the first: the same bytes, and only the file itself in the folder
+    loaded.store.save(&path).unwrap();
+    saves += 1;
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    let leftovers = std::fs::read_dir(dir.path()).unwrap().count() - 1;
+    assert_eq!(leftovers, 0);
+    println!(
+        "T1: saves {saves}, bytes {}, save {saved_in:?}, load {loaded_in:?} (debug build), \
+         leftovers {leftovers}",
+        bytes.len()
+    );
+}
