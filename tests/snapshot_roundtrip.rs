@@ -202,7 +202,6 @@ fn a_snapshot_cannot_be_taken_inside_a_transaction() {
 }
 
 #[path = "../benches/common/mod.rs"]
-#[allow(dead_code)]
 mod workloads;
 
 #[test]
