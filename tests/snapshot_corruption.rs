@@ -19,72 +19,8 @@ use snapshot_support::{header_of, with_header, with_payload};
 /// A safety net for any one attempt: an allocation past it aborts the test binary.
 const CEILING: usize = 256 << 20;
 
-/// A world with every relation kind, holes in the arenas and in the lists, and second-end
-/// orders unlike the first end's (as in `snapshot_roundtrip.rs`, smaller).
 fn busy_world(seed: u64) -> Store {
-    let cfg = Config {
-        reports: Rules::new().acyclic(),
-        ..Config::default()
-    };
-    let (mut s, r) = world(cfg);
-    let mut rng = Rng::new(seed);
-    let users: Vec<_> = (0..12).map(|i| user(&mut s, &format!("u{i}"))).collect();
-    let posts: Vec<_> = (0..30).map(|i| post(&mut s, &format!("p{i}"))).collect();
-    let tags: Vec<_> = (0..6).map(|i| tag(&mut s, &format!("t{i}"))).collect();
-    let students: Vec<_> = (0..8).map(|i| student(&mut s, &format!("s{i}"))).collect();
-    let courses: Vec<_> = (0..4).map(|i| course(&mut s, &format!("c{i}"))).collect();
-    let emps: Vec<_> = (0..12)
-        .map(|i| employee(&mut s, &format!("e{i}")))
-        .collect();
-    for &p in &posts {
-        s.link(r.posts, rng.pick(&users), p).unwrap();
-        for _ in 0..2 {
-            let _ = s.link(r.tags, p, rng.pick(&tags));
-        }
-    }
-    for i in 0..20 {
-        let c = comment(&mut s, &format!("c{i}"));
-        s.link(r.comments, rng.pick(&posts), c).unwrap();
-    }
-    for &u in users.iter().step_by(3) {
-        let pr = profile(&mut s, "bio");
-        s.link(r.profile, u, pr).unwrap();
-    }
-    for &st in &students {
-        for _ in 0..3 {
-            let grade = rng.below(100) as u32;
-            let _ = s.link_with(r.enrollments, st, rng.pick(&courses), Enrollment { grade });
-        }
-    }
-    for (i, &e) in emps.iter().enumerate().skip(1) {
-        s.link(r.reports, emps[rng.below(i)], e).unwrap();
-    }
-    for w in emps.chunks(2) {
-        if let [a, b] = w {
-            s.link(r.mentors, *a, *b).unwrap();
-        }
-    }
-    for _ in 0..25 {
-        let _ = s.link(r.follows, rng.pick(&users), rng.pick(&users));
-    }
-    for &p in posts.iter().step_by(7) {
-        s.remove(p).unwrap();
-    }
-    for &u in users.iter().skip(5).step_by(6) {
-        s.remove(u).unwrap();
-    }
-    let reused = user(&mut s, "reused");
-    s.link(r.follows, reused, users[0]).unwrap();
-    for &st in students.iter().rev().step_by(2) {
-        let first: Vec<_> = s.targets(r.enrollments, st).take(2).collect();
-        for c in first {
-            let grade = s.payload(r.enrollments, st, c).unwrap().clone();
-            s.unlink(r.enrollments, st, c).unwrap();
-            s.link_with(r.enrollments, st, c, grade).unwrap();
-        }
-    }
-    check(&s);
-    s
+    common::snapshot::busy_world(seed, 1).0
 }
 
 /// A valid snapshot and the schema it loads into.

@@ -19,32 +19,8 @@ use common::*;
 use relgraph::snapshot::{FileSystem, HEADER_LEN};
 use relgraph::{Schema, Store};
 
-/// A world with every relation kind of the test fixtures.
 fn state(seed: u64, posts_n: usize) -> Store {
-    let (mut s, r) = world(Config::default());
-    let mut rng = Rng::new(seed);
-    let users: Vec<_> = (0..6)
-        .map(|i| user(&mut s, &format!("u{seed}-{i}")))
-        .collect();
-    let tags: Vec<_> = (0..4).map(|i| tag(&mut s, &format!("t{i}"))).collect();
-    for i in 0..posts_n {
-        let p = post(&mut s, &format!("post {seed}-{i}"));
-        s.link(r.posts, rng.pick(&users), p).unwrap();
-        let _ = s.link(r.tags, p, rng.pick(&tags));
-    }
-    let st = student(&mut s, "s");
-    let c = course(&mut s, "c");
-    let grade = seed as u32;
-    s.link_with(r.enrollments, st, c, Enrollment { grade })
-        .unwrap();
-    let pr = profile(&mut s, "bio");
-    s.link(r.profile, users[0], pr).unwrap();
-    let boss = employee(&mut s, "boss");
-    let e = employee(&mut s, "e");
-    s.link(r.reports, boss, e).unwrap();
-    s.link(r.follows, users[1], users[2]).unwrap();
-    check(&s);
-    s
+    common::snapshot::state(seed, posts_n, 0)
 }
 
 /// A file's content: `durable` survives any crash; `data` is what a reader sees now.

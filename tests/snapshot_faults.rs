@@ -13,38 +13,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use common::*;
+use common::snapshot::state;
 use relgraph::snapshot::{temp_path, FileSystem, SnapshotError, StdFileSystem};
 use relgraph::{Schema, Store};
-
-/// A world with every relation kind of the test fixtures; `title_len` sets its size.
-fn state(seed: u64, posts_n: usize, title_len: usize) -> Store {
-    let (mut s, r) = world(Config::default());
-    let mut rng = Rng::new(seed);
-    let users: Vec<_> = (0..8)
-        .map(|i| user(&mut s, &format!("u{seed}-{i}")))
-        .collect();
-    let tags: Vec<_> = (0..5).map(|i| tag(&mut s, &format!("t{i}"))).collect();
-    let filler = "x".repeat(title_len);
-    for i in 0..posts_n {
-        let p = post(&mut s, &format!("p{seed}-{i}-{filler}"));
-        s.link(r.posts, rng.pick(&users), p).unwrap();
-        let _ = s.link(r.tags, p, rng.pick(&tags));
-    }
-    let st = student(&mut s, "s");
-    let c = course(&mut s, "c");
-    let grade = seed as u32;
-    s.link_with(r.enrollments, st, c, Enrollment { grade })
-        .unwrap();
-    let pr = profile(&mut s, "bio");
-    s.link(r.profile, users[0], pr).unwrap();
-    let boss = employee(&mut s, "boss");
-    let e = employee(&mut s, "e");
-    s.link(r.reports, boss, e).unwrap();
-    s.link(r.follows, users[1], users[2]).unwrap();
-    check(&s);
-    s
-}
 
 /// One file-system call of a save.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -35,33 +35,7 @@ const PATH_VAR: &str = "RELGRAPH_T4_PATH";
 const SIGABRT: i32 = 6;
 const SIGKILL: i32 = 9;
 
-/// A world with every relation kind of the test fixtures; `title_len` sets its size.
-fn state(seed: u64, posts_n: usize, title_len: usize) -> Store {
-    let (mut s, r) = world(Config::default());
-    let mut rng = Rng::new(seed);
-    let users: Vec<_> = (0..6)
-        .map(|i| user(&mut s, &format!("u{seed}-{i}")))
-        .collect();
-    let tags: Vec<_> = (0..4).map(|i| tag(&mut s, &format!("t{i}"))).collect();
-    let filler = "x".repeat(title_len);
-    for i in 0..posts_n {
-        let p = post(&mut s, &format!("p{seed}-{i}-{filler}"));
-        s.link(r.posts, rng.pick(&users), p).unwrap();
-        let _ = s.link(r.tags, p, rng.pick(&tags));
-    }
-    let st = student(&mut s, "s");
-    let c = course(&mut s, "c");
-    let grade = seed as u32;
-    s.link_with(r.enrollments, st, c, Enrollment { grade })
-        .unwrap();
-    let pr = profile(&mut s, "bio");
-    s.link(r.profile, users[0], pr).unwrap();
-    let boss = employee(&mut s, "boss");
-    let e = employee(&mut s, "e");
-    s.link(r.reports, boss, e).unwrap();
-    check(&s);
-    s
-}
+use common::snapshot::state;
 
 /// The two states of the step-by-step kills: small, one write each.
 fn small_states() -> [Store; 2] {

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test file uses a different part of the fixtures
 
 pub mod poly;
+pub mod snapshot;
 
 use std::fmt::{Debug, Write};
 
