@@ -659,7 +659,8 @@ impl Schema {
     /// changes so that rows saved before no longer decode as the new type (a field added,
     /// removed or retyped), and register a [`migrate`](Self::migrate) from each older
     /// version that saved files may still hold. A snapshot whose table is newer than the
-    /// program's is refused with [`SchemaDifference::VersionTooNew`](crate::snapshot::SchemaDifference).
+    /// program's is refused with
+    /// [`SchemaDifference::VersionTooNew`](crate::snapshot::SchemaDifference).
     ///
     /// # Panics
     ///

@@ -170,3 +170,19 @@ fn the_w1_and_w5_state_round_trips_through_a_file_with_no_temp_left() {
         bytes.len()
     );
 }
+
+#[test]
+fn rows_with_hash_maps_load_whatever_order_their_entries_were_saved_in() {
+    use std::collections::HashMap;
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Inventory {
+        counts: HashMap<String, u32>,
+    }
+    let mut schema = relgraph::Schema::new();
+    schema.table::<Inventory>("inventories");
+    let mut s = Store::new(schema);
+    let counts: HashMap<String, u32> = (0..50).map(|i| (format!("item{i}"), i)).collect();
+    let k = s.insert(Inventory { counts });
+    let loaded = Store::from_snapshot(s.schema().clone(), &s.to_snapshot().unwrap()).unwrap();
+    assert_eq!(loaded.get(k), s.get(k));
+}

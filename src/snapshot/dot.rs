@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::error::SnapshotError;
 use super::image::{Image, RelationImage};
 
-/// Which part of a snapshot's graph [`dot`] draws.
+/// Which part of a snapshot's graph [`dot`](fn@dot) draws.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DotScope {
     /// Every entity and link.

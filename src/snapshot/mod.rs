@@ -6,12 +6,13 @@
 //! the old file or the new one. [`Store::load`] checks the header and the checksum, decodes
 //! with memory limits derived from the input's size, rebuilds the second side of every
 //! relation, checks every invariant, and only then hands back a store. Keys saved are the
-//! keys loaded, and re-saving a loaded store gives the same bytes.
+//! keys loaded, and re-saving a loaded store gives the same bytes (for row types that
+//! serialize deterministically: a `BTreeMap`, not a `HashMap`).
 //!
 //! Tables carry a version; a program registers migrations from older row types with
 //! [`Schema::migrate`](crate::Schema::migrate). A snapshot describes its own tables and
-//! relations, so [`inspect`], [`verify`] and [`dot`] (and the `relgraph` command-line tool)
-//! work on any snapshot without the program's types.
+//! relations, so [`inspect`], [`verify`] and [`dot`](fn@dot) (and the `relgraph`
+//! command-line tool) work on any snapshot without the program's types.
 //!
 //! The byte layout is in `docs/design.md`.
 //!

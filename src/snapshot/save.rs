@@ -36,7 +36,7 @@ fn close_blob(out: &mut [u8], start: usize) {
 }
 
 /// The snapshot of `store`: header and payload. Deterministic: the same store state gives
-/// the same bytes.
+/// the same bytes, if the row types serialize deterministically.
 pub(crate) fn encode(store: &Store) -> Result<Vec<u8>, SnapshotError> {
     if store.depth > 0 {
         return Err(SnapshotError::InTransaction);
