@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::arena::{Arena, Column, ErasedArena, KindArena};
 use crate::key::Key;
 use crate::relation::{ErasedPayloads, PayloadVec};
-use crate::snapshot::codec::{self, CodecError, Limit};
+use crate::snapshot::codec::{self, Blob, CodecError};
 use crate::snapshot::load::{load_payloads, load_table, LoadPayloads, LoadTable};
 
 /// What an entity type (and a link payload type) must be: plain owned data that can be
@@ -200,7 +200,7 @@ impl fmt::Display for RelationName {
 
 /// Reads one stored row of a table's type from bytes: a migration from an older version.
 pub(crate) type RowDecoder<T> =
-    Box<dyn Fn(&[u8], Limit) -> Result<(T, usize), CodecError> + Send + Sync>;
+    Box<dyn Fn(&[u8], &Blob) -> Result<(T, usize), CodecError> + Send + Sync>;
 
 #[derive(Clone)]
 pub(crate) struct TableDef {
@@ -737,8 +737,8 @@ impl Schema {
             "table `{}`: a migration from version {from} is already registered",
             def.name
         );
-        let decoder: RowDecoder<T> = Box::new(move |bytes, limit| {
-            codec::decode::<Old>(bytes, limit).map(|(old, used)| (convert(old), used))
+        let decoder: RowDecoder<T> = Box::new(move |bytes, blob| {
+            codec::decode_in::<Old>(bytes, blob).map(|(old, used)| (convert(old), used))
         });
         def.migrations.push((from, Arc::new(decoder)));
     }

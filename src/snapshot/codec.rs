@@ -12,8 +12,8 @@
 //!   an element: the hint passed on is capped at [`HINT_CAP`] elements and at the elements
 //!   the call may still take, and a longer legitimate sequence grows as a `Vec` does;
 //! - a sequence of elements encoded in no bytes (`Vec<()>`) would loop for as long as its
-//!   stored length says: the elements of sequences and entries of maps one decode call
-//!   takes are counted, and refused past the length of its input plus [`SLACK`], which
+//!   stored length says: the elements of sequences and entries of maps all the values of
+//!   one [`Blob`] take are counted, and refused past its length plus [`SLACK`], which
 //!   elements that each take at least a byte of input never exceed.
 //!
 //! The in-memory size of the elements is not counted: memory is bounded by the input times
@@ -78,11 +78,11 @@ impl Limit {
 fn with_limit<T: DeserializeOwned, C: Config>(
     bytes: &[u8],
     config: C,
+    left: &Cell<u64>,
 ) -> Result<(T, usize), CodecError> {
-    let left = Cell::new((bytes.len() as u64).saturating_add(SLACK));
     let seed = GuardedSeed {
         seed: PhantomData::<T>,
-        budget: Budget(&left),
+        budget: Budget(left),
         counted: false,
     };
     bincode::serde::seed_decode_from_slice(seed, bytes, config).map_err(|e| match e {
@@ -91,31 +91,73 @@ fn with_limit<T: DeserializeOwned, C: Config>(
     })
 }
 
-/// Decodes one value from the start of `bytes`; returns it and the bytes it took.
-#[inline]
+/// Decodes one value from the start of `bytes`; returns it and the bytes it took. The
+/// value may take as many sequence elements as `bytes` has bytes, plus [`SLACK`].
+#[cfg(test)]
 pub(crate) fn decode<T: DeserializeOwned>(
     bytes: &[u8],
     limit: Limit,
 ) -> Result<(T, usize), CodecError> {
+    let left = Cell::new((bytes.len() as u64).saturating_add(SLACK));
+    decode_counted(bytes, limit, &left)
+}
+
+/// A blob of values laid end to end: its decode limit, and the sequence elements all its
+/// values together may still take (its length plus [`SLACK`]), so that many values of
+/// zero-sized elements can't each take the whole blob's allowance.
+pub(crate) struct Blob {
+    limit: Limit,
+    left: Cell<u64>,
+}
+
+impl Blob {
+    pub fn new(len: usize) -> Blob {
+        Blob {
+            limit: Limit::for_len(len),
+            left: Cell::new((len as u64).saturating_add(SLACK)),
+        }
+    }
+
+    pub fn limit(&self) -> Limit {
+        self.limit
+    }
+}
+
+/// Decodes one value of `blob` from the start of `bytes`, counting its elements against
+/// the blob's allowance; returns it and the bytes it took.
+#[inline]
+pub(crate) fn decode_in<T: DeserializeOwned>(
+    bytes: &[u8],
+    blob: &Blob,
+) -> Result<(T, usize), CodecError> {
+    decode_counted(bytes, blob.limit, &blob.left)
+}
+
+#[inline]
+fn decode_counted<T: DeserializeOwned>(
+    bytes: &[u8],
+    limit: Limit,
+    left: &Cell<u64>,
+) -> Result<(T, usize), CodecError> {
     let c = config::standard();
     match limit.0 {
-        12 => with_limit(bytes, c.with_limit::<{ 1 << 12 }>()),
-        14 => with_limit(bytes, c.with_limit::<{ 1 << 14 }>()),
-        16 => with_limit(bytes, c.with_limit::<{ 1 << 16 }>()),
-        18 => with_limit(bytes, c.with_limit::<{ 1 << 18 }>()),
-        20 => with_limit(bytes, c.with_limit::<{ 1 << 20 }>()),
-        22 => with_limit(bytes, c.with_limit::<{ 1 << 22 }>()),
-        24 => with_limit(bytes, c.with_limit::<{ 1 << 24 }>()),
-        26 => with_limit(bytes, c.with_limit::<{ 1 << 26 }>()),
-        28 => with_limit(bytes, c.with_limit::<{ 1 << 28 }>()),
-        30 => with_limit(bytes, c.with_limit::<{ 1 << 30 }>()),
-        32 => with_limit(bytes, c.with_limit::<{ 1 << 32 }>()),
-        34 => with_limit(bytes, c.with_limit::<{ 1 << 34 }>()),
-        36 => with_limit(bytes, c.with_limit::<{ 1 << 36 }>()),
-        38 => with_limit(bytes, c.with_limit::<{ 1 << 38 }>()),
-        40 => with_limit(bytes, c.with_limit::<{ 1 << 40 }>()),
-        42 => with_limit(bytes, c.with_limit::<{ 1 << 42 }>()),
-        _ => with_limit(bytes, c.with_limit::<{ 1 << 44 }>()),
+        12 => with_limit(bytes, c.with_limit::<{ 1 << 12 }>(), left),
+        14 => with_limit(bytes, c.with_limit::<{ 1 << 14 }>(), left),
+        16 => with_limit(bytes, c.with_limit::<{ 1 << 16 }>(), left),
+        18 => with_limit(bytes, c.with_limit::<{ 1 << 18 }>(), left),
+        20 => with_limit(bytes, c.with_limit::<{ 1 << 20 }>(), left),
+        22 => with_limit(bytes, c.with_limit::<{ 1 << 22 }>(), left),
+        24 => with_limit(bytes, c.with_limit::<{ 1 << 24 }>(), left),
+        26 => with_limit(bytes, c.with_limit::<{ 1 << 26 }>(), left),
+        28 => with_limit(bytes, c.with_limit::<{ 1 << 28 }>(), left),
+        30 => with_limit(bytes, c.with_limit::<{ 1 << 30 }>(), left),
+        32 => with_limit(bytes, c.with_limit::<{ 1 << 32 }>(), left),
+        34 => with_limit(bytes, c.with_limit::<{ 1 << 34 }>(), left),
+        36 => with_limit(bytes, c.with_limit::<{ 1 << 36 }>(), left),
+        38 => with_limit(bytes, c.with_limit::<{ 1 << 38 }>(), left),
+        40 => with_limit(bytes, c.with_limit::<{ 1 << 40 }>(), left),
+        42 => with_limit(bytes, c.with_limit::<{ 1 << 42 }>(), left),
+        _ => with_limit(bytes, c.with_limit::<{ 1 << 44 }>(), left),
     }
 }
 
@@ -130,18 +172,30 @@ impl Writer for Count {
     }
 }
 
-/// As [`decode`], and the bytes taken must be as many as [`encode`] writes for the value
-/// (counted by encoding it, without allocating): bincode also accepts longer forms of its
-/// varints (integers, lengths, enum tags), which would make a re-save of the loaded store
-/// differ from the file. Lengths, not bytes, are compared: a value whose encoding depends
-/// on more than the value (a `HashMap`'s iteration order) encodes to the same length in
-/// any order, and loads.
-#[inline]
+/// [`decode_canonical_in`] of one value alone.
+#[cfg(test)]
 pub(crate) fn decode_canonical<T: DeserializeOwned + Serialize>(
     bytes: &[u8],
     limit: Limit,
 ) -> Result<(T, usize), CodecError> {
-    let (value, used) = decode::<T>(bytes, limit)?;
+    canonical(decode::<T>(bytes, limit)?)
+}
+
+/// As [`decode_in`], and the bytes taken must be as many as [`encode`] writes for the
+/// value (counted by encoding it, without allocating): bincode also accepts longer forms
+/// of its varints (integers, lengths, enum tags), which would make a re-save of the loaded
+/// store differ from the file. Lengths, not bytes, are compared: a value whose encoding
+/// depends on more than the value (a `HashMap`'s iteration order) encodes to the same
+/// length in any order, and loads.
+#[inline]
+pub(crate) fn decode_canonical_in<T: DeserializeOwned + Serialize>(
+    bytes: &[u8],
+    blob: &Blob,
+) -> Result<(T, usize), CodecError> {
+    canonical(decode_in::<T>(bytes, blob)?)
+}
+
+fn canonical<T: Serialize>((value, used): (T, usize)) -> Result<(T, usize), CodecError> {
     let mut count = Count(0);
     match bincode::serde::encode_into_writer(&value, &mut count, config::standard()) {
         Ok(()) if count.0 == used => Ok((value, used)),
@@ -157,10 +211,10 @@ pub(crate) fn decode_all<T: DeserializeOwned + Serialize>(
     n: usize,
     mut f: impl FnMut(T),
 ) -> Result<(), (usize, CodecError)> {
-    let limit = Limit::for_len(bytes.len());
+    let blob = Blob::new(bytes.len());
     let mut pos = 0;
     for i in 0..n {
-        let (value, used) = decode_canonical::<T>(&bytes[pos..], limit).map_err(|e| (i, e))?;
+        let (value, used) = decode_canonical_in::<T>(&bytes[pos..], &blob).map_err(|e| (i, e))?;
         pos += used;
         f(value);
     }
@@ -178,7 +232,7 @@ pub(crate) fn decode_all<T: DeserializeOwned + Serialize>(
 
 /// The most elements (or entries) a sequence's (or map's) size hint passes on to serde,
 /// which pre-allocates that many before reading any: 512 `u64`s are 4 KiB, the smallest
-/// decode limit. The hint is also never above the elements the decode call may still take
+/// decode limit. The hint is also never above the elements the decode may still take
 /// (its input's length plus [`SLACK`]), so in a blob of at most 256 bytes (limit 4 KiB) a
 /// hostile length of `u32`s pre-allocates at most 272 of them, 1088 bytes. A longer
 /// legitimate sequence grows as a `Vec` does, by doubling.
@@ -193,7 +247,8 @@ const SLACK: u64 = 16;
 /// The error when the count is exceeded.
 const TOO_MANY: &str = "more sequence elements than bytes: zero-sized elements?";
 
-/// The elements and entries one decode call may still take, shared by all its wrappers.
+/// The elements and entries a decode may still take (of one value, or of a whole blob),
+/// shared by all its wrappers.
 #[derive(Clone, Copy)]
 struct Budget<'b>(&'b Cell<u64>);
 
@@ -661,6 +716,18 @@ mod tests {
         ));
         assert!(matches!(decode_canonical::<u32>(&[5], limit), Ok((5, 1))));
         assert!(decode_all::<u32>(&bytes, 1, |_| ()).is_err());
+    }
+
+    #[test]
+    fn the_values_of_one_blob_share_its_allowance_of_elements() {
+        let mut one = Vec::new();
+        encode(&vec![(); 10], &mut one).ok().unwrap();
+        assert_eq!(one.len(), 1);
+        assert!(decode_all::<Vec<()>>(&one, 1, |_| ()).is_ok());
+        // five rows of ten units in five bytes: 50 elements, more than 5 + SLACK
+        let five: Vec<u8> = one.repeat(5);
+        let r = decode_all::<Vec<()>>(&five, 5, |_| ());
+        assert!(matches!(r, Err((_, CodecError::Other(e))) if e.contains(TOO_MANY)));
     }
 
     #[test]

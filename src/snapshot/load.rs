@@ -1,7 +1,7 @@
 //! Loading a snapshot into a fresh store: schema comparison, graph checks, row decoding.
 
 use super::build::{build_relation, check_counts, check_groups, liveness};
-use super::codec::{self, CodecError, Limit};
+use super::codec::{self, Blob, CodecError, Limit};
 use super::error::{InvalidGraph, Invariant, SchemaDifference, SnapshotError};
 use super::image::{Image, RelationImage, SchemaDesc, TableImage};
 use crate::arena::{Arena, Column, ErasedArena, KindArena};
@@ -66,15 +66,16 @@ pub(crate) fn load_table<T: Entity>(
         }
     };
     let rows = image.row_bytes();
-    let limit = Limit::for_len(rows.len());
+    let blob = Blob::new(rows.len());
+    let limit = blob.limit();
     let mut pos = 0usize;
     let mut row = 0usize;
     let column = {
         let mut next = || -> Result<T, SnapshotError> {
             let bytes = &rows[pos..];
             let decoded = match migration {
-                Some(m) => m(bytes, limit),
-                None => codec::decode_canonical::<T>(bytes, limit),
+                Some(m) => m(bytes, &blob),
+                None => codec::decode_canonical_in::<T>(bytes, &blob),
             };
             let (value, used) = decoded.map_err(|e| {
                 let at = image.rows_at() + pos;
