@@ -265,9 +265,13 @@ impl Budget<'_> {
         }
     }
 
-    /// A stored length's size hint, as passed on to serde.
+    /// The size hint passed on to serde: capped if the length was read from the input
+    /// (`counted`), as is otherwise (a tuple's or array's length is the type's).
     #[inline]
-    fn hint(self, hint: Option<usize>) -> Option<usize> {
+    fn hint(self, hint: Option<usize>, counted: bool) -> Option<usize> {
+        if !counted {
+            return hint;
+        }
         let left = usize::try_from(self.0.get()).unwrap_or(usize::MAX);
         hint.map(|h| h.min(HINT_CAP).min(left))
     }
@@ -554,12 +558,7 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for GuardedSeq<'_, A> {
 
     #[inline]
     fn size_hint(&self) -> Option<usize> {
-        let hint = self.inner.size_hint();
-        if self.counted {
-            self.budget.hint(hint)
-        } else {
-            hint
-        }
+        self.budget.hint(self.inner.size_hint(), self.counted)
     }
 }
 
@@ -597,12 +596,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for GuardedMap<'_, A> {
 
     #[inline]
     fn size_hint(&self) -> Option<usize> {
-        let hint = self.inner.size_hint();
-        if self.counted {
-            self.budget.hint(hint)
-        } else {
-            hint
-        }
+        self.budget.hint(self.inner.size_hint(), self.counted)
     }
 }
 

@@ -42,8 +42,7 @@ fn quote(s: &str) -> String {
 /// unknown table or a slot with no entity of that table.
 pub fn dot(bytes: &[u8], scope: &DotScope) -> Result<String, SnapshotError> {
     let img = Image::parse(bytes)?;
-    super::check_graph(&img)?;
-    let live = super::build::liveness(&img)?;
+    let live = super::check_graph(&img)?;
     let desc = &img.schema;
     let table_index = |name: &str| {
         desc.tables

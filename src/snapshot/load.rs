@@ -7,7 +7,7 @@ use super::image::{Image, RelationImage, SchemaDesc, TableImage};
 use crate::arena::{Arena, Column, ErasedArena, KindArena};
 use crate::key::RawKey;
 use crate::relation::{ErasedPayloads, PayloadVec, RelationStore};
-use crate::schema::{Entity, RelationDef, RowDecoder, Schema, TableDef};
+use crate::schema::{Entity, RelationDef, RelationName, RowDecoder, Schema, TableDef};
 use crate::Store;
 
 /// Loads one table's rows (monomorphised per row type, stored in its `TableDef`).
@@ -15,7 +15,8 @@ pub(crate) type LoadTable =
     fn(&TableDef, &TableImage<'_>, u32, &[u32]) -> Result<Box<dyn ErasedArena>, SnapshotError>;
 
 /// Decodes one many-to-many's payloads (monomorphised per payload type).
-pub(crate) type LoadPayloads = fn(&[u8], usize) -> Result<Box<dyn ErasedPayloads>, SnapshotError>;
+pub(crate) type LoadPayloads =
+    fn(&[u8], usize, RelationName) -> Result<Box<dyn ErasedPayloads>, SnapshotError>;
 
 fn codec_error(section: String, limit: Limit, offset: usize, e: CodecError) -> SnapshotError {
     match e {
@@ -106,15 +107,16 @@ pub(crate) fn load_table<T: Entity>(
     Ok(Box::new(column))
 }
 
-/// Decodes the `n` payloads of a many-to-many stored end to end in `bytes`.
+/// Decodes the `n` payloads of the many-to-many `relation`, stored end to end in `bytes`.
 pub(crate) fn load_payloads<W: Entity>(
     bytes: &[u8],
     n: usize,
+    relation: RelationName,
 ) -> Result<Box<dyn ErasedPayloads>, SnapshotError> {
     let limit = Limit::for_len(bytes.len());
     let mut v = PayloadVec::<W>(Vec::with_capacity(n.min(bytes.len().max(1) * 4)));
     codec::decode_all::<W>(bytes, n, |w| v.0.push(w))
-        .map_err(|(i, e)| codec_error(format!("payload {i}"), limit, 0, e))?;
+        .map_err(|(i, e)| codec_error(format!("payload {i} of {relation}"), limit, 0, e))?;
     Ok(Box::new(v))
 }
 
@@ -172,24 +174,26 @@ fn map_schema(
     }
     let mut relations = Vec::with_capacity(file.relations.len());
     for r in &file.relations {
-        let name = file.relation_name(r);
-        let Some(pr) = program
-            .relations
-            .iter()
-            .position(|p| program.relation_name(p) == name)
-        else {
-            return Err(SchemaDifference::MissingRelation { relation: name });
+        let (a, b) = (tables[r.a_table as usize], tables[r.b_table as usize]);
+        let Some(pr) = program.relations.iter().position(|p| {
+            (p.a_table as usize, p.a_end, p.b_table as usize, p.b_end) == (a, r.a_end, b, r.b_end)
+        }) else {
+            return Err(SchemaDifference::MissingRelation {
+                relation: file.relation_name(r),
+            });
         };
         let p = &program.relations[pr];
         if p.kind != r.kind {
             return Err(SchemaDifference::RelationKind {
-                relation: name,
+                relation: file.relation_name(r),
                 snapshot: r.kind,
                 program: p.kind,
             });
         }
         if p.group.is_some() != r.group.is_some() {
-            return Err(SchemaDifference::PolyParent { relation: name });
+            return Err(SchemaDifference::PolyParent {
+                relation: file.relation_name(r),
+            });
         }
         relations.push(pr);
     }
@@ -206,22 +210,7 @@ pub(crate) fn load_image(schema: Schema, img: &Image<'_>) -> Result<Store, Snaps
         let desc = &img.schema.relations[fr];
         let payloads = match image {
             RelationImage::ManyToMany { a, payloads, .. } => {
-                (def.load_payloads)(payloads, a.items.len()).map_err(|e| match e {
-                    SnapshotError::Malformed { offset, detail, .. } => SnapshotError::Malformed {
-                        section: format!("payloads of {}", def.name),
-                        offset,
-                        detail,
-                    },
-                    SnapshotError::LimitExceeded { limit, .. } => SnapshotError::LimitExceeded {
-                        section: format!("payloads of {}", def.name),
-                        limit,
-                    },
-                    SnapshotError::Invalid(mut e) => {
-                        e.location = format!("payloads of {}", def.name);
-                        SnapshotError::Invalid(e)
-                    }
-                    e => e,
-                })?
+                (def.load_payloads)(payloads, a.items.len(), def.name)?
             }
             _ => (def.make_payloads)(),
         };
