@@ -142,102 +142,47 @@ macro_rules! for_kind {
     };
 }
 
+/// Runs `$body` with `$h` bound to the handle field `$f` of `$hs` for the relation constant
+/// `$c` that `$r` equals; the arms of `for_rel` and its narrower forms.
+macro_rules! dispatch {
+    ($hs:expr, $r:expr, |$h:ident| $body:expr, $what:literal, [$($c:ident => $f:ident),*]) => {
+        match $r {
+            $($c => {
+                let $h = $hs.$f;
+                $body
+            })*
+            r => unreachable!("relation {r}{}", $what),
+        }
+    };
+}
+
 /// Runs `$body` with `$h` bound to the handle of relation `$r` (any kind).
 macro_rules! for_rel {
     ($hs:expr, $r:expr, |$h:ident| $body:expr) => {
-        match $r {
-            AUTHORSHIP => {
-                let $h = $hs.authorship;
-                $body
-            }
-            BADGE => {
-                let $h = $hs.badge;
-                $body
-            }
-            TAGGING => {
-                let $h = $hs.tagging;
-                $body
-            }
-            TREE => {
-                let $h = $hs.tree;
-                $body
-            }
-            FOLLOWS => {
-                let $h = $hs.follows;
-                $body
-            }
-            PINS => {
-                let $h = $hs.pins;
-                $body
-            }
-            OWNS => {
-                let $h = $hs.owns;
-                $body
-            }
-            THUMB => {
-                let $h = $hs.thumb;
-                $body
-            }
-            ON_POSTS => {
-                let $h = $hs.on_posts;
-                $body
-            }
-            ON_PHOTOS => {
-                let $h = $hs.on_photos;
-                $body
-            }
-            r => unreachable!("relation {r}"),
-        }
+        dispatch!($hs, $r, |$h| $body, "", [
+            AUTHORSHIP => authorship, BADGE => badge, TAGGING => tagging, TREE => tree,
+            FOLLOWS => follows, PINS => pins, OWNS => owns, THUMB => thumb,
+            ON_POSTS => on_posts, ON_PHOTOS => on_photos
+        ])
     };
 }
 
 /// As `for_rel`, for the one-to-many relations only.
 macro_rules! for_one_to_many {
     ($hs:expr, $r:expr, |$h:ident| $body:expr) => {
-        match $r {
-            AUTHORSHIP => {
-                let $h = $hs.authorship;
-                $body
-            }
-            TREE => {
-                let $h = $hs.tree;
-                $body
-            }
-            PINS => {
-                let $h = $hs.pins;
-                $body
-            }
-            OWNS => {
-                let $h = $hs.owns;
-                $body
-            }
-            ON_POSTS => {
-                let $h = $hs.on_posts;
-                $body
-            }
-            ON_PHOTOS => {
-                let $h = $hs.on_photos;
-                $body
-            }
-            r => unreachable!("relation {r} is not one-to-many"),
-        }
+        dispatch!($hs, $r, |$h| $body, " is not one-to-many", [
+            AUTHORSHIP => authorship, TREE => tree, PINS => pins, OWNS => owns,
+            ON_POSTS => on_posts, ON_PHOTOS => on_photos
+        ])
     };
 }
 
 /// As `for_rel`, for the many-to-many relations only.
 macro_rules! for_many_to_many {
     ($hs:expr, $r:expr, |$h:ident| $body:expr) => {
-        match $r {
-            TAGGING => {
-                let $h = $hs.tagging;
-                $body
-            }
-            FOLLOWS => {
-                let $h = $hs.follows;
-                $body
-            }
-            r => unreachable!("relation {r} is not many-to-many"),
-        }
+        dispatch!($hs, $r, |$h| $body, " is not many-to-many", [
+            TAGGING => tagging, FOLLOWS => follows
+        ])
     };
 }
 
