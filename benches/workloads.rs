@@ -32,10 +32,10 @@ fn blog(c: &mut Criterion) {
 
     let mut g = config(c, "W1 build one-to-many");
     g.bench_function("relgraph", |b| {
-        b.iter_batched(|| data.clone(), |d| rg_w1(d).1, BatchSize::PerIteration)
+        b.iter_batched(|| data.clone(), rg_w1, BatchSize::PerIteration)
     });
     g.bench_function("baseline", |b| {
-        b.iter_batched(|| data.clone(), |d| base_w1(d).1, BatchSize::PerIteration)
+        b.iter_batched(|| data.clone(), base_w1, BatchSize::PerIteration)
     });
     g.finish();
 
@@ -57,14 +57,20 @@ fn blog(c: &mut Criterion) {
     g.bench_function("relgraph", |b| {
         b.iter_batched(
             || rg_w1(data.clone()).0,
-            |mut s| rg_w4(&mut s, &data.moves),
+            |mut s| {
+                let sum = rg_w4(&mut s, &data.moves);
+                (s, sum)
+            },
             BatchSize::PerIteration,
         )
     });
     g.bench_function("baseline", |b| {
         b.iter_batched(
             || base_w1(data.clone()).0,
-            |mut s| base_w4(&mut s, &data.moves),
+            |mut s| {
+                let sum = base_w4(&mut s, &data.moves);
+                (s, sum)
+            },
             BatchSize::PerIteration,
         )
     });
@@ -74,14 +80,20 @@ fn blog(c: &mut Criterion) {
     g.bench_function("relgraph", |b| {
         b.iter_batched(
             || rg_w1(data.clone()).0,
-            |mut s| rg_w7(&mut s, &data.deletes),
+            |mut s| {
+                let sum = rg_w7(&mut s, &data.deletes);
+                (s, sum)
+            },
             BatchSize::PerIteration,
         )
     });
     g.bench_function("baseline", |b| {
         b.iter_batched(
             || base_w1(data.clone()).0,
-            |mut s| base_w7(&mut s, &data.deletes),
+            |mut s| {
+                let sum = base_w7(&mut s, &data.deletes);
+                (s, sum)
+            },
             BatchSize::PerIteration,
         )
     });

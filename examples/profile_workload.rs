@@ -86,9 +86,9 @@ fn main() -> Result<(), String> {
         "W5" => {
             let d = SchoolData::new(&scale);
             if rg {
-                rg_w5(d)
+                rg_w5(d).1
             } else {
-                base_w5(d)
+                base_w5(d).1
             }
         }
         "W6" => {

@@ -20,12 +20,70 @@ struct Slot<T> {
     high: u32,
 }
 
+/// A stack of slot indices in a chain of small chunks. Unlike one growing `Vec`, it
+/// never makes a large allocation while entities are removed: with glibc, allocating or
+/// freeing a block of 1 KiB or more first consolidates every small block freed before
+/// (the strings of the removed entities), which made deleting many entities several
+/// times slower.
+#[derive(Default)]
+struct FreeStack {
+    top: Option<Box<FreeChunk>>,
+    len: usize,
+}
+
+struct FreeChunk {
+    items: Vec<u32>,
+    below: Option<Box<FreeChunk>>,
+}
+
+/// Indices per chunk: 960 bytes, within glibc's small-block sizes.
+const FREE_CHUNK: usize = 240;
+
+impl FreeStack {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn push(&mut self, index: u32) {
+        match &mut self.top {
+            Some(chunk) if chunk.items.len() < FREE_CHUNK => chunk.items.push(index),
+            _ => {
+                let mut items = Vec::with_capacity(FREE_CHUNK);
+                items.push(index);
+                let below = self.top.take();
+                self.top = Some(Box::new(FreeChunk { items, below }));
+            }
+        }
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<u32> {
+        let chunk = self.top.as_mut()?;
+        let index = chunk.items.pop().expect("chunks are never empty");
+        if chunk.items.is_empty() {
+            self.top = chunk.below.take();
+        }
+        self.len -= 1;
+        Some(index)
+    }
+}
+
+impl Drop for FreeStack {
+    fn drop(&mut self) {
+        // iteratively: a recursive drop of a long chain could overflow the stack
+        let mut next = self.top.take();
+        while let Some(mut chunk) = next {
+            next = chunk.below.take();
+        }
+    }
+}
+
 /// A generational arena: O(1) insert, lookup and removal; stale keys never resolve.
 pub(crate) struct Arena<T> {
     slots: Vec<Slot<T>>,
     /// Vacant slot indices, most recently freed last. May hold indices that a rollback has
     /// since reoccupied; `insert` skips those.
-    free: Vec<u32>,
+    free: FreeStack,
     len: usize,
 }
 
@@ -33,7 +91,7 @@ impl<T> Default for Arena<T> {
     fn default() -> Self {
         Arena {
             slots: Vec::new(),
-            free: Vec::new(),
+            free: FreeStack::default(),
             len: 0,
         }
     }
@@ -141,14 +199,22 @@ impl<T> Arena<T> {
                 high,
             });
         }
-        let free = (0..states.len() as u32)
+        let free: Vec<u32> = (0..states.len() as u32)
             .rev()
             .filter(|&i| {
                 let (high, version) = states[i as usize];
                 version == 0 && high < u32::MAX
             })
             .collect();
-        Ok(Arena { slots, free, len })
+        let mut stack = FreeStack::default();
+        for index in free {
+            stack.push(index);
+        }
+        Ok(Arena {
+            slots,
+            free: stack,
+            len,
+        })
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (RawKey, &T)> + '_ {
@@ -185,6 +251,8 @@ pub(crate) trait ErasedArena: Any + Send + Sync {
     fn as_any_mut(&mut self) -> &mut dyn Any;
     /// Slots of a plain table or base; rows of a kind.
     fn slot_count(&self) -> usize;
+    /// For a kind, makes room in its index by base slot for `slots` base slots in all.
+    fn reserve_slots(&mut self, slots: usize);
     /// For a plain table or base, (highest version issued, live version or 0) of every
     /// slot; for a kind, (slot index, version) of every row in the kind's order.
     fn layout(&self, f: &mut dyn FnMut(u32, u32));
@@ -247,6 +315,11 @@ impl<T: Entity> ErasedArena for Column<T> {
     }
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
+    }
+    fn reserve_slots(&mut self, slots: usize) {
+        if let Column::Kind(k) = self {
+            k.sparse.reserve(slots.saturating_sub(k.sparse.len()));
+        }
     }
     fn slot_count(&self) -> usize {
         match self {
@@ -337,11 +410,20 @@ impl<T> KindArena<T> {
     }
 
     pub fn insert_at(&mut self, key: RawKey, value: T) {
-        if key.idx() >= self.sparse.len() {
-            self.sparse.resize(key.idx() + 1, NONE);
+        let position = self.dense.len() as u32;
+        match key.idx().cmp(&self.sparse.len()) {
+            // the newest base slot: the common case of a bulk insert
+            std::cmp::Ordering::Equal => self.sparse.push(position),
+            std::cmp::Ordering::Greater => {
+                self.sparse.resize(key.idx(), NONE);
+                self.sparse.push(position);
+            }
+            std::cmp::Ordering::Less => {
+                let at = &mut self.sparse[key.idx()];
+                assert!(*at == NONE, "kind row already present");
+                *at = position;
+            }
         }
-        assert!(self.sparse[key.idx()] == NONE, "kind row already present");
-        self.sparse[key.idx()] = self.dense.len() as u32;
         self.dense.push((key, value));
     }
 

@@ -7,6 +7,7 @@ use std::hash::BuildHasherDefault;
 use crate::error::RemoveError;
 use crate::key::{AnyKey, RawKey};
 use crate::relation::many_to_many::PairHasher;
+use crate::relation::RelationStore;
 use crate::schema::{DeleteRule, End, RelationName};
 use crate::store::Store;
 
@@ -60,8 +61,46 @@ pub struct Blocker {
 
 type Restriction = (u32, (u32, RawKey), (u32, RawKey));
 
+/// Plans up to this size find their members by a scan of `order`; larger ones keep a
+/// hash set. Most deletes (an entity and its children) stay below it.
+const SCAN_LIMIT: usize = 32;
+
+/// The entities of a plan, in the order they were reached, and a fast membership test.
+#[derive(Default)]
+struct Members {
+    order: Vec<(u32, RawKey)>,
+    set: Option<Set>,
+}
+
+impl Members {
+    fn contains(&self, k: &(u32, RawKey)) -> bool {
+        match &self.set {
+            Some(set) => set.contains(k),
+            None => self.order.contains(k),
+        }
+    }
+
+    /// Adds `k` unless it is a member already; true if it was added.
+    fn insert(&mut self, k: (u32, RawKey)) -> bool {
+        if self.contains(&k) {
+            return false;
+        }
+        if let Some(set) = &mut self.set {
+            set.insert(k);
+        } else if self.order.len() >= SCAN_LIMIT {
+            let mut set: Set = self.order.iter().copied().collect();
+            set.insert(k);
+            self.set = Some(set);
+        }
+        self.order.push(k);
+        true
+    }
+}
+
 /// The entities a delete removes, in order, and the restrict rules it violates.
 pub(crate) struct Plan {
+    /// The first `roots` entries of `order` are the entities asked for (at most).
+    pub roots: usize,
     pub order: Vec<(u32, RawKey)>,
     /// (relation, entity to delete, surviving blocker)
     pub blocked: Vec<Restriction>,
@@ -95,19 +134,22 @@ impl Store {
     /// Computes the closure of a delete of `roots` (live entities, named by their root
     /// table) under every rule.
     pub(crate) fn plan_remove(&self, roots: &[(u32, RawKey)]) -> Plan {
-        let mut set = Set::default();
-        let mut order = Vec::new();
+        let mut set = Members {
+            order: Vec::with_capacity(16),
+            set: None,
+        };
         for &(t, k) in roots {
-            let r = (self.root_table(t), k);
-            if set.insert(r) {
-                order.push(r);
-            }
+            set.insert((self.root_table(t), k));
         }
+        let single_root = roots.len() == 1;
         let mut restricts = Vec::new();
         let mut i = 0;
-        while i < order.len() {
-            let (root, key) = order[i];
+        while i < set.order.len() {
+            let (root, key) = set.order[i];
             i += 1;
+            if self.leaf[root as usize] {
+                continue; // its one rule unlinks it from its parent
+            }
             let (tables, n) = self.entity_tables(root, key);
             for &(rel, end) in tables[..n].iter().flat_map(|&t| &self.touching[t as usize]) {
                 let def = &self.schema.relations[rel as usize];
@@ -119,10 +161,14 @@ impl Store {
                     DeleteRule::Restrict => store.for_each_partner(end, key, |p| {
                         restricts.push((rel, (table, key), (other, p)));
                     }),
+                    DeleteRule::Cascade
+                        if single_root && set.set.is_none() && self.leaf[other as usize] =>
+                    {
+                        // leaves are reached from their one parent only: no duplicates
+                        store.for_each_partner(end, key, |p| set.order.push((other, p)));
+                    }
                     DeleteRule::Cascade => store.for_each_partner(end, key, |p| {
-                        if set.insert((other, p)) {
-                            order.push((other, p));
-                        }
+                        set.insert((other, p));
                     }),
                     DeleteRule::DeleteOrphan => {
                         // a partner is deleted once every one of its links here is to a
@@ -138,7 +184,6 @@ impl Store {
                             });
                             if orphaned {
                                 set.insert((other, p));
-                                order.push((other, p));
                             }
                         }
                     }
@@ -149,7 +194,11 @@ impl Store {
             .into_iter()
             .filter(|(_, _, blocker)| !set.contains(blocker))
             .collect();
-        Plan { order, blocked }
+        Plan {
+            roots: roots.len(),
+            order: set.order,
+            blocked,
+        }
     }
 
     pub(crate) fn any_key(&self, table: u32, key: RawKey) -> AnyKey {
@@ -218,7 +267,15 @@ impl Store {
     /// Applies a plan that is not blocked: unlinks every link of every planned entity,
     /// then removes it (its kind row first). Infallible.
     pub(crate) fn apply_plan(&mut self, plan: &Plan) {
-        for &(root, key) in &plan.order {
+        for (i, &(root, key)) in plan.order.iter().enumerate() {
+            if self.leaf[root as usize] {
+                // a leaf reached by a cascade was unlinked with its parent's children
+                if i < plan.roots {
+                    self.unlink_everything(root, key);
+                }
+                self.p_remove(root, key);
+                continue;
+            }
             let (tables, n) = self.entity_tables(root, key);
             for &table in &tables[..n] {
                 self.unlink_everything(table, key);
@@ -234,6 +291,26 @@ impl Store {
     pub(crate) fn unlink_everything(&mut self, table: u32, key: RawKey) {
         for i in 0..self.touching[table as usize].len() {
             let (rel, end) = self.touching[table as usize][i];
+            let single = match (&self.relations[rel as usize], end) {
+                (RelationStore::OneToMany(_), End::A) => {
+                    self.p_unlink_children(rel, key);
+                    continue;
+                }
+                (RelationStore::OneToMany(r), End::B) => r.parent_of(key),
+                (RelationStore::OneToOne(r), end) => r.partner(end, key),
+                (RelationStore::ManyToMany(_), _) => None,
+            };
+            if let Some(p) = single {
+                let (a, b) = match end {
+                    End::A => (key, p),
+                    End::B => (p, key),
+                };
+                self.p_unlink(rel, a, b);
+                continue;
+            }
+            if !matches!(self.relations[rel as usize], RelationStore::ManyToMany(_)) {
+                continue;
+            }
             let partners = self.relations[rel as usize].partners(end, key);
             for p in partners {
                 let (a, b) = match end {

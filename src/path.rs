@@ -117,7 +117,10 @@ impl Store {
         } else {
             self.tables[table as usize].remove_drop(key);
         }
-        self.forget_lists(table, key);
+        if !self.leaf[table as usize] {
+            // (a leaf's one relation keeps nothing at its child end)
+            self.forget_lists(table, key);
+        }
     }
 
     /// Disowns the (empty) relation lists of a removed entity.
@@ -242,6 +245,28 @@ impl Store {
             payload: undo.2,
         });
         true
+    }
+
+    /// Unlinks every child of `parent` in the one-to-many `rel` at once (the list keeps
+    /// its owner and is left empty). The same as unlinking them one by one, last first.
+    pub(crate) fn p_unlink_children(&mut self, rel: u32, parent: RawKey) {
+        let RelationStore::OneToMany(r) = &mut self.relations[rel as usize] else {
+            unreachable!("children of a relation that is not one-to-many")
+        };
+        let recording = self.depth > 0;
+        let log = &mut self.log;
+        r.detach_all(parent, |child, pos| {
+            if recording {
+                log.push(Undo::Relink {
+                    rel,
+                    a: parent,
+                    b: child,
+                    pos_a: pos,
+                    pos_b: 0,
+                    payload: None,
+                });
+            }
+        });
     }
 
     /// Changes the payload of an existing many-to-many link in place.

@@ -253,6 +253,19 @@ impl RelationDef {
     pub fn self_referential(&self) -> bool {
         self.a_table == self.b_table
     }
+
+    /// Whether a new link needs no check beyond its ends being alive and changes nothing
+    /// but the link itself and the child's previous one: no self-link or cycle policy, no
+    /// polymorphic parent end, no delete-orphan rule.
+    #[inline]
+    pub fn plain_links(&self) -> bool {
+        let policy =
+            self.self_referential() && (self.rules.forbid_self_links || self.rules.acyclic);
+        !policy
+            && self.group.is_none()
+            && self.rules.on_delete_a != DeleteRule::DeleteOrphan
+            && self.rules.on_delete_b != DeleteRule::DeleteOrphan
+    }
 }
 
 /// Identity hasher for `TypeId` (already a hash): keeps the type lookup of

@@ -352,13 +352,38 @@ pub struct RgBlog {
     pub posts: Vec<Key<Post>>,
 }
 
-/// W1 for relgraph: returns the state and its checksum.
-pub fn rg_w1(d: BlogData) -> (RgBlog, u64) {
+/// The W1 schema for relgraph: users, posts, and the cascading authorship.
+fn rg_blog_store() -> (Store, OneToMany<User, Post>) {
     let mut schema = Schema::new();
     let users = schema.table::<User>("users");
     let posts = schema.table::<Post>("posts");
     let authorship = schema.one_to_many(users, "posts", posts, "author", DeleteRule::Cascade);
-    let mut store = Store::new(schema);
+    (Store::new(schema), authorship)
+}
+
+/// W1 for relgraph with the bulk calls (`insert_all`, `link_all`): returns the state and
+/// its checksum.
+pub fn rg_w1(d: BlogData) -> (RgBlog, u64) {
+    let (mut store, authorship) = rg_blog_store();
+    let ukeys = store.insert_all(d.users);
+    let pkeys = store.insert_all(d.posts);
+    let pairs = d.author.iter().zip(&pkeys);
+    store
+        .link_all(authorship, pairs.map(|(&a, &p)| (ukeys[a as usize], p)))
+        .expect("live keys");
+    let state = RgBlog {
+        store,
+        authorship,
+        users: ukeys,
+        posts: pkeys,
+    };
+    let sum = rg_counts_checksum(&state);
+    (state, sum)
+}
+
+/// W1 for relgraph one call at a time (`insert`, `link`), after reserving room.
+pub fn rg_w1_each(d: BlogData) -> (RgBlog, u64) {
+    let (mut store, authorship) = rg_blog_store();
     store.reserve::<User>(d.users.len());
     store.reserve::<Post>(d.posts.len());
     let ukeys: Vec<Key<User>> = d.users.into_iter().map(|u| store.insert(u)).collect();
@@ -436,8 +461,12 @@ pub fn rg_w7(b: &mut RgBlog, deletes: &[u32]) -> u64 {
     b.store.len::<Post>() as u64
 }
 
-/// W5 for relgraph: build, per-course counts, per-student grade sums, unlinks.
-pub fn rg_w5(d: SchoolData) -> u64 {
+/// A workload's final state, returned so that dropping it is not timed.
+pub type Kept = Box<dyn std::any::Any>;
+
+/// W5 for relgraph: build, per-course counts, per-student grade sums, unlinks. Returns
+/// the state and the checksum.
+pub fn rg_w5(d: SchoolData) -> (Kept, u64) {
     let mut schema = Schema::new();
     let students = schema.table::<Student>("students");
     let courses = schema.table::<Course>("courses");
@@ -472,7 +501,8 @@ pub fn rg_w5(d: SchoolData) -> u64 {
             .expect("live keys");
         sum += u64::from(done);
     }
-    sum + store.link_count(enrolled) as u64
+    let sum = sum + store.link_count(enrolled) as u64;
+    (Box::new((store, skeys, ckeys)), sum)
 }
 
 /// W6 for relgraph: build the tree (untimed in the bench), then the traversal checksum.
@@ -536,17 +566,20 @@ pub fn rg_w8_build(d: NotifData) -> RgNotif {
     let mut store = Store::new(schema);
     store.reserve::<User>(d.users.len());
     store.reserve::<Notification>(d.notifications.len());
-    let ukeys: Vec<Key<User>> = d.users.into_iter().map(|u| store.insert(u)).collect();
-    for ((base, kind), &owner) in d.notifications.into_iter().zip(&d.owner) {
-        let n = match kind {
+    let ukeys = store.insert_all(d.users);
+    let nkeys: Vec<Key<Notification>> = d
+        .notifications
+        .into_iter()
+        .map(|(base, kind)| match kind {
             NotifKind::Email(e) => email.upcast(store.insert_kind(email, base, e)),
             NotifKind::Sms(s) => sms.upcast(store.insert_kind(sms, base, s)),
             NotifKind::Push(p) => push.upcast(store.insert_kind(push, base, p)),
-        };
-        store
-            .link(inbox, ukeys[owner as usize], n)
-            .expect("live keys");
-    }
+        })
+        .collect();
+    let pairs = d.owner.iter().zip(&nkeys);
+    store
+        .link_all(inbox, pairs.map(|(&o, &n)| (ukeys[o as usize], n)))
+        .expect("live keys");
     RgNotif {
         store,
         inbox,
@@ -699,7 +732,8 @@ pub fn base_w7(b: &mut BaseBlog, deletes: &[u32]) -> u64 {
     b.posts.len() as u64
 }
 
-pub fn base_w5(d: SchoolData) -> u64 {
+/// W5 for the baseline; returns the state and the checksum.
+pub fn base_w5(d: SchoolData) -> (Kept, u64) {
     let mut students: SlotMap<StudentKey, Student> =
         SlotMap::with_capacity_and_key(d.students.len());
     let mut courses: SlotMap<CourseKey, Course> = SlotMap::with_capacity_and_key(d.courses.len());
@@ -743,7 +777,8 @@ pub fn base_w5(d: SchoolData) -> u64 {
             sum += 1;
         }
     }
-    sum + links as u64
+    let state = (students, courses, of_student, of_course, skeys, ckeys);
+    (Box::new(state), sum + links as u64)
 }
 
 pub struct BaseOrg {

@@ -55,6 +55,11 @@ impl<E: Copy + PartialEq> HoleList<E> {
         self.items.get(pos as usize).copied().flatten()
     }
 
+    /// Makes room for `additional` more elements.
+    pub fn reserve(&mut self, additional: usize) {
+        self.items.reserve(additional);
+    }
+
     pub fn push(&mut self, e: E) -> u32 {
         let pos = u32::try_from(self.items.len()).expect("at most 2^32 links per entity");
         self.items.push(Some(e));
@@ -93,6 +98,18 @@ impl<E: Copy + PartialEq> HoleList<E> {
             self.items.pop();
         }
         e
+    }
+
+    /// Empties the list (it keeps its owner and its memory), calling `each(e, pos)` for
+    /// every live element, last first.
+    pub fn drain_rev(&mut self, mut each: impl FnMut(E, u32)) {
+        for (pos, e) in self.items.iter().enumerate().rev() {
+            if let Some(e) = *e {
+                each(e, pos as u32);
+            }
+        }
+        self.items.clear();
+        self.live = 0;
     }
 
     /// Whether holes outnumber live elements enough to make compaction worthwhile.

@@ -23,6 +23,11 @@ pub(crate) type Alive<'a> = &'a dyn Fn(End, RawKey) -> bool;
 
 /// `&mut v[i]`, growing `v` with defaults as needed.
 #[inline]
+/// Reserves room in `v` for `slots` elements in all.
+pub(crate) fn reserve_to<T>(v: &mut Vec<T>, slots: usize) {
+    v.reserve(slots.saturating_sub(v.len()));
+}
+
 pub(crate) fn grow<T: Default>(v: &mut Vec<T>, i: usize) -> &mut T {
     if i >= v.len() {
         v.resize_with(i + 1, T::default);
@@ -111,6 +116,16 @@ impl RelationStore {
             (RelationStore::OneToMany(r), End::B) => r.parent_of(key).is_some(),
             (RelationStore::OneToOne(r), end) => r.partner(end, key).is_some(),
             (RelationStore::ManyToMany(r), end) => r.owns_list(end, key),
+        }
+    }
+
+    /// Makes room for per-entity entries at `end` up to `slots` slot indices, so that
+    /// linking the entities of a bulk insert does not regrow them.
+    pub fn reserve_slots(&mut self, end: End, slots: usize) {
+        match self {
+            RelationStore::OneToMany(r) => r.reserve_slots(end, slots),
+            RelationStore::OneToOne(r) => r.reserve_slots(end, slots),
+            RelationStore::ManyToMany(_) => {}
         }
     }
 

@@ -5,7 +5,7 @@ use crate::key::RawKey;
 use crate::schema::{End, RelationDef};
 
 use super::list::{HoleList, Iter};
-use super::{grow, Alive};
+use super::{grow, reserve_to, Alive};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct ParentRef {
@@ -74,6 +74,38 @@ impl OneToManyStore {
             .map_or_else(Vec::new, |l| l.raw().to_vec())
     }
 
+    /// Makes room for `slots` parents (at `End::A`) or children (at `End::B`) in all.
+    pub fn reserve_slots(&mut self, end: End, slots: usize) {
+        match end {
+            End::A => reserve_to(&mut self.children, slots),
+            End::B => reserve_to(&mut self.parent, slots),
+        }
+    }
+
+    /// Sizes the children lists of the parents of `parents` (live keys, one per link about
+    /// to be made) for those links, so that each list grows at most once. O(parents +
+    /// parent slots).
+    pub fn reserve_children(&mut self, parents: impl Iterator<Item = RawKey> + Clone) {
+        let Some(top) = parents.clone().map(|p| p.idx()).max() else {
+            return;
+        };
+        let mut count = vec![0u32; top + 1];
+        for p in parents.clone() {
+            count[p.idx()] += 1;
+        }
+        if top >= self.children.len() {
+            self.children.resize_with(top + 1, HoleList::default);
+        }
+        for p in parents {
+            let n = std::mem::take(&mut count[p.idx()]);
+            if n > 0 {
+                let list = &mut self.children[p.idx()];
+                list.claim(p.version());
+                list.reserve(n as usize);
+            }
+        }
+    }
+
     /// Appends `child` (which has no parent) to `parent`'s children.
     pub fn attach(&mut self, parent: RawKey, child: RawKey) -> u32 {
         let list = grow(&mut self.children, parent.idx());
@@ -119,6 +151,26 @@ impl OneToManyStore {
             });
         }
         Some((parent, pos))
+    }
+
+    /// Unlinks every child of `parent`, calling `each(child, position)` for each, last
+    /// first (so that putting them back in the order reported restores the list).
+    pub fn detach_all(&mut self, parent: RawKey, mut each: impl FnMut(RawKey, u32)) {
+        let Some(list) = self
+            .children
+            .get_mut(parent.idx())
+            .filter(|l| l.owner() == parent.version())
+        else {
+            return;
+        };
+        let parents = &mut self.parent;
+        let mut gone = 0;
+        list.drain_rev(|child, pos| {
+            parents[child.idx()] = None;
+            gone += 1;
+            each(child, pos);
+        });
+        self.links -= gone;
     }
 
     /// Replaces `parent`'s list (holes included) with `items`, which must hold exactly the

@@ -4,7 +4,7 @@ use crate::error::IntegrityError;
 use crate::key::RawKey;
 use crate::schema::{End, RelationDef};
 
-use super::{grow, Alive};
+use super::{grow, reserve_to, Alive};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Mate {
@@ -38,6 +38,14 @@ impl OneToOneStore {
         match self.side(end).get(key.idx()) {
             Some(Some(m)) if m.owner_version == key.version() => Some(m.partner),
             _ => None,
+        }
+    }
+
+    /// Makes room for `slots` entities at `end` in all.
+    pub fn reserve_slots(&mut self, end: End, slots: usize) {
+        match end {
+            End::A => reserve_to(&mut self.b_of, slots),
+            End::B => reserve_to(&mut self.a_of, slots),
         }
     }
 

@@ -1,0 +1,246 @@
+//! A quick, interleaved comparison of relgraph and the baseline on the benchmark
+//! workloads: each round runs relgraph then the baseline (alternating which goes first),
+//! and the median of the rounds is reported as a ratio. Coarser than `cargo bench`, but
+//! far quicker, and robust to a noisy neighbour because both systems share each round.
+//!
+//! `cargo run --release --example ratios -- [ROUNDS] [WORKLOAD...]`; `RELGRAPH_SCALE`
+//! scales the sizes (default 1.0).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use common::*;
+
+fn time<R>(f: impl FnOnce() -> R) -> (Duration, R) {
+    let t = Instant::now();
+    let r = black_box(f());
+    (t.elapsed(), r)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Runs `rounds` rounds of (relgraph, baseline); each closure returns (time, checksum).
+fn compare(
+    name: &str,
+    rounds: usize,
+    mut rg: impl FnMut() -> (Duration, u64),
+    mut base: impl FnMut() -> (Duration, u64),
+) {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (ra, rb) = if round % 2 == 0 {
+            let x = rg();
+            (x, base())
+        } else {
+            let y = base();
+            (rg(), y)
+        };
+        assert_eq!(ra.1, rb.1, "{name}: checksums differ");
+        a.push(ra.0);
+        b.push(rb.0);
+    }
+    let (ma, mb) = (median(a), median(b));
+    println!(
+        "{name:<14} relgraph {:>10.3?}  baseline {:>10.3?}  ratio {:.2}",
+        ma,
+        mb,
+        ma.as_secs_f64() / mb.as_secs_f64()
+    );
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let rounds: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(7);
+    let only: Vec<String> = args.collect();
+    let want = |w: &str| only.is_empty() || only.iter().any(|o| o == w);
+    let scale = Scale::from_env(1.0);
+
+    if ["W1", "W1each", "W2", "W3", "W4", "W7"]
+        .iter()
+        .any(|w| want(w))
+    {
+        let d = BlogData::new(&scale);
+        if want("W1") {
+            compare(
+                "W1",
+                rounds,
+                || {
+                    let data = d.clone();
+                    let (t, (s, sum)) = time(|| rg_w1(data));
+                    drop(s);
+                    (t, sum)
+                },
+                || {
+                    let data = d.clone();
+                    let (t, (s, sum)) = time(|| base_w1(data));
+                    drop(s);
+                    (t, sum)
+                },
+            );
+        }
+        if want("W1each") {
+            compare(
+                "W1 one by one",
+                rounds,
+                || {
+                    let data = d.clone();
+                    let (t, (s, sum)) = time(|| rg_w1_each(data));
+                    drop(s);
+                    (t, sum)
+                },
+                || {
+                    let data = d.clone();
+                    let (t, (s, sum)) = time(|| base_w1(data));
+                    drop(s);
+                    (t, sum)
+                },
+            );
+        }
+        let rg = rg_w1(d.clone()).0;
+        let base = base_w1(d.clone()).0;
+        if want("W2") {
+            compare(
+                "W2",
+                rounds * 3,
+                || time(|| rg_w2(&rg)),
+                || time(|| base_w2(&base)),
+            );
+        }
+        if want("W3") {
+            compare(
+                "W3",
+                rounds * 3,
+                || time(|| rg_w3(&rg, &d.shuffled)),
+                || time(|| base_w3(&base, &d.shuffled)),
+            );
+        }
+        drop((rg, base));
+        if want("W4") {
+            compare(
+                "W4",
+                rounds,
+                || {
+                    let mut s = rg_w1(d.clone()).0;
+                    time(|| rg_w4(&mut s, &d.moves))
+                },
+                || {
+                    let mut s = base_w1(d.clone()).0;
+                    time(|| base_w4(&mut s, &d.moves))
+                },
+            );
+        }
+        if want("W7") {
+            compare(
+                "W7",
+                rounds,
+                || {
+                    let mut s = rg_w1(d.clone()).0;
+                    time(|| rg_w7(&mut s, &d.deletes))
+                },
+                || {
+                    let mut s = base_w1(d.clone()).0;
+                    time(|| base_w7(&mut s, &d.deletes))
+                },
+            );
+        }
+    }
+    if want("W5") {
+        let d = SchoolData::new(&scale);
+        compare(
+            "W5",
+            rounds,
+            || {
+                let data = d.clone();
+                let (t, (s, sum)) = time(|| rg_w5(data));
+                drop(s);
+                (t, sum)
+            },
+            || {
+                let data = d.clone();
+                let (t, (s, sum)) = time(|| base_w5(data));
+                drop(s);
+                (t, sum)
+            },
+        );
+    }
+    if want("W6") {
+        let d = OrgData::new(&scale);
+        let rg = rg_w6_build(d.clone());
+        let base = base_w6_build(d.clone());
+        compare(
+            "W6",
+            rounds * 3,
+            || time(|| rg_w6(&rg, &d.samples)),
+            || time(|| base_w6(&base, &d.samples)),
+        );
+    }
+    if want("W8") {
+        let d = NotifData::new(&scale);
+        compare(
+            "W8 build",
+            rounds,
+            || {
+                let data = d.clone();
+                let (t, s) = time(|| rg_w8_build(data));
+                let n = s.users.len() as u64;
+                drop(s);
+                (t, n)
+            },
+            || {
+                let data = d.clone();
+                let (t, s) = time(|| base_w8_build(data));
+                let n = s.ukeys.len() as u64;
+                drop(s);
+                (t, n)
+            },
+        );
+        let rg = rg_w8_build(d.clone());
+        let base = base_w8_build(d.clone());
+        compare(
+            "W8 query",
+            rounds * 3,
+            || time(|| rg_w8_query(&rg, &d.samples)),
+            || time(|| base_w8_query(&base, &d.samples)),
+        );
+    }
+    if want("W9") {
+        let (blog, school) = (BlogData::new(&scale), SchoolData::new(&scale));
+        let rg = rg_w9_state(blog.clone(), school.clone());
+        let base = base_w9_state(blog, school);
+        let (rb, bb) = (rg_w9_save(&rg), base_w9_save(&base));
+        println!(
+            "W9 bytes       relgraph {} baseline {} ratio {:.2}",
+            rb.len(),
+            bb.len(),
+            rb.len() as f64 / bb.len() as f64
+        );
+        compare(
+            "W9 save",
+            rounds,
+            || (time(|| rg_w9_save(&rg)).0, 0),
+            || (time(|| base_w9_save(&base)).0, 0),
+        );
+        compare(
+            "W9 load",
+            rounds,
+            || {
+                let (t, s) = time(|| rg_w9_load(&rb));
+                let sum = rg_w9_checksum(&s);
+                drop(s);
+                (t, sum)
+            },
+            || {
+                let (t, s) = time(|| base_w9_load(&bb));
+                let sum = base_w9_checksum(&s);
+                drop(s);
+                (t, sum)
+            },
+        );
+    }
+}
