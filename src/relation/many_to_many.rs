@@ -91,12 +91,12 @@ impl M2mList {
     /// The position and link index of `partner`'s entry.
     #[inline]
     fn find(&self, partner: RawKey) -> Option<(u32, u32)> {
-        if self.list.raw().len() <= SCAN_LIMIT {
-            return self
-                .list
-                .iter_pos()
-                .find(|&(_, (p, _))| p == partner)
-                .map(|(pos, (_, link))| (pos, link));
+        let raw = self.list.raw();
+        if raw.len() <= SCAN_LIMIT {
+            let pos = raw
+                .iter()
+                .position(|e| matches!(e, Some((p, _)) if *p == partner))?;
+            return raw[pos].map(|(_, link)| (pos as u32, link));
         }
         let index = self.index.get_or_init(|| {
             let mut map =
@@ -228,6 +228,21 @@ impl ManyToManyStore {
     /// Reserves room for `additional` more links (not payloads).
     pub fn reserve_pairs(&mut self, additional: usize) {
         self.links.reserve(additional);
+    }
+
+    /// Claims the collection of `key` at `end` and, if it is empty, gives it room for
+    /// `entries` entries: a snapshot load knows every collection's length, so its lists
+    /// are allocated once, at their size.
+    pub fn reserve_list(&mut self, end: End, key: RawKey, entries: usize) {
+        let lists = match end {
+            End::A => &mut self.a_lists,
+            End::B => &mut self.b_lists,
+        };
+        let l = grow(lists, key.idx());
+        l.claim(key.version());
+        if l.list.raw().is_empty() {
+            l.replace_all(Vec::with_capacity(entries), |_, _| {});
+        }
     }
 
     /// The non-empty lists at `end`: (owner slot, entries), in slot order.
