@@ -180,7 +180,7 @@ impl Store {
     }
 
     /// Adds the many-to-many link (a, b) with a typed payload; if the pair is linked
-    /// already, replaces its payload instead. One hash lookup either way.
+    /// already, replaces its payload instead. One pair lookup either way.
     pub(crate) fn p_attach_with<W: Entity>(&mut self, rel: u32, a: RawKey, b: RawKey, w: W) {
         let RelationStore::ManyToMany(r) = &mut self.relations[rel as usize] else {
             unreachable!("payload on a relation that is not many-to-many")
@@ -203,7 +203,7 @@ impl Store {
     }
 
     /// Adds the many-to-many link (a, b) with a boxed payload unless the pair is linked
-    /// already (then nothing changes). One hash lookup either way.
+    /// already (then nothing changes). One pair lookup either way.
     pub(crate) fn p_attach_boxed(&mut self, rel: u32, a: RawKey, b: RawKey, w: Boxed) {
         let RelationStore::ManyToMany(r) = &mut self.relations[rel as usize] else {
             unreachable!("payload on a relation that is not many-to-many")

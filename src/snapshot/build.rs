@@ -157,16 +157,29 @@ pub(crate) fn build_relation(
         (RelationKind::ManyToMany, RelationImage::ManyToMany { a, b, .. }) => {
             let mut s = ManyToManyStore::new(payloads);
             s.reserve_pairs(a.items.len());
-            for (owner, items) in a.iter() {
+            // per second-end slot: the number of the last first-end list that named it
+            // (owners are ascending, so each first-end entity has one list): a pair
+            // listed twice is found in O(links) without a pair lookup
+            let mut named = vec![0u32; live_b.len()];
+            // every list is allocated once at its stored length (bounded by the input's);
+            // the second end's owners are checked by `order_b_end`
+            for (owner, items) in b.iter() {
+                if let Some(kb) = key_at(live_b, owner) {
+                    s.reserve_list(End::B, kb, items.len());
+                }
+            }
+            for (stamp, (owner, items)) in (1u32..).zip(a.iter()) {
                 let ka = key_at(live_a, owner).ok_or_else(|| dead(End::A, owner))?;
+                s.reserve_list(End::A, ka, items.len());
                 for &i in items {
                     let kb = key_at(live_b, i).ok_or_else(|| dead(End::B, i))?;
                     if rules.forbid_self_links && ka == kb {
                         return Err(invalid(Invariant::NoSelfLink, Some(ka), "linked to itself"));
                     }
-                    if s.attach(ka, kb).is_err() {
+                    if std::mem::replace(&mut named[i as usize], stamp) == stamp {
                         return Err(invalid(Invariant::DuplicateLink, Some(ka), "pair twice"));
                     }
+                    s.push_link_unchecked(ka, kb);
                 }
             }
             order_b_end(&mut s, b, (live_a, live_b), &invalid, &dead)?;
