@@ -233,6 +233,14 @@ impl ManyToManyStore {
     /// Claims the collection of `key` at `end` and, if it is empty, gives it room for
     /// `entries` entries: a snapshot load knows every collection's length, so its lists
     /// are allocated once, at their size.
+    /// Makes room for the lists of `slots` entities at `end` in all.
+    pub fn reserve_slots(&mut self, end: End, slots: usize) {
+        match end {
+            End::A => super::reserve_to(&mut self.a_lists, slots),
+            End::B => super::reserve_to(&mut self.b_lists, slots),
+        }
+    }
+
     pub fn reserve_list(&mut self, end: End, key: RawKey, entries: usize) {
         let lists = match end {
             End::A => &mut self.a_lists,

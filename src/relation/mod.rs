@@ -125,7 +125,7 @@ impl RelationStore {
         match self {
             RelationStore::OneToMany(r) => r.reserve_slots(end, slots),
             RelationStore::OneToOne(r) => r.reserve_slots(end, slots),
-            RelationStore::ManyToMany(_) => {}
+            RelationStore::ManyToMany(r) => r.reserve_slots(end, slots),
         }
     }
 

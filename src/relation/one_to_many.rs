@@ -82,6 +82,45 @@ impl OneToManyStore {
         }
     }
 
+    /// Appends `children` (live keys) to `parent`'s list, for a snapshot load: each must
+    /// have no parent yet (else it is returned, and the links of this call up to it are
+    /// made), and the parent vector must already reach every child's slot. One pass per
+    /// side, so that the random accesses to the children's entries overlap.
+    pub fn attach_list(&mut self, parent: RawKey, children: &[RawKey]) -> Result<(), RawKey> {
+        let list = grow(&mut self.children, parent.idx());
+        list.claim(parent.version());
+        let start = list.raw().len() as u32;
+        for (pos, &c) in (start..).zip(children) {
+            let slot = &mut self.parent[c.idx()];
+            if slot.is_some() {
+                return Err(c);
+            }
+            *slot = Some(ParentRef {
+                parent,
+                pos,
+                child_version: c.version(),
+            });
+            list.push(c);
+            self.links += 1;
+        }
+        Ok(())
+    }
+
+    /// Makes the parent vector reach `slots` child slots (entries without a parent).
+    pub fn size_parents(&mut self, slots: usize) {
+        if self.parent.len() < slots {
+            self.parent.resize(slots, None);
+        }
+    }
+
+    /// Makes room in `parent`'s children list for `children` more (a snapshot load sizes
+    /// each list once).
+    pub fn reserve_list(&mut self, parent: RawKey, children: usize) {
+        let list = grow(&mut self.children, parent.idx());
+        list.claim(parent.version());
+        list.reserve(children);
+    }
+
     /// Sizes the children lists of the parents of `parents` (live keys, one per link about
     /// to be made) for those links, so that each list grows at most once. O(parents +
     /// parent slots).

@@ -114,17 +114,26 @@ pub(crate) fn build_relation(
     let store = match (kind, image) {
         (RelationKind::OneToMany, RelationImage::OneToMany(lists)) => {
             let mut s = OneToManyStore::default();
+            s.reserve_slots(End::A, live_a.len());
+            // the children's entries: as many as the child table has slots (each of which
+            // the input spent bytes on)
+            if !lists.items.is_empty() {
+                s.size_parents(live_b.len());
+            }
+            let mut keys = Vec::new();
             for (owner, items) in lists.iter() {
                 let p = key_at(live_a, owner).ok_or_else(|| dead(End::A, owner))?;
+                keys.clear();
                 for &i in items {
                     let c = key_at(live_b, i).ok_or_else(|| dead(End::B, i))?;
-                    if s.parent_of(c).is_some() {
-                        return Err(invalid(Invariant::Cardinality, Some(c), "two parents"));
-                    }
                     if rules.forbid_self_links && p == c {
                         return Err(invalid(Invariant::NoSelfLink, Some(c), "its own parent"));
                     }
-                    s.attach(p, c);
+                    keys.push(c);
+                }
+                s.reserve_list(p, keys.len());
+                if let Err(c) = s.attach_list(p, &keys) {
+                    return Err(invalid(Invariant::Cardinality, Some(c), "two parents"));
                 }
             }
             if rules.acyclic {
@@ -157,6 +166,8 @@ pub(crate) fn build_relation(
         (RelationKind::ManyToMany, RelationImage::ManyToMany { a, b, .. }) => {
             let mut s = ManyToManyStore::new(payloads);
             s.reserve_pairs(a.items.len());
+            s.reserve_slots(End::A, live_a.len());
+            s.reserve_slots(End::B, live_b.len());
             // per second-end slot: the number of the last first-end list that named it
             // (owners are ascending, so each first-end entity has one list): a pair
             // listed twice is found in O(links) without a pair lookup

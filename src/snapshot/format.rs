@@ -291,6 +291,25 @@ impl<'a> Reader<'a> {
 
     #[inline]
     pub fn u32(&mut self) -> Result<u32, SnapshotError> {
+        // the common forms (one or two bytes, minimal by construction) without the
+        // general loop; anything else takes the checked path
+        if let Some(&b0) = self.data.get(self.pos) {
+            if b0 < 0x80 {
+                self.pos += 1;
+                return Ok(u32::from(b0));
+            }
+            if let Some(&b1) = self.data.get(self.pos + 1) {
+                if (1..0x80).contains(&b1) {
+                    self.pos += 2;
+                    return Ok(u32::from(b0 & 0x7f) | u32::from(b1) << 7);
+                }
+            }
+        }
+        self.u32_slow()
+    }
+
+    #[cold]
+    fn u32_slow(&mut self) -> Result<u32, SnapshotError> {
         let v = self.varint()?;
         u32::try_from(v).map_err(|_| self.malformed(format!("{v} does not fit 32 bits")))
     }
