@@ -37,6 +37,10 @@ fn blog(c: &mut Criterion) {
     g.bench_function("baseline", |b| {
         b.iter_batched(|| data.clone(), base_w1, BatchSize::PerIteration)
     });
+    // the same state one `insert` and `link` at a time, after `reserve`
+    g.bench_function("relgraph one by one", |b| {
+        b.iter_batched(|| data.clone(), rg_w1_each, BatchSize::PerIteration)
+    });
     g.finish();
 
     let mut g = config(c, "W2 forward traversal");

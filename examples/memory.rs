@@ -2,8 +2,9 @@
 //! post linked to a random user), for relgraph or for the hand-written baseline, each in
 //! its own process so that one does not count the other's memory.
 //!
-//! Run with `cargo run --release --example memory -- relgraph` and
-//! `cargo run --release --example memory -- baseline`; `RELGRAPH_SCALE` scales the sizes.
+//! Run with `cargo run --release --example memory -- relgraph` (built with the bulk
+//! calls), `-- relgraph-each` (one `insert` and `link` at a time) and `-- baseline`;
+//! `RELGRAPH_SCALE` scales the sizes.
 //! Prints the peak resident set (VmHWM, Linux only) after building, and the growth over
 //! the resident set before building (which holds the input data).
 
@@ -29,12 +30,17 @@ fn main() -> Result<(), String> {
             std::hint::black_box(&state);
             sum
         }
+        "relgraph-each" => {
+            let (state, sum) = rg_w1_each(data);
+            std::hint::black_box(&state);
+            sum
+        }
         "baseline" => {
             let (state, sum) = base_w1(data);
             std::hint::black_box(&state);
             sum
         }
-        _ => return Err("usage: memory relgraph|baseline".into()),
+        _ => return Err("usage: memory relgraph|relgraph-each|baseline".into()),
     };
     let peak = status_kib("VmHWM:").ok_or("no VmHWM")?;
     println!(

@@ -5,7 +5,7 @@
 //! On any other self-referential relation they remember what they visited, so a cycle ends
 //! the walk instead of looping.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 use std::marker::PhantomData;
 
@@ -88,13 +88,15 @@ impl Store {
         if let Some(seen) = &mut seen {
             seen.insert(node.raw());
         }
-        let mut queue = VecDeque::new();
-        queue.push_back((node.raw(), 0));
         Descendants {
             tree,
-            queue,
-            stack: Vec::new(),
-            depth_first: false,
+            order: Order::Breadth {
+                level: Vec::new(),
+                next: Vec::new(),
+                at: 0,
+                depth: 1,
+                children: tree.raw_children(node.raw()).iter(),
+            },
             seen,
             _type: PhantomData,
         }
@@ -109,9 +111,9 @@ impl Store {
         node: Key<T>,
     ) -> Descendants<'_, T> {
         let mut d = self.descendants(rel, node);
-        d.depth_first = true;
-        d.queue.clear();
-        d.stack.push((node.raw(), 0));
+        d.order = Order::Depth {
+            stack: vec![(node.raw(), 0)],
+        };
         d
     }
 
@@ -149,49 +151,125 @@ impl<T> Iterator for Ancestors<'_, T> {
 /// [`Store::descendants_depth_first`].
 pub struct Descendants<'a, T> {
     tree: &'a OneToManyStore,
-    queue: VecDeque<(RawKey, usize)>,
-    stack: Vec<(RawKey, usize)>,
-    depth_first: bool,
+    order: Order<'a>,
     seen: Seen,
     _type: PhantomData<fn() -> T>,
 }
 
-impl<T> Descendants<'_, T> {
-    fn fresh(&mut self, k: RawKey) -> bool {
-        self.seen.as_mut().is_none_or(|s| s.insert(k))
-    }
+enum Order<'a> {
+    /// Level by level: the children of `level[..at]` have been yielded, those of the node
+    /// before `at` are being yielded from `children`; `next` collects the level below.
+    Breadth {
+        level: Vec<RawKey>,
+        next: Vec<RawKey>,
+        at: usize,
+        /// Depth of the nodes being yielded.
+        depth: usize,
+        /// The rest of a children list, holes included.
+        children: std::slice::Iter<'a, Option<RawKey>>,
+    },
+    /// Nodes whose children are still to be pushed; the root is the first entry and is
+    /// not yielded.
+    Depth { stack: Vec<(RawKey, usize)> },
 }
 
 impl<T> Iterator for Descendants<'_, T> {
     type Item = (Key<T>, usize);
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.depth_first {
-            // the stack holds nodes whose children are still to be pushed; the root is the
-            // first entry and is not yielded
-            loop {
-                let (node, depth) = self.stack.pop()?;
-                let tree = self.tree;
+        let tree = self.tree;
+        let seen = &mut self.seen;
+        match &mut self.order {
+            Order::Breadth {
+                level,
+                next,
+                at,
+                depth,
+                children,
+            } => loop {
+                for &c in children.by_ref() {
+                    let Some(c) = c else { continue };
+                    // an acyclic relation keeps no visited set
+                    if seen.as_mut().is_none_or(|s| s.insert(c)) {
+                        next.push(c);
+                        return Some((Key::from_raw(c), *depth));
+                    }
+                }
+                if let Some(&node) = level.get(*at) {
+                    *at += 1;
+                    *children = tree.raw_children(node).iter();
+                    continue;
+                }
+                if next.is_empty() {
+                    return None;
+                }
+                std::mem::swap(level, next);
+                next.clear();
+                *at = 0;
+                *depth += 1;
+            },
+            Order::Depth { stack } => loop {
+                let (node, depth) = stack.pop()?;
                 for c in tree.children_of(node).rev() {
-                    if self.fresh(c) {
-                        self.stack.push((c, depth + 1));
+                    if seen.as_mut().is_none_or(|s| s.insert(c)) {
+                        stack.push((c, depth + 1));
                     }
                 }
                 if depth > 0 {
                     return Some((Key::from_raw(node), depth));
                 }
-            }
+            },
         }
-        loop {
-            let (node, depth) = self.queue.pop_front()?;
-            let tree = self.tree;
-            for c in tree.children_of(node) {
-                if self.fresh(c) {
-                    self.queue.push_back((c, depth + 1));
+    }
+
+    /// Internal iteration (`count`, `sum`, `for_each`, `collect`...): breadth-first
+    /// without a visited set runs as two plain loops over the levels.
+    fn fold<B, F>(mut self, init: B, mut f: F) -> B
+    where
+        F: FnMut(B, Self::Item) -> B,
+    {
+        let mut acc = init;
+        if self.seen.is_some() {
+            // (a `for` loop steps with `next`, not with this `fold`)
+            for item in self.by_ref() {
+                acc = f(acc, item);
+            }
+            return acc;
+        }
+        let tree = self.tree;
+        match self.order {
+            Order::Breadth {
+                mut level,
+                mut next,
+                mut at,
+                mut depth,
+                children,
+            } => {
+                for &c in children.flatten() {
+                    next.push(c);
+                    acc = f(acc, (Key::from_raw(c), depth));
+                }
+                loop {
+                    for &node in &level[at..] {
+                        for &c in tree.raw_children(node).iter().flatten() {
+                            next.push(c);
+                            acc = f(acc, (Key::from_raw(c), depth));
+                        }
+                    }
+                    if next.is_empty() {
+                        return acc;
+                    }
+                    std::mem::swap(&mut level, &mut next);
+                    next.clear();
+                    at = 0;
+                    depth += 1;
                 }
             }
-            if depth > 0 {
-                return Some((Key::from_raw(node), depth));
+            Order::Depth { .. } => {
+                for item in self {
+                    acc = f(acc, item);
+                }
+                acc
             }
         }
     }

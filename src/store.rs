@@ -293,6 +293,17 @@ impl Store {
 
     // ----- relations: common ----------------------------------------------------------
 
+    /// The index of a relation handle of this store's schema.
+    #[inline]
+    fn rel_index<R: Relation>(&self, rel: R) -> u32 {
+        let (schema, index) = rel.schema_and_index();
+        assert!(
+            schema == self.schema.id,
+            "a relation handle was used with a store built from another schema"
+        );
+        index
+    }
+
     #[inline]
     fn rel<R: Relation>(&self, rel: R) -> (u32, &RelationDef) {
         let (schema, index) = rel.schema_and_index();
@@ -673,7 +684,7 @@ impl Store {
 
     /// Whether `a` and `b` are linked in `rel`. O(1).
     pub fn linked<R: Relation>(&self, rel: R, a: Key<R::A>, b: Key<R::B>) -> bool {
-        let (index, _) = self.rel(rel);
+        let index = self.rel_index(rel);
         self.rel_store(index).linked(a.raw(), b.raw())
     }
 
@@ -681,32 +692,32 @@ impl Store {
     /// one-to-many, the partner of a one-to-one, the targets of a many-to-many.
     /// O(1) per step.
     pub fn targets<R: Relation>(&self, rel: R, a: Key<R::A>) -> Linked<'_, R::B> {
-        let (index, _) = self.rel(rel);
+        let index = self.rel_index(rel);
         Linked::new(self.rel_store(index), End::A, a.raw())
     }
 
     /// The first-end entities linked to `b`, in link order: the parent of a one-to-many
     /// child, the partner of a one-to-one, the sources of a many-to-many. O(1) per step.
     pub fn sources<R: Relation>(&self, rel: R, b: Key<R::B>) -> Linked<'_, R::A> {
-        let (index, _) = self.rel(rel);
+        let index = self.rel_index(rel);
         Linked::new(self.rel_store(index), End::B, b.raw())
     }
 
     /// Number of second-end entities linked to `a`. O(1).
     pub fn target_count<R: Relation>(&self, rel: R, a: Key<R::A>) -> usize {
-        let (index, _) = self.rel(rel);
+        let index = self.rel_index(rel);
         self.rel_store(index).partner_count(End::A, a.raw())
     }
 
     /// Number of first-end entities linked to `b`. O(1).
     pub fn source_count<R: Relation>(&self, rel: R, b: Key<R::B>) -> usize {
-        let (index, _) = self.rel(rel);
+        let index = self.rel_index(rel);
         self.rel_store(index).partner_count(End::B, b.raw())
     }
 
     /// Number of links in `rel`. O(1).
     pub fn link_count<R: Relation>(&self, rel: R) -> usize {
-        let (index, _) = self.rel(rel);
+        let index = self.rel_index(rel);
         self.rel_store(index).link_count()
     }
 
@@ -718,7 +729,7 @@ impl Store {
         P: Entity,
         C: Entity,
     {
-        let (index, _) = self.rel(rel);
+        let index = self.rel_index(rel);
         match self.rel_store(index) {
             RelationStore::OneToMany(r) => r,
             _ => unreachable!("a OneToMany handle names a one-to-many"),
@@ -765,7 +776,7 @@ impl Store {
         parent: Key<P>,
         children: &[Key<C>],
     ) -> Result<(), LinkError> {
-        let (index, _) = self.rel(rel);
+        let index = self.rel_index(rel);
         let NewCollection {
             owner: p,
             order,
@@ -853,7 +864,7 @@ impl Store {
 
     /// The partner of `a` (the first-end entity) in a one-to-one. O(1).
     pub fn partner<A: Entity, B: Entity>(&self, rel: OneToOne<A, B>, a: Key<A>) -> Option<Key<B>> {
-        let (index, _) = self.rel(rel);
+        let index = self.rel_index(rel);
         match self.rel_store(index) {
             RelationStore::OneToOne(r) => r.partner(End::A, a.raw()).map(Key::from_raw),
             _ => unreachable!("a OneToOne handle names a one-to-one"),
@@ -866,7 +877,7 @@ impl Store {
         rel: OneToOne<A, B>,
         b: Key<B>,
     ) -> Option<Key<A>> {
-        let (index, _) = self.rel(rel);
+        let index = self.rel_index(rel);
         match self.rel_store(index) {
             RelationStore::OneToOne(r) => r.partner(End::B, b.raw()).map(Key::from_raw),
             _ => unreachable!("a OneToOne handle names a one-to-one"),
@@ -879,7 +890,7 @@ impl Store {
         &self,
         rel: ManyToMany<A, B, W>,
     ) -> &crate::relation::ManyToManyStore {
-        let (index, _) = self.rel(rel);
+        let index = self.rel_index(rel);
         match self.rel_store(index) {
             RelationStore::ManyToMany(r) => r,
             _ => unreachable!("a ManyToMany handle names a many-to-many"),
@@ -968,7 +979,7 @@ impl Store {
         a: Key<A>,
         targets: &[Key<B>],
     ) -> Result<(), LinkError> {
-        let (index, _) = self.rel(rel);
+        let index = self.rel_index(rel);
         let NewCollection {
             owner: a,
             order,
@@ -1010,7 +1021,7 @@ impl Store {
         rel: ManyToMany<A, B, W>,
         additional: usize,
     ) {
-        let (index, _) = self.rel(rel);
+        let index = self.rel_index(rel);
         if let RelationStore::ManyToMany(r) = &mut self.relations[index as usize] {
             r.reserve(additional);
         }

@@ -29,6 +29,16 @@ fn blog_workloads_agree_with_the_baseline() {
         "W4"
     );
     rg.store.check_integrity().unwrap();
+    // the one-by-one build reaches the same state as the bulk build
+    let (bulk, _) = rg_w1(data.clone());
+    let (each, each1) = rg_w1_each(data.clone());
+    assert_eq!(each1, base1, "W1 one by one");
+    for (&u, &v) in bulk.users.iter().zip(&each.users) {
+        let a: Vec<_> = bulk.store.children(bulk.authorship, u).collect();
+        let b: Vec<_> = each.store.children(each.authorship, v).collect();
+        assert_eq!(a, b, "children of {u:?}");
+    }
+    each.store.check_integrity().unwrap();
     let (mut rg, _) = rg_w1(data.clone());
     let (mut base, _) = base_w1(data.clone());
     let left = rg_w7(&mut rg, &data.deletes);

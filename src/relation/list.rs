@@ -198,9 +198,8 @@ impl<E: Copy> Iterator for Iter<'_, E> {
 
     #[inline]
     fn next(&mut self) -> Option<E> {
-        if self.left == 0 {
-            return None;
-        }
+        // no early exit on `left == 0`: a list never ends with a hole, so the slice ends
+        // with the last live element
         for e in self.inner.by_ref() {
             if let Some(e) = *e {
                 self.left -= 1;

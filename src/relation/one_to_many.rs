@@ -57,6 +57,12 @@ impl OneToManyStore {
         self.list(parent).map_or_else(Iter::empty, HoleList::iter)
     }
 
+    /// The children list of `parent` with its holes (empty for a stale key).
+    #[inline]
+    pub fn raw_children(&self, parent: RawKey) -> &[Option<RawKey>] {
+        self.list(parent).map_or(&[], HoleList::raw)
+    }
+
     pub fn child_count(&self, parent: RawKey) -> usize {
         self.list(parent).map_or(0, HoleList::len)
     }
@@ -128,18 +134,20 @@ impl OneToManyStore {
         let Some(top) = parents.clone().map(|p| p.idx()).max() else {
             return;
         };
-        let mut count = vec![0u32; top + 1];
-        for p in parents.clone() {
-            count[p.idx()] += 1;
+        // (links, version) by parent slot
+        let mut count = vec![(0u32, 0u32); top + 1];
+        for p in parents {
+            let c = &mut count[p.idx()];
+            c.0 += 1;
+            c.1 = p.version();
         }
         if top >= self.children.len() {
             self.children.resize_with(top + 1, HoleList::default);
         }
-        for p in parents {
-            let n = std::mem::take(&mut count[p.idx()]);
+        // in slot order, so that lists read in slot order lie in allocation order
+        for ((n, version), list) in count.into_iter().zip(&mut self.children) {
             if n > 0 {
-                let list = &mut self.children[p.idx()];
-                list.claim(p.version());
+                list.claim(version);
                 list.reserve(n as usize);
             }
         }
