@@ -547,3 +547,69 @@ fn traversal_from_a_removed_employee_finds_nothing() {
     );
     assert_eq!(names(&s, s.siblings(r.reports, newer)), ["dev2"]);
 }
+
+/// The descendants of a random tree (with holes left by unlinks), read step by step with
+/// `next` and by internal iteration (`fold`, `for_each`, `count`), on an acyclic
+/// relation (no visited set) and on one that is not (visited set): the same items, each
+/// with its breadth-first depth, in the order of a reference walk.
+#[test]
+fn descendants_by_next_and_by_fold_agree_with_a_reference_walk() {
+    for rules in [Rules::new().acyclic(), Rules::new()] {
+        let (mut s, r) = world(Config {
+            reports: rules,
+            ..Config::default()
+        });
+        let keys: Vec<Key<Employee>> = (0..300).map(|i| employee(&mut s, &i.to_string())).collect();
+        let mut seed = 7u64;
+        let mut rand = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        for i in 1..keys.len() {
+            s.link(r.reports, keys[rand(i)], keys[i]).unwrap();
+        }
+        // holes: move some children away and back to the end of their lists
+        for _ in 0..60 {
+            let i = 1 + rand(keys.len() - 1);
+            let boss = s.parent(r.reports, keys[i]).unwrap();
+            s.unlink(r.reports, boss, keys[i]).unwrap();
+            s.link(r.reports, boss, keys[i]).unwrap();
+        }
+        check(&s);
+        for &top in &keys[..20] {
+            // reference: a queue of (node, depth)
+            let mut expected = Vec::new();
+            let mut queue = std::collections::VecDeque::from([(top, 0usize)]);
+            while let Some((n, d)) = queue.pop_front() {
+                for c in s.children(r.reports, n) {
+                    expected.push((c, d + 1));
+                    queue.push_back((c, d + 1));
+                }
+            }
+            // a `for` loop steps with `next`
+            let mut stepped = Vec::new();
+            for item in s.descendants(r.reports, top) {
+                stepped.push(item);
+            }
+            let push = |mut v: Vec<_>, item| {
+                v.push(item);
+                v
+            };
+            let folded = s.descendants(r.reports, top).fold(Vec::new(), push);
+            let mut each = Vec::new();
+            s.descendants(r.reports, top)
+                .for_each(|item| each.push(item));
+            assert_eq!(each, expected, "for_each from {top:?}");
+            assert_eq!(stepped, expected, "next from {top:?}");
+            assert_eq!(folded, expected, "fold from {top:?}");
+            assert_eq!(s.descendants(r.reports, top).count(), expected.len());
+            // a partly consumed iterator folds the rest
+            let mut part = s.descendants(r.reports, top);
+            let first: Vec<_> = part.by_ref().take(3).collect();
+            let rest = part.fold(Vec::new(), push);
+            assert_eq!([first, rest].concat(), expected, "split from {top:?}");
+        }
+    }
+}
