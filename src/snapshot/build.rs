@@ -216,8 +216,9 @@ fn order_b_end(
     dead: &dyn Fn(End, u32) -> InvalidGraph,
 ) -> Result<(), InvalidGraph> {
     let links = s.link_count();
-    let mut seen = vec![false; links];
-    // per first-end slot: (stamp of the second-end list being ordered, link index)
+    // per first-end slot: (number of the second-end list being ordered, link index); USED
+    // once the stored order has named it
+    const USED: u32 = u32::MAX;
     let mut mark = vec![(0u32, 0u32); live_a.len()];
     let mut total = 0usize;
     let mut order = Vec::new();
@@ -230,23 +231,23 @@ fn order_b_end(
                 "the second end lists another number of links than the first",
             ));
         }
-        let mut same = true;
-        for (&i, (ka, link)) in items.iter().zip(s.entries(End::B, kb)) {
-            mark[ka.idx()] = (stamp, link);
-            same &= ka.index() == i;
-        }
-        if same {
-            for &i in items {
-                let link = mark[i as usize].1 as usize;
-                if std::mem::replace(&mut seen[link], true) {
-                    return Err(invalid(Invariant::DuplicateLink, Some(kb), "listed twice"));
-                }
+        // the common case: the stored order is the order the first end's lists gave,
+        // and the lists are then the same (each built link is in exactly one list)
+        let same = items
+            .iter()
+            .zip(s.entries(End::B, kb))
+            .all(|(&i, (ka, _))| ka.index() == i);
+        if !same {
+            for (ka, link) in s.entries(End::B, kb) {
+                mark[ka.idx()] = (stamp, link);
             }
-        } else {
             order.clear();
             for &i in items {
                 let ka = key_at(live_a, i).ok_or_else(|| dead(End::A, i))?;
                 let (st, link) = mark[i as usize];
+                if st == USED {
+                    return Err(invalid(Invariant::DuplicateLink, Some(kb), "listed twice"));
+                }
                 if st != stamp {
                     return Err(invalid(
                         Invariant::DuplicateLink,
@@ -254,9 +255,7 @@ fn order_b_end(
                         "the second end lists a link the first does not",
                     ));
                 }
-                if std::mem::replace(&mut seen[link as usize], true) {
-                    return Err(invalid(Invariant::DuplicateLink, Some(kb), "listed twice"));
-                }
+                mark[i as usize].0 = USED;
                 order.push(Some((ka, link)));
             }
             s.set_order(End::B, kb, std::mem::take(&mut order));

@@ -291,7 +291,7 @@ impl<'a> Reader<'a> {
 
     #[inline]
     pub fn u32(&mut self) -> Result<u32, SnapshotError> {
-        // the common forms (one or two bytes, minimal by construction) without the
+        // the common forms (one to three bytes, minimal by construction) without the
         // general loop; anything else takes the checked path
         if let Some(&b0) = self.data.get(self.pos) {
             if b0 < 0x80 {
@@ -302,6 +302,16 @@ impl<'a> Reader<'a> {
                 if (1..0x80).contains(&b1) {
                     self.pos += 2;
                     return Ok(u32::from(b0 & 0x7f) | u32::from(b1) << 7);
+                }
+                if b1 >= 0x80 {
+                    if let Some(&b2) = self.data.get(self.pos + 2) {
+                        if (1..0x80).contains(&b2) {
+                            self.pos += 3;
+                            return Ok(u32::from(b0 & 0x7f)
+                                | u32::from(b1 & 0x7f) << 7
+                                | u32::from(b2) << 14);
+                        }
+                    }
                 }
             }
         }
@@ -373,6 +383,37 @@ mod tests {
             checksum(b"Nobody inspects the spammish repetition"),
             0xFBCE_A83C_8A37_8BF1
         );
+    }
+
+    #[test]
+    fn u32_fast_paths_agree_with_the_general_decoder() {
+        // every length boundary, and non-minimal forms of each length
+        let mut inputs: Vec<Vec<u8>> = [0u64, 1, 127, 128, 255, 16_383, 16_384, 2_097_151]
+            .iter()
+            .chain(&[2_097_152, u32::MAX as u64, u32::MAX as u64 + 1])
+            .map(|&v| {
+                let mut out = Vec::new();
+                put_varint(&mut out, v);
+                out
+            })
+            .collect();
+        inputs.extend([
+            vec![0x80, 0x00],
+            vec![0x81, 0x80, 0x00],
+            vec![0xff, 0xff, 0x00],
+            vec![0x80],
+            vec![0xff, 0xff],
+            vec![],
+        ]);
+        for bytes in inputs {
+            let mut fast = Reader::new(&bytes);
+            let mut slow = Reader::new(&bytes);
+            let general = slow.varint().ok().and_then(|v| u32::try_from(v).ok());
+            assert_eq!(fast.u32().ok(), general, "{bytes:02x?}");
+            if general.is_some() {
+                assert_eq!(fast.left(), slow.left(), "{bytes:02x?}");
+            }
+        }
     }
 
     #[test]
