@@ -131,6 +131,13 @@ pub fn run() -> relgraph::Result<()> {
         store.len::<Profile>(),
         store.contains(guide)
     );
+
+    println!("== in bulk: insert_all, link_all ==");
+    // one table lookup for all the rows; each author's collection grows once; all or
+    // nothing (a stale key anywhere links none of them)
+    let drafts = store.insert_all(["Draft 1", "Draft 2"].map(|t| Post { title: t.into() }));
+    store.link_all(authorship, drafts.iter().map(|&d| (bob, d)))?;
+    println!("Bob's posts: {:?}", titles(&store, authorship, bob));
     store.check_integrity()?;
     Ok(())
 }
