@@ -20,6 +20,15 @@ fn time<R>(f: impl FnOnce() -> R) -> (Duration, R) {
     (t.elapsed(), r)
 }
 
+/// Times `f` on a clone of `data` (made before the clock starts); the state `f` returns
+/// is dropped after the clock stops.
+fn build<D: Clone, S>(data: &D, f: impl FnOnce(D) -> (S, u64)) -> (Duration, u64) {
+    let data = data.clone();
+    let (t, (state, sum)) = time(|| f(data));
+    drop(state);
+    (t, sum)
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -67,39 +76,14 @@ fn main() {
     {
         let d = BlogData::new(&scale);
         if want("W1") {
-            compare(
-                "W1",
-                rounds,
-                || {
-                    let data = d.clone();
-                    let (t, (s, sum)) = time(|| rg_w1(data));
-                    drop(s);
-                    (t, sum)
-                },
-                || {
-                    let data = d.clone();
-                    let (t, (s, sum)) = time(|| base_w1(data));
-                    drop(s);
-                    (t, sum)
-                },
-            );
+            compare("W1", rounds, || build(&d, rg_w1), || build(&d, base_w1));
         }
         if want("W1each") {
             compare(
                 "W1 one by one",
                 rounds,
-                || {
-                    let data = d.clone();
-                    let (t, (s, sum)) = time(|| rg_w1_each(data));
-                    drop(s);
-                    (t, sum)
-                },
-                || {
-                    let data = d.clone();
-                    let (t, (s, sum)) = time(|| base_w1(data));
-                    drop(s);
-                    (t, sum)
-                },
+                || build(&d, rg_w1_each),
+                || build(&d, base_w1),
             );
         }
         let rg = rg_w1(d.clone()).0;
@@ -152,22 +136,7 @@ fn main() {
     }
     if want("W5") {
         let d = SchoolData::new(&scale);
-        compare(
-            "W5",
-            rounds,
-            || {
-                let data = d.clone();
-                let (t, (s, sum)) = time(|| rg_w5(data));
-                drop(s);
-                (t, sum)
-            },
-            || {
-                let data = d.clone();
-                let (t, (s, sum)) = time(|| base_w5(data));
-                drop(s);
-                (t, sum)
-            },
-        );
+        compare("W5", rounds, || build(&d, rg_w5), || build(&d, base_w5));
     }
     if want("W6") {
         let d = OrgData::new(&scale);
@@ -186,18 +155,18 @@ fn main() {
             "W8 build",
             rounds,
             || {
-                let data = d.clone();
-                let (t, s) = time(|| rg_w8_build(data));
-                let n = s.users.len() as u64;
-                drop(s);
-                (t, n)
+                build(&d, |d| {
+                    let s = rg_w8_build(d);
+                    let n = s.users.len() as u64;
+                    (s, n)
+                })
             },
             || {
-                let data = d.clone();
-                let (t, s) = time(|| base_w8_build(data));
-                let n = s.ukeys.len() as u64;
-                drop(s);
-                (t, n)
+                build(&d, |d| {
+                    let s = base_w8_build(d);
+                    let n = s.ukeys.len() as u64;
+                    (s, n)
+                })
             },
         );
         let rg = rg_w8_build(d.clone());

@@ -152,6 +152,13 @@ impl Store {
     /// If `T` is not a table of the store's schema, or is a polymorphic base or kind
     /// (rows of those are inserted with [`insert_kind`](Self::insert_kind)).
     pub fn insert<T: Entity>(&mut self, value: T) -> Key<T> {
+        let table = self.plain_table_of::<T>();
+        Key::from_raw(self.p_insert(table, value))
+    }
+
+    /// The table of `T`, which must be a plain table (not a polymorphic base or kind).
+    #[inline]
+    fn plain_table_of<T: Entity>(&self) -> u32 {
         let table = self.table_of::<T>();
         let def = &self.schema.tables[table as usize];
         assert!(
@@ -159,7 +166,7 @@ impl Store {
             "every row of `{}` has a kind: insert it with Store::insert_kind",
             def.name
         );
-        Key::from_raw(self.p_insert(table, value))
+        table
     }
 
     /// Inserts every value of `values`, in order, and returns their keys: the same as
@@ -171,13 +178,7 @@ impl Store {
     /// As [`insert`](Self::insert).
     pub fn insert_all<T: Entity>(&mut self, values: impl IntoIterator<Item = T>) -> Vec<Key<T>> {
         let values = values.into_iter();
-        let table = self.table_of::<T>();
-        let def = &self.schema.tables[table as usize];
-        assert!(
-            def.kinds.is_empty() && def.base.is_none(),
-            "every row of `{}` has a kind: insert it with Store::insert_kind",
-            def.name
-        );
+        let table = self.plain_table_of::<T>();
         self.reserve::<T>(values.size_hint().0);
         let recording = self.recording();
         let arena = self

@@ -371,11 +371,21 @@ pub fn rg_w1(d: BlogData) -> (RgBlog, u64) {
     store
         .link_all(authorship, pairs.map(|(&a, &p)| (ukeys[a as usize], p)))
         .expect("live keys");
+    rg_blog(store, authorship, ukeys, pkeys)
+}
+
+/// The W1 state and its checksum.
+fn rg_blog(
+    store: Store,
+    authorship: OneToMany<User, Post>,
+    users: Vec<Key<User>>,
+    posts: Vec<Key<Post>>,
+) -> (RgBlog, u64) {
     let state = RgBlog {
         store,
         authorship,
-        users: ukeys,
-        posts: pkeys,
+        users,
+        posts,
     };
     let sum = rg_counts_checksum(&state);
     (state, sum)
@@ -395,14 +405,7 @@ pub fn rg_w1_each(d: BlogData) -> (RgBlog, u64) {
             .expect("live keys");
         pkeys.push(k);
     }
-    let state = RgBlog {
-        store,
-        authorship,
-        users: ukeys,
-        posts: pkeys,
-    };
-    let sum = rg_counts_checksum(&state);
-    (state, sum)
+    rg_blog(store, authorship, ukeys, pkeys)
 }
 
 pub fn rg_counts_checksum(b: &RgBlog) -> u64 {
