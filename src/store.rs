@@ -179,20 +179,30 @@ impl Store {
     pub fn insert_all<T: Entity>(&mut self, values: impl IntoIterator<Item = T>) -> Vec<Key<T>> {
         let values = values.into_iter();
         let table = self.plain_table_of::<T>();
-        self.reserve::<T>(values.size_hint().0);
+        let hint = values.size_hint().0;
+        self.reserve::<T>(hint);
         let recording = self.recording();
-        let arena = self
-            .arena_at_mut::<T>(table)
+        if recording {
+            self.log.reserve(hint);
+        }
+        let arena = self.tables[table as usize]
+            .as_any_mut()
+            .downcast_mut::<Column<T>>()
+            .expect("table holds its declared type")
             .slots_mut()
             .expect("a plain table has slots");
-        let keys: Vec<Key<T>> = values.map(|v| Key::from_raw(arena.insert(v))).collect();
-        if recording {
-            self.log.extend(keys.iter().map(|k| Undo::Remove {
-                table,
-                key: k.raw(),
-            }));
-        }
-        keys
+        let log = &mut self.log;
+        // each insert is logged as it is made: if `values` panics midway, the rollback of
+        // the enclosing transaction undoes the rows inserted before the panic
+        values
+            .map(|v| {
+                let key = arena.insert(v);
+                if recording {
+                    log.push(Undo::Remove { table, key });
+                }
+                Key::from_raw(key)
+            })
+            .collect()
     }
 
     /// Reserves room for `additional` more entities of type `T`, and for their entries in

@@ -297,6 +297,11 @@ pub enum Op {
         table: Tb,
         value: u32,
     },
+    /// `insert_all` into a plain table: the same as an `Insert` of each value, in order.
+    InsertAll {
+        table: Tb,
+        values: Vec<u32>,
+    },
     /// `insert_kind`: a row of the base with its base value and its kind's value.
     InsertKind {
         kind: Tb,
@@ -336,6 +341,11 @@ pub enum Op {
         rel: usize,
         a: Id,
         b: Id,
+    },
+    /// `link_all`: the `Link` of every pair in order, all or nothing.
+    LinkAll {
+        rel: usize,
+        pairs: Vec<(Id, Id)>,
     },
     /// `link_with` on a many-to-many (the payload is ignored where it is `()`).
     LinkWith {
@@ -550,7 +560,7 @@ impl Model {
     pub fn accepts(&self, op: &Op) -> bool {
         let is = |id: Id, t: Tb| self.table_of.get(id) == Some(&t.base());
         match op {
-            Op::Insert { table, .. } => TABLES.contains(table),
+            Op::Insert { table, .. } | Op::InsertAll { table, .. } => TABLES.contains(table),
             Op::InsertKind { kind, .. } => kind.is_kind(),
             Op::UpdateKind { kind, id, .. } | Op::RemoveKind { kind, id } => {
                 kind.is_kind() && is(*id, *kind)
@@ -560,6 +570,9 @@ impl Model {
             Op::Link { rel, a, b } | Op::Unlink { rel, a, b } => {
                 is(*a, SPECS[*rel].a) && is(*b, SPECS[*rel].b)
             }
+            Op::LinkAll { rel, pairs } => pairs
+                .iter()
+                .all(|&(a, b)| is(a, SPECS[*rel].a) && is(b, SPECS[*rel].b)),
             Op::LinkWith { rel, a, b, .. } => {
                 SPECS[*rel].kind == Kind::ManyToMany
                     && is(*a, SPECS[*rel].a)
@@ -589,6 +602,12 @@ impl Model {
             Op::Insert { table, value } => {
                 self.table_of.push(table);
                 self.values.insert(self.table_of.len() - 1, value);
+                Outcome::Done
+            }
+            Op::InsertAll { table, ref values } => {
+                for &value in values {
+                    self.apply(&Op::Insert { table, value });
+                }
                 Outcome::Done
             }
             Op::InsertKind { kind, base, value } => {
@@ -621,6 +640,7 @@ impl Model {
             }
             Op::ChangeKind { id, to, value } => self.change_kind(id, to, value),
             Op::Link { rel, a, b } => self.link(rel, a, b, 0, false),
+            Op::LinkAll { rel, ref pairs } => self.link_all(rel, pairs),
             Op::LinkWith { rel, a, b, payload } => {
                 let payload = if rel == TAGGING { payload } else { 0 };
                 self.link(rel, a, b, payload, true)
@@ -902,6 +922,25 @@ impl Model {
                 })
             }
         }
+    }
+
+    /// Every key is checked first (the first stale one, in pair order, is reported); then
+    /// the pairs are linked one by one on a copy, which is kept only if every link
+    /// succeeds (a link's orphan delete may make a later pair's key stale: that fails the
+    /// batch too).
+    fn link_all(&mut self, rel: usize, pairs: &[(Id, Id)]) -> Outcome {
+        if let Some(e) = pairs.iter().find_map(|&(a, b)| self.stale_ends(rel, a, b)) {
+            return e;
+        }
+        let mut next = self.clone();
+        for &(a, b) in pairs {
+            let out = next.link(rel, a, b, 0, false);
+            if out != Outcome::Done {
+                return out;
+            }
+        }
+        *self = next;
+        Outcome::Done
     }
 
     fn unlink(&mut self, rel: usize, a: Id, b: Id) -> Outcome {
