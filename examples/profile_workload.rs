@@ -43,10 +43,14 @@ fn main() -> Result<(), String> {
             eprintln!("{which} {system}: {:?} for 10 runs", t.elapsed());
             sum
         }
-        "W1" => {
+        "W1" | "W1each" => {
             let d = BlogData::new(&scale);
             let t = std::time::Instant::now();
-            let sum = if rg { rg_w1(d).1 } else { base_w1(d).1 };
+            let sum = match (rg, which.as_str()) {
+                (true, "W1") => rg_w1(d).1,
+                (true, _) => rg_w1_each(d).1,
+                (false, _) => base_w1(d).1,
+            };
             eprintln!("W1 {system}: {:?} including drop", t.elapsed());
             sum
         }
@@ -117,7 +121,7 @@ fn main() -> Result<(), String> {
                 base_w8_build(d).ukeys.len() as u64
             }
         }
-        _ => return Err("usage: profile_workload W1|W2|W3|W5|W6|W7|W8 [relgraph|baseline]".into()),
+        _ => return Err("usage: profile_workload W1|W1each|W2|W3|W5|W6|W7|W8 [relgraph|baseline]".into()),
     };
     println!("{which} {system}: checksum {sum}");
     Ok(())
