@@ -225,6 +225,33 @@ impl<T> Arena<T> {
     }
 }
 
+/// The slots of an arena, borrowed: a lookup is a bounds check, a version compare and
+/// the occupancy check.
+pub(crate) struct Slots<'a, T>(&'a [Slot<T>]);
+
+impl<T> Clone for Slots<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Slots<'_, T> {}
+
+impl<T> Default for Slots<'_, T> {
+    fn default() -> Self {
+        Slots(&[])
+    }
+}
+
+impl<'a, T> Slots<'a, T> {
+    #[inline]
+    pub fn get(self, key: RawKey) -> Option<&'a T> {
+        match self.0.get(key.idx()) {
+            Some(slot) if slot.version == key.version() => slot.value.as_ref(),
+            _ => None,
+        }
+    }
+}
+
 fn nonzero(v: u32) -> NonZeroU32 {
     NonZeroU32::new(v).expect("live slots have a nonzero version")
 }
@@ -517,6 +544,15 @@ impl<T> Column<T> {
         match self {
             Column::Slots(a) => a.reserve(additional),
             Column::Kind(k) => k.dense.reserve(additional),
+        }
+    }
+
+    /// The slots of a plain table or base, for lookups in a hot loop.
+    #[inline]
+    pub fn slots(&self) -> Option<Slots<'_, T>> {
+        match self {
+            Column::Slots(a) => Some(Slots(&a.slots)),
+            Column::Kind(_) => None,
         }
     }
 
