@@ -121,7 +121,11 @@ fn main() -> Result<(), String> {
                 base_w8_build(d).ukeys.len() as u64
             }
         }
-        _ => return Err("usage: profile_workload W1|W1each|W2|W3|W5|W6|W7|W8 [relgraph|baseline]".into()),
+        _ => {
+            return Err(
+                "usage: profile_workload W1|W1each|W2|W3|W5|W6|W7|W8 [relgraph|baseline]".into(),
+            )
+        }
     };
     println!("{which} {system}: checksum {sum}");
     Ok(())

@@ -376,14 +376,10 @@ impl<T: Entity> ErasedArena for Column<T> {
     fn encode_rows(&self, out: &mut Vec<u8>) -> Result<(), CodecError> {
         match self {
             Column::Slots(a) => {
-                for v in a.slots.iter().filter_map(|s| s.value.as_ref()) {
-                    codec::encode(v, out)?;
-                }
+                codec::encode_all(a.len, a.slots.iter().filter_map(|s| s.value.as_ref()), out)?
             }
             Column::Kind(k) => {
-                for (_, v) in &k.dense {
-                    codec::encode(v, out)?;
-                }
+                codec::encode_all(k.dense.len(), k.dense.iter().map(|(_, v)| v), out)?
             }
         }
         Ok(())

@@ -206,8 +206,13 @@ pub(crate) trait ErasedPayloads: Any + Send + Sync {
     ) -> Box<dyn Any + Send + Sync>;
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
-    /// Appends the encoding of the payload at `index` to `out`.
-    fn encode_at(&self, index: usize, out: &mut Vec<u8>) -> Result<(), CodecError>;
+    /// Appends the encodings of the payloads at `indices` (`n` of them), end to end.
+    fn encode_in(
+        &self,
+        n: usize,
+        indices: &mut dyn Iterator<Item = usize>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError>;
 }
 
 /// Payloads of type `W`, indexed like the links.
@@ -254,7 +259,12 @@ impl<W: Entity> ErasedPayloads for PayloadVec<W> {
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
-    fn encode_at(&self, index: usize, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        codec::encode(&self.0[index], out)
+    fn encode_in(
+        &self,
+        n: usize,
+        indices: &mut dyn Iterator<Item = usize>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        codec::encode_all(n, indices.map(|i| &self.0[i]), out)
     }
 }

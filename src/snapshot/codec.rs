@@ -48,9 +48,46 @@ pub(crate) enum CodecError {
 /// Appends the encoding of `value` to `out`.
 #[inline]
 pub(crate) fn encode<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
-    bincode::serde::encode_into_std_write(value, out, config::standard())
-        .map(|_| ())
+    bincode::serde::encode_into_writer(value, Append(out), config::standard())
         .map_err(|e| CodecError::Other(e.to_string()))
+}
+
+/// Appends to a `Vec`: bincode writes most values (varints, tags) a byte or a few at a
+/// time, which a push takes without the call to `memcpy` that `extend_from_slice` makes.
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl Writer for Append<'_> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        if let [b] = bytes {
+            self.0.push(*b);
+        } else {
+            self.0.extend_from_slice(bytes);
+        }
+        Ok(())
+    }
+}
+
+/// Appends the encodings of the `n` values of `values`, end to end, in one encoder call
+/// (the same bytes as [`encode`] of each in turn, without a call per value).
+pub(crate) fn encode_all<T: Serialize>(
+    n: usize,
+    values: impl Iterator<Item = T>,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    struct EndToEnd<I>(usize, std::cell::Cell<Option<I>>);
+    impl<T: Serialize, I: Iterator<Item = T>> Serialize for EndToEnd<I> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeTuple;
+            // a tuple: bincode writes no length, only the elements
+            let mut t = s.serialize_tuple(self.0)?;
+            for v in self.1.take().into_iter().flatten() {
+                t.serialize_element(&v)?;
+            }
+            t.end()
+        }
+    }
+    encode(&EndToEnd(n, std::cell::Cell::new(Some(values))), out)
 }
 
 /// The decode limit chosen for a blob of bytes: the smallest power of four, at least

@@ -91,15 +91,12 @@ pub(crate) fn encode(store: &Store) -> Result<Vec<u8>, SnapshotError> {
                     );
                     if end == End::A {
                         let start = open_blob(&mut out);
-                        for (_, list) in r.owned_lists(End::A) {
-                            for (_, link) in list.iter() {
-                                if let Err(e) = r.payloads.encode_at(link as usize, &mut out) {
-                                    return Err(
-                                        encode_error(format!("a payload of {}", def.name))(e),
-                                    );
-                                }
-                            }
-                        }
+                        let mut order = r
+                            .owned_lists(End::A)
+                            .flat_map(|(_, list)| list.iter().map(|(_, link)| link as usize));
+                        r.payloads
+                            .encode_in(r.link_count(), &mut order, &mut out)
+                            .map_err(encode_error(format!("a payload of {}", def.name)))?;
                         close_blob(&mut out, start);
                     }
                 }
