@@ -1063,6 +1063,7 @@ pub fn base_w9_save(w: &BaseW9) -> Vec<u8> {
 /// The baseline's load: a plain bincode decode with a 16 GiB limit (bincode must always
 /// decode with one), and no further validation.
 #[allow(clippy::disallowed_methods)] // the baseline, not relgraph: it calls bincode itself
+#[inline(never)] // a named frame for profilers
 pub fn base_w9_load(bytes: &[u8]) -> BaseW9 {
     let config = bincode::config::standard().with_limit::<{ 1 << 34 }>();
     bincode::serde::decode_from_slice(bytes, config)
