@@ -109,6 +109,7 @@ impl<T> Arena<T> {
         }
     }
 
+    #[inline]
     pub fn insert(&mut self, value: T) -> RawKey {
         while let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
@@ -133,6 +134,7 @@ impl<T> Arena<T> {
     }
 
     /// Puts `value` back under `key`. The slot must be vacant (a rollback guarantees it).
+    #[inline]
     pub fn insert_at(&mut self, key: RawKey, value: T) {
         let index = key.idx();
         if index >= self.slots.len() {

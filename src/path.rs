@@ -91,6 +91,7 @@ impl Store {
     }
 
     /// Inserts into a plain table or a polymorphic base: a fresh key.
+    #[inline]
     pub(crate) fn p_insert<T: Entity>(&mut self, table: u32, value: T) -> RawKey {
         let key = self
             .arena_at_mut::<T>(table)
@@ -102,6 +103,7 @@ impl Store {
     }
 
     /// Inserts a kind row under its base row's (new) key.
+    #[inline]
     pub(crate) fn p_insert_at<T: Entity>(&mut self, table: u32, key: RawKey, value: T) {
         self.arena_at_mut::<T>(table).insert_at(key, value);
         self.record(|| Undo::Remove { table, key });
@@ -168,6 +170,7 @@ impl Store {
 
     /// Links `a` and `b` in a one-to-many or one-to-one whose ends are free (`b` has no
     /// parent; for a one-to-one, neither has a partner).
+    #[inline]
     pub(crate) fn p_attach(&mut self, rel: u32, a: RawKey, b: RawKey) {
         match &mut self.relations[rel as usize] {
             RelationStore::OneToMany(r) => {

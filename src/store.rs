@@ -476,6 +476,9 @@ impl Store {
         if plain {
             if let RelationStore::OneToMany(r) = &mut self.relations[index as usize] {
                 r.reserve_children(pairs.iter().map(|&(a, _)| a));
+                if let Some(top) = pairs.iter().map(|&(_, b)| b.idx()).max() {
+                    r.size_parents(top + 1);
+                }
             }
             for (a, b) in pairs {
                 self.link_plain(index, a, b);

@@ -569,6 +569,18 @@ pub fn rg_w8_build(d: NotifData) -> RgNotif {
     let mut store = Store::new(schema);
     store.reserve::<User>(d.users.len());
     store.reserve::<Notification>(d.notifications.len());
+    // each kind's rows are stored together: room for as many as the input holds
+    let mut counts = [0usize; 3];
+    for (_, kind) in &d.notifications {
+        counts[match kind {
+            NotifKind::Email(_) => 0,
+            NotifKind::Sms(_) => 1,
+            NotifKind::Push(_) => 2,
+        }] += 1;
+    }
+    store.reserve::<Email>(counts[0]);
+    store.reserve::<Sms>(counts[1]);
+    store.reserve::<Push>(counts[2]);
     let ukeys = store.insert_all(d.users);
     let nkeys: Vec<Key<Notification>> = d
         .notifications

@@ -35,6 +35,7 @@ impl<E: Copy + PartialEq> HoleList<E> {
 
     /// Claims the list for the entity with `version`. The list must be empty when it
     /// changes hands (the store empties the lists of an entity before removing it).
+    #[inline]
     pub fn claim(&mut self, version: u32) {
         if self.owner != version {
             debug_assert_eq!(self.live, 0, "list of a removed entity still has links");
@@ -60,6 +61,7 @@ impl<E: Copy + PartialEq> HoleList<E> {
         self.items.reserve(additional);
     }
 
+    #[inline]
     pub fn push(&mut self, e: E) -> u32 {
         let pos = u32::try_from(self.items.len()).expect("at most 2^32 links per entity");
         self.items.push(Some(e));

@@ -28,6 +28,7 @@ pub(crate) fn reserve_to<T>(v: &mut Vec<T>, slots: usize) {
     v.reserve(slots.saturating_sub(v.len()));
 }
 
+#[inline]
 pub(crate) fn grow<T: Default>(v: &mut Vec<T>, i: usize) -> &mut T {
     if i >= v.len() {
         v.resize_with(i + 1, T::default);

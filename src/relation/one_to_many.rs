@@ -154,6 +154,7 @@ impl OneToManyStore {
     }
 
     /// Appends `child` (which has no parent) to `parent`'s children.
+    #[inline]
     pub fn attach(&mut self, parent: RawKey, child: RawKey) -> u32 {
         let list = grow(&mut self.children, parent.idx());
         list.claim(parent.version());
@@ -170,6 +171,7 @@ impl OneToManyStore {
         self.set_parent(child, parent, pos);
     }
 
+    #[inline]
     fn set_parent(&mut self, child: RawKey, parent: RawKey, pos: u32) {
         let slot = grow(&mut self.parent, child.idx());
         debug_assert!(slot.is_none_or(|r| r.child_version != child.version()));
