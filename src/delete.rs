@@ -291,34 +291,33 @@ impl Store {
     pub(crate) fn unlink_everything(&mut self, table: u32, key: RawKey) {
         for i in 0..self.touching[table as usize].len() {
             let (rel, end) = self.touching[table as usize][i];
-            let single = match (&self.relations[rel as usize], end) {
+            // a one-to-many parent's children go at once, other partners link by link
+            let partner = match (&self.relations[rel as usize], end) {
                 (RelationStore::OneToMany(_), End::A) => {
                     self.p_unlink_children(rel, key);
                     continue;
                 }
                 (RelationStore::OneToMany(r), End::B) => r.parent_of(key),
                 (RelationStore::OneToOne(r), end) => r.partner(end, key),
-                (RelationStore::ManyToMany(_), _) => None,
+                (many, end) => {
+                    for p in many.partners(end, key) {
+                        self.p_unlink_at(rel, end, key, p);
+                    }
+                    continue;
+                }
             };
-            if let Some(p) = single {
-                let (a, b) = match end {
-                    End::A => (key, p),
-                    End::B => (p, key),
-                };
-                self.p_unlink(rel, a, b);
-                continue;
-            }
-            if !matches!(self.relations[rel as usize], RelationStore::ManyToMany(_)) {
-                continue;
-            }
-            let partners = self.relations[rel as usize].partners(end, key);
-            for p in partners {
-                let (a, b) = match end {
-                    End::A => (key, p),
-                    End::B => (p, key),
-                };
-                self.p_unlink(rel, a, b);
+            if let Some(p) = partner {
+                self.p_unlink_at(rel, end, key, p);
             }
         }
+    }
+
+    /// Unlinks `key`, which sits at `end` of relation `rel`, from its partner `p`.
+    fn p_unlink_at(&mut self, rel: u32, end: End, key: RawKey, p: RawKey) {
+        let (a, b) = match end {
+            End::A => (key, p),
+            End::B => (p, key),
+        };
+        self.p_unlink(rel, a, b);
     }
 }

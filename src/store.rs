@@ -180,7 +180,7 @@ impl Store {
         let values = values.into_iter();
         let table = self.plain_table_of::<T>();
         let hint = values.size_hint().0;
-        self.reserve::<T>(hint);
+        self.reserve_at::<T>(table, hint);
         let recording = self.recording();
         if recording {
             self.log.reserve(hint);
@@ -210,6 +210,11 @@ impl Store {
     /// indexes), so that a bulk insert does not regrow them. O(additional) memory.
     pub fn reserve<T: Entity>(&mut self, additional: usize) {
         let table = self.table_of::<T>();
+        self.reserve_at::<T>(table, additional);
+    }
+
+    /// [`reserve`](Self::reserve) of the table at index `table`.
+    fn reserve_at<T: Entity>(&mut self, table: u32, additional: usize) {
         self.arena_at_mut::<T>(table).reserve(additional);
         let root = self.root_table(table);
         let slots = self.tables[root as usize].slot_count() + additional;
@@ -475,10 +480,7 @@ impl Store {
             .collect::<Result<_, _>>()?;
         if plain {
             if let RelationStore::OneToMany(r) = &mut self.relations[index as usize] {
-                r.reserve_children(pairs.iter().map(|&(a, _)| a));
-                if let Some(top) = pairs.iter().map(|&(_, b)| b.idx()).max() {
-                    r.size_parents(top + 1);
-                }
+                r.reserve_links(&pairs);
             }
             for (a, b) in pairs {
                 self.link_plain(index, a, b);

@@ -88,13 +88,15 @@ impl OneToManyStore {
         }
     }
 
-    /// Appends `children` (live keys) to `parent`'s list, for a snapshot load: each must
-    /// have no parent yet (else it is returned, and the links of this call up to it are
-    /// made), and the parent vector must already reach every child's slot. One pass per
-    /// side, so that the random accesses to the children's entries overlap.
+    /// Appends `children` (live keys) to `parent`'s list, grown once, for a snapshot load:
+    /// each must have no parent yet (else it is returned, and the links of this call up to
+    /// it are made), and the parent vector must already reach every child's slot
+    /// ([`size_parents`](Self::size_parents)). A tight loop, so that the random accesses to
+    /// the children's entries overlap.
     pub fn attach_list(&mut self, parent: RawKey, children: &[RawKey]) -> Result<(), RawKey> {
         let list = grow(&mut self.children, parent.idx());
         list.claim(parent.version());
+        list.reserve(children.len());
         let start = list.raw().len() as u32;
         for (pos, &c) in (start..).zip(children) {
             let slot = &mut self.parent[c.idx()];
@@ -119,24 +121,17 @@ impl OneToManyStore {
         }
     }
 
-    /// Makes room in `parent`'s children list for `children` more (a snapshot load sizes
-    /// each list once).
-    pub fn reserve_list(&mut self, parent: RawKey, children: usize) {
-        let list = grow(&mut self.children, parent.idx());
-        list.claim(parent.version());
-        list.reserve(children);
-    }
-
-    /// Sizes the children lists of the parents of `parents` (live keys, one per link about
-    /// to be made) for those links, so that each list grows at most once. O(parents +
-    /// parent slots).
-    pub fn reserve_children(&mut self, parents: impl Iterator<Item = RawKey> + Clone) {
-        let Some(top) = parents.clone().map(|p| p.idx()).max() else {
+    /// Makes room for the links `pairs` (live keys, about to be linked in order): every
+    /// parent's list grows once, to hold its new children, and the parent vector reaches
+    /// every child's slot. Lists are sized in slot order, so that lists read in slot order
+    /// lie in allocation order. O(pairs + parent slots).
+    pub fn reserve_links(&mut self, pairs: &[(RawKey, RawKey)]) {
+        let Some(top) = pairs.iter().map(|(p, _)| p.idx()).max() else {
             return;
         };
         // (links, version) by parent slot
         let mut count = vec![(0u32, 0u32); top + 1];
-        for p in parents {
+        for (p, _) in pairs {
             let c = &mut count[p.idx()];
             c.0 += 1;
             c.1 = p.version();
@@ -144,12 +139,14 @@ impl OneToManyStore {
         if top >= self.children.len() {
             self.children.resize_with(top + 1, HoleList::default);
         }
-        // in slot order, so that lists read in slot order lie in allocation order
         for ((n, version), list) in count.into_iter().zip(&mut self.children) {
             if n > 0 {
                 list.claim(version);
                 list.reserve(n as usize);
             }
+        }
+        if let Some(last) = pairs.iter().map(|(_, c)| c.idx()).max() {
+            self.size_parents(last + 1);
         }
     }
 

@@ -131,7 +131,6 @@ pub(crate) fn build_relation(
                     }
                     keys.push(c);
                 }
-                s.reserve_list(p, keys.len());
                 if let Err(c) = s.attach_list(p, &keys) {
                     return Err(invalid(Invariant::Cardinality, Some(c), "two parents"));
                 }
