@@ -135,6 +135,7 @@ impl Store {
             self.p_remove(old, raw);
         }
         self.p_insert_at(to.table, raw, value);
+        self.settle();
         Ok(Key::from_raw(raw))
     }
 
