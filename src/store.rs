@@ -356,22 +356,15 @@ impl Store {
 
     /// The index of a relation handle of this store's schema.
     #[inline]
+    #[track_caller]
     fn rel_index<R: Relation>(&self, rel: R) -> u32 {
-        let (schema, index) = rel.schema_and_index();
-        assert!(
-            schema == self.schema.id,
-            "a relation handle was used with a store built from another schema"
-        );
-        index
+        self.schema.relation_index(rel.tag_and_index())
     }
 
     #[inline]
+    #[track_caller]
     fn rel<R: Relation>(&self, rel: R) -> (u32, &RelationDef) {
-        let (schema, index) = rel.schema_and_index();
-        assert!(
-            schema == self.schema.id,
-            "a relation handle was used with a store built from another schema"
-        );
+        let index = self.schema.relation_index(rel.tag_and_index());
         (index, &self.schema.relations[index as usize])
     }
 
