@@ -5,9 +5,10 @@
 //! removal must bring an entity back under its *old* key: [`Arena::insert_at`].
 
 use std::any::Any;
+use std::mem::needs_drop;
 use std::num::NonZeroU32;
 
-use crate::grave::{self, GraveSlot};
+use crate::grave::{Grave, Panic};
 use crate::key::RawKey;
 use crate::schema::Entity;
 use crate::snapshot::codec::{self, CodecError};
@@ -86,6 +87,8 @@ pub(crate) struct Arena<T> {
     /// since reoccupied; `insert` skips those.
     free: FreeStack,
     len: usize,
+    /// Values removed outside a transaction, waiting to be dropped (see `grave.rs`).
+    dead: Vec<T>,
 }
 
 impl<T> Default for Arena<T> {
@@ -94,6 +97,7 @@ impl<T> Default for Arena<T> {
             slots: Vec::new(),
             free: FreeStack::default(),
             len: 0,
+            dead: Vec::new(),
         }
     }
 }
@@ -217,6 +221,7 @@ impl<T> Arena<T> {
             slots,
             free: stack,
             len,
+            dead: Vec::new(),
         })
     }
 
@@ -265,9 +270,12 @@ pub(crate) trait ErasedArena: Any + Send + Sync {
     fn len(&self) -> usize;
     fn contains(&self, key: RawKey) -> bool;
     fn keys(&self) -> Vec<RawKey>;
-    /// Removes the value and puts it in `grave`, to be dropped once the store is
-    /// consistent again (see `grave.rs`).
-    fn remove_defer(&mut self, key: RawKey, grave: &mut GraveSlot) -> bool;
+    /// Removes the value and keeps it, to be dropped by [`bury`](Self::bury) once the
+    /// store is consistent again (see `grave.rs`).
+    fn remove_defer(&mut self, key: RawKey) -> bool;
+    /// Drops the values [`remove_defer`](Self::remove_defer) kept, each once; keeps the
+    /// first panic of their `Drop` in `first`.
+    fn bury(&mut self, first: &mut Option<Panic>);
     /// Removes the value and returns it boxed, for a rollback log.
     fn remove_boxed(&mut self, key: RawKey) -> Option<Box<dyn Any + Send + Sync>>;
     /// Puts a boxed value made by `remove_boxed` back under its key.
@@ -302,13 +310,28 @@ impl<T: Entity> ErasedArena for Column<T> {
         self.iter().map(|(k, _)| k).collect()
     }
     #[inline]
-    fn remove_defer(&mut self, key: RawKey, grave: &mut GraveSlot) -> bool {
-        match self.remove(key) {
+    fn remove_defer(&mut self, key: RawKey) -> bool {
+        let (value, dead) = match self {
+            Column::Slots(a) => (a.remove(key), &mut a.dead),
+            Column::Kind(k) => (k.remove(key), &mut k.dead),
+        };
+        match value {
             Some(v) => {
-                grave::defer(grave, v);
+                if needs_drop::<T>() {
+                    dead.push(v);
+                }
                 true
             }
             None => false,
+        }
+    }
+    fn bury(&mut self, first: &mut Option<Panic>) {
+        let dead = match self {
+            Column::Slots(a) => &mut a.dead,
+            Column::Kind(k) => &mut k.dead,
+        };
+        if !dead.is_empty() {
+            dead.bury(first);
         }
     }
     fn remove_boxed(&mut self, key: RawKey) -> Option<Box<dyn Any + Send + Sync>> {
@@ -405,6 +428,8 @@ pub(crate) struct KindArena<T> {
     dense: Vec<(RawKey, T)>,
     /// By base slot index: position in `dense`, or `NONE`.
     sparse: Vec<u32>,
+    /// Values removed outside a transaction, waiting to be dropped (see `grave.rs`).
+    dead: Vec<T>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -414,6 +439,7 @@ impl<T> Default for KindArena<T> {
         KindArena {
             dense: Vec::new(),
             sparse: Vec::new(),
+            dead: Vec::new(),
         }
     }
 }
@@ -435,6 +461,7 @@ impl<T> KindArena<T> {
         let mut k = KindArena {
             dense: Vec::with_capacity(keys.len()),
             sparse: vec![NONE; slots],
+            dead: Vec::new(),
         };
         for key in keys {
             let value = next()?;
@@ -533,6 +560,7 @@ impl<T> Column<T> {
         self.get(key).is_some()
     }
 
+    #[cfg(test)]
     pub fn remove(&mut self, key: RawKey) -> Option<T> {
         match self {
             Column::Slots(a) => a.remove(key),

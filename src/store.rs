@@ -95,7 +95,7 @@ impl Store {
             touching[r.a_table as usize].push((i as u32, End::A));
             touching[r.b_table as usize].push((i as u32, End::B));
         }
-        let (schema_tables, schema_relations) = (schema.tables.len(), schema.relations.len());
+        let schema_relations = schema.relations.len();
         let leaf = (0..schema.tables.len())
             .map(|t| {
                 let def = &schema.tables[t];
@@ -119,7 +119,7 @@ impl Store {
             log: Vec::new(),
             depth: 0,
             instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
-            graves: Graves::new(schema_tables, schema_relations),
+            graves: Graves::new(schema_relations),
         }
     }
 
