@@ -56,6 +56,7 @@ mod path;
 mod poly;
 mod relation;
 mod schema;
+mod shared;
 pub mod snapshot;
 mod store;
 
@@ -72,4 +73,5 @@ pub use schema::{
     DeleteRule, End, Entity, Kind, Linkable, ManyToMany, OneToMany, OneToOne, PolyParent, Relation,
     RelationKind, RelationName, Rules, Schema, Table,
 };
+pub use shared::SharedStore;
 pub use store::{Children, Linked, Rows, Store, WithPayload};
