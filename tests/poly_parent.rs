@@ -664,11 +664,26 @@ fn declaring_into_an_end_of_another_schema_panics() {
 
 #[test]
 #[should_panic(expected = "another schema")]
-fn asking_a_store_about_an_end_of_another_schema_panics() {
+fn asking_a_store_about_an_end_of_a_schema_declared_differently_panics() {
     let (mut s, _) = world(Config::default());
-    let (_, other) = world(Config::default());
+    // the end declared on another table order: not the same declaration
+    let mut other = Schema::new();
+    let comments = other.table::<Comment>("comments");
+    other.table::<User>("users");
+    let target = other.poly_parent(comments, "target");
     let c = comment(&mut s, "c");
-    s.poly_parent(other.target, c);
+    s.poly_parent(target, c);
+}
+
+#[test]
+fn asking_a_store_about_an_end_of_a_schema_declared_the_same_way_works() {
+    let (mut s, r) = world(Config::default());
+    let (_, same) = world(Config::default());
+    let p = post(&mut s, "p");
+    let c = comment(&mut s, "c");
+    s.link(r.post_comments, p, c).unwrap();
+    assert_eq!(s.poly_parent(same.target, c), s.poly_parent(r.target, c));
+    assert!(s.poly_parent(same.target, c).is_some());
 }
 
 #[test]
