@@ -55,6 +55,7 @@ mod path;
 mod poly;
 mod relation;
 mod schema;
+mod shape;
 pub mod snapshot;
 mod store;
 
