@@ -427,7 +427,9 @@ impl Schema {
     }
 
     /// Registers the entity type `T` under a stable table name and returns its handle.
-    /// Registering the same type under the same name again returns the same handle.
+    /// Registering the same type under the same name again returns the same handle. The
+    /// first declaration of a type in a process traces its `Deserialize` once for its shape
+    /// fingerprint (microseconds for common types; see [`fingerprint`](Self::fingerprint)).
     ///
     /// # Panics
     ///

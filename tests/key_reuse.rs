@@ -109,7 +109,7 @@ fn rollbacks_of_removals_keep_memory_flat_and_the_free_list_no_longer_than_the_s
     let _serial = meter::serial();
     let mut s = Store::new(schema());
     let keys: Vec<_> = (0..4).map(|n| s.insert(Node { n })).collect();
-    let mut rollbacks = |s: &mut Store, n: usize| {
+    let rollbacks = |s: &mut Store, n: usize| {
         for i in 0..n {
             let r: Result<(), ()> = s.transaction(|s| {
                 s.remove(keys[i % 4]).unwrap();
