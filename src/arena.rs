@@ -734,6 +734,49 @@ mod tests {
     }
 
     #[test]
+    fn rollbacks_in_any_order_keep_each_slot_listed_once() {
+        let mut a = Arena::default();
+        let keys: Vec<RawKey> = (0..3).map(|i| a.insert(i)).collect();
+        for _ in 0..100_000 {
+            // a rollback in another order than the removals: `k0` is put back while it is
+            // below the top of the stack, and stays listed
+            a.remove(keys[0]);
+            a.remove(keys[1]);
+            a.insert_at(keys[0], 0);
+            a.insert_at(keys[1], 1);
+            assert!(a.free.len() <= a.slots.len());
+        }
+        assert_eq!(a.check_free_list(), Ok(()));
+        // the stale entry serves again when its slot is vacated
+        a.remove(keys[0]);
+        assert_eq!(a.free.len(), 1);
+        let k = a.insert(9);
+        assert_eq!((k.index(), k.version()), (0, 2));
+        assert_eq!(a.insert(10).index(), 3);
+        assert_eq!(a.check_free_list(), Ok(()));
+    }
+
+    #[test]
+    fn reserve_counts_reusable_vacant_slots_not_stack_entries() {
+        // slots: 0 vacant, 1 live, 2 retired, 3 vacant; a stale entry for slot 1
+        let states = [(1, 0), (1, 1), (u32::MAX, 0), (2, 0)];
+        let mut a = Arena::from_slots(&states, &[1, 3, 0], || Ok::<_, ()>(7)).unwrap();
+        assert_eq!(a.check_free_list(), Ok(()));
+        a.reserve(5);
+        let capacity = a.slots.capacity();
+        assert!(capacity >= 4 + 3, "two slots to reuse, three to add");
+        let keys: Vec<RawKey> = (0..5).map(|i| a.insert(i)).collect();
+        assert_eq!(a.slots.capacity(), capacity, "no reallocation");
+        let indices: Vec<u32> = keys.iter().map(|k| k.index()).collect();
+        assert_eq!(
+            indices,
+            [3, 0, 4, 5, 6],
+            "the free list's order; slot 2 never"
+        );
+        assert_eq!(a.check_free_list(), Ok(()));
+    }
+
+    #[test]
     fn a_removed_key_is_never_reissued_even_after_restore() {
         let mut a = Arena::default();
         let k1 = a.insert("a");
