@@ -762,12 +762,12 @@ mod tests {
         let states = [(1, 0), (1, 1), (u32::MAX, 0), (2, 0)];
         let mut a = Arena::from_slots(&states, &[1, 3, 0], || Ok::<_, ()>(7)).unwrap();
         assert_eq!(a.check_free_list(), Ok(()));
-        a.reserve(5);
+        a.reserve(20);
         let capacity = a.slots.capacity();
-        assert!(capacity >= 4 + 3, "two slots to reuse, three to add");
-        let keys: Vec<RawKey> = (0..5).map(|i| a.insert(i)).collect();
+        assert!(capacity >= 4 + 18, "two slots to reuse, eighteen to add");
+        let keys: Vec<RawKey> = (0..20).map(|i| a.insert(i)).collect();
         assert_eq!(a.slots.capacity(), capacity, "no reallocation");
-        let indices: Vec<u32> = keys.iter().map(|k| k.index()).collect();
+        let indices: Vec<u32> = keys.iter().take(5).map(|k| k.index()).collect();
         assert_eq!(
             indices,
             [3, 0, 4, 5, 6],
