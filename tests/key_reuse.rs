@@ -181,3 +181,39 @@ proptest! {
         loaded.check_integrity().unwrap();
     }
 }
+
+#[test]
+fn a_version_1_file_reuses_its_vacant_slots_lowest_first() {
+    use relgraph::snapshot::{checksum, Header};
+    // version 1 kept no free list: slots 0, 2 and 3 vacant, slot 1 live
+    let mut payload = Vec::new();
+    varint(&mut payload, 1); // one table
+    varint(&mut payload, 5);
+    payload.extend_from_slice(b"nodes");
+    varint(&mut payload, 1); // version
+    varint(&mut payload, 0); // not a kind
+    varint(&mut payload, 0); // no relations
+    varint(&mut payload, 0); // no polymorphic parent ends
+    varint(&mut payload, 4); // slots
+    for state in [1 << 2, 1 << 2 | 1, 3 << 2, 1 << 2] {
+        varint(&mut payload, state);
+    }
+    payload.extend_from_slice(&1u64.to_le_bytes());
+    payload.push(5); // the row of slot 1
+    let header = Header {
+        version: 1,
+        flags: 0,
+        fingerprint: checksum(b"relgraph schema 1\ntable nodes v1\n"),
+        payload_len: payload.len() as u64,
+        entities: 1,
+        links: 0,
+        payload_checksum: checksum(&payload),
+    };
+    let mut bytes = header.to_bytes().to_vec();
+    bytes.extend_from_slice(&payload);
+    let mut s = Store::from_snapshot(schema(), &bytes).unwrap();
+    assert_eq!(s.get(key(1, 1)), Some(&Node { n: 5 }));
+    let keys: Vec<_> = (0..4).map(|n| s.insert(Node { n })).collect();
+    assert_eq!(keys, [key(0, 2), key(2, 4), key(3, 2), key(4, 1)]);
+    s.check_integrity().unwrap();
+}
