@@ -7,6 +7,7 @@
 use std::any::Any;
 use std::num::NonZeroU32;
 
+use crate::grave::{self, GraveSlot};
 use crate::key::RawKey;
 use crate::schema::Entity;
 use crate::snapshot::codec::{self, CodecError};
@@ -391,8 +392,9 @@ pub(crate) trait ErasedArena: Any + Send + Sync {
     /// The live keys. In debug builds it also checks the free list's invariant (this is
     /// how `Store::check_integrity` reaches it in tests).
     fn keys(&self) -> Vec<RawKey>;
-    /// Removes and drops the value.
-    fn remove_drop(&mut self, key: RawKey) -> bool;
+    /// Removes the value and puts it in `grave`, to be dropped once the store is
+    /// consistent again (see `grave.rs`).
+    fn remove_defer(&mut self, key: RawKey, grave: &mut GraveSlot) -> bool;
     /// Removes the value and returns it boxed, for a rollback log.
     fn remove_boxed(&mut self, key: RawKey) -> Option<Box<dyn Any + Send + Sync>>;
     /// Puts a boxed value made by `remove_boxed` back under its key.
@@ -432,8 +434,15 @@ impl<T: Entity> ErasedArena for Column<T> {
         }
         self.iter().map(|(k, _)| k).collect()
     }
-    fn remove_drop(&mut self, key: RawKey) -> bool {
-        self.remove(key).is_some()
+    #[inline]
+    fn remove_defer(&mut self, key: RawKey, grave: &mut GraveSlot) -> bool {
+        match self.remove(key) {
+            Some(v) => {
+                grave::defer(grave, v);
+                true
+            }
+            None => false,
+        }
     }
     fn remove_boxed(&mut self, key: RawKey) -> Option<Box<dyn Any + Send + Sync>> {
         match self {

@@ -1,7 +1,7 @@
 //! Deleting entities: planning a delete through every relation's rules, previewing it,
 //! and applying it as a sequence of primitives.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 
 use crate::error::RemoveError;
@@ -80,6 +80,23 @@ impl Members {
         }
     }
 
+    /// Adds `k`, which the caller knows is not a member.
+    #[inline]
+    fn push_new(&mut self, k: (u32, RawKey)) {
+        if let Some(set) = &mut self.set {
+            set.insert(k);
+        }
+        self.order.push(k);
+    }
+
+    /// Past [`SCAN_LIMIT`] members, makes the set (after [`push_new`](Self::push_new)s),
+    /// so that membership stays O(1).
+    fn index_if_large(&mut self) {
+        if self.set.is_none() && self.order.len() > SCAN_LIMIT {
+            self.set = Some(self.order.iter().copied().collect());
+        }
+    }
+
     /// Adds `k` unless it is a member already; true if it was added.
     fn insert(&mut self, k: (u32, RawKey)) -> bool {
         if self.contains(&k) {
@@ -143,6 +160,10 @@ impl Store {
         }
         let single_root = roots.len() == 1;
         let mut restricts = Vec::new();
+        // (relation, end, partner) -> its links there not yet known to go to a planned
+        // entity, for delete-orphan rules
+        let mut orphans: HashMap<(u32, End, RawKey), usize, BuildHasherDefault<PairHasher>> =
+            HashMap::default();
         let mut i = 0;
         while i < set.order.len() {
             let (root, key) = set.order[i];
@@ -165,27 +186,29 @@ impl Store {
                         if single_root && set.set.is_none() && self.leaf[other as usize] =>
                     {
                         // leaves are reached from their one parent only: no duplicates
-                        store.for_each_partner(end, key, |p| set.order.push((other, p)));
+                        store.for_each_partner(end, key, |p| set.push_new((other, p)));
+                        set.index_if_large();
                     }
                     DeleteRule::Cascade => store.for_each_partner(end, key, |p| {
                         set.insert((other, p));
                     }),
                     DeleteRule::DeleteOrphan => {
                         // a partner is deleted once every one of its links here is to a
-                        // deleted entity; each such entity is examined after joining `set`,
-                        // so the last of them sees the others in it
-                        for p in store.partners(end, key) {
+                        // deleted entity: each such link is counted once, when the planned
+                        // entity at its other end is examined, and the partner joins the
+                        // plan when the count reaches its number of links. O(links).
+                        store.for_each_partner(end, key, |p| {
                             if set.contains(&(other, p)) {
-                                continue;
+                                return;
                             }
-                            let mut orphaned = true;
-                            store.for_each_partner(end.other(), p, |q| {
-                                orphaned &= set.contains(&(table, q));
-                            });
-                            if orphaned {
+                            let left = orphans
+                                .entry((rel, end.other(), p))
+                                .or_insert_with(|| store.partner_count(end.other(), p));
+                            *left -= 1;
+                            if *left == 0 {
                                 set.insert((other, p));
                             }
-                        }
+                        });
                     }
                 }
             }

@@ -19,11 +19,7 @@ type Seen = Option<HashSet<RawKey, BuildHasherDefault<PairHasher>>>;
 
 impl Store {
     fn tree<T: Entity>(&self, rel: OneToMany<T, T>) -> (&OneToManyStore, Seen) {
-        let (schema, index) = rel.schema_and_index();
-        assert!(
-            schema == self.schema.id,
-            "a relation handle was used with a store built from another schema"
-        );
+        let index = self.schema.relation_index(rel.tag_and_index());
         let acyclic = self.schema.relations[index as usize].rules.acyclic;
         match &self.relations[index as usize] {
             RelationStore::OneToMany(r) => (r, (!acyclic).then(Default::default)),

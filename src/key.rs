@@ -89,14 +89,22 @@ impl<'de> Deserialize<'de> for RawKey {
 /// A `Key<Post>` can't be passed where a `Key<User>` is expected. Keys are never reused for
 /// a different entity: once an entity is removed, its key is *stale* and every lookup with it
 /// answers `None` (or a [`StaleKey`](crate::StaleKey) error), even after the slot is reused.
+///
+/// A key belongs to the store that issued it (and to the stores loaded from that store's
+/// snapshots, which keep every key). It does not record which store that is: used on
+/// another store of the same schema, a key names whatever entity of its table sits in its
+/// slot at its version there, if any, as a `slotmap` key does with another map. Keep keys
+/// with the store they came from.
 pub struct Key<T> {
     raw: RawKey,
     _type: PhantomData<fn() -> T>,
 }
 
 impl<T> Key<T> {
-    /// Attaches a type to a raw key. The key is checked (index and version) when it is used,
-    /// so a forged key is at worst stale, never unsafe.
+    /// Attaches a type to a raw key. The key's index and version are checked when it is
+    /// used, so a forged key never reaches a removed entity or memory outside the table: it
+    /// is stale, or it names the entity that holds that slot at that version, whichever
+    /// entity that is (a raw key carries no store or table of its own).
     pub fn from_raw(raw: RawKey) -> Self {
         Key {
             raw,

@@ -49,6 +49,7 @@
 mod arena;
 mod delete;
 mod error;
+mod grave;
 mod hierarchy;
 mod key;
 mod path;

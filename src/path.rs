@@ -6,15 +6,23 @@
 //! operations validate first and then call primitives; a cascade is a sequence of
 //! primitives; rollback replays inverses in reverse order. No other code mutates storage.
 
-use std::any::Any;
+use std::panic::resume_unwind;
 
 use crate::arena::Column;
+use crate::grave::{Boxed, Grave, Panic};
 use crate::key::RawKey;
 use crate::relation::RelationStore;
 use crate::schema::{End, Entity};
 use crate::store::Store;
 
-type Boxed = Box<dyn Any + Send + Sync>;
+/// An open savepoint: the store it was opened on, its depth, and the log position to roll
+/// back to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Savepoint {
+    instance: u64,
+    depth: u32,
+    mark: usize,
+}
 
 /// The inverse of one primitive, as recorded in the transaction log.
 pub(crate) enum Undo {
@@ -109,7 +117,8 @@ impl Store {
         self.record(|| Undo::Remove { table, key });
     }
 
-    /// Removes an entity that has no links left.
+    /// Removes an entity that has no links left. Outside a transaction its value waits in
+    /// the table's grave until the call ends (see `grave.rs`).
     pub(crate) fn p_remove(&mut self, table: u32, key: RawKey) {
         if self.recording() {
             let value = self.tables[table as usize]
@@ -117,7 +126,8 @@ impl Store {
                 .expect("removing a live entity");
             self.log.push(Undo::Restore { table, key, value });
         } else {
-            self.tables[table as usize].remove_drop(key);
+            let grave = self.graves.table(table);
+            self.tables[table as usize].remove_defer(key, grave);
         }
         if !self.leaf[table as usize] {
             // (a leaf's one relation keeps nothing at its child end)
@@ -234,10 +244,13 @@ impl Store {
                 }
                 (0, 0, None)
             }
-            RelationStore::ManyToMany(r) => match r.detach(a, b, !recording, recording) {
-                Some(undo) => undo,
-                None => return false,
-            },
+            RelationStore::ManyToMany(r) => {
+                let grave = (!recording).then(|| self.graves.payloads(rel));
+                match r.detach(a, b, !recording, grave) {
+                    Some(undo) => undo,
+                    None => return false,
+                }
+            }
         };
         self.record(|| Undo::Relink {
             rel,
@@ -343,40 +356,121 @@ impl Store {
         }
     }
 
-    /// Opens a savepoint: returns the log position to roll back to.
-    pub(crate) fn begin(&mut self) -> usize {
+    /// Opens a savepoint.
+    pub(crate) fn begin(&mut self) -> Savepoint {
         self.depth += 1;
-        self.log.len()
-    }
-
-    /// Keeps the changes since the savepoint; the outermost commit clears the log.
-    pub(crate) fn commit(&mut self) {
-        self.depth -= 1;
-        if self.depth == 0 {
-            self.log.clear();
+        Savepoint {
+            instance: self.instance,
+            depth: self.depth,
+            mark: self.log.len(),
         }
     }
 
-    /// Undoes every change since the savepoint and closes it.
-    pub(crate) fn rollback(&mut self, mark: usize) {
-        while self.log.len() > mark {
+    /// Whether `sp` is the innermost open savepoint of this store: false if the store was
+    /// replaced (`*store = other`) since it was opened.
+    fn owns(&self, sp: Savepoint) -> bool {
+        self.instance == sp.instance && self.depth == sp.depth && self.log.len() >= sp.mark
+    }
+
+    /// Keeps the changes since the savepoint and closes it; the outermost commit drops the
+    /// values the log kept. Returns the first panic of such a `Drop` (the commit has taken
+    /// effect). Does nothing if the store was replaced since `sp` was opened.
+    pub(crate) fn commit(&mut self, sp: Savepoint) -> Option<Panic> {
+        if !self.owns(sp) {
+            return None;
+        }
+        self.depth -= 1;
+        if self.depth > 0 {
+            return None;
+        }
+        let mut log = std::mem::take(&mut self.log);
+        let mut first = log.drain_quietly();
+        self.log = log;
+        if let Some(p) = self.graves.bury() {
+            first.get_or_insert(p);
+        }
+        first
+    }
+
+    /// Undoes every change since the savepoint and closes it. The values the undone
+    /// changes removed are dropped after the whole rollback; returns the first panic of
+    /// such a `Drop` (the rollback is complete). Does nothing if the store was replaced
+    /// since `sp` was opened.
+    pub(crate) fn rollback(&mut self, sp: Savepoint) -> Option<Panic> {
+        if !self.owns(sp) {
+            return None;
+        }
+        while self.log.len() > sp.mark {
             let undo = self.log.pop().expect("log longer than mark");
             self.apply_undo(undo);
         }
         self.depth -= 1;
+        self.graves.bury()
+    }
+
+    /// Runs `f` in a savepoint: commits if it returns `Ok`, rolls back if it returns `Err`
+    /// or panics. The savepoint is closed whatever happens, so the store's transaction
+    /// depth is right after a panic too.
+    pub(crate) fn atomic<R, E>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> Result<R, E>,
+    ) -> Result<R, E> {
+        struct Guard<'a> {
+            store: &'a mut Store,
+            sp: Savepoint,
+            armed: bool,
+        }
+        impl Drop for Guard<'_> {
+            fn drop(&mut self) {
+                if self.armed {
+                    // unwinding already: a panic of a `Drop` during the rollback is dropped
+                    let _ = self.store.rollback(self.sp);
+                }
+            }
+        }
+        let sp = self.begin();
+        let mut guard = Guard {
+            store: self,
+            sp,
+            armed: true,
+        };
+        let out = f(&mut *guard.store);
+        guard.armed = false;
+        let panic = match &out {
+            Ok(_) => guard.store.commit(sp),
+            Err(_) => guard.store.rollback(sp),
+        };
+        if let Some(p) = panic {
+            resume_unwind(p);
+        }
+        out
+    }
+
+    /// Drops the values removed by the call that is ending (outside a transaction they wait
+    /// in the graves until the store is consistent), and resumes the first panic of their
+    /// `Drop`.
+    #[inline]
+    pub(crate) fn settle(&mut self) {
+        if self.graves.dirty {
+            if let Some(p) = self.graves.bury() {
+                resume_unwind(p);
+            }
+        }
     }
 
     fn apply_undo(&mut self, undo: Undo) {
         match undo {
             Undo::Remove { table, key } => {
-                self.tables[table as usize].remove_drop(key);
+                let grave = self.graves.table(table);
+                self.tables[table as usize].remove_defer(key, grave);
                 self.forget_lists(table, key);
             }
             Undo::Restore { table, key, value } => {
                 self.tables[table as usize].restore_boxed(key, value);
             }
             Undo::Replace { table, key, value } => {
-                self.tables[table as usize].replace_boxed(key, value);
+                let old = self.tables[table as usize].replace_boxed(key, value);
+                self.graves.boxed(old);
             }
             Undo::Unlink { rel, a, b } => match &mut self.relations[rel as usize] {
                 RelationStore::OneToMany(r) => {
@@ -386,7 +480,7 @@ impl Store {
                     r.detach(a, b);
                 }
                 RelationStore::ManyToMany(r) => {
-                    r.detach(a, b, false, false);
+                    r.detach(a, b, false, Some(self.graves.payloads(rel)));
                 }
             },
             Undo::Relink {
@@ -409,7 +503,8 @@ impl Store {
                     unreachable!("payload on a relation that is not many-to-many")
                 };
                 let index = r.link_index(a, b).expect("link exists");
-                r.payloads.replace_boxed(index, value);
+                let old = r.payloads.replace_boxed(index, value);
+                self.graves.boxed(old);
             }
             Undo::Order {
                 rel,
@@ -436,4 +531,23 @@ fn payloads_mut<W: Entity>(r: &mut crate::relation::ManyToManyStore) -> &mut Vec
         .downcast_mut::<crate::relation::PayloadVec<W>>()
         .expect("payloads of the relation's type")
         .0
+}
+
+/// Dropping the log's entries (which hold removed rows and payloads) one by one, whatever
+/// their `Drop` does.
+trait DrainQuietly {
+    /// Empties the log, keeping its capacity; returns the first panic of a `Drop`.
+    fn drain_quietly(&mut self) -> Option<Panic>;
+}
+
+impl DrainQuietly for Vec<Undo> {
+    fn drain_quietly(&mut self) -> Option<Panic> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut first = None;
+        self.reverse(); // dropped in the order they were logged
+        self.bury(&mut first);
+        first
+    }
 }

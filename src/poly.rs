@@ -16,10 +16,7 @@ use crate::store::Store;
 
 impl Store {
     fn kind_check<B, K>(&self, kind: Kind<B, K>) {
-        assert!(
-            kind.schema == self.schema.id,
-            "a Kind handle was used with a store built from another schema"
-        );
+        self.schema.check_table_tag("kind", (kind.tag, kind.table));
     }
 
     /// Inserts a row of kind `K`: its base fields and its kind's fields. Returns the kind
@@ -135,16 +132,14 @@ impl Store {
             self.p_remove(old, raw);
         }
         self.p_insert_at(to.table, raw, value);
+        self.settle();
         Ok(Key::from_raw(raw))
     }
 
     /// The parent of `child` through a polymorphic parent end, whichever relation of the
     /// end links it, named by table and key. O(relations of the end).
     pub fn poly_parent<C: Entity>(&self, end: PolyParent<C>, child: Key<C>) -> Option<AnyKey> {
-        assert!(
-            end.schema == self.schema.id,
-            "a PolyParent handle was used with a store built from another schema"
-        );
+        self.schema.check_group_tag((end.tag, end.index));
         let group = &self.schema.groups[end.index as usize];
         group
             .members

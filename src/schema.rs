@@ -3,9 +3,9 @@
 use std::any::{type_name, Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -245,6 +245,8 @@ fn panic_message(panic: &(dyn Any + Send)) -> &str {
 
 #[derive(Clone)]
 pub(crate) struct TableDef {
+    /// Identifies the declaration (see [`tag`]).
+    pub tag: u32,
     pub name: &'static str,
     pub type_name: &'static str,
     pub make: fn() -> Box<dyn ErasedArena>,
@@ -266,6 +268,8 @@ pub(crate) struct TableDef {
 /// table share it, and a child has a parent in at most one of them.
 #[derive(Clone)]
 pub(crate) struct GroupDef {
+    /// Identifies the declaration (see [`tag`]).
+    pub tag: u32,
     pub child_table: u32,
     pub end: &'static str,
     pub members: Vec<u32>,
@@ -273,6 +277,8 @@ pub(crate) struct GroupDef {
 
 #[derive(Clone)]
 pub(crate) struct RelationDef {
+    /// Identifies the declaration (see [`tag`]).
+    pub tag: u32,
     pub kind: RelationKind,
     pub a_table: u32,
     pub b_table: u32,
@@ -341,7 +347,17 @@ impl std::hash::Hasher for TypeIdHasher {
 
 pub(crate) type TypeMap = HashMap<TypeId, u32, std::hash::BuildHasherDefault<TypeIdHasher>>;
 
-static NEXT_SCHEMA_ID: AtomicU32 = AtomicU32::new(1);
+/// The identity of a declaration, carried by its handle: a hash of everything that makes
+/// the handle mean the same thing in another schema (its position, names, the Rust types,
+/// and the tags of the tables it joins). Two schemas declared the same way give the same
+/// tags, so their handles work on each other's stores; a handle used on a schema declared
+/// differently is caught, in O(1). Never zero.
+fn tag(what: impl Hash) -> u32 {
+    let mut h = std::hash::DefaultHasher::new();
+    what.hash(&mut h);
+    let v = h.finish();
+    ((v ^ (v >> 32)) as u32).max(1)
+}
 
 /// The declaration of a store's tables and relations, made once at start-up and handed to
 /// [`Store::new`](crate::Store::new).
@@ -351,9 +367,13 @@ static NEXT_SCHEMA_ID: AtomicU32 = AtomicU32::new(1);
 /// Declaration mistakes (a name used twice, a handle from another schema) are programming
 /// errors and panic with a message that names the culprit.
 ///
-/// A clone of a schema is the same schema: the handles declared on either work with every
-/// store built from either (for example a store loaded from a snapshot with
-/// `Store::load(store.schema().clone(), path)`). Cloning is O(tables + relations).
+/// A handle is identified by its declaration, not by the schema value it came from: two
+/// schemas declared the same way (a program that builds its schema in a `fn schema()` and
+/// calls it twice, or a clone) accept each other's handles, and a store loaded with
+/// `Store::load(store.schema().clone(), path)` takes the handles of the original. A handle
+/// used with a schema that declares its index differently (another table, end name, Rust
+/// type or order, as in a clone changed after cloning) panics, naming what that schema has
+/// there. Cloning is O(tables + relations).
 ///
 /// # Examples
 ///
@@ -382,7 +402,6 @@ static NEXT_SCHEMA_ID: AtomicU32 = AtomicU32::new(1);
 /// ```
 #[derive(Clone)]
 pub struct Schema {
-    pub(crate) id: u32,
     pub(crate) tables: Vec<TableDef>,
     pub(crate) relations: Vec<RelationDef>,
     pub(crate) groups: Vec<GroupDef>,
@@ -418,7 +437,6 @@ impl Schema {
     /// An empty schema.
     pub fn new() -> Self {
         Schema {
-            id: NEXT_SCHEMA_ID.fetch_add(1, Ordering::Relaxed),
             tables: Vec::new(),
             relations: Vec::new(),
             groups: Vec::new(),
@@ -443,12 +461,12 @@ impl Schema {
                 type_name::<T>(),
                 existing.name
             );
-            return Table::new(self.id, index);
+            return Table::new(existing.tag, index);
         }
         let index = self.register::<T>(name, None, || {
             Box::new(Column::<T>::Slots(Arena::default()))
         });
-        Table::new(self.id, index)
+        Table::new(self.tables[index as usize].tag, index)
     }
 
     fn register<T: Entity>(
@@ -469,7 +487,9 @@ impl Schema {
             type_name::<T>()
         );
         let index = self.tables.len() as u32;
+        let base_tag = base.map(|b| self.tables[b as usize].tag);
         self.tables.push(TableDef {
+            tag: tag(("table", index, name, TypeId::of::<T>(), base_tag)),
             name,
             type_name: type_name::<T>(),
             make,
@@ -496,7 +516,7 @@ impl Schema {
     /// If `base` is from another schema or is itself a kind, `K` is already registered, or
     /// `tag` is taken by another table.
     pub fn kind<B: Entity, K: Entity>(&mut self, base: Table<B>, tag: &'static str) -> Kind<B, K> {
-        let base = base.check(self.id);
+        let base = base.check(self);
         assert!(
             self.tables[base as usize].base.is_none(),
             "kinds of kinds are not supported: `{}` is a kind",
@@ -506,7 +526,7 @@ impl Schema {
             Box::new(Column::<K>::Kind(KindArena::default()))
         });
         self.tables[base as usize].kinds.push(index);
-        Kind::new(self.id, base, index)
+        Kind::new(self.tables[index as usize].tag, base, index)
     }
 
     /// Declares a polymorphic parent end named `end` on `child`: each child may have a
@@ -523,14 +543,17 @@ impl Schema {
         child: impl Into<Table<C>>,
         end: &'static str,
     ) -> PolyParent<C> {
-        let child = child.into().check(self.id);
+        let child = child.into().check(self);
         self.assert_end_free(child, end);
+        let index = self.groups.len() as u32;
+        let tag = tag(("group", index, self.tables[child as usize].tag, end));
         self.groups.push(GroupDef {
+            tag,
             child_table: child,
             end,
             members: Vec::new(),
         });
-        PolyParent::new(self.id, self.groups.len() as u32 - 1)
+        PolyParent::new(tag, index)
     }
 
     /// Declares a one-to-many from `parent` (its collection named `children_end`) into a
@@ -548,15 +571,15 @@ impl Schema {
         rules: impl Into<Rules>,
     ) -> OneToMany<P, C> {
         assert!(
-            group.schema == self.id,
-            "a PolyParent handle of another schema was used"
+            self.groups.get(group.index as usize).map(|g| g.tag) == Some(group.tag),
+            "a PolyParent handle of another schema was used in a declaration"
         );
         let (child, end) = {
             let g = &self.groups[group.index as usize];
             (g.child_table, g.end)
         };
         let rules = rules.into();
-        let parent = parent.into().check(self.id);
+        let parent = parent.into().check(self);
         self.assert_end_free(parent, children_end);
         let index = self.push_relation::<()>(
             RelationKind::OneToMany,
@@ -566,7 +589,7 @@ impl Schema {
             Some(group.index),
         );
         self.groups[group.index as usize].members.push(index);
-        OneToMany::new(self.id, index)
+        OneToMany::new(self.relations[index as usize].tag, index)
     }
 
     /// Declares a one-to-many relation: each `C` has at most one parent `P`
@@ -587,11 +610,11 @@ impl Schema {
     ) -> OneToMany<P, C> {
         let index = self.declare::<()>(
             RelationKind::OneToMany,
-            (parent.into().check(self.id), children_end),
-            (child.into().check(self.id), parent_end),
+            (parent.into().check(self), children_end),
+            (child.into().check(self), parent_end),
             rules.into(),
         );
-        OneToMany::new(self.id, index)
+        OneToMany::new(self.relations[index as usize].tag, index)
     }
 
     /// Declares a one-to-one relation: each entity at either end has at most one partner.
@@ -610,11 +633,11 @@ impl Schema {
     ) -> OneToOne<A, B> {
         let index = self.declare::<()>(
             RelationKind::OneToOne,
-            (a.into().check(self.id), a_end),
-            (b.into().check(self.id), b_end),
+            (a.into().check(self), a_end),
+            (b.into().check(self), b_end),
             rules.into(),
         );
-        OneToOne::new(self.id, index)
+        OneToOne::new(self.relations[index as usize].tag, index)
     }
 
     /// Declares a many-to-many relation without payload.
@@ -649,11 +672,11 @@ impl Schema {
     ) -> ManyToMany<A, B, W> {
         let index = self.declare::<W>(
             RelationKind::ManyToMany,
-            (a.into().check(self.id), a_end),
-            (b.into().check(self.id), b_end),
+            (a.into().check(self), a_end),
+            (b.into().check(self), b_end),
             rules.into(),
         );
-        ManyToMany::new(self.id, index)
+        ManyToMany::new(self.relations[index as usize].tag, index)
     }
 
     fn declare<W: Entity>(
@@ -702,7 +725,17 @@ impl Schema {
              (`{a_end}` / `{b_end}` join two different tables)"
         );
         let index = self.relations.len() as u32;
+        let tag = tag((
+            "relation",
+            index,
+            kind,
+            (self.tables[a_table as usize].tag, a_end),
+            (self.tables[b_table as usize].tag, b_end),
+            TypeId::of::<W>(),
+            group.map(|g| self.groups[g as usize].tag),
+        ));
         self.relations.push(RelationDef {
+            tag,
             kind,
             a_table,
             b_table,
@@ -737,7 +770,7 @@ impl Schema {
     ///
     /// If `version` is 0, or not above a version a migration was registered from.
     pub fn set_version<T: Entity>(&mut self, table: impl Into<Table<T>>, version: u32) {
-        let t = table.into().check(self.id) as usize;
+        let t = table.into().check(self) as usize;
         let def = &mut self.tables[t];
         assert!(version > 0, "table `{}`: versions start at 1", def.name);
         assert!(
@@ -819,7 +852,7 @@ impl Schema {
         T: Entity,
         E: fmt::Display,
     {
-        let t = table.into().check(self.id) as usize;
+        let t = table.into().check(self) as usize;
         let def = &mut self.tables[t];
         assert!(
             from < def.version,
@@ -929,11 +962,7 @@ impl Schema {
         &mut self,
         relation: ManyToMany<A, B, W>,
     ) -> &mut RelationDef {
-        let (schema, index) = relation.schema_and_index();
-        assert!(
-            schema == self.id,
-            "a relation handle of another schema was used"
-        );
+        let index = self.relation_index(relation.tag_and_index());
         &mut self.relations[index as usize]
     }
 
@@ -969,8 +998,60 @@ impl Schema {
         self.relations.iter().map(|r| (r.kind, r.name))
     }
 
+    /// The index of relation handle `(tag, index)` in this schema.
+    ///
+    /// # Panics
+    ///
+    /// If the handle was declared in a schema declared differently, saying which relation
+    /// this schema has at that index.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn relation_index(&self, (tag, index): (u32, u32)) -> u32 {
+        match self.relations.get(index as usize) {
+            Some(def) if def.tag == tag => index,
+            found => foreign_handle("relation", index, found.map(|d| d.name.to_string())),
+        }
+    }
+
+    /// Panics unless `(tag, index)` is a kind handle of this schema.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn check_table_tag(&self, what: &str, (tag, index): (u32, u32)) {
+        match self.tables.get(index as usize) {
+            Some(def) if def.tag == tag => {}
+            found => foreign_handle(what, index, found.map(|d| format!("table `{}`", d.name))),
+        }
+    }
+
+    /// Panics unless `(tag, index)` is a polymorphic parent end handle of this schema.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn check_group_tag(&self, (tag, index): (u32, u32)) {
+        match self.groups.get(index as usize) {
+            Some(def) if def.tag == tag => {}
+            found => foreign_handle("polymorphic parent end", index, found.map(|g| g.end.into())),
+        }
+    }
+
     pub(crate) fn table_index<T: 'static>(&self) -> Option<u32> {
         self.by_type.get(&TypeId::of::<T>()).copied()
+    }
+}
+
+#[cold]
+#[track_caller]
+fn foreign_handle(what: &str, index: u32, here: Option<String>) -> ! {
+    match here {
+        Some(here) => panic!(
+            "a {what} handle (#{index}) of another schema was used: this store's schema has \
+             {here} at #{index}, declared differently (another table, end name, Rust type or \
+             declaration order); use the handles of the schema the store was built from, or \
+             declare both schemas the same way"
+        ),
+        None => panic!(
+            "a {what} handle (#{index}) of another schema was used: this store's schema has \
+             no {what} #{index}; use the handles of the schema the store was built from"
+        ),
     }
 }
 
@@ -978,14 +1059,14 @@ macro_rules! handle {
     ($(#[$doc:meta])* $name:ident<$($p:ident),*> $(, $w:ident = $wd:ty)?) => {
         $(#[$doc])*
         pub struct $name<$($p,)* $($w = $wd)?> {
-            pub(crate) schema: u32,
+            pub(crate) tag: u32,
             pub(crate) index: u32,
             _types: PhantomData<fn() -> ($($p,)* $($w)?)>,
         }
 
         impl<$($p,)* $($w)?> $name<$($p,)* $($w)?> {
-            pub(crate) fn new(schema: u32, index: u32) -> Self {
-                $name { schema, index, _types: PhantomData }
+            pub(crate) fn new(tag: u32, index: u32) -> Self {
+                $name { tag, index, _types: PhantomData }
             }
         }
 
@@ -997,7 +1078,7 @@ macro_rules! handle {
         impl<$($p,)* $($w)?> Copy for $name<$($p,)* $($w)?> {}
         impl<$($p,)* $($w)?> PartialEq for $name<$($p,)* $($w)?> {
             fn eq(&self, other: &Self) -> bool {
-                self.schema == other.schema && self.index == other.index
+                self.tag == other.tag && self.index == other.index
             }
         }
         impl<$($p,)* $($w)?> Eq for $name<$($p,)* $($w)?> {}
@@ -1036,16 +1117,17 @@ handle!(
 /// The handle of a kind `K` of the polymorphic base `B`, returned by [`Schema::kind`].
 /// Converts into the kind's [`Table`] for declaring relations on that kind only.
 pub struct Kind<B, K> {
-    pub(crate) schema: u32,
+    /// The kind table's tag.
+    pub(crate) tag: u32,
     pub(crate) base: u32,
     pub(crate) table: u32,
     _types: PhantomData<fn() -> (B, K)>,
 }
 
 impl<B, K> Kind<B, K> {
-    fn new(schema: u32, base: u32, table: u32) -> Self {
+    fn new(tag: u32, base: u32, table: u32) -> Self {
         Kind {
-            schema,
+            tag,
             base,
             table,
             _types: PhantomData,
@@ -1060,7 +1142,7 @@ impl<B, K> Kind<B, K> {
 
     /// The kind's table handle, for relations on this kind only.
     pub fn table(self) -> Table<K> {
-        Table::new(self.schema, self.table)
+        Table::new(self.tag, self.table)
     }
 }
 
@@ -1082,12 +1164,16 @@ impl<B, K> From<Kind<B, K>> for Table<K> {
 }
 
 impl<T> Table<T> {
-    /// Panics unless the handle was declared in the schema with id `schema`.
-    fn check(self, schema: u32) -> u32 {
-        assert!(
-            self.schema == schema,
-            "a table handle of another schema was used in a relation declaration"
-        );
+    /// Panics unless the handle was declared in `schema` (or one declared the same way).
+    #[track_caller]
+    fn check(self, schema: &Schema) -> u32 {
+        if schema.tables.get(self.index as usize).map(|t| t.tag) != Some(self.tag) {
+            panic!(
+                "a table handle (#{}) of another schema was used in a declaration: \
+                 declare the relation with the handles this schema returned",
+                self.index
+            );
+        }
         self.index
     }
 }
@@ -1109,15 +1195,15 @@ pub trait Relation: Copy + sealed::Sealed {
     /// The kind of relation.
     const KIND: RelationKind;
     #[doc(hidden)]
-    fn schema_and_index(self) -> (u32, u32);
+    fn tag_and_index(self) -> (u32, u32);
 }
 
 impl<P: Entity, C: Entity> Relation for OneToMany<P, C> {
     type A = P;
     type B = C;
     const KIND: RelationKind = RelationKind::OneToMany;
-    fn schema_and_index(self) -> (u32, u32) {
-        (self.schema, self.index)
+    fn tag_and_index(self) -> (u32, u32) {
+        (self.tag, self.index)
     }
 }
 
@@ -1125,8 +1211,8 @@ impl<A: Entity, B: Entity> Relation for OneToOne<A, B> {
     type A = A;
     type B = B;
     const KIND: RelationKind = RelationKind::OneToOne;
-    fn schema_and_index(self) -> (u32, u32) {
-        (self.schema, self.index)
+    fn tag_and_index(self) -> (u32, u32) {
+        (self.tag, self.index)
     }
 }
 
@@ -1134,8 +1220,8 @@ impl<A: Entity, B: Entity, W: Entity> Relation for ManyToMany<A, B, W> {
     type A = A;
     type B = B;
     const KIND: RelationKind = RelationKind::ManyToMany;
-    fn schema_and_index(self) -> (u32, u32) {
-        (self.schema, self.index)
+    fn tag_and_index(self) -> (u32, u32) {
+        (self.tag, self.index)
     }
 }
 

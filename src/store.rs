@@ -6,9 +6,11 @@ use std::fmt;
 use std::hash::BuildHasherDefault;
 use std::marker::PhantomData;
 use std::ops::Index;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::arena::{Column, ErasedArena, Slots};
+use crate::arena::{Arena, Column, ErasedArena, Slots};
 use crate::error::{IntegrityError, LinkError, RemoveError, StaleKey};
+use crate::grave::{self, Graves};
 use crate::key::{Key, RawKey};
 use crate::path::{payloads, Undo};
 use crate::relation::list::Iter;
@@ -48,7 +50,14 @@ pub struct Store {
     pub(crate) leaf: Vec<bool>,
     pub(crate) log: Vec<Undo>,
     pub(crate) depth: u32,
+    /// Distinguishes this store from any other built in the process, so that a savepoint
+    /// notices when the store it was opened on has been replaced.
+    pub(crate) instance: u64,
+    /// Values removed outside a transaction, dropped when the call ends.
+    pub(crate) graves: Graves,
 }
+
+static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -64,6 +73,8 @@ impl fmt::Debug for Store {
 }
 
 type KeySet = HashSet<RawKey, BuildHasherDefault<PairHasher>>;
+/// Entities named by (root table, key).
+type PairSet = HashSet<(u32, RawKey), BuildHasherDefault<PairHasher>>;
 
 impl Store {
     /// An empty store with the tables and relations of `schema`.
@@ -84,6 +95,7 @@ impl Store {
             touching[r.a_table as usize].push((i as u32, End::A));
             touching[r.b_table as usize].push((i as u32, End::B));
         }
+        let (schema_tables, schema_relations) = (schema.tables.len(), schema.relations.len());
         let leaf = (0..schema.tables.len())
             .map(|t| {
                 let def = &schema.tables[t];
@@ -106,6 +118,8 @@ impl Store {
             leaf,
             log: Vec::new(),
             depth: 0,
+            instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
+            graves: Graves::new(schema_tables, schema_relations),
         }
     }
 
@@ -191,18 +205,46 @@ impl Store {
             .expect("table holds its declared type")
             .slots_mut()
             .expect("a plain table has slots");
-        let log = &mut self.log;
-        // each insert is logged as it is made: if `values` panics midway, the rollback of
-        // the enclosing transaction undoes the rows inserted before the panic
-        values
-            .map(|v| {
-                let key = arena.insert(v);
-                if recording {
-                    log.push(Undo::Remove { table, key });
-                }
-                Key::from_raw(key)
-            })
-            .collect()
+        // if `values` panics midway, the rows inserted before the panic are taken out
+        // again (and their log entries with them), newest first, so that the free slots
+        // are as they were: the call changes nothing
+        struct Guard<'a, T: Send + Sync + 'static> {
+            arena: &'a mut Arena<T>,
+            log: &'a mut Vec<Undo>,
+            mark: usize,
+            keys: Vec<Key<T>>,
+        }
+        impl<T: Send + Sync + 'static> Drop for Guard<'_, T> {
+            fn drop(&mut self) {
+                // only reached while unwinding (the keys are taken out on success)
+                self.log.truncate(self.mark);
+                let removed: Vec<T> = self
+                    .keys
+                    .iter()
+                    .rev()
+                    .filter_map(|k| self.arena.remove(k.raw()))
+                    .collect();
+                // a panicking `Drop` of one of them must not abort the unwinding
+                let _ = grave::drop_all(removed);
+            }
+        }
+        let mark = self.log.len();
+        let mut guard = Guard {
+            arena,
+            log: &mut self.log,
+            mark,
+            keys: Vec::with_capacity(hint),
+        };
+        for v in values {
+            let key = guard.arena.insert(v);
+            if recording {
+                guard.log.push(Undo::Remove { table, key });
+            }
+            guard.keys.push(Key::from_raw(key));
+        }
+        let keys = std::mem::take(&mut guard.keys);
+        std::mem::forget(guard);
+        keys
     }
 
     /// Reserves room for `additional` more entities of type `T`, and for their entries in
@@ -298,6 +340,7 @@ impl Store {
             return Err(e);
         }
         self.apply_plan(&plan);
+        self.settle();
         Ok(())
     }
 
@@ -313,22 +356,15 @@ impl Store {
 
     /// The index of a relation handle of this store's schema.
     #[inline]
+    #[track_caller]
     fn rel_index<R: Relation>(&self, rel: R) -> u32 {
-        let (schema, index) = rel.schema_and_index();
-        assert!(
-            schema == self.schema.id,
-            "a relation handle was used with a store built from another schema"
-        );
-        index
+        self.schema.relation_index(rel.tag_and_index())
     }
 
     #[inline]
+    #[track_caller]
     fn rel<R: Relation>(&self, rel: R) -> (u32, &RelationDef) {
-        let (schema, index) = rel.schema_and_index();
-        assert!(
-            schema == self.schema.id,
-            "a relation handle was used with a store built from another schema"
-        );
+        let index = self.schema.relation_index(rel.tag_and_index());
         (index, &self.schema.relations[index as usize])
     }
 
@@ -487,15 +523,12 @@ impl Store {
             }
             return Ok(());
         }
-        let mark = self.begin();
-        for (a, b) in pairs {
-            if let Err(e) = self.link(rel, Key::from_raw(a), Key::from_raw(b)) {
-                self.rollback(mark);
-                return Err(e);
+        self.atomic(|s| {
+            for (a, b) in pairs {
+                s.link(rel, Key::from_raw(a), Key::from_raw(b))?;
             }
-        }
-        self.commit();
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Whether new links of relation `index` must pass [`check_new_link`]: a
@@ -638,39 +671,45 @@ impl Store {
             .any(|&(rel, end, _)| orphan_rule(self, rel, end))
         {
             change(self);
+            self.settle();
             return Ok(());
         }
-        let mark = self.begin();
-        change(self);
-        let mut roots = Vec::new();
-        for &(rel, end, key) in lost {
-            let table = self.schema.relations[rel as usize].table(end);
-            let orphan = orphan_rule(self, rel, end)
-                && self.tables[table as usize].contains(key)
-                && self.rel_store(rel).partner_count(end, key) == 0;
-            let root = (self.root_table(table), key);
-            if orphan && !roots.contains(&root) {
-                roots.push(root);
+        self.atomic(|s| {
+            change(s);
+            let mut roots = Vec::new();
+            let mut seen = PairSet::default();
+            for &(rel, end, key) in lost {
+                let table = s.schema.relations[rel as usize].table(end);
+                let orphan = orphan_rule(s, rel, end)
+                    && s.tables[table as usize].contains(key)
+                    && s.rel_store(rel).partner_count(end, key) == 0;
+                let root = (s.root_table(table), key);
+                if orphan && seen.insert(root) {
+                    roots.push(root);
+                }
             }
-        }
-        let plan = self.plan_remove(&roots);
-        if let Some(e) = self.first_blocker(&plan) {
-            self.rollback(mark);
-            return Err(LinkError::OrphanDelete(e));
-        }
-        let def = &self.schema.relations[index as usize];
-        let hit = keep
-            .iter()
-            .map(|&(end, key)| (self.root_table(def.table(end)), key))
-            .find(|k| plan.order.contains(k));
-        if let Some((table, key)) = hit {
-            let (relation, key) = (def.name, self.entity_name(table, key));
-            self.rollback(mark);
-            return Err(LinkError::DeletesEndpoint { relation, key });
-        }
-        self.apply_plan(&plan);
-        self.commit();
-        Ok(())
+            let plan = s.plan_remove(&roots);
+            if let Some(e) = s.first_blocker(&plan) {
+                return Err(LinkError::OrphanDelete(e));
+            }
+            if !plan.order.is_empty() && !keep.is_empty() {
+                let def = &s.schema.relations[index as usize];
+                let planned: PairSet = plan.order.iter().copied().collect();
+                let hit = keep
+                    .iter()
+                    .map(|&(end, key)| (s.root_table(def.table(end)), key))
+                    .find(|k| planned.contains(k));
+                if let Some((table, key)) = hit {
+                    let key = s.entity_name(table, key);
+                    return Err(LinkError::DeletesEndpoint {
+                        relation: def.name,
+                        key,
+                    });
+                }
+            }
+            s.apply_plan(&plan);
+            Ok(())
+        })
     }
 
     /// Unlinks `a` and `b` in `rel`; `Ok(false)` if they were not linked. Under a
@@ -688,7 +727,9 @@ impl Store {
         let orphaning =
             [def.rules.on_delete_a, def.rules.on_delete_b].contains(&DeleteRule::DeleteOrphan);
         if !orphaning {
-            return Ok(self.p_unlink(index, a, b));
+            let unlinked = self.p_unlink(index, a, b);
+            self.settle();
+            return Ok(unlinked);
         }
         if !self.rel_store(index).linked(a, b) {
             return Ok(false);
@@ -1018,12 +1059,14 @@ impl Store {
             lost.push((index, End::A, a));
         }
         let keep = endpoints(a, &order);
+        // user code runs before anything changes: a panicking `default` changes nothing
+        let payloads: Vec<W> = added.iter().map(|_| W::default()).collect();
         self.change_with_orphans(index, &lost, &keep, |s| {
             for &b in &dropped {
                 s.p_unlink(index, a, b);
             }
-            for &b in &added {
-                s.p_attach_with(index, a, b, W::default());
+            for (&b, w) in added.iter().zip(payloads) {
+                s.p_attach_with(index, a, b, w);
             }
             let r = s.m2m(rel);
             let now: Vec<RawKey> = r.entries(End::A, a).map(|(b, _)| b).collect();
@@ -1055,6 +1098,21 @@ impl Store {
     /// boxed, an update clones the old value), and to-many collections are not compacted
     /// until it ends.
     ///
+    /// # Panics
+    ///
+    /// A panic in `f` rolls the transaction back (every change undone, the transaction
+    /// closed) and then propagates. Values the transaction removed are dropped when the
+    /// outermost transaction commits (or, for values it inserted, when it rolls back),
+    /// after the store is complete again: if such a `Drop` panics, every other value is
+    /// still dropped, exactly once, the commit or rollback has taken effect, and the first
+    /// panic then propagates out of `transaction`.
+    ///
+    /// If `f` replaces `*store` with another store (`*s = Store::load(..)?`, to go back to
+    /// the last save), the transaction ends with the store it was opened on: the new store
+    /// is kept as `f` leaves it, whether `f` returns `Ok` or `Err`, and is not in a
+    /// transaction. A store that `f` moves out of `*store` (`std::mem::swap`) stays in the
+    /// transaction for good: do not move a store out of a transaction.
+    ///
     /// ```
     /// # use relgraph::{Schema, Store};
     /// # let mut schema = Schema::new();
@@ -1074,36 +1132,7 @@ impl Store {
         &mut self,
         f: impl FnOnce(&mut Store) -> Result<R, E>,
     ) -> Result<R, E> {
-        struct Guard<'a> {
-            store: &'a mut Store,
-            mark: usize,
-            open: bool,
-        }
-        impl Drop for Guard<'_> {
-            fn drop(&mut self) {
-                if self.open {
-                    self.store.rollback(self.mark);
-                }
-            }
-        }
-        let mark = self.begin();
-        let mut guard = Guard {
-            store: self,
-            mark,
-            open: true,
-        };
-        let out = f(guard.store);
-        guard.open = false;
-        match out {
-            Ok(v) => {
-                guard.store.commit();
-                Ok(v)
-            }
-            Err(e) => {
-                guard.store.rollback(mark);
-                Err(e)
-            }
-        }
+        self.atomic(f)
     }
 
     /// Whether a transaction is open.

@@ -191,10 +191,21 @@ fn inserting_a_kind_row_without_its_base_panics() {
 
 #[test]
 #[should_panic(expected = "another schema")]
-fn a_kind_handle_of_another_schema_panics() {
+fn a_kind_handle_of_a_schema_declared_differently_panics() {
     let (mut s, _) = world(Config::default());
-    let (_, other) = world(Config::default());
-    email(&mut s, &other, 1, "a@b");
+    // the same types, with the kinds declared in another order
+    let mut other = Schema::new();
+    other.table::<User>("users");
+    let notifications = other.table::<Notification>("notifications");
+    let _sms = other.kind::<_, Sms>(notifications, "sms");
+    let email = other.kind::<_, Email>(notifications, "email");
+    s.insert_kind(
+        email,
+        n(1),
+        Email {
+            address: "a@b".into(),
+        },
+    );
 }
 
 #[test]

@@ -21,6 +21,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use crate::error::IntegrityError;
+use crate::grave::GraveSlot;
 use crate::key::RawKey;
 use crate::schema::{End, RelationDef};
 
@@ -352,22 +353,23 @@ impl ManyToManyStore {
         self.links.push(Link { a, b, pos_a, pos_b });
     }
 
-    /// Removes the link between `a` and `b`; returns its positions and, if `keep_payload`,
-    /// its boxed payload.
+    /// Removes the link between `a` and `b`; returns its positions and, if `payload` is
+    /// `None`, its boxed payload (else the payload goes to that grave).
     pub fn detach(
         &mut self,
         a: RawKey,
         b: RawKey,
         compact: bool,
-        keep_payload: bool,
+        payload: Option<&mut GraveSlot>,
     ) -> Option<Detached> {
         let index = self.link_index(a, b)?;
         let Link { pos_a, pos_b, .. } = self.links.swap_remove(index);
-        let payload = if keep_payload {
-            Some(self.payloads.swap_remove_boxed(index))
-        } else {
-            self.payloads.swap_remove_drop(index);
-            None
+        let payload = match payload {
+            None => Some(self.payloads.swap_remove_boxed(index)),
+            Some(grave) => {
+                self.payloads.swap_remove_defer(index, grave);
+                None
+            }
         };
         self.a_lists[a.idx()].remove(pos_a);
         self.b_lists[b.idx()].remove(pos_b);

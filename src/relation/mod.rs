@@ -10,6 +10,7 @@ pub(crate) mod one_to_one;
 use std::any::Any;
 
 use crate::error::IntegrityError;
+use crate::grave::{self, GraveSlot};
 use crate::key::RawKey;
 use crate::schema::{End, Entity, RelationDef, RelationKind};
 use crate::snapshot::codec::{self, CodecError};
@@ -199,7 +200,9 @@ pub(crate) trait ErasedPayloads: Any + Send + Sync {
     fn reserve(&mut self, additional: usize);
     fn push_boxed(&mut self, value: Box<dyn Any + Send + Sync>);
     fn swap_remove_boxed(&mut self, index: usize) -> Box<dyn Any + Send + Sync>;
-    fn swap_remove_drop(&mut self, index: usize);
+    /// Removes the payload at `index` (swap-remove) into `grave`, to be dropped once the
+    /// store is consistent again.
+    fn swap_remove_defer(&mut self, index: usize, grave: &mut GraveSlot);
     fn replace_boxed(
         &mut self,
         index: usize,
@@ -241,8 +244,8 @@ impl<W: Entity> ErasedPayloads for PayloadVec<W> {
     fn swap_remove_boxed(&mut self, index: usize) -> Box<dyn Any + Send + Sync> {
         Box::new(self.0.swap_remove(index))
     }
-    fn swap_remove_drop(&mut self, index: usize) {
-        self.0.swap_remove(index);
+    fn swap_remove_defer(&mut self, index: usize, grave: &mut GraveSlot) {
+        grave::defer(grave, self.0.swap_remove(index));
     }
     fn replace_boxed(
         &mut self,
