@@ -5,9 +5,10 @@
 //! removal must bring an entity back under its *old* key: [`Arena::insert_at`].
 
 use std::any::Any;
+use std::mem::needs_drop;
 use std::num::NonZeroU32;
 
-use crate::grave::{self, GraveSlot};
+use crate::grave::{Grave, Panic};
 use crate::key::RawKey;
 use crate::schema::Entity;
 use crate::snapshot::codec::{self, CodecError};
@@ -136,6 +137,8 @@ pub(crate) struct Arena<T> {
     /// Vacant slots at their last version (never reused).
     retired: usize,
     len: usize,
+    /// Values removed outside a transaction, waiting to be dropped (see `grave.rs`).
+    dead: Vec<T>,
 }
 
 impl<T> Default for Arena<T> {
@@ -146,6 +149,7 @@ impl<T> Default for Arena<T> {
             listed: Listed::default(),
             retired: 0,
             len: 0,
+            dead: Vec::new(),
         }
     }
 }
@@ -292,6 +296,7 @@ impl<T> Arena<T> {
             listed: Listed::default(),
             retired,
             len,
+            dead: Vec::new(),
         };
         for &index in free.iter().rev() {
             arena.push_free(index);
@@ -392,9 +397,12 @@ pub(crate) trait ErasedArena: Any + Send + Sync {
     /// The live keys. In debug builds it also checks the free list's invariant (this is
     /// how `Store::check_integrity` reaches it in tests).
     fn keys(&self) -> Vec<RawKey>;
-    /// Removes the value and puts it in `grave`, to be dropped once the store is
-    /// consistent again (see `grave.rs`).
-    fn remove_defer(&mut self, key: RawKey, grave: &mut GraveSlot) -> bool;
+    /// Removes the value and keeps it, to be dropped by [`bury`](Self::bury) once the
+    /// store is consistent again (see `grave.rs`).
+    fn remove_defer(&mut self, key: RawKey) -> bool;
+    /// Drops the values [`remove_defer`](Self::remove_defer) kept, each once; keeps the
+    /// first panic of their `Drop` in `first`.
+    fn bury(&mut self, first: &mut Option<Panic>);
     /// Removes the value and returns it boxed, for a rollback log.
     fn remove_boxed(&mut self, key: RawKey) -> Option<Box<dyn Any + Send + Sync>>;
     /// Puts a boxed value made by `remove_boxed` back under its key.
@@ -435,13 +443,28 @@ impl<T: Entity> ErasedArena for Column<T> {
         self.iter().map(|(k, _)| k).collect()
     }
     #[inline]
-    fn remove_defer(&mut self, key: RawKey, grave: &mut GraveSlot) -> bool {
-        match self.remove(key) {
+    fn remove_defer(&mut self, key: RawKey) -> bool {
+        let (value, dead) = match self {
+            Column::Slots(a) => (a.remove(key), &mut a.dead),
+            Column::Kind(k) => (k.remove(key), &mut k.dead),
+        };
+        match value {
             Some(v) => {
-                grave::defer(grave, v);
+                if needs_drop::<T>() {
+                    dead.push(v);
+                }
                 true
             }
             None => false,
+        }
+    }
+    fn bury(&mut self, first: &mut Option<Panic>) {
+        let dead = match self {
+            Column::Slots(a) => &mut a.dead,
+            Column::Kind(k) => &mut k.dead,
+        };
+        if !dead.is_empty() {
+            dead.bury(first);
         }
     }
     fn remove_boxed(&mut self, key: RawKey) -> Option<Box<dyn Any + Send + Sync>> {
@@ -543,6 +566,8 @@ pub(crate) struct KindArena<T> {
     dense: Vec<(RawKey, T)>,
     /// By base slot index: position in `dense`, or `NONE`.
     sparse: Vec<u32>,
+    /// Values removed outside a transaction, waiting to be dropped (see `grave.rs`).
+    dead: Vec<T>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -552,6 +577,7 @@ impl<T> Default for KindArena<T> {
         KindArena {
             dense: Vec::new(),
             sparse: Vec::new(),
+            dead: Vec::new(),
         }
     }
 }
@@ -573,6 +599,7 @@ impl<T> KindArena<T> {
         let mut k = KindArena {
             dense: Vec::with_capacity(keys.len()),
             sparse: vec![NONE; slots],
+            dead: Vec::new(),
         };
         for key in keys {
             let value = next()?;
@@ -671,6 +698,7 @@ impl<T> Column<T> {
         self.get(key).is_some()
     }
 
+    #[cfg(test)]
     pub fn remove(&mut self, key: RawKey) -> Option<T> {
         match self {
             Column::Slots(a) => a.remove(key),

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::snapshot::SnapshotError;
+
 use crate::key::{AnyKey, RawKey};
 use crate::schema::{End, RelationName};
 
@@ -305,8 +307,10 @@ impl fmt::Display for IntegrityError {
 
 impl std::error::Error for IntegrityError {}
 
-/// Every error relgraph returns, for callers that handle them alike (`?` converts).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Every error relgraph returns, for callers that handle them alike: `?` converts each of
+/// them, snapshot errors included, so `fn main() -> relgraph::Result<()>` can use
+/// `store.link(..)?` and `store.save(..)?` alike.
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// A stale key.
@@ -319,6 +323,8 @@ pub enum Error {
     Integrity(IntegrityError),
     /// A refused change of kind.
     Kind(KindError),
+    /// A snapshot that could not be saved or loaded.
+    Snapshot(SnapshotError),
 }
 
 impl fmt::Display for Error {
@@ -329,6 +335,7 @@ impl fmt::Display for Error {
             Error::Remove(e) => e.fmt(f),
             Error::Integrity(e) => e.fmt(f),
             Error::Kind(e) => e.fmt(f),
+            Error::Snapshot(e) => e.fmt(f),
         }
     }
 }
@@ -341,7 +348,14 @@ impl std::error::Error for Error {
             Error::Remove(e) => Some(e),
             Error::Integrity(e) => Some(e),
             Error::Kind(e) => Some(e),
+            Error::Snapshot(e) => Some(e),
         }
+    }
+}
+
+impl From<SnapshotError> for Error {
+    fn from(e: SnapshotError) -> Self {
+        Error::Snapshot(e)
     }
 }
 

@@ -12,6 +12,8 @@ use std::any::Any;
 use std::mem::needs_drop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use crate::arena::ErasedArena;
+
 /// The payload of a caught panic.
 pub(crate) type Panic = Box<dyn Any + Send + 'static>;
 
@@ -64,11 +66,10 @@ pub(crate) fn defer<T: Send + Sync + 'static>(slot: &mut GraveSlot, value: T) {
         .push(value);
 }
 
-/// Every grave of a store: one per table, one per relation's payloads, and boxed values
-/// (from the transaction log).
+/// The graves of a store kept apart from its tables (whose removed rows wait in their own
+/// arenas): one per relation's payloads, and boxed values (from the transaction log).
 #[derive(Default)]
 pub(crate) struct Graves {
-    pub tables: Vec<GraveSlot>,
     pub payloads: Vec<GraveSlot>,
     pub boxed: Vec<Boxed>,
     /// Whether any grave may hold a value (a fast exit for [`bury`](Self::bury)).
@@ -76,20 +77,12 @@ pub(crate) struct Graves {
 }
 
 impl Graves {
-    pub fn new(tables: usize, relations: usize) -> Graves {
+    pub fn new(relations: usize) -> Graves {
         Graves {
-            tables: (0..tables).map(|_| None).collect(),
             payloads: (0..relations).map(|_| None).collect(),
             boxed: Vec::new(),
             dirty: false,
         }
-    }
-
-    /// The grave of table `t`, marked as possibly holding values.
-    #[inline]
-    pub fn table(&mut self, t: u32) -> &mut GraveSlot {
-        self.dirty = true;
-        &mut self.tables[t as usize]
     }
 
     /// The grave of the payloads of relation `r`, marked as possibly holding values.
@@ -105,14 +98,18 @@ impl Graves {
         self.boxed.push(value);
     }
 
-    /// Drops every value held; returns the first panic a `Drop` raised, if any.
-    pub fn bury(&mut self) -> Option<Panic> {
+    /// Drops every value held here and in `tables`; returns the first panic a `Drop`
+    /// raised, if any.
+    pub fn bury(&mut self, tables: &mut [Box<dyn ErasedArena>]) -> Option<Panic> {
         if !self.dirty {
             return None;
         }
         self.dirty = false;
         let mut first = None;
-        for grave in self.tables.iter_mut().chain(&mut self.payloads).flatten() {
+        for table in tables {
+            table.bury(&mut first);
+        }
+        for grave in self.payloads.iter_mut().flatten() {
             grave.bury(&mut first);
         }
         self.boxed.bury(&mut first);
@@ -124,7 +121,6 @@ impl Graves {
 /// first panic.
 pub(crate) fn drop_all<T: Send + Sync + 'static>(mut values: Vec<T>) -> Option<Panic> {
     let mut first = None;
-    values.reverse(); // dropped in their order
     values.bury(&mut first);
     first
 }
@@ -150,18 +146,18 @@ mod tests {
     fn every_value_is_dropped_once_even_when_two_drops_panic() {
         let prev = std::panic::take_hook();
         std::panic::set_hook(Box::new(|_| {}));
-        let mut g = Graves::new(1, 0);
+        let mut g = Graves::new(1);
         for i in 0..10 {
-            defer(g.table(0), Bomb(i == 3 || i == 7));
+            defer(g.payloads(0), Bomb(i == 3 || i == 7));
         }
         let before = DROPS.load(Ordering::SeqCst);
-        let first = g.bury();
+        let first = g.bury(&mut []);
         std::panic::set_hook(prev);
         assert_eq!(DROPS.load(Ordering::SeqCst) - before, 10);
         assert_eq!(
             first.and_then(|p| p.downcast_ref::<&str>().copied()),
             Some("bomb")
         );
-        assert!(g.bury().is_none(), "nothing is dropped twice");
+        assert!(g.bury(&mut []).is_none(), "nothing is dropped twice");
     }
 }

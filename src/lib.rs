@@ -57,6 +57,7 @@ mod poly;
 mod relation;
 mod schema;
 mod shape;
+mod shared;
 pub mod snapshot;
 mod store;
 
@@ -73,4 +74,5 @@ pub use schema::{
     DeleteRule, End, Entity, Kind, Linkable, ManyToMany, OneToMany, OneToOne, PolyParent, Relation,
     RelationKind, RelationName, Rules, Schema, Table,
 };
+pub use shared::SharedStore;
 pub use store::{Children, Linked, Rows, Store, WithPayload};

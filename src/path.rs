@@ -126,8 +126,8 @@ impl Store {
                 .expect("removing a live entity");
             self.log.push(Undo::Restore { table, key, value });
         } else {
-            let grave = self.graves.table(table);
-            self.tables[table as usize].remove_defer(key, grave);
+            self.graves.dirty = true;
+            self.tables[table as usize].remove_defer(key);
         }
         if !self.leaf[table as usize] {
             // (a leaf's one relation keeps nothing at its child end)
@@ -386,7 +386,7 @@ impl Store {
         let mut log = std::mem::take(&mut self.log);
         let mut first = log.drain_quietly();
         self.log = log;
-        if let Some(p) = self.graves.bury() {
+        if let Some(p) = self.graves.bury(&mut self.tables) {
             first.get_or_insert(p);
         }
         first
@@ -405,7 +405,7 @@ impl Store {
             self.apply_undo(undo);
         }
         self.depth -= 1;
-        self.graves.bury()
+        self.graves.bury(&mut self.tables)
     }
 
     /// Runs `f` in a savepoint: commits if it returns `Ok`, rolls back if it returns `Err`
@@ -452,7 +452,7 @@ impl Store {
     #[inline]
     pub(crate) fn settle(&mut self) {
         if self.graves.dirty {
-            if let Some(p) = self.graves.bury() {
+            if let Some(p) = self.graves.bury(&mut self.tables) {
                 resume_unwind(p);
             }
         }
@@ -461,8 +461,8 @@ impl Store {
     fn apply_undo(&mut self, undo: Undo) {
         match undo {
             Undo::Remove { table, key } => {
-                let grave = self.graves.table(table);
-                self.tables[table as usize].remove_defer(key, grave);
+                self.graves.dirty = true;
+                self.tables[table as usize].remove_defer(key);
                 self.forget_lists(table, key);
             }
             Undo::Restore { table, key, value } => {
@@ -546,7 +546,6 @@ impl DrainQuietly for Vec<Undo> {
             return None;
         }
         let mut first = None;
-        self.reverse(); // dropped in the order they were logged
         self.bury(&mut first);
         first
     }

@@ -35,8 +35,10 @@ use crate::DeletePreview;
 ///
 /// # Panics
 ///
-/// Using a type that is not a table of the store's schema, or a handle of another schema,
-/// is a programming error and panics.
+/// Using a type that is not a table of the store's schema, or a handle of a schema declared
+/// differently, is a programming error and panics. A panic in user code that a call runs
+/// (a payload's `Default`, an input iterator, a row's `Drop`) leaves the store consistent:
+/// see [`transaction`](Self::transaction) and `docs/design.md`, "When user code panics".
 pub struct Store {
     pub(crate) schema: Schema,
     pub(crate) tables: Vec<Box<dyn ErasedArena>>,
@@ -95,7 +97,7 @@ impl Store {
             touching[r.a_table as usize].push((i as u32, End::A));
             touching[r.b_table as usize].push((i as u32, End::B));
         }
-        let (schema_tables, schema_relations) = (schema.tables.len(), schema.relations.len());
+        let schema_relations = schema.relations.len();
         let leaf = (0..schema.tables.len())
             .map(|t| {
                 let def = &schema.tables[t];
@@ -119,7 +121,7 @@ impl Store {
             log: Vec::new(),
             depth: 0,
             instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
-            graves: Graves::new(schema_tables, schema_relations),
+            graves: Graves::new(schema_relations),
         }
     }
 
@@ -284,7 +286,17 @@ impl Store {
 
     /// Changes the entity under `key` in place through `f`, and returns what `f` returns.
     /// Inside a transaction the old value is cloned first, so that a rollback can put it
-    /// back.
+    /// back (that is why `T` must be `Clone`).
+    ///
+    /// # Errors
+    ///
+    /// [`StaleKey`] if `key` names no live entity; nothing changes.
+    ///
+    /// # Panics
+    ///
+    /// If `f` panics, the panic propagates and the row is as `f` left it (its links and
+    /// every invariant of the store are untouched); inside a transaction, the
+    /// transaction's rollback restores the row.
     pub fn update<T: Entity + Clone, R>(
         &mut self,
         key: Key<T>,
@@ -988,6 +1000,14 @@ impl Store {
 
     /// Changes the payload of the link between `a` and `b` in place. Inside a transaction
     /// the old payload is cloned first. Returns `Ok(None)` if they are not linked.
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::Stale`] if a key is stale; nothing changes.
+    ///
+    /// # Panics
+    ///
+    /// As [`update`](Self::update): a panic in `f` leaves the payload as `f` left it.
     pub fn update_payload<A: Entity, B: Entity, W: Entity + Clone, R>(
         &mut self,
         rel: ManyToMany<A, B, W>,

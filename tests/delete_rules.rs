@@ -668,7 +668,7 @@ fn a_restrict_deep_in_a_cascade_refuses_the_whole_delete() {
     );
     assert!(e.to_string().contains("posts.comments <-> comments.post"));
     let umbrella: relgraph::Error = e.clone().into();
-    assert_eq!(umbrella, relgraph::Error::Remove(e));
+    assert!(matches!(umbrella, relgraph::Error::Remove(inner) if inner == e));
     // once the comment is gone the cascade goes through
     s.remove(c).unwrap();
     s.remove(alice).unwrap();

@@ -186,3 +186,22 @@ fn rows_with_hash_maps_load_whatever_order_their_entries_were_saved_in() {
     let loaded = Store::from_snapshot(s.schema().clone(), &s.to_snapshot().unwrap()).unwrap();
     assert_eq!(loaded.get(k), s.get(k));
 }
+
+#[test]
+fn snapshot_errors_convert_into_the_crate_error_for_question_marks() {
+    fn save_and_load(dir: &std::path::Path) -> relgraph::Result<usize> {
+        let mut schema = relgraph::Schema::new();
+        schema.table::<String>("names");
+        let mut store = relgraph::Store::new(schema.clone());
+        store.insert("Ann".to_string());
+        let path = dir.join("names.rlg");
+        store.save(&path)?;
+        let loaded = relgraph::Store::load(schema.clone(), &path)?;
+        relgraph::Store::load(schema, dir.join("missing.rlg"))?;
+        Ok(loaded.len::<String>())
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let err = save_and_load(dir.path()).expect_err("the missing file fails the load");
+    assert!(matches!(err, relgraph::Error::Snapshot(_)), "{err:?}");
+    assert!(std::error::Error::source(&err).is_some());
+}

@@ -175,6 +175,11 @@ impl Store {
     }
 }
 
+/// Writes snapshot bytes to `path` atomically, as [`Store::save`] does.
+pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), SnapshotError> {
+    save::write_atomic(&mut StdFileSystem, path, bytes)
+}
+
 /// Reads at most `max_bytes` from `reader`.
 fn read_capped(reader: impl Read, max_bytes: u64) -> Result<Vec<u8>, SnapshotError> {
     let mut bytes = Vec::new();
