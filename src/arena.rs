@@ -68,6 +68,16 @@ impl FreeStack {
         self.len -= 1;
         Some(index)
     }
+
+    fn peek(&self) -> Option<u32> {
+        self.top.as_ref()?.items.last().copied()
+    }
+
+    /// The indices from the top down.
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        std::iter::successors(self.top.as_deref(), |c| c.below.as_deref())
+            .flat_map(|c| c.items.iter().rev().copied())
+    }
 }
 
 impl Drop for FreeStack {
@@ -80,12 +90,52 @@ impl Drop for FreeStack {
     }
 }
 
+/// One bit per slot: whether its index is on the free stack.
+#[derive(Default)]
+struct Listed(Vec<u64>);
+
+impl Listed {
+    #[inline]
+    fn get(&self, index: u32) -> bool {
+        self.0
+            .get(index as usize / 64)
+            .is_some_and(|w| w >> (index % 64) & 1 != 0)
+    }
+
+    #[inline]
+    fn set(&mut self, index: u32) {
+        let word = index as usize / 64;
+        if word >= self.0.len() {
+            self.0.resize(word + 1, 0);
+        }
+        self.0[word] |= 1 << (index % 64);
+    }
+
+    #[inline]
+    fn clear(&mut self, index: u32) {
+        if let Some(w) = self.0.get_mut(index as usize / 64) {
+            *w &= !(1 << (index % 64));
+        }
+    }
+}
+
 /// A generational arena: O(1) insert, lookup and removal; stale keys never resolve.
+///
+/// The free list: `free` is a stack of slot indices, each at most once (`listed` marks
+/// them). Every vacant slot whose versions are not exhausted (`high < u32::MAX`) is listed;
+/// a slot at its last version is retired when vacated and never listed again. A listed
+/// slot may be occupied: a rollback put a removed value back while its index was below the
+/// top of the stack. Such an entry stays where it is and is skipped by `insert` (which
+/// unlists it), or serves again when the slot is next vacated. So the stack never holds
+/// more entries than there are slots, whatever the history of commits and rollbacks.
 pub(crate) struct Arena<T> {
     slots: Vec<Slot<T>>,
-    /// Vacant slot indices, most recently freed last. May hold indices that a rollback has
-    /// since reoccupied; `insert` skips those.
+    /// Slot indices to reuse, the next one on top.
     free: FreeStack,
+    /// Which slots are on `free`.
+    listed: Listed,
+    /// Vacant slots at their last version (never reused).
+    retired: usize,
     len: usize,
     /// Values removed outside a transaction, waiting to be dropped (see `grave.rs`).
     dead: Vec<T>,
@@ -96,6 +146,8 @@ impl<T> Default for Arena<T> {
         Arena {
             slots: Vec::new(),
             free: FreeStack::default(),
+            listed: Listed::default(),
+            retired: 0,
             len: 0,
             dead: Vec::new(),
         }
@@ -107,20 +159,24 @@ impl<T> Arena<T> {
         self.len
     }
 
+    /// Makes room for `additional` inserts without reallocating the slots: the vacant
+    /// slots that can be reused count, retired ones do not.
     pub fn reserve(&mut self, additional: usize) {
-        let vacant = self.free.len();
-        if additional > vacant {
-            self.slots.reserve(additional - vacant);
+        let reusable = self.slots.len() - self.len - self.retired;
+        if additional > reusable {
+            self.slots.reserve(additional - reusable);
         }
     }
 
     #[inline]
     pub fn insert(&mut self, value: T) -> RawKey {
         while let Some(index) = self.free.pop() {
+            self.listed.clear(index);
             let slot = &mut self.slots[index as usize];
             if slot.value.is_some() {
                 continue; // reoccupied by a rollback
             }
+            debug_assert!(slot.high < u32::MAX, "a retired slot was listed");
             let version = slot.high + 1;
             slot.version = version;
             slot.high = version;
@@ -139,22 +195,36 @@ impl<T> Arena<T> {
     }
 
     /// Puts `value` back under `key`. The slot must be vacant (a rollback guarantees it).
+    /// If the slot's index is on top of the free stack (the removal being undone pushed
+    /// it) it leaves the stack; deeper, it stays listed (see [`Arena`]).
     #[inline]
     pub fn insert_at(&mut self, key: RawKey, value: T) {
         let index = key.idx();
-        if index >= self.slots.len() {
+        let old_len = self.slots.len();
+        if index >= old_len {
             self.slots.resize_with(index + 1, || Slot {
                 value: None,
                 version: 0,
                 high: 0,
             });
+            // the new vacant slots below `index` are listed, the lowest reused first
+            for i in (old_len..index).rev() {
+                self.push_free(i as u32);
+            }
         }
         let slot = &mut self.slots[index];
         assert!(slot.value.is_none(), "insert_at on an occupied slot");
+        if slot.high == u32::MAX {
+            self.retired -= 1;
+        }
         slot.version = key.version();
         slot.high = slot.high.max(key.version());
         slot.value = Some(value);
         self.len += 1;
+        if self.free.peek() == Some(key.index()) {
+            self.free.pop();
+            self.listed.clear(key.index());
+        }
     }
 
     pub fn get(&self, key: RawKey) -> Option<&T> {
@@ -178,23 +248,37 @@ impl<T> Arena<T> {
         }
         let value = slot.value.take()?;
         self.len -= 1;
-        if slot.high < u32::MAX {
-            self.free.push(key.index());
-        } // else: the slot's versions are exhausted; retire it
+        if slot.high == u32::MAX {
+            // the slot's versions are exhausted: retire it
+            self.retired += 1;
+        } else if !self.listed.get(key.index()) {
+            self.push_free(key.index());
+        } // else: an entry left by a rollback serves again
         Some(value)
     }
 
+    #[inline]
+    fn push_free(&mut self, index: u32) {
+        self.free.push(index);
+        self.listed.set(index);
+    }
+
     /// An arena with the given slots, each (highest version issued, version of the live
-    /// entity or 0 for a vacant slot); `next` gives the value of each live slot in order.
-    /// Vacant slots are reused lowest index first. The caller has checked the versions.
+    /// entity or 0 for a vacant slot), and the free list `free` (slot indices, the first
+    /// reused first); `next` gives the value of each live slot in order. The caller has
+    /// checked the versions and the free list (indices in range, each once, none retired,
+    /// every reusable vacant slot listed).
     pub fn from_slots<E>(
         states: &[(u32, u32)],
+        free: &[u32],
         mut next: impl FnMut() -> Result<T, E>,
     ) -> Result<Self, E> {
         let mut slots = Vec::with_capacity(states.len());
         let mut len = 0;
+        let mut retired = 0;
         for &(high, version) in states {
             let value = if version == 0 {
+                retired += usize::from(high == u32::MAX);
                 None
             } else {
                 len += 1;
@@ -206,23 +290,64 @@ impl<T> Arena<T> {
                 high,
             });
         }
-        let free: Vec<u32> = (0..states.len() as u32)
-            .rev()
-            .filter(|&i| {
-                let (high, version) = states[i as usize];
-                version == 0 && high < u32::MAX
-            })
-            .collect();
-        let mut stack = FreeStack::default();
-        for index in free {
-            stack.push(index);
-        }
-        Ok(Arena {
+        let mut arena = Arena {
             slots,
-            free: stack,
+            free: FreeStack::default(),
+            listed: Listed::default(),
+            retired,
             len,
             dead: Vec::new(),
-        })
+        };
+        for &index in free.iter().rev() {
+            arena.push_free(index);
+        }
+        Ok(arena)
+    }
+
+    /// The free list, the index reused first first.
+    pub fn free_order(&self) -> impl Iterator<Item = u32> + '_ {
+        self.free.iter()
+    }
+
+    /// Checks the free list's invariant (see [`Arena`]): O(slots).
+    pub fn check_free_list(&self) -> Result<(), String> {
+        let mut seen = vec![false; self.slots.len()];
+        for index in self.free.iter() {
+            let Some(slot) = self.slots.get(index as usize) else {
+                return Err(format!(
+                    "free list names slot {index} of {}",
+                    self.slots.len()
+                ));
+            };
+            if std::mem::replace(&mut seen[index as usize], true) {
+                return Err(format!("slot {index} is listed twice"));
+            }
+            if slot.high == u32::MAX {
+                return Err(format!("retired slot {index} is listed"));
+            }
+        }
+        let mut retired = 0;
+        for (i, slot) in self.slots.iter().enumerate() {
+            if seen[i] != self.listed.get(i as u32) {
+                return Err(format!(
+                    "slot {i}'s listed bit disagrees with the free list"
+                ));
+            }
+            if slot.value.is_none() {
+                if slot.high == u32::MAX {
+                    retired += 1;
+                } else if !seen[i] {
+                    return Err(format!("vacant slot {i} is not on the free list"));
+                }
+            }
+        }
+        if retired != self.retired {
+            return Err(format!("{retired} retired slots, {} counted", self.retired));
+        }
+        if self.free.len() > self.slots.len() {
+            return Err("the free list is longer than the slots".into());
+        }
+        Ok(())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (RawKey, &T)> + '_ {
@@ -269,6 +394,8 @@ fn nonzero(v: u32) -> NonZeroU32 {
 pub(crate) trait ErasedArena: Any + Send + Sync {
     fn len(&self) -> usize;
     fn contains(&self, key: RawKey) -> bool;
+    /// The live keys. In debug builds it also checks the free list's invariant (this is
+    /// how `Store::check_integrity` reaches it in tests).
     fn keys(&self) -> Vec<RawKey>;
     /// Removes the value and keeps it, to be dropped by [`bury`](Self::bury) once the
     /// store is consistent again (see `grave.rs`).
@@ -295,6 +422,9 @@ pub(crate) trait ErasedArena: Any + Send + Sync {
     /// For a plain table or base, (highest version issued, live version or 0) of every
     /// slot; for a kind, (slot index, version) of every row in the kind's order.
     fn layout(&self, f: &mut dyn FnMut(u32, u32));
+    /// For a plain table or base, its free list, the slot reused first first (nothing
+    /// for a kind).
+    fn free_order(&self, f: &mut dyn FnMut(u32));
     /// Appends the encoding of every row, in the order of `layout`.
     fn encode_rows(&self, out: &mut Vec<u8>) -> Result<(), CodecError>;
 }
@@ -307,6 +437,9 @@ impl<T: Entity> ErasedArena for Column<T> {
         Column::contains(self, key)
     }
     fn keys(&self) -> Vec<RawKey> {
+        if let Column::Slots(a) = self {
+            debug_assert_eq!(a.check_free_list(), Ok(()), "free list of an arena");
+        }
         self.iter().map(|(k, _)| k).collect()
     }
     #[inline]
@@ -386,6 +519,11 @@ impl<T: Entity> ErasedArena for Column<T> {
         match self {
             Column::Slots(a) => a.slots.len(),
             Column::Kind(k) => k.dense.len(),
+        }
+    }
+    fn free_order(&self, f: &mut dyn FnMut(u32)) {
+        if let Column::Slots(a) = self {
+            a.free_order().for_each(f);
         }
     }
     fn layout(&self, f: &mut dyn FnMut(u32, u32)) {
@@ -630,6 +768,49 @@ mod tests {
         let stale = RawKey::new(3, NonZeroU32::new(9).unwrap());
         assert_eq!(k.get(stale), None);
         assert_eq!(k.iter().map(|(_, v)| *v).collect::<Vec<_>>(), vec![3, 2]);
+    }
+
+    #[test]
+    fn rollbacks_in_any_order_keep_each_slot_listed_once() {
+        let mut a = Arena::default();
+        let keys: Vec<RawKey> = (0..3).map(|i| a.insert(i)).collect();
+        for _ in 0..100_000 {
+            // a rollback in another order than the removals: `k0` is put back while it is
+            // below the top of the stack, and stays listed
+            a.remove(keys[0]);
+            a.remove(keys[1]);
+            a.insert_at(keys[0], 0);
+            a.insert_at(keys[1], 1);
+            assert!(a.free.len() <= a.slots.len());
+        }
+        assert_eq!(a.check_free_list(), Ok(()));
+        // the stale entry serves again when its slot is vacated
+        a.remove(keys[0]);
+        assert_eq!(a.free.len(), 1);
+        let k = a.insert(9);
+        assert_eq!((k.index(), k.version()), (0, 2));
+        assert_eq!(a.insert(10).index(), 3);
+        assert_eq!(a.check_free_list(), Ok(()));
+    }
+
+    #[test]
+    fn reserve_counts_reusable_vacant_slots_not_stack_entries() {
+        // slots: 0 vacant, 1 live, 2 retired, 3 vacant; a stale entry for slot 1
+        let states = [(1, 0), (1, 1), (u32::MAX, 0), (2, 0)];
+        let mut a = Arena::from_slots(&states, &[1, 3, 0], || Ok::<_, ()>(7)).unwrap();
+        assert_eq!(a.check_free_list(), Ok(()));
+        a.reserve(20);
+        let capacity = a.slots.capacity();
+        assert!(capacity >= 4 + 18, "two slots to reuse, eighteen to add");
+        let keys: Vec<RawKey> = (0..20).map(|i| a.insert(i)).collect();
+        assert_eq!(a.slots.capacity(), capacity, "no reallocation");
+        let indices: Vec<u32> = keys.iter().take(5).map(|k| k.index()).collect();
+        assert_eq!(
+            indices,
+            [3, 0, 4, 5, 6],
+            "the free list's order; slot 2 never"
+        );
+        assert_eq!(a.check_free_list(), Ok(()));
     }
 
     #[test]

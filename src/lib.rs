@@ -56,6 +56,7 @@ mod path;
 mod poly;
 mod relation;
 mod schema;
+mod shape;
 mod shared;
 pub mod snapshot;
 mod store;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -198,9 +199,49 @@ impl fmt::Display for RelationName {
     }
 }
 
-/// Reads one stored row of a table's type from bytes: a migration from an older version.
+/// Why a stored row (or payload) of an older version did not load.
+pub(crate) enum RowError {
+    /// Its bytes do not decode as the old type.
+    Codec(CodecError),
+    /// The migration returned an error or panicked: its message.
+    Migration(String),
+}
+
+/// Reads one stored row of a table's type (or one payload of a relation) from bytes: a
+/// migration from an older version.
 pub(crate) type RowDecoder<T> =
-    Box<dyn Fn(&[u8], &Blob) -> Result<(T, usize), CodecError> + Send + Sync>;
+    Box<dyn Fn(&[u8], &Blob) -> Result<(T, usize), RowError> + Send + Sync>;
+
+/// A decoder that reads `Old` and converts it with `convert`, its error or panic becoming
+/// a [`RowError::Migration`].
+fn migration<Old, T, E>(
+    convert: impl Fn(Old) -> Result<T, E> + Send + Sync + 'static,
+) -> RowDecoder<T>
+where
+    Old: DeserializeOwned + 'static,
+    T: 'static,
+    E: fmt::Display,
+{
+    Box::new(move |bytes, blob| {
+        let (old, used) = codec::decode_in::<Old>(bytes, blob).map_err(RowError::Codec)?;
+        match catch_unwind(AssertUnwindSafe(|| convert(old))) {
+            Ok(Ok(value)) => Ok((value, used)),
+            Ok(Err(e)) => Err(RowError::Migration(e.to_string())),
+            Err(panic) => Err(RowError::Migration(format!(
+                "the migration panicked: {}",
+                panic_message(panic.as_ref())
+            ))),
+        }
+    })
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
+}
 
 #[derive(Clone)]
 pub(crate) struct TableDef {
@@ -215,6 +256,8 @@ pub(crate) struct TableDef {
     pub version: u32,
     /// Migrations by the version they read: each a boxed `RowDecoder<T>`.
     pub migrations: Vec<(u32, Arc<dyn Any + Send + Sync>)>,
+    /// The shape fingerprint of the row type (`None`: untraceable, not checked).
+    pub shape: Option<u64>,
     /// For a kind: the base table it belongs to.
     pub base: Option<u32>,
     /// For a base: its kind tables, in declaration order.
@@ -244,6 +287,12 @@ pub(crate) struct RelationDef {
     pub make_payloads: fn() -> Box<dyn ErasedPayloads>,
     /// Decodes `n` stored payloads.
     pub load_payloads: LoadPayloads,
+    /// Version of the payload type (1 unless set).
+    pub payload_version: u32,
+    /// Payload migrations by the version they read: each a boxed `RowDecoder<W>`.
+    pub payload_migrations: Vec<(u32, Arc<dyn Any + Send + Sync>)>,
+    /// The shape fingerprint of the payload type (`None`: untraceable, not checked).
+    pub payload_shape: Option<u64>,
     /// The polymorphic parent group this one-to-many belongs to.
     pub group: Option<u32>,
 }
@@ -396,7 +445,9 @@ impl Schema {
     }
 
     /// Registers the entity type `T` under a stable table name and returns its handle.
-    /// Registering the same type under the same name again returns the same handle.
+    /// Registering the same type under the same name again returns the same handle. The
+    /// first declaration of a type in a process traces its `Deserialize` once for its shape
+    /// fingerprint (microseconds for common types; see [`fingerprint`](Self::fingerprint)).
     ///
     /// # Panics
     ///
@@ -445,6 +496,7 @@ impl Schema {
             load: load_table::<T>,
             version: 1,
             migrations: Vec::new(),
+            shape: crate::shape::fingerprint::<T>(),
             base,
             kinds: Vec::new(),
         });
@@ -696,6 +748,12 @@ impl Schema {
             rules,
             make_payloads: || Box::<PayloadVec<W>>::default(),
             load_payloads: load_payloads::<W>,
+            payload_version: 1,
+            payload_migrations: Vec::new(),
+            payload_shape: match kind {
+                RelationKind::ManyToMany => crate::shape::fingerprint::<W>(),
+                _ => None,
+            },
             group,
         });
         index
@@ -770,6 +828,30 @@ impl Schema {
         Old: DeserializeOwned + 'static,
         T: Entity,
     {
+        self.try_migrate(table, from, move |old: Old| {
+            Ok::<T, std::convert::Infallible>(convert(old))
+        });
+    }
+
+    /// As [`migrate`](Self::migrate), with a conversion that may refuse a row: its error
+    /// stops the load with
+    /// [`SnapshotError::Migration`](crate::snapshot::SnapshotError::Migration), naming the
+    /// table, the row's key and the message. A conversion that panics is reported the same
+    /// way (the load returns the error, it does not panic).
+    ///
+    /// # Panics
+    ///
+    /// As [`migrate`](Self::migrate).
+    pub fn try_migrate<Old, T, E>(
+        &mut self,
+        table: impl Into<Table<T>>,
+        from: u32,
+        convert: impl Fn(Old) -> Result<T, E> + Send + Sync + 'static,
+    ) where
+        Old: DeserializeOwned + 'static,
+        T: Entity,
+        E: fmt::Display,
+    {
         let t = table.into().check(self) as usize;
         let def = &mut self.tables[t];
         assert!(
@@ -783,15 +865,114 @@ impl Schema {
             "table `{}`: a migration from version {from} is already registered",
             def.name
         );
-        let decoder: RowDecoder<T> = Box::new(move |bytes, blob| {
-            codec::decode_in::<Old>(bytes, blob).map(|(old, used)| (convert(old), used))
+        def.migrations.push((from, Arc::new(migration(convert))));
+    }
+
+    /// Sets the version of a many-to-many's payload type (1 when never set), as
+    /// [`set_version`](Self::set_version) does for a table: raise it when the payload type
+    /// changes and register a [`migrate_payload`](Self::migrate_payload) from each older
+    /// version saved files may hold. A snapshot whose payload version is newer than the
+    /// program's is refused.
+    ///
+    /// # Panics
+    ///
+    /// If the handle is of another schema, `version` is 0, or not above a version a
+    /// payload migration was registered from.
+    pub fn set_payload_version<A: Entity, B: Entity, W: Entity>(
+        &mut self,
+        relation: ManyToMany<A, B, W>,
+        version: u32,
+    ) {
+        let def = self.payload_def(relation);
+        assert!(version > 0, "relation {}: versions start at 1", def.name);
+        assert!(
+            def.payload_migrations
+                .iter()
+                .all(|&(from, _)| from < version),
+            "relation {}: a payload migration from a version at or above {version} is \
+             registered",
+            def.name
+        );
+        def.payload_version = version;
+    }
+
+    /// Registers how the payloads of `relation` saved at version `from` load: each is
+    /// decoded as the old payload type `Old` and converted by `convert`, as
+    /// [`migrate`](Self::migrate) does for rows.
+    ///
+    /// # Panics
+    ///
+    /// As [`try_migrate_payload`](Self::try_migrate_payload).
+    pub fn migrate_payload<Old, A, B, W>(
+        &mut self,
+        relation: ManyToMany<A, B, W>,
+        from: u32,
+        convert: impl Fn(Old) -> W + Send + Sync + 'static,
+    ) where
+        Old: DeserializeOwned + 'static,
+        A: Entity,
+        B: Entity,
+        W: Entity,
+    {
+        self.try_migrate_payload(relation, from, move |old: Old| {
+            Ok::<W, std::convert::Infallible>(convert(old))
         });
-        def.migrations.push((from, Arc::new(decoder)));
+    }
+
+    /// As [`migrate_payload`](Self::migrate_payload), with a conversion that may refuse a
+    /// payload: its error (or panic) stops the load with
+    /// [`SnapshotError::Migration`](crate::snapshot::SnapshotError::Migration), naming the
+    /// relation, the link's two keys and the message.
+    ///
+    /// # Panics
+    ///
+    /// If the handle is of another schema, `from` is not below the payload's current
+    /// version (set it first with [`set_payload_version`](Self::set_payload_version)), or a
+    /// payload migration from `from` is already registered.
+    pub fn try_migrate_payload<Old, A, B, W, E>(
+        &mut self,
+        relation: ManyToMany<A, B, W>,
+        from: u32,
+        convert: impl Fn(Old) -> Result<W, E> + Send + Sync + 'static,
+    ) where
+        Old: DeserializeOwned + 'static,
+        A: Entity,
+        B: Entity,
+        W: Entity,
+        E: fmt::Display,
+    {
+        let def = self.payload_def(relation);
+        assert!(
+            from < def.payload_version,
+            "relation {}: a payload migration must read a version below the current {} \
+             (got {from})",
+            def.name,
+            def.payload_version
+        );
+        assert!(
+            def.payload_migrations.iter().all(|&(f, _)| f != from),
+            "relation {}: a payload migration from version {from} is already registered",
+            def.name
+        );
+        def.payload_migrations
+            .push((from, Arc::new(migration(convert))));
+    }
+
+    fn payload_def<A: Entity, B: Entity, W: Entity>(
+        &mut self,
+        relation: ManyToMany<A, B, W>,
+    ) -> &mut RelationDef {
+        let index = self.relation_index(relation.tag_and_index());
+        &mut self.relations[index as usize]
     }
 
     /// The schema's fingerprint: the format's [`checksum`](crate::snapshot::checksum) of
-    /// its canonical text (tables with versions and kinds, relations with ends and rules,
-    /// polymorphic parent ends, in declaration order). Snapshots record it; two schemas
+    /// its canonical text (tables with versions, kinds and the shape fingerprints of their
+    /// row types, relations with ends, rules, payload versions and payload shapes,
+    /// polymorphic parent ends, in declaration order). A type's shape is what its
+    /// `Deserialize` reads, names left out: a type whose `Deserialize` cannot be traced
+    /// (it uses `deserialize_any`, refuses placeholder values, or panics) has none and is
+    /// not checked on load. Snapshots record it; two schemas
     /// with the same fingerprint load each other's snapshots without comparison.
     pub fn fingerprint(&self) -> u64 {
         crate::snapshot::image::SchemaDesc::of(self).fingerprint()

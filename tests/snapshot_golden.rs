@@ -2,7 +2,9 @@
 //! in every later build, and a golden fingerprint pins the schema.
 //!
 //! The world, its types and its schema are defined here and frozen: they are part of the
-//! golden files. `tests/golden/v1/game.rlg` was written by format version 1 with
+//! golden files. `tests/golden/v1/game.rlg` was written by format version 1 and
+//! `tests/golden/v2/game.rlg` by format version 2 (whose world also frees item slots out of
+//! index order, so that its free list is not the one version 1 derives), each with
 //! `cargo test --test snapshot_golden -- --ignored write_the_golden_files`; never rewrite
 //! a released version's files.
 
@@ -10,7 +12,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use relgraph::snapshot::{self, FORMAT_VERSION};
-use relgraph::{DeleteRule, Kind, ManyToMany, OneToMany, OneToOne, Rules, Schema, Store};
+use relgraph::{
+    DeleteRule, Key, Kind, ManyToMany, OneToMany, OneToOne, RawKey, Rules, Schema, Store,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -219,8 +223,29 @@ fn build() -> (Store, H) {
         Err(())
     });
     assert!(r.is_err());
+    // vacant item slots freed out of index order: version 2 keeps the order they are
+    // reused in (the last freed first), version 1 reuses the lowest first
+    for i in [2, 7, 4] {
+        st.remove(Key::<Item>::from_raw(
+            RawKey::from_bits(1 << 32 | i).unwrap(),
+        ))
+        .unwrap();
+    }
     st.check_integrity().unwrap();
     (st, h)
+}
+
+/// The keys the next three items get: what a store that loads a save must reproduce.
+fn next_item_keys(st: &mut Store) -> Vec<Key<Item>> {
+    (0..3)
+        .map(|i| {
+            st.insert(Item {
+                name: format!("new{i}"),
+                weight: 0.0,
+                rarity: Rarity::Common,
+            })
+        })
+        .collect()
 }
 
 /// Every observable fact, a line each.
@@ -300,26 +325,100 @@ fn every_golden_file_loads_with_its_recorded_content() {
 }
 
 #[test]
-fn the_golden_world_saves_to_the_golden_bytes_while_the_format_is_version_1() {
-    // When the encoding changes, this fails: bump FORMAT_VERSION, keep reading v1, and
-    // write the new version's golden files next to the old ones.
-    let bytes = std::fs::read(golden(1, "game.rlg")).unwrap();
-    if FORMAT_VERSION == 1 {
+fn the_golden_world_saves_to_the_golden_bytes_while_the_format_is_version_2() {
+    // When the encoding changes, this fails: bump FORMAT_VERSION, keep reading v1 and v2,
+    // and write the new version's golden files next to the old ones.
+    let bytes = std::fs::read(golden(2, "game.rlg")).unwrap();
+    if FORMAT_VERSION == 2 {
         assert_eq!(build().0.to_snapshot().unwrap(), bytes);
     }
     let info = snapshot::verify(&bytes).unwrap();
-    assert_eq!(info.header.version, 1);
+    assert_eq!(info.header.version, 2);
+    let v1 = snapshot::verify(&std::fs::read(golden(1, "game.rlg")).unwrap()).unwrap();
+    assert_eq!(v1.header.version, 1);
+}
+
+#[test]
+fn a_loaded_v2_golden_file_issues_the_keys_the_saved_store_would_have() {
+    let (mut original, _) = build();
+    let expected = next_item_keys(&mut original);
+    let (s, _) = schema();
+    let mut loaded = Store::load(s, golden(2, "game.rlg")).unwrap();
+    assert_eq!(next_item_keys(&mut loaded), expected);
+    // the last freed slot first: not the lowest-first order of version 1
+    let indices: Vec<u32> = expected.iter().map(|k| k.raw().index()).collect();
+    assert_eq!(indices, [4, 7, 2]);
+    loaded.check_integrity().unwrap();
+}
+
+#[test]
+fn a_v1_golden_file_reuses_its_vacant_slots_lowest_first() {
+    // version 1 kept no free list; the loader derives one: lowest vacant slot first
+    let (s, _) = schema();
+    let mut st = Store::load(s, golden(1, "game.rlg")).unwrap();
+    let before = st.keys::<Player>().count();
+    let p = st.insert(Player {
+        name: "new".into(),
+        level: 0,
+        tags: vec![],
+    });
+    assert_eq!(
+        p.raw().index() as usize,
+        before,
+        "no vacant player slot: a new one"
+    );
+    st.check_integrity().unwrap();
 }
 
 #[test]
 fn the_golden_schema_fingerprint_is_pinned() {
-    // A change to the schema's canonical text (a table, version, relation or rule) changes
-    // the fingerprint; saved files still load if the change is compatible, but this
-    // golden value makes every such change deliberate.
+    // A change to the schema's canonical text (a table, version, relation, rule or the
+    // shape of a row or payload type) changes the fingerprint; saved files still load if
+    // the change is compatible, but these golden values make every such change
+    // deliberate. A version-1 file's fingerprint is of version 1's canonical text.
     let (s, _) = schema();
-    assert_eq!(format!("{:016x}", s.fingerprint()), GOLDEN_FINGERPRINT);
+    assert_eq!(format!("{:016x}", s.fingerprint()), GOLDEN_FINGERPRINT_V2);
+    let header = snapshot::Header::parse(&std::fs::read(golden(2, "game.rlg")).unwrap()).unwrap();
+    assert_eq!(
+        format!("{:016x}", header.fingerprint),
+        GOLDEN_FINGERPRINT_V2
+    );
     let header = snapshot::Header::parse(&std::fs::read(golden(1, "game.rlg")).unwrap()).unwrap();
-    assert_eq!(format!("{:016x}", header.fingerprint), GOLDEN_FINGERPRINT);
+    assert_eq!(
+        format!("{:016x}", header.fingerprint),
+        GOLDEN_FINGERPRINT_V1
+    );
 }
 
-const GOLDEN_FINGERPRINT: &str = "0b56904622d66fd2";
+#[test]
+fn every_golden_table_and_payload_has_a_pinned_shape() {
+    // the shape fingerprints of the golden types, as the v2 file records them
+    let info = snapshot::inspect(&std::fs::read(golden(2, "game.rlg")).unwrap()).unwrap();
+    let shapes: Vec<String> = info
+        .tables
+        .iter()
+        .map(|t| format!("{} {:016x}", t.name, t.shape.expect("traceable")))
+        .chain(info.relations.iter().filter_map(|r| {
+            r.payload_shape
+                .map(|s| format!("{} v{} {s:016x}", r.name, r.payload_version))
+        }))
+        .collect();
+    assert_eq!(shapes.join("\n"), GOLDEN_SHAPES.trim());
+    let v1 = snapshot::inspect(&std::fs::read(golden(1, "game.rlg")).unwrap()).unwrap();
+    assert!(v1.tables.iter().all(|t| t.shape.is_none()));
+}
+
+const GOLDEN_FINGERPRINT_V1: &str = "0b56904622d66fd2";
+const GOLDEN_FINGERPRINT_V2: &str = "e89a817263b6cfd5";
+const GOLDEN_SHAPES: &str = "
+players 65660bdce50436e1
+items f71b8c02a3068179
+mounts 78b3543307abce43
+guilds 78b3543307abce43
+quests 78b3543307abce43
+events 209c47faded1c824
+notes 78b3543307abce43
+battle 31a09f12f6815cbd
+chat 78b3543307abce43
+guilds.members <-> players.guilds v1 5bc58ac69bf05a27
+";

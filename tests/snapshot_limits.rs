@@ -171,17 +171,20 @@ fn snap(field: Option<(Field, u64)>) -> Snap {
             (0, "linked_from"),
         ))
         .relation(RelationSpec::new(ONE_TO_MANY, (1, "held"), (0, "holder")).group(0))
-        .poly_parent(0, "holder");
+        .poly_parent(0, "holder")
+        .shapes_of(&Store::new(schema().0).to_snapshot().unwrap());
     Snap {
         fingerprint: schema().0.fingerprint(),
         desc,
         tables: vec![
             TableSection::Slots {
                 slots: vec![Slot::Live(1); 3],
+                free: vec![],
                 rows: items,
             },
             TableSection::Slots {
                 slots: vec![Slot::Live(1)],
+                free: vec![],
                 rows: vec![0], // Shape { sides: 0 }
             },
             TableSection::Kind {
@@ -231,7 +234,7 @@ enum Target {
     Inside(Field),
 }
 
-const TARGETS: [Target; 16] = [
+const TARGETS: [Target; 17] = [
     Target::Structure(Container::TableCount),
     Target::Structure(Container::TableName),
     Target::Structure(Container::RelationCount),
@@ -244,6 +247,7 @@ const TARGETS: [Target; 16] = [
     Target::Structure(Container::ListLength),
     Target::Structure(Container::PairCount),
     Target::Structure(Container::PayloadBlob),
+    Target::Structure(Container::FreeCount),
     Target::Inside(Field::RowString),
     Target::Inside(Field::RowSequence),
     Target::Inside(Field::RowUnits),

@@ -185,18 +185,21 @@ fn valid() -> Snap {
     use Slot::{Live, Vacant};
     Snap {
         fingerprint: schema().0.fingerprint(),
-        desc: desc(),
+        desc: desc().shapes_of(&Store::new(schema().0).to_snapshot().unwrap()),
         tables: vec![
             TableSection::Slots {
                 slots: vec![Live(1), Live(1), Vacant(1), Live(1)],
+                free: vec![2],
                 rows: rows(["n0", "n1", "n3"]),
             },
             TableSection::Slots {
                 slots: vec![Live(1), Live(1)],
+                free: vec![],
                 rows: rows(["t0", "t1"]),
             },
             TableSection::Slots {
                 slots: vec![Live(1); 3],
+                free: vec![],
                 rows: vec![0, 4, 0],
             },
             TableSection::Kind {
@@ -209,6 +212,7 @@ fn valid() -> Snap {
             },
             TableSection::Slots {
                 slots: vec![Live(1), Live(1)],
+                free: vec![],
                 rows: rows(["m0", "m1"]),
             },
         ],
@@ -429,6 +433,60 @@ fn a_slot_whose_version_is_zero_or_not_below_its_highest_is_refused() {
     let bytes = broken(|s| s.slots(NODES)[0] = older(3, 1)).bytes();
     let loaded = Store::from_snapshot(schema().0, &bytes).unwrap();
     assert_eq!(loaded.to_snapshot().unwrap(), bytes);
+}
+
+#[test]
+fn a_free_list_naming_a_slot_out_of_range_twice_or_retired_or_missing_a_vacant_slot_is_refused() {
+    let cases: Vec<(Snap, Option<RawKey>, &str)> = vec![
+        (
+            broken(|s| s.free(NODES).push(9)),
+            None,
+            "the free list names slot 9 of 4",
+        ),
+        (
+            broken(|s| *s.free(NODES) = vec![2, 0, 1, 3, 0]),
+            None,
+            "5 free slots listed, the table has 4",
+        ),
+        (
+            broken(|s| s.free(NODES).push(2)),
+            key(2, 1),
+            "slot 2 is listed twice",
+        ),
+        (
+            broken(|s| s.slots(NODES)[2] = Slot::Vacant(u32::MAX)),
+            key(2, 1),
+            "slot 2 is at its last version and must not be reused",
+        ),
+        (
+            broken(|s| s.free(NODES).clear()),
+            key(2, 1),
+            "vacant slot 2 is not on the free list",
+        ),
+    ];
+    for (snap, at, detail) in cases {
+        let e = refused_at(&snap, Invariant::FreeList, "table nodes", at);
+        assert_eq!(e.detail, detail);
+    }
+    // an occupied slot may be listed (a rollback put its entity back): it loads, saves the
+    // same bytes, and is skipped by the next insert
+    let bytes = broken(|s| s.free(NODES).push(0)).bytes();
+    let mut loaded = Store::from_snapshot(schema().0, &bytes).unwrap();
+    assert_eq!(loaded.to_snapshot().unwrap(), bytes);
+    let keys: Vec<_> = (0..2)
+        .map(|_| loaded.insert(Node { name: "x".into() }).raw())
+        .collect();
+    assert_eq!(keys, [key(2, 2).unwrap(), key(4, 1).unwrap()]);
+    // a vacant slot at its last version is retired: never listed, never reused
+    let bytes = broken(|s| {
+        s.slots(NODES)[2] = Slot::Vacant(u32::MAX);
+        s.free(NODES).clear();
+    })
+    .bytes();
+    let mut loaded = Store::from_snapshot(schema().0, &bytes).unwrap();
+    let k = loaded.insert(Node { name: "x".into() }).raw();
+    assert_eq!(k, key(4, 1).unwrap());
+    loaded.check_integrity().unwrap();
 }
 
 #[test]
@@ -751,7 +809,10 @@ fn a_base_row_without_exactly_one_kind_or_a_kind_row_without_its_base_row_is_ref
             "kind row without a base row",
         ),
         (
-            broken(|s| s.slots(SHAPES)[1] = Slot::Vacant(1)),
+            broken(|s| {
+                s.slots(SHAPES)[1] = Slot::Vacant(1);
+                s.free(SHAPES).push(1);
+            }),
             "square",
             1,
             "kind row without a base row",
@@ -839,7 +900,7 @@ fn header_counts_that_do_not_match_the_sections_are_refused_and_checked_last() {
 }
 
 /// Every invariant, and the test above that breaks it.
-const NEGATIVE_TESTS: [(Invariant, fn()); 12] = [
+const NEGATIVE_TESTS: [(Invariant, fn()); 13] = [
     (
         Invariant::Fingerprint,
         a_fingerprint_that_is_not_the_described_schemas_is_refused,
@@ -888,6 +949,10 @@ const NEGATIVE_TESTS: [(Invariant, fn()); 12] = [
         Invariant::Counts,
         header_counts_that_do_not_match_the_sections_are_refused_and_checked_last,
     ),
+    (
+        Invariant::FreeList,
+        a_free_list_naming_a_slot_out_of_range_twice_or_retired_or_missing_a_vacant_slot_is_refused,
+    ),
 ];
 
 /// The variants of `Invariant`, read from its source: a variant added there fails
@@ -912,7 +977,7 @@ fn every_invariant_has_a_negative_test() {
         .collect();
     declared.sort();
     tested.sort();
-    assert_eq!(declared.len(), 12, "{declared:?}");
+    assert_eq!(declared.len(), 13, "{declared:?}");
     assert_eq!(tested, declared);
     for (_, test) in NEGATIVE_TESTS {
         test();

@@ -88,6 +88,17 @@ pub enum SnapshotError {
     },
     /// A snapshot can't be taken inside a transaction: it would hold uncommitted changes.
     InTransaction,
+    /// A migration refused a stored row or payload (it returned an error or panicked).
+    Migration {
+        /// The table (`table users`) or relation (`relation a.x <-> b.y`).
+        section: String,
+        /// The row's key (`key 3v1`) or the link's two keys (`link 0v1 -> 2v1`).
+        at: String,
+        /// The version the value was stored at.
+        from: u32,
+        /// The migration's error message, or the panic's.
+        message: String,
+    },
 }
 
 impl fmt::Display for SnapshotError {
@@ -138,6 +149,15 @@ impl fmt::Display for SnapshotError {
             SnapshotError::InTransaction => {
                 write!(f, "cannot take a snapshot inside a transaction")
             }
+            SnapshotError::Migration {
+                section,
+                at,
+                from,
+                message,
+            } => write!(
+                f,
+                "the migration of {section} from version {from} failed at {at}: {message}"
+            ),
         }
     }
 }
@@ -173,7 +193,7 @@ impl From<SchemaDifference> for SnapshotError {
 
 /// How the schema a snapshot was written with differs from the program's, in a way that
 /// stops the load. (A program may add tables and relations, change delete rules, and raise
-/// table versions with a migration: those load.)
+/// table and payload versions with a migration: those load.)
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SchemaDifference {
@@ -228,6 +248,49 @@ pub enum SchemaDifference {
         /// The relation.
         relation: String,
     },
+    /// A table is stored at the program's version, but its row type's shape differs
+    /// from the one it was saved with: the type changed without a version raise.
+    RowTypeChanged {
+        /// The table.
+        table: String,
+        /// The version both give.
+        version: u32,
+        /// Shape fingerprint in the snapshot.
+        snapshot: u64,
+        /// Shape fingerprint of the program's type.
+        program: u64,
+    },
+    /// A many-to-many's payloads are stored at the program's payload version, but the
+    /// payload type's shape differs from the one they were saved with.
+    PayloadTypeChanged {
+        /// The relation.
+        relation: String,
+        /// The payload version both give.
+        version: u32,
+        /// Shape fingerprint in the snapshot.
+        snapshot: u64,
+        /// Shape fingerprint of the program's type.
+        program: u64,
+    },
+    /// A relation's payload version in the snapshot is newer than the program's.
+    PayloadVersionTooNew {
+        /// The relation.
+        relation: String,
+        /// Version in the snapshot.
+        snapshot: u32,
+        /// Version in the program.
+        program: u32,
+    },
+    /// A relation's payload version in the snapshot is older and no payload migration
+    /// from it is registered.
+    NoPayloadMigration {
+        /// The relation.
+        relation: String,
+        /// Version in the snapshot.
+        snapshot: u32,
+        /// Version in the program.
+        program: u32,
+    },
 }
 
 impl fmt::Display for SchemaDifference {
@@ -281,6 +344,50 @@ impl fmt::Display for SchemaDifference {
                 "relation {relation} belongs to a different polymorphic parent end in the \
                  snapshot and in the program"
             ),
+            SchemaDifference::RowTypeChanged {
+                table,
+                version,
+                snapshot,
+                program,
+            } => write!(
+                f,
+                "the row type of table `{table}` changed without a version raise (both at \
+                 version {version}, shape {snapshot:016x} in the snapshot, {program:016x} in \
+                 the program): raise its version with `Schema::set_version` and register a \
+                 migration from version {version} with `Schema::migrate`"
+            ),
+            SchemaDifference::PayloadTypeChanged {
+                relation,
+                version,
+                snapshot,
+                program,
+            } => write!(
+                f,
+                "the payload type of relation {relation} changed without a version raise \
+                 (both at payload version {version}, shape {snapshot:016x} in the snapshot, \
+                 {program:016x} in the program): raise its version with \
+                 `Schema::set_payload_version` and register a migration from version \
+                 {version} with `Schema::migrate_payload`"
+            ),
+            SchemaDifference::PayloadVersionTooNew {
+                relation,
+                snapshot,
+                program,
+            } => write!(
+                f,
+                "relation {relation} has payload version {snapshot} in the snapshot, newer \
+                 than the program's {program}"
+            ),
+            SchemaDifference::NoPayloadMigration {
+                relation,
+                snapshot,
+                program,
+            } => write!(
+                f,
+                "relation {relation} has payload version {snapshot} in the snapshot and \
+                 {program} in the program, and no payload migration from version {snapshot} \
+                 is registered"
+            ),
         }
     }
 }
@@ -317,6 +424,9 @@ pub enum Invariant {
     OnePolyParent,
     /// The entity and link counts match the header.
     Counts,
+    /// A table's free list names slots in range, each at most once, none at its last
+    /// version, and every vacant slot that can be reused.
+    FreeList,
 }
 
 /// A decodable snapshot whose graph breaks an invariant: which one, where, and the key.

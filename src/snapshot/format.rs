@@ -8,9 +8,9 @@ use super::error::SnapshotError;
 pub const MAGIC: [u8; 8] = *b"\x89RLG\r\n\x1a\n";
 
 /// The format version this build writes. Every earlier version stays loadable.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
-/// Length in bytes of the version-1 header.
+/// Length in bytes of the header (versions 1 and 2).
 pub const HEADER_LEN: usize = 72;
 
 /// The fixed header of a snapshot (all integers little-endian):
@@ -32,7 +32,7 @@ pub const HEADER_LEN: usize = 72;
 pub struct Header {
     /// Format version.
     pub version: u32,
-    /// Flags; zero in version 1.
+    /// Flags; zero in versions 1 and 2.
     pub flags: u32,
     /// Fingerprint of the schema the snapshot was written with.
     pub fingerprint: u64,

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::error::{InvalidGraph, Invariant, SnapshotError};
-use super::format::{checksum, put_str, put_varint, Header, Reader, HEADER_LEN};
+use super::format::{checksum, put_str, put_varint, Header, Reader, FORMAT_VERSION, HEADER_LEN};
 use crate::schema::{DeleteRule, RelationKind, Rules, Schema};
 
 /// One table as the snapshot describes it.
@@ -16,6 +16,8 @@ pub(crate) struct TableDesc<'a> {
     pub version: u32,
     /// For a kind: its base table's index.
     pub base: Option<u32>,
+    /// The shape fingerprint of its row type (none: untraceable, or a version-1 file).
+    pub shape: Option<u64>,
 }
 
 /// One relation as the snapshot describes it.
@@ -28,6 +30,10 @@ pub(crate) struct RelationDesc<'a> {
     pub b_end: &'a str,
     pub rules: Rules,
     pub group: Option<u32>,
+    /// Version of the payload type (1 for relations without payloads).
+    pub payload_version: u32,
+    /// The shape fingerprint of the payload type (many-to-many only).
+    pub payload_shape: Option<u64>,
 }
 
 /// One polymorphic parent end as the snapshot describes it.
@@ -64,6 +70,26 @@ fn rule_of(code: u8) -> Option<DeleteRule> {
     })
 }
 
+/// A type's shape fingerprint: `u8 0` (none) or `u8 1` and the fingerprint, 8 bytes
+/// little-endian.
+fn put_shape(out: &mut Vec<u8>, shape: Option<u64>) {
+    match shape {
+        None => out.push(0),
+        Some(h) => {
+            out.push(1);
+            out.extend_from_slice(&h.to_le_bytes());
+        }
+    }
+}
+
+fn read_shape(r: &mut Reader<'_>) -> Result<Option<u64>, SnapshotError> {
+    match r.u8()? {
+        0 => Ok(None),
+        1 => Ok(Some(r.u64_le()?)),
+        t => Err(r.malformed(format!("unknown shape tag {t}"))),
+    }
+}
+
 fn kind_code(k: RelationKind) -> u8 {
     match k {
         RelationKind::OneToMany => 0,
@@ -91,6 +117,7 @@ impl<'a> SchemaDesc<'a> {
                     name: t.name,
                     version: t.version,
                     base: t.base,
+                    shape: t.shape,
                 })
                 .collect(),
             relations: schema
@@ -104,6 +131,11 @@ impl<'a> SchemaDesc<'a> {
                     b_end: r.name.b_end,
                     rules: r.rules,
                     group: r.group,
+                    payload_version: r.payload_version,
+                    payload_shape: match r.kind {
+                        RelationKind::ManyToMany => r.payload_shape,
+                        _ => None,
+                    },
                 })
                 .collect(),
             groups: schema
@@ -117,21 +149,39 @@ impl<'a> SchemaDesc<'a> {
         }
     }
 
-    /// The canonical text of the schema: one line per table, relation and polymorphic
-    /// parent end, in declaration order. Its checksum is the schema fingerprint.
-    pub fn canonical_text(&self) -> String {
-        let mut s = String::from("relgraph schema 1\n");
+    /// The canonical text of the schema in a format version's terms: one line per table,
+    /// relation and polymorphic parent end, in declaration order. Its checksum is the
+    /// schema fingerprint. Version 2 adds the type shapes and the payload versions.
+    pub fn canonical_text(&self, format: u32) -> String {
+        let mut s = format!("relgraph schema {}\n", format.min(2));
+        let shape = |shape: Option<u64>| match (format, shape) {
+            (1, _) => String::new(),
+            (_, Some(h)) => format!(" shape {h:016x}"),
+            (_, None) => " shape none".into(),
+        };
         for t in &self.tables {
             match t.base {
-                Some(b) => writeln!(s, "kind {} v{} of {}", t.name, t.version, self.table(b)),
-                None => writeln!(s, "table {} v{}", t.name, t.version),
+                Some(b) => writeln!(
+                    s,
+                    "kind {} v{} of {}{}",
+                    t.name,
+                    t.version,
+                    self.table(b),
+                    shape(t.shape)
+                ),
+                None => writeln!(s, "table {} v{}{}", t.name, t.version, shape(t.shape)),
             }
             .expect("writing to a String");
         }
         for r in &self.relations {
+            let payload = if format >= 2 && r.kind == RelationKind::ManyToMany {
+                format!(" payload v{}{}", r.payload_version, shape(r.payload_shape))
+            } else {
+                String::new()
+            };
             writeln!(
                 s,
-                "relation {} {}.{} {}.{} on_delete {:?} {:?}{}{}{}",
+                "relation {} {}.{} {}.{} on_delete {:?} {:?}{}{}{}{payload}",
                 kind_name(r.kind),
                 self.table(r.a_table),
                 r.a_end,
@@ -163,8 +213,14 @@ impl<'a> SchemaDesc<'a> {
         self.tables.get(i as usize).map_or("?", |t| t.name)
     }
 
+    /// The fingerprint of the current format version.
     pub fn fingerprint(&self) -> u64 {
-        checksum(self.canonical_text().as_bytes())
+        self.fingerprint_in(FORMAT_VERSION)
+    }
+
+    /// The fingerprint in a given format version's terms.
+    pub fn fingerprint_in(&self, format: u32) -> u64 {
+        checksum(self.canonical_text(format).as_bytes())
     }
 
     pub fn relation_name(&self, r: &RelationDesc<'_>) -> String {
@@ -188,6 +244,7 @@ impl<'a> SchemaDesc<'a> {
             put_str(out, t.name);
             put_varint(out, u64::from(t.version));
             put_varint(out, t.base.map_or(0, |b| u64::from(b) + 1));
+            put_shape(out, t.shape);
         }
         put_varint(out, self.relations.len() as u64);
         for r in &self.relations {
@@ -200,6 +257,10 @@ impl<'a> SchemaDesc<'a> {
             out.push(rule_code(r.rules.on_delete_b));
             out.push(u8::from(r.rules.forbid_self_links) | u8::from(r.rules.acyclic) << 1);
             put_varint(out, r.group.map_or(0, |g| u64::from(g) + 1));
+            if r.kind == RelationKind::ManyToMany {
+                put_varint(out, u64::from(r.payload_version));
+                put_shape(out, r.payload_shape);
+            }
         }
         put_varint(out, self.groups.len() as u64);
         for g in &self.groups {
@@ -208,7 +269,7 @@ impl<'a> SchemaDesc<'a> {
         }
     }
 
-    fn read(r: &mut Reader<'a>) -> Result<SchemaDesc<'a>, SnapshotError> {
+    fn read(r: &mut Reader<'a>, format: u32) -> Result<SchemaDesc<'a>, SnapshotError> {
         r.section = "schema description";
         let bad = |detail: String| {
             SnapshotError::Invalid(InvalidGraph::new(
@@ -223,10 +284,12 @@ impl<'a> SchemaDesc<'a> {
             let name = r.str()?;
             let version = r.u32()?;
             let base = r.u32()?.checked_sub(1);
+            let shape = if format >= 2 { read_shape(r)? } else { None };
             desc.tables.push(TableDesc {
                 name,
                 version,
                 base,
+                shape,
             });
         }
         for _ in 0..r.count(9)? {
@@ -248,6 +311,12 @@ impl<'a> SchemaDesc<'a> {
                 return Err(bad(format!("unknown relation flags {flags}")));
             }
             let group = r.u32()?.checked_sub(1);
+            let (payload_version, payload_shape) =
+                if format >= 2 && kind == RelationKind::ManyToMany {
+                    (r.u32()?, read_shape(r)?)
+                } else {
+                    (1, None)
+                };
             desc.relations.push(RelationDesc {
                 kind,
                 a_table,
@@ -261,6 +330,8 @@ impl<'a> SchemaDesc<'a> {
                     acyclic: flags & 2 != 0,
                 },
                 group,
+                payload_version,
+                payload_shape,
             });
         }
         for _ in 0..r.count(2)? {
@@ -289,6 +360,9 @@ impl<'a> SchemaDesc<'a> {
             }
         }
         for (i, rel) in self.relations.iter().enumerate() {
+            if rel.payload_version == 0 {
+                return Err(format!("relation {i} has payload version 0"));
+            }
             if rel.a_table >= n || rel.b_table >= n {
                 return Err(format!("relation {i} names a table out of range"));
             }
@@ -408,6 +482,8 @@ pub(crate) enum TableImage<'a> {
     /// version of its entity (0: vacant); the encoded rows of the occupied slots in order.
     Slots {
         slots: Vec<(u32, u32)>,
+        /// The free list, the slot reused first first.
+        free: Vec<u32>,
         live: usize,
         rows: &'a [u8],
         /// Payload offset of `rows`.
@@ -457,7 +533,18 @@ pub(crate) fn put_slot(out: &mut Vec<u8>, high: u32, version: u32) {
     }
 }
 
-fn read_slots<'a>(r: &mut Reader<'a>) -> Result<TableImage<'a>, SnapshotError> {
+/// Writes a table's free list (format version 2): its length, then the slot indices, the
+/// one reused first first.
+pub(crate) fn put_free_list(out: &mut Vec<u8>, arena: &dyn crate::arena::ErasedArena) {
+    let mut free = Vec::new();
+    arena.free_order(&mut |i| free.push(i));
+    put_varint(out, free.len() as u64);
+    for i in free {
+        put_varint(out, u64::from(i));
+    }
+}
+
+fn read_slots<'a>(r: &mut Reader<'a>, format: u32) -> Result<TableImage<'a>, SnapshotError> {
     let n = r.count(1)?;
     let mut slots = Vec::with_capacity(n);
     let mut live = 0;
@@ -486,14 +573,77 @@ fn read_slots<'a>(r: &mut Reader<'a>) -> Result<TableImage<'a>, SnapshotError> {
         live += usize::from(version != 0);
         slots.push((high, version));
     }
+    let free = if format >= 2 {
+        read_free(r, &slots)?
+    } else {
+        // version 1 kept no free list: the lowest vacant slot is reused first
+        (0..slots.len() as u32)
+            .filter(|&i| reusable(slots[i as usize]))
+            .collect()
+    };
     let rows_at = r.pos() + 8;
     let rows = r.blob()?;
     Ok(TableImage::Slots {
         slots,
+        free,
         live,
         rows,
         rows_at,
     })
+}
+
+/// A vacant slot that a fresh insert may reuse (not at its last version).
+fn reusable((high, version): (u32, u32)) -> bool {
+    version == 0 && high < u32::MAX
+}
+
+/// The free list of a table (format version 2): slot indices in range, each at most once,
+/// none at its last version, and every reusable vacant slot among them. An occupied slot
+/// may be listed (a rollback reoccupied it; see `Arena`).
+fn read_free(r: &mut Reader<'_>, slots: &[(u32, u32)]) -> Result<Vec<u32>, SnapshotError> {
+    let n = r.count(1)?;
+    let bad = |key: Option<u32>, detail: String| {
+        SnapshotError::Invalid(InvalidGraph::new(
+            Invariant::FreeList,
+            "table section",
+            key.and_then(|i| crate::key::RawKey::from_bits(1 << 32 | u64::from(i))),
+            detail,
+        ))
+    };
+    if n > slots.len() {
+        return Err(bad(
+            None,
+            format!("{n} free slots listed, the table has {}", slots.len()),
+        ));
+    }
+    let mut listed = vec![false; slots.len()];
+    let mut free = Vec::with_capacity(n);
+    for _ in 0..n {
+        let i = r.u32()?;
+        let Some(&(high, _)) = slots.get(i as usize) else {
+            return Err(bad(
+                None,
+                format!("the free list names slot {i} of {}", slots.len()),
+            ));
+        };
+        if std::mem::replace(&mut listed[i as usize], true) {
+            return Err(bad(Some(i), format!("slot {i} is listed twice")));
+        }
+        if high == u32::MAX {
+            return Err(bad(
+                Some(i),
+                format!("slot {i} is at its last version and must not be reused"),
+            ));
+        }
+        free.push(i);
+    }
+    if let Some(i) = (0..slots.len()).find(|&i| reusable(slots[i]) && !listed[i]) {
+        return Err(bad(
+            Some(i as u32),
+            format!("vacant slot {i} is not on the free list"),
+        ));
+    }
+    Ok(free)
 }
 
 fn read_kind<'a>(r: &mut Reader<'a>) -> Result<TableImage<'a>, SnapshotError> {
@@ -600,8 +750,9 @@ impl<'a> Image<'a> {
     /// fuzz target).
     pub fn parse_payload(header: Header, payload: &'a [u8]) -> Result<Image<'a>, SnapshotError> {
         let mut r = Reader::new(payload);
-        let schema = SchemaDesc::read(&mut r)?;
-        if schema.fingerprint() != header.fingerprint {
+        let format = header.version;
+        let schema = SchemaDesc::read(&mut r, format)?;
+        if schema.fingerprint_in(format) != header.fingerprint {
             return Err(SnapshotError::Invalid(InvalidGraph::new(
                 Invariant::Fingerprint,
                 "header",
@@ -616,7 +767,7 @@ impl<'a> Image<'a> {
             r.section = "table section";
             let start = r.pos();
             let table = match t.base {
-                None => read_slots(&mut r),
+                None => read_slots(&mut r, format),
                 Some(_) => read_kind(&mut r),
             };
             tables.push(table.map_err(|e| relabel(e, || format!("table {}", t.name)))?);

@@ -7,16 +7,44 @@ use super::image::{Image, RelationImage, SchemaDesc, TableImage};
 use crate::arena::{Arena, Column, ErasedArena, KindArena};
 use crate::key::RawKey;
 use crate::relation::{ErasedPayloads, PayloadVec, RelationStore};
-use crate::schema::{Entity, RelationDef, RelationName, RowDecoder, Schema, TableDef};
+use crate::schema::{Entity, RelationDef, RowDecoder, RowError, Schema, TableDef};
 use crate::Store;
 
 /// Loads one table's rows (monomorphised per row type, stored in its `TableDef`).
 pub(crate) type LoadTable =
     fn(&TableDef, &TableImage<'_>, u32, &[u32]) -> Result<Box<dyn ErasedArena>, SnapshotError>;
 
-/// Decodes one many-to-many's payloads (monomorphised per payload type).
-pub(crate) type LoadPayloads =
-    fn(&[u8], usize, RelationName) -> Result<Box<dyn ErasedPayloads>, SnapshotError>;
+/// Decodes one many-to-many's payloads (monomorphised per payload type): the relation,
+/// the payloads' bytes, their number, the payload version they were stored at, and the
+/// description of the link of each payload (for errors).
+pub(crate) type LoadPayloads = fn(
+    &RelationDef,
+    &[u8],
+    usize,
+    u32,
+    &dyn Fn(usize) -> String,
+) -> Result<Box<dyn ErasedPayloads>, SnapshotError>;
+
+/// A row or payload error of a migration: the codec's, or the migration's own.
+fn row_error(
+    e: RowError,
+    codec_section: impl FnOnce() -> String,
+    migration_at: impl FnOnce() -> (String, String),
+    (limit, offset, from): (Limit, usize, u32),
+) -> SnapshotError {
+    match e {
+        RowError::Codec(e) => codec_error(codec_section(), limit, offset, e),
+        RowError::Migration(message) => {
+            let (section, at) = migration_at();
+            SnapshotError::Migration {
+                section,
+                at,
+                from,
+                message,
+            }
+        }
+    }
+}
 
 fn codec_error(section: String, limit: Limit, offset: usize, e: CodecError) -> SnapshotError {
     match e {
@@ -76,18 +104,28 @@ pub(crate) fn load_table<T: Entity>(
             let bytes = &rows[pos..];
             let decoded = match migration {
                 Some(m) => m(bytes, &blob),
-                None => codec::decode_canonical_in::<T>(bytes, &blob),
+                None => codec::decode_canonical_in::<T>(bytes, &blob).map_err(RowError::Codec),
             };
             let (value, used) = decoded.map_err(|e| {
                 let at = image.rows_at() + pos;
-                codec_error(format!("row {row} of table {}", def.name), limit, at, e)
+                row_error(
+                    e,
+                    || format!("row {row} of table {}", def.name),
+                    || {
+                        let key = row_key(image, root_live, row);
+                        (format!("table {}", def.name), format!("key {key}"))
+                    },
+                    (limit, at, version),
+                )
             })?;
             pos += used;
             row += 1;
             Ok(value)
         };
         match image {
-            TableImage::Slots { slots, .. } => Column::Slots(Arena::from_slots(slots, &mut next)?),
+            TableImage::Slots { slots, free, .. } => {
+                Column::Slots(Arena::from_slots(slots, free, &mut next)?)
+            }
             TableImage::Kind { keys, .. } => {
                 let keys = keys.iter().map(|&i| {
                     RawKey::from_bits(u64::from(root_live[i as usize]) << 32 | u64::from(i))
@@ -107,16 +145,74 @@ pub(crate) fn load_table<T: Entity>(
     Ok(Box::new(column))
 }
 
-/// Decodes the `n` payloads of the many-to-many `relation`, stored end to end in `bytes`.
+/// The key of the `row`-th row of a table image (the row's slot, or a kind's row).
+fn row_key(image: &TableImage<'_>, root_live: &[u32], row: usize) -> String {
+    let key = match image {
+        TableImage::Slots { slots, .. } => slots
+            .iter()
+            .enumerate()
+            .filter(|(_, &(_, v))| v != 0)
+            .nth(row)
+            .and_then(|(i, &(_, v))| RawKey::from_bits(u64::from(v) << 32 | i as u64)),
+        TableImage::Kind { keys, .. } => keys.get(row).and_then(|&i| {
+            let v = root_live.get(i as usize).copied().unwrap_or(0);
+            RawKey::from_bits(u64::from(v) << 32 | u64::from(i))
+        }),
+    };
+    key.map_or_else(|| format!("row {row}"), |k| k.to_string())
+}
+
+/// Decodes the `n` payloads of the many-to-many `def`, stored end to end in `bytes` at
+/// payload version `version` (through its migration if older than the program's).
 pub(crate) fn load_payloads<W: Entity>(
+    def: &RelationDef,
     bytes: &[u8],
     n: usize,
-    relation: RelationName,
+    version: u32,
+    link: &dyn Fn(usize) -> String,
 ) -> Result<Box<dyn ErasedPayloads>, SnapshotError> {
+    let relation = def.name;
     let limit = Limit::for_len(bytes.len());
     let mut v = PayloadVec::<W>(Vec::with_capacity(n.min(bytes.len().max(1) * 4)));
-    codec::decode_all::<W>(bytes, n, |w| v.0.push(w))
-        .map_err(|(i, e)| codec_error(format!("payload {i} of {relation}"), limit, 0, e))?;
+    if version == def.payload_version {
+        codec::decode_all::<W>(bytes, n, |w| v.0.push(w))
+            .map_err(|(i, e)| codec_error(format!("payload {i} of {relation}"), limit, 0, e))?;
+        return Ok(Box::new(v));
+    }
+    let Some(m) = def
+        .payload_migrations
+        .iter()
+        .find(|(from, _)| *from == version)
+        .and_then(|(_, m)| m.downcast_ref::<RowDecoder<W>>())
+    else {
+        return Err(SchemaDifference::NoPayloadMigration {
+            relation: relation.to_string(),
+            snapshot: version,
+            program: def.payload_version,
+        }
+        .into());
+    };
+    let blob = Blob::new(bytes.len());
+    let mut pos = 0;
+    for i in 0..n {
+        let (w, used) = m(&bytes[pos..], &blob).map_err(|e| {
+            row_error(
+                e,
+                || format!("payload {i} of {relation}"),
+                || (format!("relation {relation}"), link(i)),
+                (limit, pos, version),
+            )
+        })?;
+        pos += used;
+        v.0.push(w);
+    }
+    if pos != bytes.len() {
+        return Err(SnapshotError::Malformed {
+            section: format!("payloads of {relation}"),
+            offset: pos as u64,
+            detail: format!("{} bytes left after the last payload", bytes.len() - pos),
+        });
+    }
     Ok(Box::new(v))
 }
 
@@ -158,6 +254,18 @@ fn map_schema(
                 program: pv,
             });
         }
+        if let (true, Some(snapshot), Some(program)) =
+            (t.version == pv, t.shape, program.tables[pt].shape)
+        {
+            if snapshot != program {
+                return Err(SchemaDifference::RowTypeChanged {
+                    table: t.name.into(),
+                    version: pv,
+                    snapshot,
+                    program,
+                });
+            }
+        }
         if t.version < pv
             && !schema.tables[pt]
                 .migrations
@@ -195,9 +303,60 @@ fn map_schema(
                 relation: file.relation_name(r),
             });
         }
+        let pv = p.payload_version;
+        if r.payload_version > pv {
+            return Err(SchemaDifference::PayloadVersionTooNew {
+                relation: file.relation_name(r),
+                snapshot: r.payload_version,
+                program: pv,
+            });
+        }
+        if r.payload_version < pv
+            && !schema.relations[pr]
+                .payload_migrations
+                .iter()
+                .any(|m| m.0 == r.payload_version)
+        {
+            return Err(SchemaDifference::NoPayloadMigration {
+                relation: file.relation_name(r),
+                snapshot: r.payload_version,
+                program: pv,
+            });
+        }
+        if let (true, Some(snapshot), Some(program)) =
+            (r.payload_version == pv, r.payload_shape, p.payload_shape)
+        {
+            if snapshot != program {
+                return Err(SchemaDifference::PayloadTypeChanged {
+                    relation: file.relation_name(r),
+                    version: pv,
+                    snapshot,
+                    program,
+                });
+            }
+        }
         relations.push(pr);
     }
     Ok((tables, relations))
+}
+
+/// The `i`-th link of a many-to-many's first-end lists, as `a -> b` (keys where the slots
+/// are live, slot indices otherwise).
+fn link_name(a: &super::image::Lists, (live_a, live_b): (&[u32], &[u32]), i: usize) -> String {
+    let key = |live: &[u32], index: u32| {
+        let v = live.get(index as usize).copied().unwrap_or(0);
+        RawKey::from_bits(u64::from(v) << 32 | u64::from(index))
+            .map_or_else(|| format!("slot {index}"), |k| k.to_string())
+    };
+    match a
+        .owners
+        .iter()
+        .zip(&a.ends)
+        .find(|(_, &end)| i < end as usize)
+    {
+        Some((&owner, _)) => format!("link {} -> {}", key(live_a, owner), key(live_b, a.items[i])),
+        None => format!("link {i}"),
+    }
 }
 
 /// Loads a parsed snapshot into a fresh store of `schema`.
@@ -208,16 +367,17 @@ pub(crate) fn load_image(schema: Schema, img: &Image<'_>) -> Result<Store, Snaps
     for (fr, image) in img.relations.iter().enumerate() {
         let def: &RelationDef = &schema.relations[relation_map[fr]];
         let desc = &img.schema.relations[fr];
-        let payloads = match image {
-            RelationImage::ManyToMany { a, payloads, .. } => {
-                (def.load_payloads)(payloads, a.items.len(), def.name)?
-            }
-            _ => (def.make_payloads)(),
-        };
         let lives = (
             live[desc.a_table as usize].as_slice(),
             live[desc.b_table as usize].as_slice(),
         );
+        let payloads = match image {
+            RelationImage::ManyToMany { a, payloads, .. } => {
+                let link = |i: usize| link_name(a, lives, i);
+                (def.load_payloads)(def, payloads, a.items.len(), desc.payload_version, &link)?
+            }
+            _ => (def.make_payloads)(),
+        };
         let name = def.name.to_string();
         built.push(build_relation(
             def.kind, def.rules, image, lives, payloads, &name,

@@ -9,8 +9,11 @@
 //! keys loaded, and re-saving a loaded store gives the same bytes (for row types that
 //! serialize deterministically: a `BTreeMap`, not a `HashMap`).
 //!
-//! Tables carry a version; a program registers migrations from older row types with
-//! [`Schema::migrate`](crate::Schema::migrate). A snapshot describes its own tables and
+//! Tables and many-to-many payloads carry a version and a shape fingerprint of their type;
+//! a program registers migrations from older row and payload types with
+//! [`Schema::migrate`](crate::Schema::migrate) and
+//! [`Schema::migrate_payload`](crate::Schema::migrate_payload), and a type changed without
+//! a version raise is refused on load. A snapshot describes its own tables and
 //! relations, so [`inspect`], [`verify`] and [`dot`](fn@dot) (and the `relgraph`
 //! command-line tool) work on any snapshot without the program's types.
 //!
@@ -212,6 +215,9 @@ pub struct TableInfo {
     pub name: String,
     /// Version of its row type.
     pub version: u32,
+    /// Shape fingerprint of its row type (see [`Schema::fingerprint`](crate::Schema)),
+    /// `None` if the type could not be traced or the file is of format version 1.
+    pub shape: Option<u64>,
     /// For a kind, its base table.
     pub kind_of: Option<String>,
     /// Rows stored.
@@ -235,6 +241,11 @@ pub struct RelationInfo {
     pub rules: Rules,
     /// The polymorphic parent end it belongs to, if any.
     pub poly_parent: Option<String>,
+    /// Version of its payload type (1 for relations without payloads).
+    pub payload_version: u32,
+    /// Shape fingerprint of its payload type (many-to-many relations of format version 2
+    /// whose payload type could be traced).
+    pub payload_shape: Option<u64>,
     /// Links stored.
     pub links: u64,
     /// Bytes of the relation's section.
@@ -271,6 +282,7 @@ impl SnapshotInfo {
                 .map(|((t, image), &bytes)| TableInfo {
                     name: t.name.to_string(),
                     version: t.version,
+                    shape: t.shape,
                     kind_of: t.base.map(|b| desc.tables[b as usize].name.to_string()),
                     rows: image.rows() as u64,
                     slots: match image {
@@ -294,6 +306,8 @@ impl SnapshotInfo {
                         let g = &desc.groups[g as usize];
                         format!("{}.{}", desc.tables[g.child_table as usize].name, g.end)
                     }),
+                    payload_version: r.payload_version,
+                    payload_shape: r.payload_shape,
                     links: image.links() as u64,
                     bytes: bytes as u64,
                 })

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::codec::CodecError;
 use super::error::SnapshotError;
 use super::format::{checksum, put_varint, Header, FORMAT_VERSION, HEADER_LEN};
-use super::image::{put_slot, Lists, SchemaDesc};
+use super::image::{put_free_list, put_slot, Lists, SchemaDesc};
 use crate::relation::RelationStore;
 use crate::schema::End;
 use crate::Store;
@@ -51,6 +51,7 @@ pub(crate) fn encode(store: &Store) -> Result<Vec<u8>, SnapshotError> {
         if def.base.is_none() {
             entities += arena.len() as u64;
             arena.layout(&mut |high, version| put_slot(&mut out, high, version));
+            put_free_list(&mut out, arena.as_ref());
         } else {
             arena.layout(&mut |index, _| put_varint(&mut out, u64::from(index)));
         }

@@ -111,6 +111,8 @@ pub enum Container {
     PairCount,
     /// Length of a many-to-many's encoded payloads (a fixed 8-byte length).
     PayloadBlob,
+    /// Number of slots on a table's free list.
+    FreeCount,
 }
 
 impl Container {
@@ -173,6 +175,8 @@ pub struct TableSpec {
     pub version: u32,
     /// For a kind: its base table's index.
     pub base: Option<u32>,
+    /// The shape fingerprint of its row type.
+    pub shape: Option<u64>,
 }
 
 /// Relation kind codes.
@@ -196,6 +200,9 @@ pub struct RelationSpec {
     pub on_delete: (u8, u8),
     pub flags: u8,
     pub group: Option<u32>,
+    /// The payload version and shape (written for many-to-many relations only).
+    pub payload_version: u32,
+    pub payload_shape: Option<u64>,
 }
 
 impl RelationSpec {
@@ -209,6 +216,8 @@ impl RelationSpec {
             on_delete: (0, 0),
             flags: 0,
             group: None,
+            payload_version: 1,
+            payload_shape: None,
         }
     }
 
@@ -244,6 +253,7 @@ impl Desc {
             name: name.into(),
             version: 1,
             base: None,
+            shape: None,
         });
         self
     }
@@ -253,6 +263,7 @@ impl Desc {
             name: name.into(),
             version: 1,
             base: Some(base),
+            shape: None,
         });
         self
     }
@@ -270,12 +281,28 @@ impl Desc {
         self
     }
 
+    /// The type shapes (and payload versions) a snapshot of the same schema records,
+    /// table by table and relation by relation: they are computed by relgraph from the
+    /// program's types.
+    pub fn shapes_of(mut self, snapshot: &[u8]) -> Self {
+        let info = relgraph::snapshot::inspect(snapshot).expect("a valid snapshot");
+        for (t, i) in self.tables.iter_mut().zip(&info.tables) {
+            t.shape = i.shape;
+        }
+        for (r, i) in self.relations.iter_mut().zip(&info.relations) {
+            r.payload_version = i.payload_version;
+            r.payload_shape = i.payload_shape;
+        }
+        self
+    }
+
     pub fn write(&self, w: &mut Writer) {
         w.len(Container::TableCount, self.tables.len());
         for t in &self.tables {
             w.name(Container::TableName, &t.name);
             w.varint(u64::from(t.version));
             w.varint(t.base.map_or(0, |b| u64::from(b) + 1));
+            shape(w, t.shape);
         }
         w.len(Container::RelationCount, self.relations.len());
         for r in &self.relations {
@@ -288,6 +315,10 @@ impl Desc {
             w.byte(r.on_delete.1);
             w.byte(r.flags);
             w.varint(r.group.map_or(0, |g| u64::from(g) + 1));
+            if r.kind == MANY_TO_MANY {
+                w.varint(u64::from(r.payload_version));
+                shape(w, r.payload_shape);
+            }
         }
         w.len(Container::GroupCount, self.groups.len());
         for g in &self.groups {
@@ -295,6 +326,26 @@ impl Desc {
             w.name(Container::EndName, &g.end);
         }
     }
+}
+
+/// A type's shape fingerprint: `0`, or `1` and the fingerprint as 8 bytes little-endian.
+fn shape(w: &mut Writer, shape: Option<u64>) {
+    match shape {
+        None => w.byte(0),
+        Some(h) => {
+            w.byte(1);
+            w.out.extend_from_slice(&h.to_le_bytes());
+        }
+    }
+}
+
+/// The free list a store has after vacating `slots` only by removals outside
+/// transactions, in index order: the last vacated first.
+pub fn vacated_in_order(slots: &[Slot]) -> Vec<u32> {
+    (0..slots.len() as u32)
+        .rev()
+        .filter(|&i| matches!(slots[i as usize], Slot::Vacant(h) if h < u32::MAX))
+        .collect()
 }
 
 /// One slot of a plain table or base, as stored: `high << 2 | tag`.
@@ -333,8 +384,13 @@ impl Slot {
 /// The section of one table.
 #[derive(Clone, Debug)]
 pub enum TableSection {
-    /// A plain table or a base: its slots and the encoded rows of the live ones.
-    Slots { slots: Vec<Slot>, rows: Vec<u8> },
+    /// A plain table or a base: its slots, its free list (the slot reused first first)
+    /// and the encoded rows of the live ones.
+    Slots {
+        slots: Vec<Slot>,
+        free: Vec<u32>,
+        rows: Vec<u8>,
+    },
     /// A kind: the base slot of each of its rows, and the encoded rows.
     Kind { keys: Vec<u32>, rows: Vec<u8> },
 }
@@ -401,10 +457,14 @@ impl Snap {
         self.desc.write(&mut w);
         for t in &self.tables {
             match t {
-                TableSection::Slots { slots, rows } => {
+                TableSection::Slots { slots, free, rows } => {
                     w.len(Container::SlotCount, slots.len());
                     for s in slots {
                         s.write(&mut w);
+                    }
+                    w.len(Container::FreeCount, free.len());
+                    for &i in free {
+                        w.varint(u64::from(i));
                     }
                     w.blob(Container::RowBlob, rows);
                 }
@@ -475,6 +535,14 @@ impl Snap {
     pub fn slots(&mut self, t: usize) -> &mut Vec<Slot> {
         match &mut self.tables[t] {
             TableSection::Slots { slots, .. } => slots,
+            other => panic!("table {t} is {other:?}"),
+        }
+    }
+
+    /// The free list of plain table or base `t`, mutably.
+    pub fn free(&mut self, t: usize) -> &mut Vec<u32> {
+        match &mut self.tables[t] {
+            TableSection::Slots { free, .. } => free,
             other => panic!("table {t} is {other:?}"),
         }
     }
