@@ -397,6 +397,8 @@ pub(crate) trait ErasedArena: Any + Send + Sync {
     /// The live keys. In debug builds it also checks the free list's invariant (this is
     /// how `Store::check_integrity` reaches it in tests).
     fn keys(&self) -> Vec<RawKey>;
+    /// Checks the free list of a plain table or base (see `Arena::check_free_list`).
+    fn check_free_list(&self) -> Result<(), String>;
     /// Removes the value and keeps it, to be dropped by [`bury`](Self::bury) once the
     /// store is consistent again (see `grave.rs`).
     fn remove_defer(&mut self, key: RawKey) -> bool;
@@ -437,10 +439,13 @@ impl<T: Entity> ErasedArena for Column<T> {
         Column::contains(self, key)
     }
     fn keys(&self) -> Vec<RawKey> {
-        if let Column::Slots(a) = self {
-            debug_assert_eq!(a.check_free_list(), Ok(()), "free list of an arena");
-        }
         self.iter().map(|(k, _)| k).collect()
+    }
+    fn check_free_list(&self) -> Result<(), String> {
+        match self {
+            Column::Slots(a) => a.check_free_list(),
+            Column::Kind(_) => Ok(()),
+        }
     }
     #[inline]
     fn remove_defer(&mut self, key: RawKey) -> bool {

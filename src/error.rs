@@ -266,6 +266,14 @@ pub enum IntegrityError {
         /// The child.
         key: RawKey,
     },
+    /// A table's list of free slots breaks its invariant: every vacant slot that can be
+    /// reused listed exactly once, no retired slot listed (so no key is issued twice).
+    FreeList {
+        /// The table.
+        table: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 impl fmt::Display for IntegrityError {
@@ -301,6 +309,9 @@ impl fmt::Display for IntegrityError {
                 f,
                 "{table}[{key}] has two parents through its polymorphic end `{end}`"
             ),
+            IntegrityError::FreeList { table, detail } => {
+                write!(f, "free slots of table {table}: {detail}")
+            }
         }
     }
 }

@@ -1162,12 +1162,19 @@ impl Store {
 
     // ----- integrity ------------------------------------------------------------------
 
-    /// Verifies every invariant of the whole store and reports the first violation: every
-    /// link's endpoints alive, both sides of every relation in agreement, stored counts
+    /// Verifies every invariant of the whole store and reports the first violation: each
+    /// table's free slots listed exactly once (no key can be issued twice), every link's
+    /// endpoints alive, both sides of every relation in agreement, stored counts
     /// true, cardinalities held, no self-link where forbidden, no cycle where declared
     /// acyclic. O(entities + links).
     pub fn check_integrity(&self) -> Result<(), IntegrityError> {
         for (def, arena) in self.schema.tables.iter().zip(&self.tables) {
+            arena
+                .check_free_list()
+                .map_err(|detail| IntegrityError::FreeList {
+                    table: def.name,
+                    detail,
+                })?;
             let keys = arena.keys().len();
             if keys != arena.len() {
                 return Err(IntegrityError::CountMismatch {
