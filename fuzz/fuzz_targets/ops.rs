@@ -15,9 +15,9 @@
 //! refuse. Every input ends with such a save and load.
 //!
 //! User code panics on demand (`common/user_code.rs`). Op bytes 118, 138 and 158 run the
-//! next operation with the payloads' `Default` panicking after a few calls (`tagging` and `follows` have
-//! such payloads): if it panics, the store must be exactly as before the operation. Op
-//! bytes 178 and 198 run the next operation (a transaction too: its calls, nested
+//! next operation with the payloads' `Default` panicking after a few calls (`tagging` and
+//! `follows` have such payloads): if it panics, the store must be exactly as before the
+//! operation. Op bytes 178 and 198 run the next operation (a transaction too: its calls, nested
 //! rollbacks, commit or rollback) with the `Drop` of every other row and payload
 //! panicking: a call must panic exactly when such a `Drop` did, and its change must be
 //! complete. Every row and payload is tracked from creation to drop: outside transactions
