@@ -224,6 +224,11 @@ impl Store {
         if r.attach(a, b).is_ok() {
             r.payloads.push_boxed(w);
             self.record(|| Undo::Unlink { rel, a, b });
+        } else if self.recording() && !w.is::<()>() {
+            // the unused payload's `Drop` is user code: inside a savepoint (`link_all`, a
+            // transaction) it waits for the savepoint's end, so that it cannot stop the
+            // call halfway; outside, nothing changed and it is dropped here
+            self.graves.boxed(w);
         }
     }
 

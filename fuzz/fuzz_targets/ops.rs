@@ -14,12 +14,25 @@
 //! (later operations run on the loaded store). Inside a transaction, `to_snapshot` must
 //! refuse. Every input ends with such a save and load.
 //!
+//! User code panics on demand (`common/user_code.rs`). Op bytes 118, 138 and 158 run the
+//! next operation with the payloads' `Default` panicking after a few calls (`tagging` and
+//! `follows` have such payloads): if it panics, the store must be exactly as before the
+//! operation. Op bytes 178 and 198 run the next operation (a transaction too: its calls, nested
+//! rollbacks, commit or rollback) with the `Drop` of every other row and payload
+//! panicking: a call must panic exactly when such a `Drop` did, and its change must be
+//! complete. Every row and payload is tracked from creation to drop: outside transactions
+//! the values alive are exactly those the store holds. If a `Drop` panicked, the input is
+//! run again with no `Drop` panicking, and the store must go through the same states
+//! before every operation of both runs.
+//!
 //! Run: `cd fuzz && cargo fuzz run -s none ops -- -max_total_time=60`.
 
 #![no_main]
 
 #[path = "../common/capped_alloc.rs"]
 mod capped_alloc;
+#[path = "../common/user_code.rs"]
+mod user_code;
 
 use libfuzzer_sys::fuzz_target;
 use relgraph::snapshot::{self, SnapshotError};
@@ -28,48 +41,78 @@ use relgraph::{
     Relation, Rules, Schema, Store,
 };
 use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct User(u32);
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Post(u32);
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Tag(u32);
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Node(u32);
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Badge(u32);
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Comment(u32);
-/// The polymorphic base; its kinds are `Photo`, `Video` and `Note`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Media(u32);
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Photo(u32);
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Video(u32);
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Note(u32);
+use user_code::{Blast, Bombs, Defaults, Fails, Life};
 
 /// The value of an entity, whatever its type.
 trait Value: Entity + Clone {
     fn new(v: u32) -> Self;
     fn get(&self) -> u32;
+    /// Changes the value in place (nothing is dropped).
+    fn set(&mut self, v: u32);
+    fn serial(&self) -> u64;
 }
 
-macro_rules! value {
+/// Row types: a number and a tracked life.
+macro_rules! rows {
     ($($t:ident),*) => {$(
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        struct $t(u32, #[serde(skip)] Life);
         impl Value for $t {
             fn new(v: u32) -> Self {
-                $t(v)
+                $t(v, Life::new())
             }
             fn get(&self) -> u32 {
                 self.0
             }
+            fn set(&mut self, v: u32) {
+                self.0 = v;
+            }
+            fn serial(&self) -> u64 {
+                self.1 .0
+            }
         }
     )*};
 }
-value!(User, Post, Tag, Node, Badge, Comment, Media, Photo, Video, Note);
+// `Media` is the polymorphic base; its kinds are `Photo`, `Video` and `Note`
+rows!(User, Post, Tag, Node, Badge, Comment, Media, Photo, Video, Note);
+
+/// The payload of `tagging`: a number; its `Default` may panic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Grade {
+    value: u32,
+    #[serde(skip)]
+    life: Life,
+}
+
+impl Grade {
+    fn new(value: u32) -> Grade {
+        Grade {
+            value,
+            life: Life::new(),
+        }
+    }
+}
+
+impl Default for Grade {
+    fn default() -> Grade {
+        user_code::count_default();
+        Grade::new(0)
+    }
+}
+
+/// The payload of `follows`: nothing but its life; its `Default` may panic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Mark {
+    #[serde(skip)]
+    life: Life,
+}
+
+impl Default for Mark {
+    fn default() -> Mark {
+        user_code::count_default();
+        Mark { life: Life::new() }
+    }
+}
 
 const USER: usize = 0;
 const POST: usize = 1;
@@ -95,11 +138,11 @@ struct Handles {
     /// users.badge <-> badges.holder: delete-orphan at A, restrict at B
     badge: OneToOne<User, Badge>,
     /// posts.tags <-> tags.tagged, u32 payload: delete-orphan at A
-    tagging: ManyToMany<Post, Tag, u32>,
+    tagging: ManyToMany<Post, Tag, Grade>,
     /// nodes.kids <-> nodes.up, acyclic: cascade
     tree: OneToMany<Node, Node>,
     /// nodes.follows <-> nodes.followers, acyclic: delete-orphan at B
-    follows: ManyToMany<Node, Node>,
+    follows: ManyToMany<Node, Node, Mark>,
     /// tags.pins <-> nodes.pinned_to: restrict at A, delete-orphan at B
     pins: OneToMany<Tag, Node>,
     /// users.friends <-> users.friend_of: cycles and self-links allowed, cascade at B
@@ -152,7 +195,7 @@ fn schema() -> (Schema, Handles) {
             "up",
             Rules::new().on_delete(Cascade).acyclic(),
         ),
-        follows: s.many_to_many(
+        follows: s.many_to_many_with(
             nodes,
             "follows",
             nodes,
@@ -224,6 +267,10 @@ impl Input<'_> {
 
 /// Op bytes that save the store and replace it with the loaded snapshot.
 const SAVE_LOAD: [u8; 2] = [218, 238];
+/// Op bytes that run the next operation with payload `Default`s that panic.
+const FAILING_DEFAULT: [u8; 3] = [118, 138, 158];
+/// Op bytes that run the next operation with `Drop`s that panic.
+const BOMBS: [u8; 2] = [178, 198];
 
 /// Operations per input, transactions included: keeps each run short.
 const MAX_OPS: usize = 400;
@@ -237,6 +284,10 @@ struct Ctx {
     /// Every key ever issued, per table (stale ones included).
     keys: [Vec<RawKey>; KEY_LISTS],
     ops: usize,
+    /// Whether `Drop`s panic on the op bytes that ask for it.
+    bombs: bool,
+    /// A hash of the store's observable state before every operation.
+    trace: Vec<u64>,
 }
 
 /// A cheap fingerprint of everything observable: entities with values in listing order
@@ -293,7 +344,10 @@ impl Ctx {
         links(s, h.on_photos, &mut out);
         links(s, h.refs, &mut out);
         for p in s.keys::<Post>() {
-            out.extend(s.targets_with(h.tagging, p).map(|(_, &w)| u64::from(w)));
+            out.extend(
+                s.targets_with(h.tagging, p)
+                    .map(|(_, w)| u64::from(w.value)),
+            );
         }
         out
     }
@@ -461,8 +515,25 @@ impl Ctx {
             self.ops += 1;
             let op = input.byte()?;
             let before = self.snapshot(s);
-            let changed_nothing = self.step(s, op, input, depth)?;
+            self.trace.push(hash(&before));
+            // with `Drop`s armed (a transaction run by a bombs op), a call that panics from
+            // a `Drop` has made its change (or its rollback): the transaction goes on
+            let changed_nothing = match user_code::armed() {
+                false => self.step(s, op, input, depth)?,
+                true => match user_code::catch::<Blast, _>(|| self.step(s, op, input, depth)) {
+                    Ok(r) => r?,
+                    Err(()) => false,
+                },
+            };
             self.check(s, "an operation");
+            assert_eq!(
+                s.in_transaction(),
+                depth > 0,
+                "transaction depth after op {op}"
+            );
+            if depth == 0 {
+                self.check_lives(s, "an operation");
+            }
             if changed_nothing {
                 assert_eq!(
                     before,
@@ -474,11 +545,67 @@ impl Ctx {
         Some(())
     }
 
+    /// Every tracked value alive is a row or payload `s` holds (outside a transaction).
+    fn check_lives(&self, s: &Store, what: &str) {
+        let mut held = Vec::new();
+        serials::<User>(s, &mut held);
+        serials::<Post>(s, &mut held);
+        serials::<Tag>(s, &mut held);
+        serials::<Node>(s, &mut held);
+        serials::<Badge>(s, &mut held);
+        serials::<Comment>(s, &mut held);
+        serials::<Media>(s, &mut held);
+        serials::<Photo>(s, &mut held);
+        serials::<Video>(s, &mut held);
+        serials::<Note>(s, &mut held);
+        for p in s.keys::<Post>() {
+            held.extend(s.targets_with(self.h.tagging, p).map(|(_, w)| w.life.0));
+        }
+        for n in s.keys::<Node>() {
+            held.extend(s.targets_with(self.h.follows, n).map(|(_, w)| w.life.0));
+        }
+        user_code::check_lives(held, what);
+    }
+
     /// Applies one operation; returns whether it must have changed nothing.
     fn step(&mut self, s: &mut Store, op: u8, input: &mut Input<'_>, depth: u32) -> Option<bool> {
         let h = self.h;
-        // two of the twelve bytes of the third transaction code (op % 20 == 18), so that
-        // the inputs saved before this step existed mostly keep their meaning
+        // seven of the twelve bytes of the third transaction code (op % 20 == 18), so that
+        // the inputs saved before these steps existed mostly keep their meaning
+        if FAILING_DEFAULT.contains(&op) {
+            let n = u32::from(input.byte()? % 3);
+            let next = input.byte()?;
+            let before = (self.snapshot(s), self.counts(s));
+            let r = {
+                let _fails = Defaults::fail_after(n);
+                user_code::catch::<Fails, _>(|| self.step(s, next, input, depth))
+            };
+            return match r {
+                Ok(r) => r,
+                Err(()) => {
+                    self.check(s, "a panicking Default");
+                    assert_eq!(s.in_transaction(), depth > 0, "a panicking Default");
+                    assert_eq!(before.1, self.counts(s), "counts after a panicking Default");
+                    assert_eq!(
+                        before.0,
+                        self.snapshot(s),
+                        "a panicking Default changed the store"
+                    );
+                    Some(true)
+                }
+            };
+        }
+        if BOMBS.contains(&op) {
+            let next = input.byte()?;
+            if !self.bombs {
+                return self.step(s, next, input, depth);
+            }
+            let _armed = Bombs::arm();
+            return match user_code::catch::<Blast, _>(|| self.step(s, next, input, depth)) {
+                Ok(r) => r,
+                Err(()) => Some(false),
+            };
+        }
         if SAVE_LOAD.contains(&op) {
             if depth > 0 {
                 let r = s.to_snapshot();
@@ -487,6 +614,8 @@ impl Ctx {
                     "a snapshot inside a transaction gave {r:?}"
                 );
             } else {
+                // (dropping a whole store is not a call: its `Drop`s do not panic)
+                let _calm = Bombs::disarm();
                 *s = self.save_load(s, "a save and load");
             }
             return Some(true);
@@ -504,12 +633,12 @@ impl Ctx {
                 let n = if batch { v % 32 + 1 } else { 1 };
                 for _ in 0..n {
                     let raw = match table {
-                        USER => s.insert(User(v)).raw(),
-                        POST => s.insert(Post(v)).raw(),
-                        TAG => s.insert(Tag(v)).raw(),
-                        NODE => s.insert(Node(v)).raw(),
-                        BADGE => s.insert(Badge(v)).raw(),
-                        COMMENT => s.insert(Comment(v)).raw(),
+                        USER => s.insert(User::new(v)).raw(),
+                        POST => s.insert(Post::new(v)).raw(),
+                        TAG => s.insert(Tag::new(v)).raw(),
+                        NODE => s.insert(Node::new(v)).raw(),
+                        BADGE => s.insert(Badge::new(v)).raw(),
+                        COMMENT => s.insert(Comment::new(v)).raw(),
                         _ => match kind {
                             0 => insert_kind(s, h.photo, v),
                             1 => insert_kind(s, h.video, v),
@@ -593,9 +722,9 @@ impl Ctx {
                 let (a, b) = (self.pick(input, POST)?, self.pick(input, TAG)?);
                 let w = u32::from(input.byte()?);
                 if w % 2 == 0 {
-                    s.link_with(h.tagging, a, b, w).is_err()
+                    s.link_with(h.tagging, a, b, Grade::new(w)).is_err()
                 } else {
-                    let r = s.update_payload(h.tagging, a, b, |p| *p = w);
+                    let r = s.update_payload(h.tagging, a, b, |p| p.value = w);
                     !matches!(r, Ok(Some(())))
                 }
             }
@@ -721,7 +850,7 @@ impl Ctx {
         v: u32,
     ) -> Option<Result<(), relgraph::StaleKey>> {
         let k = self.pick::<T>(input, table)?;
-        Some(s.update(k, |x| *x = T::new(v)))
+        Some(s.update(k, |x| x.set(v)))
     }
 
     fn remove<T: Entity>(
@@ -732,7 +861,8 @@ impl Ctx {
     ) -> Option<bool> {
         let k = self.pick::<T>(input, table)?;
         let preview = s.preview_remove(k);
-        let r = s.remove(k);
+        // a `Drop` that panics: the remove has taken effect
+        let r = completed(|| s.remove(k), Ok(()));
         match (&preview, &r) {
             (Ok(p), Ok(())) if p.allowed() => {
                 for gone in &p.removed {
@@ -799,6 +929,26 @@ impl Ctx {
     }
 }
 
+/// Runs a call; if `Drop`s are armed and one makes the call panic, returns `done`, the
+/// call's result on success (the call's change is complete).
+fn completed<R>(f: impl FnOnce() -> R, done: R) -> R {
+    match user_code::armed() {
+        false => f(),
+        true => user_code::catch::<Blast, _>(f).unwrap_or(done),
+    }
+}
+
+fn serials<T: Value>(s: &Store, out: &mut Vec<u64>) {
+    out.extend(s.iter::<T>().map(|(_, v)| v.serial()));
+}
+
+fn hash(snapshot: &Snapshot) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    snapshot.hash(&mut h);
+    h.finish()
+}
+
 fn contains_any(s: &Store, table: &str, key: RawKey) -> bool {
     match table {
         "users" => s.contains(Key::<User>::from_raw(key)),
@@ -817,7 +967,7 @@ fn contains_any(s: &Store, table: &str, key: RawKey) -> bool {
 
 /// Inserts a row of a kind; its kind key and base key hold the same bits.
 fn insert_kind<K: Value>(s: &mut Store, kind: Kind<Media, K>, v: u32) -> RawKey {
-    let k = s.insert_kind(kind, Media(v), K::new(v.wrapping_add(1)));
+    let k = s.insert_kind(kind, Media::new(v), K::new(v.wrapping_add(1)));
     let base = kind.upcast(k);
     assert_eq!(base.raw(), k.raw(), "upcast keeps the key");
     assert_eq!(s.downcast(kind, base), Some(k), "a new row is of its kind");
@@ -851,7 +1001,29 @@ fn change_kind<K: Value>(s: &mut Store, key: Key<Media>, to: Kind<Media, K>, v: 
     let live = s.contains(key);
     let kind = s.kind_name(key);
     let value = s.get(key).map(Value::get);
-    match s.change_kind(key, to, K::new(v)) {
+    let r = match user_code::armed() {
+        false => s.change_kind(key, to, K::new(v)),
+        true => match user_code::catch::<Blast, _>(|| s.change_kind(key, to, K::new(v))) {
+            Ok(r) => r,
+            // a `Drop` panicked: of the old kind's row once the change took effect, or of
+            // the new value, refused
+            Err(()) => {
+                let k = Key::from_raw(key.raw());
+                if live && s.get(k).map(Value::get) == Some(v) {
+                    Ok(k)
+                } else {
+                    assert_eq!(
+                        s.kind_name(key),
+                        kind,
+                        "a refused change_kind changed the kind"
+                    );
+                    assert_eq!(s.get(key).map(Value::get), value, "a refused change_kind");
+                    return true;
+                }
+            }
+        },
+    };
+    match r {
         Ok(k) => {
             assert!(live && k.raw() == key.raw(), "change_kind keeps the key");
             assert_eq!(
@@ -875,16 +1047,47 @@ fn change_kind<K: Value>(s: &mut Store, key: Key<Media>, to: Kind<Media, K>, v: 
     }
 }
 
-fuzz_target!(|data: &[u8]| {
+/// Runs the whole input on a new store; returns the context and the store's final state.
+fn run_input(data: &[u8], bombs: bool) -> (Ctx, Snapshot) {
+    user_code::reset();
     let (schema, h) = schema();
     let mut store = Store::new(schema);
     let mut ctx = Ctx {
         h,
         keys: Default::default(),
         ops: 0,
+        bombs,
+        trace: Vec::new(),
     };
     let mut input = Input(data);
     let _ = ctx.run(&mut store, &mut input, 0, usize::MAX);
     ctx.check(&store, "the last operation");
-    ctx.save_load(&store, "the final save and load");
+    assert!(!store.in_transaction(), "a transaction is left open");
+    ctx.check_lives(&store, "the last operation");
+    let loaded = ctx.save_load(&store, "the final save and load");
+    drop(store);
+    ctx.check_lives(&loaded, "the final save and load");
+    let last = ctx.snapshot(&loaded);
+    drop(loaded);
+    user_code::check_lives(Vec::new(), "dropping the store");
+    (ctx, last)
+}
+
+fuzz_target!(|data: &[u8]| {
+    user_code::quiet();
+    let blasts = user_code::blasts();
+    let (ctx, last) = run_input(data, true);
+    if user_code::blasts() > blasts {
+        // the same input with no panicking `Drop`: a `Drop` that panics must change nothing
+        // in what the store does
+        let (clean, clean_last) = run_input(data, false);
+        let at = ctx.trace.iter().zip(&clean.trace).position(|(a, b)| a != b);
+        assert_eq!(
+            at, None,
+            "before operation {at:?} the store differs from a run without panicking Drops"
+        );
+        assert_eq!(ctx.trace.len(), clean.trace.len(), "operations run");
+        assert_eq!(ctx.keys, clean.keys, "keys issued");
+        assert_eq!(last, clean_last, "the final store");
+    }
 });

@@ -288,6 +288,18 @@ pub enum Outcome {
     /// A refused `change_kind`: the row is linked through these relations of its current
     /// kind (the store names any one of them).
     Linked(Named, BTreeSet<usize>),
+    /// User code panicked before the call changed anything; the panic came out of the call.
+    Panicked,
+}
+
+/// User code that panics inside a call, before the call changes anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The payload type's `Default` returns `n` times, then panics (a link, `link_all` or
+    /// `set_targets` on a many-to-many).
+    Default(u32),
+    /// The input iterator of `insert_all` panics instead of yielding its item `n`.
+    Input(usize),
 }
 
 /// One operation, as applied to both the model and the store.
@@ -369,6 +381,12 @@ pub enum Op {
         rel: usize,
         a: Id,
         targets: Vec<Id>,
+    },
+    /// `op` with user code that may panic before the call changes anything: if the fault
+    /// is reached, the call panics and nothing changes, else `op` runs as usual.
+    Failing {
+        fault: Fault,
+        op: Box<Op>,
     },
 }
 
@@ -593,7 +611,86 @@ impl Model {
                     && is(*a, SPECS[*rel].a)
                     && targets.iter().all(|&b| is(b, SPECS[*rel].b))
             }
+            Op::Failing { fault, op } => {
+                let fits = match (fault, &**op) {
+                    (Fault::Input(_), Op::InsertAll { .. }) => true,
+                    (
+                        Fault::Default(_),
+                        Op::Link { rel, .. } | Op::LinkAll { rel, .. } | Op::SetTargets { rel, .. },
+                    ) => SPECS[*rel].kind == Kind::ManyToMany,
+                    _ => false,
+                };
+                fits && self.accepts(op)
+            }
         }
+    }
+
+    /// How many payloads `op` (a link, `link_all` or `set_targets`) makes with `Default`
+    /// before it changes anything: one per new many-to-many link, once the call's checks
+    /// pass (stale keys, duplicates, cycles). A many-to-many without a link policy (no
+    /// cycle check) makes it before it looks the pair up, so a link of a linked pair makes
+    /// one too; `link_all` makes them pair by pair and stops at the first failing pair.
+    fn default_calls(&self, op: &Op) -> u32 {
+        match *op {
+            Op::Link { rel, a, b } => self.link_defaults(rel, a, b),
+            Op::LinkAll { rel, ref pairs } => {
+                if pairs
+                    .iter()
+                    .any(|&(a, b)| self.stale_ends(rel, a, b).is_some())
+                {
+                    return 0;
+                }
+                let mut next = self.clone();
+                let mut calls = 0;
+                for &(a, b) in pairs {
+                    calls += next.link_defaults(rel, a, b);
+                    if next.link(rel, a, b, 0, false) != Outcome::Done {
+                        break;
+                    }
+                }
+                calls
+            }
+            Op::SetTargets {
+                rel,
+                a,
+                ref targets,
+            } => {
+                let spec = &SPECS[rel];
+                let mut wanted = BTreeSet::new();
+                let valid = self.alive_as(a, spec.a)
+                    && targets
+                        .iter()
+                        .all(|&b| self.alive_as(b, spec.b) && wanted.insert(b));
+                if !valid {
+                    return 0;
+                }
+                let added: Vec<Id> = targets
+                    .iter()
+                    .copied()
+                    .filter(|&b| !self.rels[rel].linked(a, b))
+                    .collect();
+                match added
+                    .iter()
+                    .all(|&b| self.check_new_link(rel, a, b).is_none())
+                {
+                    true => added.len() as u32,
+                    false => 0,
+                }
+            }
+            _ => 0,
+        }
+    }
+
+    /// The payload defaults a `link` of (a, b) makes (see `default_calls`).
+    fn link_defaults(&self, rel: usize, a: Id, b: Id) -> u32 {
+        if SPECS[rel].kind != Kind::ManyToMany || self.stale_ends(rel, a, b).is_some() {
+            return 0;
+        }
+        if !SPECS[rel].acyclic {
+            return 1;
+        }
+        let new = !self.rels[rel].linked(a, b) && self.check_new_link(rel, a, b).is_none();
+        u32::from(new)
     }
 
     /// Applies one operation; an error leaves the model unchanged.
@@ -668,6 +765,18 @@ impl Model {
                 a,
                 ref targets,
             } => self.set_collection(rel, a, targets),
+            Op::Failing { fault, ref op } => {
+                let reached = match (fault, &**op) {
+                    (Fault::Default(n), op) => self.default_calls(op) > n,
+                    (Fault::Input(n), Op::InsertAll { values, .. }) => n < values.len(),
+                    (Fault::Input(_), op) => unreachable!("an input fault on {op:?}"),
+                };
+                if reached {
+                    Outcome::Panicked
+                } else {
+                    self.apply(op)
+                }
+            }
         }
     }
 
