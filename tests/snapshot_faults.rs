@@ -2,11 +2,13 @@
 //! save, once (only that operation) and persistently (that one and every later one), with
 //! EIO, ENOSPC, a short write and a write that returns `Ok(0)`. After every attempt the save
 //! has returned without panicking, the target loads as exactly the old state or exactly the
-//! new one, an `Ok` means the new one, and no temp file is left unless a remove failed.
+//! new one, an `Ok` means the new one, an error names the step that failed and its file,
+//! and no temp file is left unless a remove (or the listing that finds stale ones) failed.
 
 mod common;
 
 use std::cell::RefCell;
+use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -14,12 +16,15 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use common::snapshot::state;
-use relgraph::snapshot::{temp_path, FileSystem, SnapshotError, StdFileSystem};
+use relgraph::snapshot::{temp_files, temp_path, FileSystem, SnapshotError, StdFileSystem};
 use relgraph::{Schema, Store};
 
 /// One file-system call of a save.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {
+    ReadLink,
+    ListDir,
+    RemoveStale,
     Remove,
     Create,
     Write,
@@ -65,7 +70,8 @@ struct Plan {
     trace: Vec<Op>,
     /// How many operations were made to fail.
     injected: usize,
-    /// Whether a `remove_file` was made to fail.
+    /// Whether a `remove_file` was made to fail, or a step up to the removal of stale temp
+    /// files (`read_link`, `list_dir`, `remove_stale`): then a temp file may stay.
     remove_failed: bool,
 }
 
@@ -83,7 +89,10 @@ impl Plan {
             return None;
         }
         self.injected += 1;
-        if op == Op::Remove {
+        if matches!(
+            op,
+            Op::Remove | Op::RemoveStale | Op::ListDir | Op::ReadLink
+        ) {
             self.remove_failed = true;
         }
         Some(fault)
@@ -126,6 +135,21 @@ impl Write for FaultyFile {
 
 impl FileSystem for Faulty {
     type File = FaultyFile;
+
+    fn read_link(&mut self, path: &Path) -> io::Result<Option<PathBuf>> {
+        fail(self.plan.borrow_mut().next(Op::ReadLink))?;
+        StdFileSystem.read_link(path)
+    }
+
+    fn list_dir(&mut self, dir: &Path) -> io::Result<Vec<OsString>> {
+        fail(self.plan.borrow_mut().next(Op::ListDir))?;
+        StdFileSystem.list_dir(dir)
+    }
+
+    fn remove_stale(&mut self, path: &Path) -> io::Result<bool> {
+        fail(self.plan.borrow_mut().next(Op::RemoveStale))?;
+        StdFileSystem.remove_stale(path)
+    }
 
     fn create_new(&mut self, path: &Path) -> io::Result<FaultyFile> {
         fail(self.plan.borrow_mut().next(Op::Create))?;
@@ -208,10 +232,18 @@ impl Figures {
     }
 }
 
+/// The tag of the stale temp file of the scenarios that have one.
+const STALE_TAG: u64 = 0x5ca1_ab1e;
+
 /// Puts the target and the temp file in the scenario's starting state.
 fn prepare(sc: &Scenario, path: &Path) {
-    let temp = temp_path(path);
-    for p in [path, temp.as_path()] {
+    let temp = temp_path(path, STALE_TAG);
+    for p in temp_files(path)
+        .unwrap()
+        .iter()
+        .map(PathBuf::as_path)
+        .chain([path])
+    {
         if p.exists() {
             fs::remove_file(p).unwrap();
         }
@@ -265,10 +297,21 @@ fn attempt(sc: &Scenario, path: &Path, k: usize, span: Span, fault: Fault) -> Fi
             return f;
         }
     };
-    // the error reported is the one injected, never one of a clean-up that followed
+    // the error reported is the one injected, never one of a clean-up that followed, and
+    // it names the step and the file
     match (&result, fault) {
-        (Err(SnapshotError::Io(e)), Fault::Errno(code)) if e.raw_os_error() == Some(code) => {}
-        (Err(SnapshotError::Io(e)), Fault::Zero) if e.kind() == io::ErrorKind::WriteZero => {}
+        (Err(e @ SnapshotError::Io { source, .. }), Fault::Errno(_) | Fault::Zero)
+            if matches!(fault, Fault::Errno(c) if source.raw_os_error() == Some(c))
+                || (fault == Fault::Zero && source.kind() == io::ErrorKind::WriteZero) =>
+        {
+            let message = e.to_string();
+            if !names_step_and_file(plan.trace[k - 1], &message, path) {
+                f.problems.push(format!(
+                    "{what}: the error does not name the step {:?} and its file: {message}",
+                    plan.trace[k - 1]
+                ));
+            }
+        }
         (Ok(()), Fault::Short) => {}
         (r, _) => f.problems.push(format!("{what}: the save returned {r:?}")),
     }
@@ -315,13 +358,43 @@ fn attempt(sc: &Scenario, path: &Path, k: usize, span: Span, fault: Fault) -> Fi
             .push(format!("{what}: Ok, but the target is not new"));
     }
     // the temp file: gone, unless removing it failed
-    if temp_path(path).exists() {
+    if !temp_files(path).unwrap().is_empty() {
         f.leftovers = 1;
         if !plan.remove_failed {
             f.problems.push(format!("{what}: a temp file is left"));
         }
     }
     f
+}
+
+/// Whether `message`, the error of a save of `path` whose operation `op` failed, says
+/// which step failed and names the file (or folder) it acted on.
+fn names_step_and_file(op: Op, message: &str, path: &Path) -> bool {
+    let (folder, target) = (path.parent().unwrap(), path.display().to_string());
+    let temp = |rest: &str| {
+        let prefix = format!("{}/.world.rlg.", folder.display());
+        message
+            .strip_prefix(rest)
+            .and_then(|m| m.strip_prefix(&prefix))
+            .is_some_and(|m| m.contains(".relgraph-tmp"))
+    };
+    match op {
+        Op::ReadLink => {
+            message.starts_with(&format!("could not resolve the symbolic link {target}:"))
+        }
+        Op::ListDir => {
+            message.starts_with(&format!("could not list the folder {}:", folder.display()))
+        }
+        Op::RemoveStale => temp("could not remove the stale temp file "),
+        Op::Create => temp("could not create "),
+        Op::Write => temp("could not write "),
+        Op::SyncFile => temp("could not sync "),
+        Op::Rename => temp("could not rename ") && message.contains(&format!(" to {target}:")),
+        Op::SyncDir => {
+            message.starts_with(&format!("could not sync the folder {}:", folder.display()))
+        }
+        Op::Remove => false, // a clean-up's error is never the one reported
+    }
 }
 
 /// Every fault at every operation of one save of the scenario, then a clean save.
@@ -342,7 +415,7 @@ fn run(sc: &Scenario, dir: &Path) -> Figures {
     }
     // after all that, a save without faults succeeds and cleans up
     sc.new.save(&path).unwrap();
-    assert!(!temp_path(&path).exists());
+    assert_eq!(temp_files(&path).unwrap(), Vec::<PathBuf>::new());
     let loaded = Store::load(sc.schema.clone(), &path).unwrap();
     assert_eq!(loaded.to_snapshot().unwrap(), sc.new.to_snapshot().unwrap());
     figures.print(&format!("{} ({} ops a save)", sc.name, trace.len()));
@@ -402,4 +475,41 @@ fn every_fault_at_every_step_of_a_save_leaves_the_old_file_or_the_new_one() {
         "both outcomes are exercised"
     );
     assert!(total.leftovers > 0, "a failed remove is exercised");
+}
+
+#[test]
+fn an_injected_fault_names_the_step_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("world.rlg");
+    let store = state(1, 10, 5);
+    let plan = Rc::new(RefCell::new(Plan::default()));
+    store
+        .save_with(
+            &mut Faulty {
+                plan: Rc::clone(&plan),
+            },
+            &path,
+        )
+        .unwrap();
+    let trace = plan.borrow().trace.clone();
+    let rename = trace.iter().position(|&op| op == Op::Rename).unwrap() + 1;
+    let plan = Rc::new(RefCell::new(Plan {
+        fail_at: Some((rename, Span::Once, Fault::Errno(5))),
+        ..Plan::default()
+    }));
+    let err = store
+        .save_with(&mut Faulty { plan }, &path)
+        .expect_err("the rename fails");
+    let message = err.to_string();
+    let temp = format!("{}/.world.rlg.", dir.path().display());
+    assert!(
+        message.starts_with(&format!("could not rename {temp}")),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(".relgraph-tmp to {}: ", path.display())),
+        "{message}"
+    );
+    let source = std::error::Error::source(&err).expect("the i/o error is the source");
+    assert!(message.ends_with(&source.to_string()), "{message}");
 }

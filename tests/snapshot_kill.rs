@@ -12,6 +12,7 @@ mod common;
 
 use std::cell::RefCell;
 use std::env;
+use std::ffi::OsString;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -22,7 +23,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::*;
-use relgraph::snapshot::{temp_path, FileSystem, SnapshotError, StdFileSystem};
+use relgraph::snapshot::{temp_files, FileSystem, SnapshotError, StdFileSystem};
 use relgraph::Store;
 
 /// The name of the child half, which the parent tests run with `--exact`.
@@ -92,6 +93,21 @@ impl Write for AbortingFile {
 
 impl FileSystem for Aborting {
     type File = AbortingFile;
+
+    fn read_link(&mut self, path: &Path) -> io::Result<Option<PathBuf>> {
+        self.step("read_link");
+        StdFileSystem.read_link(path)
+    }
+
+    fn list_dir(&mut self, dir: &Path) -> io::Result<Vec<OsString>> {
+        self.step("list_dir");
+        StdFileSystem.list_dir(dir)
+    }
+
+    fn remove_stale(&mut self, path: &Path) -> io::Result<bool> {
+        self.step("remove_stale");
+        StdFileSystem.remove_stale(path)
+    }
 
     fn create_new(&mut self, path: &Path) -> io::Result<AbortingFile> {
         self.step("create");
@@ -188,9 +204,12 @@ fn which(path: &Path, states: &[Vec<u8>; 2]) -> Option<usize> {
 /// Saves `store` from the parent, and checks it removed the stale temp file, if any.
 /// Whether there was one.
 fn save_and_clean(store: &Store, path: &Path) -> bool {
-    let stale = temp_path(path).exists();
+    let stale = !temp_files(path).unwrap().is_empty();
     store.save(path).unwrap();
-    assert!(!temp_path(path).exists(), "the save left a temp file");
+    assert!(
+        temp_files(path).unwrap().is_empty(),
+        "the save left a temp file"
+    );
     stale
 }
 
@@ -238,7 +257,7 @@ fn a_save_killed_at_any_step_leaves_a_file_that_loads_as_the_old_or_the_new_stat
             Some(i) => assert_eq!(i, expected, "op {k}: the file holds the other state"),
             None => corrupt += 1,
         }
-        if temp_path(&path).exists() {
+        if !temp_files(&path).unwrap().is_empty() {
             stale += 1;
         }
     }
@@ -292,7 +311,7 @@ fn a_save_killed_at_random_moments_leaves_a_file_that_loads_as_a_saved_state() {
             Some(i) => seen[i] += 1,
             None => corrupt += 1,
         }
-        if temp_path(&path).exists() {
+        if !temp_files(&path).unwrap().is_empty() {
             stale += 1;
         }
     }
@@ -351,7 +370,7 @@ fn a_save_that_fills_the_disk_fails_with_enospc_and_leaves_the_old_file() {
     assert!(small_bytes.len() < 32 << 10 && big_bytes.len() > 256 << 10);
     small.save(&path).unwrap();
     let err = big.save(&path).expect_err("a 300 KB save fits in 128 KiB");
-    let SnapshotError::Io(e) = &err else {
+    let SnapshotError::Io { source: e, .. } = &err else {
         panic!("not an i/o error: {err:?}");
     };
     assert_eq!(e.raw_os_error(), Some(28), "not ENOSPC: {e}");
@@ -359,7 +378,7 @@ fn a_save_that_fills_the_disk_fails_with_enospc_and_leaves_the_old_file() {
     let loaded = Store::load(schema, &path).unwrap();
     assert_eq!(loaded.to_snapshot().unwrap(), small_bytes);
     assert!(
-        !temp_path(&path).exists(),
+        temp_files(&path).unwrap().is_empty(),
         "the failed save left its temp file"
     );
     // the space is given back: the small state saves again

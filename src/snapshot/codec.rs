@@ -47,6 +47,7 @@ pub(crate) enum CodecError {
 
 /// Appends the encoding of `value` to `out`.
 #[inline]
+#[cfg_attr(not(test), allow(dead_code))] // saves go through `encode_checked`
 pub(crate) fn encode<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
     bincode::serde::encode_into_writer(value, Append(out), config::standard())
         .map_err(|e| CodecError::Other(e.to_string()))
@@ -68,26 +69,165 @@ impl Writer for Append<'_> {
     }
 }
 
+/// Appends to a `Vec` as [`Append`] does, and keeps `len` at the vector's length, so
+/// that the code driving the encoder learns where each value's bytes end.
+struct Marked<'a> {
+    out: &'a mut Vec<u8>,
+    len: &'a Cell<usize>,
+}
+
+impl Writer for Marked<'_> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        if let [b] = bytes {
+            self.out.push(*b);
+        } else {
+            self.out.extend_from_slice(bytes);
+        }
+        self.len.set(self.out.len());
+        Ok(())
+    }
+}
+
 /// Appends the encodings of the `n` values of `values`, end to end, in one encoder call
-/// (the same bytes as [`encode`] of each in turn, without a call per value).
-pub(crate) fn encode_all<T: Serialize>(
+/// (the same bytes as [`encode`] of each in turn, without a call per value), and pushes
+/// on `ends` where each value's bytes end, counted from where they start.
+fn encode_all<T: Serialize>(
     n: usize,
     values: impl Iterator<Item = T>,
     out: &mut Vec<u8>,
+    ends: &mut Vec<usize>,
 ) -> Result<(), CodecError> {
-    struct EndToEnd<I>(usize, std::cell::Cell<Option<I>>);
-    impl<T: Serialize, I: Iterator<Item = T>> Serialize for EndToEnd<I> {
+    struct EndToEnd<'a, I> {
+        n: usize,
+        values: Cell<Option<I>>,
+        len: &'a Cell<usize>,
+        start: usize,
+        ends: Cell<Vec<usize>>,
+    }
+    impl<T: Serialize, I: Iterator<Item = T>> Serialize for EndToEnd<'_, I> {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             use serde::ser::SerializeTuple;
+            let mut ends = self.ends.take();
             // a tuple: bincode writes no length, only the elements
-            let mut t = s.serialize_tuple(self.0)?;
-            for v in self.1.take().into_iter().flatten() {
+            let mut t = s.serialize_tuple(self.n)?;
+            for v in self.values.take().into_iter().flatten() {
                 t.serialize_element(&v)?;
+                ends.push(self.len.get() - self.start);
             }
+            self.ends.set(ends);
             t.end()
         }
     }
-    encode(&EndToEnd(n, std::cell::Cell::new(Some(values))), out)
+    let len = Cell::new(out.len());
+    let all = EndToEnd {
+        n,
+        values: Cell::new(Some(values)),
+        len: &len,
+        start: out.len(),
+        ends: Cell::new(std::mem::take(ends)),
+    };
+    let written =
+        bincode::serde::encode_into_writer(&all, Marked { out, len: &len }, config::standard())
+            .map_err(|e| CodecError::Other(e.to_string()));
+    *ends = all.ends.take();
+    written
+}
+
+/// Why values could not be saved.
+pub(crate) enum Unloadable {
+    /// A `Serialize` implementation failed.
+    Encode(CodecError),
+    /// Value `index` (in the order given) encodes to bytes that do not load back as it.
+    Value {
+        /// Its position.
+        index: usize,
+        /// Why, in words a user can act on.
+        cause: String,
+    },
+}
+
+/// Appends the encodings of the `n` values of `values` end to end (as one call of
+/// [`encode`] for each), then checks that they load back: decoding them one after the
+/// other exactly as a load does (the same limit, the same shared allowance of elements,
+/// the same canonical check), each value must take exactly its own bytes. So a value
+/// whose type needs a self-describing format (`deserialize_any`), or whose encoding the
+/// decoder reads differently (a field skipped when serialized and not when deserialized),
+/// is refused. A panic in a `Deserialize` (or a `Drop` of a decoded value) is caught and
+/// refuses the value it decoded. Costs one decode of the values.
+pub(crate) fn encode_checked<'a, T: Serialize + DeserializeOwned + 'a>(
+    n: usize,
+    values: impl Iterator<Item = &'a T>,
+    out: &mut Vec<u8>,
+) -> Result<(), Unloadable> {
+    let start = out.len();
+    let mut ends = Vec::with_capacity(n);
+    encode_all(n, values, out, &mut ends).map_err(Unloadable::Encode)?;
+    let bytes = &out[start..];
+    let at = Cell::new(0usize);
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let blob = Blob::new(bytes.len());
+        let mut pos = 0;
+        for (i, &end) in ends.iter().enumerate() {
+            at.set(i);
+            let own = end - pos;
+            match decode_canonical_in::<T>(&bytes[pos..], &blob) {
+                Ok((_, used)) if used == own => {}
+                Ok((_, used)) => return Err((i, mismatch(used, own))),
+                Err(e) => return Err((i, not_decodable(e))),
+            }
+            pos = end;
+        }
+        Ok(())
+    }));
+    match checked {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err((index, cause))) => Err(Unloadable::Value { index, cause }),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            Err(Unloadable::Value {
+                index: at.get(),
+                cause: format!("decoding it back panicked ({msg}): the load would panic too"),
+            })
+        }
+    }
+}
+
+/// What a value that decodes back to another value may be using.
+const DIFFERS: &str = "#[serde(skip_serializing_if)], #[serde(skip_serializing)], or a \
+                       Serialize and Deserialize that disagree";
+
+fn mismatch(used: usize, own: usize) -> String {
+    format!(
+        "its encoding is {own} bytes, but decoding it back reads {used}: it does not decode \
+         to the value saved ({DIFFERS})"
+    )
+}
+
+fn not_decodable(e: CodecError) -> String {
+    match e {
+        CodecError::Other(detail) if detail.contains("AnyNotSupported") => format!(
+            "its type needs a self-describing format, which the snapshot encoding is not \
+             (#[serde(tag = ...)], #[serde(untagged)], #[serde(flatten)], or a Deserialize \
+             that calls deserialize_any or deserialize_ignored_any): {detail}"
+        ),
+        CodecError::Other(detail) if detail.contains(TOO_MANY) => format!(
+            "it holds more sequence elements encoded in no bytes (`()`, unit structs) than a \
+             load accepts: {detail}"
+        ),
+        CodecError::Other(detail) => format!(
+            "it does not decode back ({detail}): it is read differently from how it is \
+             written ({DIFFERS})"
+        ),
+        CodecError::Limit => "decoding it back exceeds the memory limit a load allows".into(),
+        CodecError::NotCanonical => {
+            format!("it decodes back to a value that encodes to other bytes ({DIFFERS})")
+        }
+    }
 }
 
 /// The decode limit chosen for a blob of bytes: the smallest power of four, at least
