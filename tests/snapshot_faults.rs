@@ -513,3 +513,115 @@ fn an_injected_fault_names_the_step_and_the_file() {
     let source = std::error::Error::source(&err).expect("the i/o error is the source");
     assert!(message.ends_with(&source.to_string()), "{message}");
 }
+
+/// A store that saves quickly, and its schema.
+fn small(seed: u64) -> Store {
+    state(seed, 10, 5)
+}
+
+#[test]
+fn a_save_to_a_250_byte_file_name_writes_a_file_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small(1);
+    for len in [224, 225, 250, 255] {
+        let path = dir.path().join("w".repeat(len - 4) + ".rlg");
+        store.save(&path).unwrap();
+        let loaded = Store::load(store.schema().clone(), &path).unwrap();
+        assert_eq!(loaded.to_snapshot().unwrap(), store.to_snapshot().unwrap());
+        assert_eq!(temp_files(&path).unwrap(), Vec::<PathBuf>::new(), "{len}");
+        // a shortened temp name is still the target's, and fits
+        let temp = temp_path(&path, u64::MAX);
+        assert!(temp.file_name().unwrap().len() <= 255, "{len}");
+        let name = path.file_name().unwrap();
+        assert!(relgraph::snapshot::is_temp_of(
+            name,
+            temp.file_name().unwrap()
+        ));
+    }
+    // two long names that share their first 250 bytes have different temp names
+    let a = dir.path().join("x".repeat(250) + "a");
+    let b = dir.path().join("x".repeat(250) + "b");
+    assert_ne!(temp_path(&a, 1).file_name(), temp_path(&b, 1).file_name());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_save_through_a_symbolic_link_writes_its_target_and_keeps_the_link() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let real_dir = dir.path().join("saves");
+    fs::create_dir(&real_dir).unwrap();
+    let real = real_dir.join("world.rlg");
+    let (first, second) = (small(1), small(2));
+    first.save(&real).unwrap();
+    // a relative link to a relative link to the file
+    let hop = real_dir.join("current.rlg");
+    symlink("world.rlg", &hop).unwrap();
+    let link = dir.path().join("link.rlg");
+    symlink("saves/current.rlg", &link).unwrap();
+    second.save(&link).unwrap();
+    for l in [&link, &hop] {
+        assert!(fs::symlink_metadata(l).unwrap().file_type().is_symlink());
+    }
+    let loaded = Store::load(second.schema().clone(), &real).unwrap();
+    assert_eq!(loaded.to_snapshot().unwrap(), second.to_snapshot().unwrap());
+    assert_eq!(temp_files(&real).unwrap(), Vec::<PathBuf>::new());
+    assert_eq!(temp_files(&link).unwrap(), Vec::<PathBuf>::new());
+    // a dangling link: the save creates the file it points to
+    let dangling = dir.path().join("new.rlg");
+    symlink("saves/new-target.rlg", &dangling).unwrap();
+    first.save(&dangling).unwrap();
+    assert!(fs::symlink_metadata(&dangling)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(Store::load(first.schema().clone(), real_dir.join("new-target.rlg")).is_ok());
+    // a loop: a clear error naming the link, and nothing written
+    let (a, b) = (dir.path().join("a.rlg"), dir.path().join("b.rlg"));
+    symlink("b.rlg", &a).unwrap();
+    symlink("a.rlg", &b).unwrap();
+    let err = first.save(&a).expect_err("a loop of links");
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "could not resolve the symbolic link {}",
+            a.display()
+        )),
+        "{message}"
+    );
+    assert!(message.contains("symbolic links"), "{message}");
+}
+
+#[test]
+fn concurrent_saves_to_one_path_all_succeed_and_leave_one_complete_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("world.rlg");
+    let stores: Vec<Store> = (0..4).map(|i| state(i, 60, 200)).collect();
+    let snapshots: Vec<Vec<u8>> = stores.iter().map(|s| s.to_snapshot().unwrap()).collect();
+    // a stale temp file of an interrupted save, which one of them removes
+    fs::write(temp_path(&path, 7), b"half a save").unwrap();
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = stores
+            .iter()
+            .map(|store| {
+                scope.spawn(|| {
+                    (0..25)
+                        .filter_map(|_| store.save(&path).err().map(|e| e.to_string()))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert_eq!(failures, Vec::<String>::new(), "saves failed");
+    let on_disk = fs::read(&path).unwrap();
+    assert!(
+        snapshots.contains(&on_disk),
+        "the file is not one of the snapshots"
+    );
+    assert!(Store::load(stores[0].schema().clone(), &path).is_ok());
+    assert_eq!(temp_files(&path).unwrap(), Vec::<PathBuf>::new());
+}

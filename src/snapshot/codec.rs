@@ -109,14 +109,19 @@ fn encode_all<T: Serialize>(
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             use serde::ser::SerializeTuple;
             let mut ends = self.ends.take();
-            // a tuple: bincode writes no length, only the elements
-            let mut t = s.serialize_tuple(self.n)?;
-            for v in self.values.take().into_iter().flatten() {
-                t.serialize_element(&v)?;
-                ends.push(self.len.get() - self.start);
-            }
+            let mut all = || {
+                // a tuple: bincode writes no length, only the elements
+                let mut t = s.serialize_tuple(self.n)?;
+                for v in self.values.take().into_iter().flatten() {
+                    t.serialize_element(&v)?;
+                    ends.push(self.len.get() - self.start);
+                }
+                t.end()
+            };
+            let done = all();
+            // kept on error too: the values that encoded are those before the failure
             self.ends.set(ends);
-            t.end()
+            done
         }
     }
     let len = Cell::new(out.len());
@@ -162,7 +167,20 @@ pub(crate) fn encode_checked<'a, T: Serialize + DeserializeOwned + 'a>(
 ) -> Result<(), Unloadable> {
     let start = out.len();
     let mut ends = Vec::with_capacity(n);
-    encode_all(n, values, out, &mut ends).map_err(Unloadable::Encode)?;
+    match encode_all(n, values, out, &mut ends) {
+        Ok(()) => {}
+        Err(CodecError::Other(detail)) if detail.contains("SequenceMustHaveLength") => {
+            return Err(Unloadable::Value {
+                index: ends.len(),
+                cause: format!(
+                    "its type writes a map or sequence of unknown length, which the snapshot \
+                     encoding cannot carry (#[serde(flatten)], or a Serialize that calls \
+                     serialize_map or serialize_seq without a length): {detail}"
+                ),
+            })
+        }
+        Err(e) => return Err(Unloadable::Encode(e)),
+    }
     let bytes = &out[start..];
     let at = Cell::new(0usize);
     let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
