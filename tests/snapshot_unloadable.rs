@@ -317,7 +317,7 @@ fn ordinary_rows_and_payloads_still_save_and_load() {
     let row = |i: u32| Ordinary {
         name: format!("row {i}"),
         tags: (0..i % 4).map(|t| format!("t{t}")).collect(),
-        note: (i % 2 == 0).then(|| "even".to_string()),
+        note: i.is_multiple_of(2).then(|| "even".to_string()),
         none: None,
         shape: match i % 4 {
             0 => Shape::Dot,
@@ -330,7 +330,7 @@ fn ordinary_rows_and_payloads_still_save_and_load() {
             a: i,
             b: "inner".into(),
         },
-        nested: (i % 3 == 0).then(|| {
+        nested: i.is_multiple_of(3).then(|| {
             Box::new(Inner {
                 a: i + 1,
                 b: String::new(),

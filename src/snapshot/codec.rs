@@ -109,7 +109,7 @@ fn encode_all<T: Serialize>(
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             use serde::ser::SerializeTuple;
             let mut ends = self.ends.take();
-            let mut all = || {
+            let all = || {
                 // a tuple: bincode writes no length, only the elements
                 let mut t = s.serialize_tuple(self.n)?;
                 for v in self.values.take().into_iter().flatten() {
