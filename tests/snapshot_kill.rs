@@ -158,6 +158,14 @@ fn the_child_process_saves_two_states_in_turn_until_it_dies() {
         }
         return;
     }
+    if let Some(which) = mode.strip_prefix("race:") {
+        // one of several processes saving to one path at once: every save must succeed
+        let store = &small_states()[which.parse::<usize>().unwrap() % 2];
+        for _ in 0..40 {
+            store.save(&path).unwrap();
+        }
+        return;
+    }
     let parts: Vec<&str> = mode.split(':').collect();
     let [_, k, half] = parts[..] else {
         panic!("bad mode {mode}");
@@ -328,6 +336,41 @@ fn a_save_killed_at_random_moments_leaves_a_file_that_loads_as_a_saved_state() {
         cleaned, stale,
         "every stale temp file was removed by the next save"
     );
+}
+
+#[test]
+fn processes_saving_to_one_path_at_once_all_succeed_and_leave_one_saved_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("world.rlg");
+    let states = small_states();
+    let bytes = states.each_ref().map(|s| s.to_snapshot().unwrap());
+    let children: Vec<KillOnDrop> = (0..4)
+        .map(|i| {
+            let mut cmd = child(&format!("race:{i}"), &path);
+            KillOnDrop(
+                cmd.stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    for mut c in children {
+        let status = c.0.wait().unwrap();
+        let mut stderr = String::new();
+        if let Some(mut e) = c.0.stderr.take() {
+            io::Read::read_to_string(&mut e, &mut stderr).unwrap();
+        }
+        assert!(
+            status.success(),
+            "a saving process failed: {status:?}\n{stderr}"
+        );
+    }
+    assert!(
+        which(&path, &bytes).is_some(),
+        "the file is not a saved state"
+    );
+    assert!(temp_files(&path).unwrap().is_empty(), "a temp file is left");
 }
 
 /// Unmounts the tmpfs when the test ends, even on failure.
