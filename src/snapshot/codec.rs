@@ -69,74 +69,21 @@ impl Writer for Append<'_> {
     }
 }
 
-/// Appends to a `Vec` as [`Append`] does, and keeps `len` at the vector's length, so
-/// that the code driving the encoder learns where each value's bytes end.
-struct Marked<'a> {
-    out: &'a mut Vec<u8>,
-    len: &'a Cell<usize>,
-}
-
-impl Writer for Marked<'_> {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
-        if let [b] = bytes {
-            self.out.push(*b);
-        } else {
-            self.out.extend_from_slice(bytes);
-        }
-        self.len.set(self.out.len());
-        Ok(())
-    }
-}
-
-/// Appends the encodings of the `n` values of `values`, end to end, in one encoder call
-/// (the same bytes as [`encode`] of each in turn, without a call per value), and pushes
-/// on `ends` where each value's bytes end, counted from where they start.
+/// Appends the encodings of `values`, end to end, one encoder call each, and pushes on
+/// `ends` where each value's bytes end, counted from where they start. (One call for all,
+/// as a tuple, through a writer that records the length, took more instructions.)
 fn encode_all<T: Serialize>(
-    n: usize,
     values: impl Iterator<Item = T>,
     out: &mut Vec<u8>,
     ends: &mut Vec<usize>,
 ) -> Result<(), CodecError> {
-    struct EndToEnd<'a, I> {
-        n: usize,
-        values: Cell<Option<I>>,
-        len: &'a Cell<usize>,
-        start: usize,
-        ends: Cell<Vec<usize>>,
+    let start = out.len();
+    for v in values {
+        bincode::serde::encode_into_writer(&v, Append(out), config::standard())
+            .map_err(|e| CodecError::Other(e.to_string()))?;
+        ends.push(out.len() - start);
     }
-    impl<T: Serialize, I: Iterator<Item = T>> Serialize for EndToEnd<'_, I> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            use serde::ser::SerializeTuple;
-            let mut ends = self.ends.take();
-            let all = || {
-                // a tuple: bincode writes no length, only the elements
-                let mut t = s.serialize_tuple(self.n)?;
-                for v in self.values.take().into_iter().flatten() {
-                    t.serialize_element(&v)?;
-                    ends.push(self.len.get() - self.start);
-                }
-                t.end()
-            };
-            let done = all();
-            // kept on error too: the values that encoded are those before the failure
-            self.ends.set(ends);
-            done
-        }
-    }
-    let len = Cell::new(out.len());
-    let all = EndToEnd {
-        n,
-        values: Cell::new(Some(values)),
-        len: &len,
-        start: out.len(),
-        ends: Cell::new(std::mem::take(ends)),
-    };
-    let written =
-        bincode::serde::encode_into_writer(&all, Marked { out, len: &len }, config::standard())
-            .map_err(|e| CodecError::Other(e.to_string()));
-    *ends = all.ends.take();
-    written
+    Ok(())
 }
 
 /// Why values could not be saved.
@@ -167,7 +114,7 @@ pub(crate) fn encode_checked<'a, T: Serialize + DeserializeOwned + 'a>(
 ) -> Result<(), Unloadable> {
     let start = out.len();
     let mut ends = Vec::with_capacity(n);
-    match encode_all(n, values, out, &mut ends) {
+    match encode_all(values, out, &mut ends) {
         Ok(()) => {}
         Err(CodecError::Other(detail)) if detail.contains("SequenceMustHaveLength") => {
             return Err(Unloadable::Value {

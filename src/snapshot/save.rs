@@ -377,7 +377,7 @@ pub(crate) const MAX_LINKS: usize = 40;
 /// The final target of `path`: symbolic links followed (a relative one from its folder).
 fn resolve<F: FileSystem>(fs: &mut F, path: &Path) -> Result<PathBuf, SnapshotError> {
     let mut at = path.to_path_buf();
-    for _ in 0..MAX_LINKS {
+    for _ in 0..=MAX_LINKS {
         match fs.read_link(&at) {
             Ok(None) => return Ok(at),
             Ok(Some(to)) => at = at.parent().unwrap_or(Path::new("")).join(to),
