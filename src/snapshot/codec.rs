@@ -156,7 +156,7 @@ pub(crate) fn encode_checked<'a, T: Serialize + DeserializeOwned + 'a>(
                 .unwrap_or_else(|| "a panic".into());
             Err(Unloadable::Value {
                 index: at.get(),
-                cause: format!("decoding it back panicked ({msg}): the load would panic too"),
+                cause: format!("its Deserialize panicked decoding it back ({msg})"),
             })
         }
     }
