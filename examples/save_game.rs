@@ -14,12 +14,13 @@
 
 use std::env;
 use std::error::Error;
+use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use relgraph::snapshot::{self, temp_path, FileSystem, StdFileSystem};
+use relgraph::snapshot::{self, temp_files, FileSystem, StdFileSystem};
 use relgraph::{DeleteRule, Kind, ManyToMany, OneToMany, OneToOne, Rules, Schema, Store};
 use serde::{Deserialize, Serialize};
 
@@ -322,6 +323,15 @@ impl Write for CrashingFile {
 
 impl FileSystem for CrashHalfway {
     type File = CrashingFile;
+    fn read_link(&mut self, path: &Path) -> io::Result<Option<PathBuf>> {
+        StdFileSystem.read_link(path)
+    }
+    fn list_dir(&mut self, dir: &Path) -> io::Result<Vec<OsString>> {
+        StdFileSystem.list_dir(dir)
+    }
+    fn remove_stale(&mut self, path: &Path) -> io::Result<bool> {
+        StdFileSystem.remove_stale(path)
+    }
     fn create_new(&mut self, path: &Path) -> io::Result<CrashingFile> {
         Ok(CrashingFile(StdFileSystem.create_new(path)?))
     }
@@ -389,12 +399,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     if status.success() {
         return Err("the child did not crash".into());
     }
-    let temp = temp_path(&path);
-    if let Ok(meta) = fs::metadata(&temp) {
+    for temp in temp_files(&path)? {
         println!(
             "it left a half-written temp file: {} ({} bytes)",
             temp.display(),
-            meta.len()
+            fs::metadata(&temp)?.len()
         );
     }
 
@@ -419,7 +428,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     store.save(&path)?;
     println!(
         "\nsaved the changed world properly; temp file left: {}",
-        temp.exists()
+        !temp_files(&path)?.is_empty()
     );
     let reloaded = Store::load(schema, &path)?;
     println!("loaded back:");

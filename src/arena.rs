@@ -11,7 +11,7 @@ use std::num::NonZeroU32;
 use crate::grave::{Grave, Panic};
 use crate::key::RawKey;
 use crate::schema::Entity;
-use crate::snapshot::codec::{self, CodecError};
+use crate::snapshot::codec::{self, Unloadable};
 
 struct Slot<T> {
     value: Option<T>,
@@ -427,8 +427,9 @@ pub(crate) trait ErasedArena: Any + Send + Sync {
     /// For a plain table or base, its free list, the slot reused first first (nothing
     /// for a kind).
     fn free_order(&self, f: &mut dyn FnMut(u32));
-    /// Appends the encoding of every row, in the order of `layout`.
-    fn encode_rows(&self, out: &mut Vec<u8>) -> Result<(), CodecError>;
+    /// Appends the encoding of every row, in the order of `layout` (and of `keys`), and
+    /// checks that the rows load back (`codec::encode_checked`).
+    fn encode_rows(&self, out: &mut Vec<u8>) -> Result<(), Unloadable>;
 }
 
 impl<T: Entity> ErasedArena for Column<T> {
@@ -550,16 +551,15 @@ impl<T: Entity> ErasedArena for Column<T> {
             }
         }
     }
-    fn encode_rows(&self, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    fn encode_rows(&self, out: &mut Vec<u8>) -> Result<(), Unloadable> {
         match self {
             Column::Slots(a) => {
-                codec::encode_all(a.len, a.slots.iter().filter_map(|s| s.value.as_ref()), out)?
+                codec::encode_checked(a.len, a.slots.iter().filter_map(|s| s.value.as_ref()), out)
             }
             Column::Kind(k) => {
-                codec::encode_all(k.dense.len(), k.dense.iter().map(|(_, v)| v), out)?
+                codec::encode_checked(k.dense.len(), k.dense.iter().map(|(_, v)| v), out)
             }
         }
-        Ok(())
     }
 }
 

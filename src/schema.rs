@@ -20,6 +20,16 @@ use crate::snapshot::load::{load_payloads, load_table, LoadPayloads, LoadTable};
 /// What an entity type (and a link payload type) must be: plain owned data that can be
 /// shared between threads and written to a snapshot. Implemented for every such type; no
 /// derive beyond serde's is needed.
+///
+/// Snapshots encode rows with bincode, which is not self-describing. These serde features
+/// work: structs, tuples, `String`, `Vec`, `Option`, `Box`, maps, enums with the default
+/// (external) tagging, `#[serde(rename)]`, `#[serde(skip)]`, `#[serde(default)]`. These do
+/// not: `#[serde(tag = "...")]`, `#[serde(untagged)]`, `#[serde(flatten)]`, a `Deserialize`
+/// that calls `deserialize_any`, and `#[serde(skip_serializing_if = "...")]` or
+/// `#[serde(skip_serializing)]` (the field is read back from the next bytes). A save checks
+/// every row and payload by decoding it back and refuses those that would not load, with
+/// [`SnapshotError::Unencodable`](crate::snapshot::SnapshotError::Unencodable) naming the
+/// table, the key and the cause, before any file is touched.
 pub trait Entity: 'static + Send + Sync + Serialize + DeserializeOwned {}
 impl<T: 'static + Send + Sync + Serialize + DeserializeOwned> Entity for T {}
 

@@ -340,8 +340,33 @@ fn verify_accepts_a_good_snapshot_and_prints_its_counts() {
     let file = save(&s, dir.path(), "world.rlg");
     let run = on_file("verify", &file, &[]);
     assert_eq!(run.code, Some(0), "{run:?}");
-    assert_eq!(run.stdout, "ok: 28 entities, 38 links\n");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines[0], "ok: 28 entities, 38 links");
     assert!(run.stderr.is_empty(), "{run:?}");
+}
+
+#[test]
+fn verify_says_what_it_checked_and_that_rows_are_not_decoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = counted_world();
+    let file = save(&s, dir.path(), "world.rlg");
+    let run = on_file("verify", &file, &[]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{run:?}");
+    assert!(
+        lines[1].starts_with("checked: header, checksum, structure"),
+        "{run:?}"
+    );
+    assert!(lines[1].contains("graph invariant"), "{run:?}");
+    assert!(lines[2].starts_with("not checked: "), "{run:?}");
+    assert!(
+        lines[2].contains("rows") && lines[2].contains("decode"),
+        "{run:?}"
+    );
+    assert!(lines[2].contains("Store::verify_file"), "{run:?}");
+    let help = relgraph(&["help"]);
+    assert!(help.stdout.contains("not decoded"), "{help:?}");
 }
 
 #[test]
@@ -385,7 +410,7 @@ fn verify_rejects_a_file_that_is_not_a_snapshot() {
 fn verify_rejects_a_missing_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("missing.rlg");
-    assert_file_error(&on_file("verify", &file, &[]), &file, "i/o error");
+    assert_file_error(&on_file("verify", &file, &[]), &file, "could not open");
 }
 
 #[test]
@@ -399,8 +424,12 @@ fn inspect_and_dot_reject_a_damaged_file_like_verify() {
     assert_file_error(&on_file("inspect", &file, &[]), &file, "checksum mismatch");
     assert_file_error(&on_file("dot", &file, &[]), &file, "checksum mismatch");
     let missing = dir.path().join("missing.rlg");
-    assert_file_error(&on_file("inspect", &missing, &[]), &missing, "i/o error");
-    assert_file_error(&on_file("dot", &missing, &[]), &missing, "i/o error");
+    assert_file_error(
+        &on_file("inspect", &missing, &[]),
+        &missing,
+        "could not open",
+    );
+    assert_file_error(&on_file("dot", &missing, &[]), &missing, "could not open");
 }
 
 #[test]

@@ -112,7 +112,7 @@ impl Drop for Life {
             DOUBLE_DROPS.with(|d| d.set(d.get() + 1));
         }
         // (a panic while unwinding would abort)
-        if BOMBS.with(Cell::get) && self.0 % 2 == 0 && !std::thread::panicking() {
+        if BOMBS.with(Cell::get) && self.0.is_multiple_of(2) && !std::thread::panicking() {
             BLASTS.with(|b| b.set(b.get() + 1));
             panic_any(Blast(self.0));
         }

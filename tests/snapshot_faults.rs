@@ -2,11 +2,13 @@
 //! save, once (only that operation) and persistently (that one and every later one), with
 //! EIO, ENOSPC, a short write and a write that returns `Ok(0)`. After every attempt the save
 //! has returned without panicking, the target loads as exactly the old state or exactly the
-//! new one, an `Ok` means the new one, and no temp file is left unless a remove failed.
+//! new one, an `Ok` means the new one, an error names the step that failed and its file,
+//! and no temp file is left unless a remove (or the listing that finds stale ones) failed.
 
 mod common;
 
 use std::cell::RefCell;
+use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -14,12 +16,15 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use common::snapshot::state;
-use relgraph::snapshot::{temp_path, FileSystem, SnapshotError, StdFileSystem};
+use relgraph::snapshot::{temp_files, temp_path, FileSystem, SnapshotError, StdFileSystem};
 use relgraph::{Schema, Store};
 
 /// One file-system call of a save.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {
+    ReadLink,
+    ListDir,
+    RemoveStale,
     Remove,
     Create,
     Write,
@@ -65,7 +70,8 @@ struct Plan {
     trace: Vec<Op>,
     /// How many operations were made to fail.
     injected: usize,
-    /// Whether a `remove_file` was made to fail.
+    /// Whether a `remove_file` was made to fail, or a step up to the removal of stale temp
+    /// files (`read_link`, `list_dir`, `remove_stale`): then a temp file may stay.
     remove_failed: bool,
 }
 
@@ -83,7 +89,10 @@ impl Plan {
             return None;
         }
         self.injected += 1;
-        if op == Op::Remove {
+        if matches!(
+            op,
+            Op::Remove | Op::RemoveStale | Op::ListDir | Op::ReadLink
+        ) {
             self.remove_failed = true;
         }
         Some(fault)
@@ -126,6 +135,21 @@ impl Write for FaultyFile {
 
 impl FileSystem for Faulty {
     type File = FaultyFile;
+
+    fn read_link(&mut self, path: &Path) -> io::Result<Option<PathBuf>> {
+        fail(self.plan.borrow_mut().next(Op::ReadLink))?;
+        StdFileSystem.read_link(path)
+    }
+
+    fn list_dir(&mut self, dir: &Path) -> io::Result<Vec<OsString>> {
+        fail(self.plan.borrow_mut().next(Op::ListDir))?;
+        StdFileSystem.list_dir(dir)
+    }
+
+    fn remove_stale(&mut self, path: &Path) -> io::Result<bool> {
+        fail(self.plan.borrow_mut().next(Op::RemoveStale))?;
+        StdFileSystem.remove_stale(path)
+    }
 
     fn create_new(&mut self, path: &Path) -> io::Result<FaultyFile> {
         fail(self.plan.borrow_mut().next(Op::Create))?;
@@ -208,10 +232,18 @@ impl Figures {
     }
 }
 
+/// The tag of the stale temp file of the scenarios that have one.
+const STALE_TAG: u64 = 0x5ca1_ab1e;
+
 /// Puts the target and the temp file in the scenario's starting state.
 fn prepare(sc: &Scenario, path: &Path) {
-    let temp = temp_path(path);
-    for p in [path, temp.as_path()] {
+    let temp = temp_path(path, STALE_TAG);
+    for p in temp_files(path)
+        .unwrap()
+        .iter()
+        .map(PathBuf::as_path)
+        .chain([path])
+    {
         if p.exists() {
             fs::remove_file(p).unwrap();
         }
@@ -265,10 +297,21 @@ fn attempt(sc: &Scenario, path: &Path, k: usize, span: Span, fault: Fault) -> Fi
             return f;
         }
     };
-    // the error reported is the one injected, never one of a clean-up that followed
+    // the error reported is the one injected, never one of a clean-up that followed, and
+    // it names the step and the file
     match (&result, fault) {
-        (Err(SnapshotError::Io(e)), Fault::Errno(code)) if e.raw_os_error() == Some(code) => {}
-        (Err(SnapshotError::Io(e)), Fault::Zero) if e.kind() == io::ErrorKind::WriteZero => {}
+        (Err(e @ SnapshotError::Io { source, .. }), Fault::Errno(_) | Fault::Zero)
+            if matches!(fault, Fault::Errno(c) if source.raw_os_error() == Some(c))
+                || (fault == Fault::Zero && source.kind() == io::ErrorKind::WriteZero) =>
+        {
+            let message = e.to_string();
+            if !names_step_and_file(plan.trace[k - 1], &message, path) {
+                f.problems.push(format!(
+                    "{what}: the error does not name the step {:?} and its file: {message}",
+                    plan.trace[k - 1]
+                ));
+            }
+        }
         (Ok(()), Fault::Short) => {}
         (r, _) => f.problems.push(format!("{what}: the save returned {r:?}")),
     }
@@ -315,13 +358,43 @@ fn attempt(sc: &Scenario, path: &Path, k: usize, span: Span, fault: Fault) -> Fi
             .push(format!("{what}: Ok, but the target is not new"));
     }
     // the temp file: gone, unless removing it failed
-    if temp_path(path).exists() {
+    if !temp_files(path).unwrap().is_empty() {
         f.leftovers = 1;
         if !plan.remove_failed {
             f.problems.push(format!("{what}: a temp file is left"));
         }
     }
     f
+}
+
+/// Whether `message`, the error of a save of `path` whose operation `op` failed, says
+/// which step failed and names the file (or folder) it acted on.
+fn names_step_and_file(op: Op, message: &str, path: &Path) -> bool {
+    let (folder, target) = (path.parent().unwrap(), path.display().to_string());
+    let temp = |rest: &str| {
+        let prefix = format!("{}/.world.rlg.", folder.display());
+        message
+            .strip_prefix(rest)
+            .and_then(|m| m.strip_prefix(&prefix))
+            .is_some_and(|m| m.contains(".relgraph-tmp"))
+    };
+    match op {
+        Op::ReadLink => {
+            message.starts_with(&format!("could not resolve the symbolic link {target}:"))
+        }
+        Op::ListDir => {
+            message.starts_with(&format!("could not list the folder {}:", folder.display()))
+        }
+        Op::RemoveStale => temp("could not remove the stale temp file "),
+        Op::Create => temp("could not create "),
+        Op::Write => temp("could not write "),
+        Op::SyncFile => temp("could not sync "),
+        Op::Rename => temp("could not rename ") && message.contains(&format!(" to {target}:")),
+        Op::SyncDir => {
+            message.starts_with(&format!("could not sync the folder {}:", folder.display()))
+        }
+        Op::Remove => false, // a clean-up's error is never the one reported
+    }
 }
 
 /// Every fault at every operation of one save of the scenario, then a clean save.
@@ -342,7 +415,7 @@ fn run(sc: &Scenario, dir: &Path) -> Figures {
     }
     // after all that, a save without faults succeeds and cleans up
     sc.new.save(&path).unwrap();
-    assert!(!temp_path(&path).exists());
+    assert_eq!(temp_files(&path).unwrap(), Vec::<PathBuf>::new());
     let loaded = Store::load(sc.schema.clone(), &path).unwrap();
     assert_eq!(loaded.to_snapshot().unwrap(), sc.new.to_snapshot().unwrap());
     figures.print(&format!("{} ({} ops a save)", sc.name, trace.len()));
@@ -402,4 +475,153 @@ fn every_fault_at_every_step_of_a_save_leaves_the_old_file_or_the_new_one() {
         "both outcomes are exercised"
     );
     assert!(total.leftovers > 0, "a failed remove is exercised");
+}
+
+#[test]
+fn an_injected_fault_names_the_step_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("world.rlg");
+    let store = state(1, 10, 5);
+    let plan = Rc::new(RefCell::new(Plan::default()));
+    store
+        .save_with(
+            &mut Faulty {
+                plan: Rc::clone(&plan),
+            },
+            &path,
+        )
+        .unwrap();
+    let trace = plan.borrow().trace.clone();
+    let rename = trace.iter().position(|&op| op == Op::Rename).unwrap() + 1;
+    let plan = Rc::new(RefCell::new(Plan {
+        fail_at: Some((rename, Span::Once, Fault::Errno(5))),
+        ..Plan::default()
+    }));
+    let err = store
+        .save_with(&mut Faulty { plan }, &path)
+        .expect_err("the rename fails");
+    let message = err.to_string();
+    let temp = format!("{}/.world.rlg.", dir.path().display());
+    assert!(
+        message.starts_with(&format!("could not rename {temp}")),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(".relgraph-tmp to {}: ", path.display())),
+        "{message}"
+    );
+    let source = std::error::Error::source(&err).expect("the i/o error is the source");
+    assert!(message.ends_with(&source.to_string()), "{message}");
+}
+
+/// A store that saves quickly, and its schema.
+fn small(seed: u64) -> Store {
+    state(seed, 10, 5)
+}
+
+#[test]
+fn a_save_to_a_250_byte_file_name_writes_a_file_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small(1);
+    for len in [224, 225, 250, 255] {
+        let path = dir.path().join("w".repeat(len - 4) + ".rlg");
+        store.save(&path).unwrap();
+        let loaded = Store::load(store.schema().clone(), &path).unwrap();
+        assert_eq!(loaded.to_snapshot().unwrap(), store.to_snapshot().unwrap());
+        assert_eq!(temp_files(&path).unwrap(), Vec::<PathBuf>::new(), "{len}");
+        // a shortened temp name is still the target's, and fits
+        let temp = temp_path(&path, u64::MAX);
+        assert!(temp.file_name().unwrap().len() <= 255, "{len}");
+        let name = path.file_name().unwrap();
+        assert!(relgraph::snapshot::is_temp_of(
+            name,
+            temp.file_name().unwrap()
+        ));
+    }
+    // two long names that share their first 250 bytes have different temp names
+    let a = dir.path().join("x".repeat(250) + "a");
+    let b = dir.path().join("x".repeat(250) + "b");
+    assert_ne!(temp_path(&a, 1).file_name(), temp_path(&b, 1).file_name());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_save_through_a_symbolic_link_writes_its_target_and_keeps_the_link() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let real_dir = dir.path().join("saves");
+    fs::create_dir(&real_dir).unwrap();
+    let real = real_dir.join("world.rlg");
+    let (first, second) = (small(1), small(2));
+    first.save(&real).unwrap();
+    // a relative link to a relative link to the file
+    let hop = real_dir.join("current.rlg");
+    symlink("world.rlg", &hop).unwrap();
+    let link = dir.path().join("link.rlg");
+    symlink("saves/current.rlg", &link).unwrap();
+    second.save(&link).unwrap();
+    for l in [&link, &hop] {
+        assert!(fs::symlink_metadata(l).unwrap().file_type().is_symlink());
+    }
+    let loaded = Store::load(second.schema().clone(), &real).unwrap();
+    assert_eq!(loaded.to_snapshot().unwrap(), second.to_snapshot().unwrap());
+    assert_eq!(temp_files(&real).unwrap(), Vec::<PathBuf>::new());
+    assert_eq!(temp_files(&link).unwrap(), Vec::<PathBuf>::new());
+    // a dangling link: the save creates the file it points to
+    let dangling = dir.path().join("new.rlg");
+    symlink("saves/new-target.rlg", &dangling).unwrap();
+    first.save(&dangling).unwrap();
+    assert!(fs::symlink_metadata(&dangling)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(Store::load(first.schema().clone(), real_dir.join("new-target.rlg")).is_ok());
+    // a loop: a clear error naming the link, and nothing written
+    let (a, b) = (dir.path().join("a.rlg"), dir.path().join("b.rlg"));
+    symlink("b.rlg", &a).unwrap();
+    symlink("a.rlg", &b).unwrap();
+    let err = first.save(&a).expect_err("a loop of links");
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "could not resolve the symbolic link {}",
+            a.display()
+        )),
+        "{message}"
+    );
+    assert!(message.contains("symbolic links"), "{message}");
+}
+
+#[test]
+fn concurrent_saves_to_one_path_all_succeed_and_leave_one_complete_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("world.rlg");
+    let stores: Vec<Store> = (0..4).map(|i| state(i, 60, 200)).collect();
+    let snapshots: Vec<Vec<u8>> = stores.iter().map(|s| s.to_snapshot().unwrap()).collect();
+    // a stale temp file of an interrupted save, which one of them removes
+    fs::write(temp_path(&path, 7), b"half a save").unwrap();
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = stores
+            .iter()
+            .map(|store| {
+                scope.spawn(|| {
+                    (0..25)
+                        .filter_map(|_| store.save(&path).err().map(|e| e.to_string()))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert_eq!(failures, Vec::<String>::new(), "saves failed");
+    let on_disk = fs::read(&path).unwrap();
+    assert!(
+        snapshots.contains(&on_disk),
+        "the file is not one of the snapshots"
+    );
+    assert!(Store::load(stores[0].schema().clone(), &path).is_ok());
+    assert_eq!(temp_files(&path).unwrap(), Vec::<PathBuf>::new());
 }

@@ -12,6 +12,7 @@ mod common;
 
 use std::cell::RefCell;
 use std::env;
+use std::ffi::OsString;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -22,7 +23,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::*;
-use relgraph::snapshot::{temp_path, FileSystem, SnapshotError, StdFileSystem};
+use relgraph::snapshot::{temp_files, FileSystem, SnapshotError, StdFileSystem};
 use relgraph::Store;
 
 /// The name of the child half, which the parent tests run with `--exact`.
@@ -93,6 +94,21 @@ impl Write for AbortingFile {
 impl FileSystem for Aborting {
     type File = AbortingFile;
 
+    fn read_link(&mut self, path: &Path) -> io::Result<Option<PathBuf>> {
+        self.step("read_link");
+        StdFileSystem.read_link(path)
+    }
+
+    fn list_dir(&mut self, dir: &Path) -> io::Result<Vec<OsString>> {
+        self.step("list_dir");
+        StdFileSystem.list_dir(dir)
+    }
+
+    fn remove_stale(&mut self, path: &Path) -> io::Result<bool> {
+        self.step("remove_stale");
+        StdFileSystem.remove_stale(path)
+    }
+
     fn create_new(&mut self, path: &Path) -> io::Result<AbortingFile> {
         self.step("create");
         Ok(AbortingFile {
@@ -142,6 +158,14 @@ fn the_child_process_saves_two_states_in_turn_until_it_dies() {
         }
         return;
     }
+    if let Some(which) = mode.strip_prefix("race:") {
+        // one of several processes saving to one path at once: every save must succeed
+        let store = &small_states()[which.parse::<usize>().unwrap() % 2];
+        for _ in 0..40 {
+            store.save(&path).unwrap();
+        }
+        return;
+    }
     let parts: Vec<&str> = mode.split(':').collect();
     let [_, k, half] = parts[..] else {
         panic!("bad mode {mode}");
@@ -188,9 +212,12 @@ fn which(path: &Path, states: &[Vec<u8>; 2]) -> Option<usize> {
 /// Saves `store` from the parent, and checks it removed the stale temp file, if any.
 /// Whether there was one.
 fn save_and_clean(store: &Store, path: &Path) -> bool {
-    let stale = temp_path(path).exists();
+    let stale = !temp_files(path).unwrap().is_empty();
     store.save(path).unwrap();
-    assert!(!temp_path(path).exists(), "the save left a temp file");
+    assert!(
+        temp_files(path).unwrap().is_empty(),
+        "the save left a temp file"
+    );
     stale
 }
 
@@ -238,7 +265,7 @@ fn a_save_killed_at_any_step_leaves_a_file_that_loads_as_the_old_or_the_new_stat
             Some(i) => assert_eq!(i, expected, "op {k}: the file holds the other state"),
             None => corrupt += 1,
         }
-        if temp_path(&path).exists() {
+        if !temp_files(&path).unwrap().is_empty() {
             stale += 1;
         }
     }
@@ -292,7 +319,7 @@ fn a_save_killed_at_random_moments_leaves_a_file_that_loads_as_a_saved_state() {
             Some(i) => seen[i] += 1,
             None => corrupt += 1,
         }
-        if temp_path(&path).exists() {
+        if !temp_files(&path).unwrap().is_empty() {
             stale += 1;
         }
     }
@@ -309,6 +336,41 @@ fn a_save_killed_at_random_moments_leaves_a_file_that_loads_as_a_saved_state() {
         cleaned, stale,
         "every stale temp file was removed by the next save"
     );
+}
+
+#[test]
+fn processes_saving_to_one_path_at_once_all_succeed_and_leave_one_saved_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("world.rlg");
+    let states = small_states();
+    let bytes = states.each_ref().map(|s| s.to_snapshot().unwrap());
+    let children: Vec<KillOnDrop> = (0..4)
+        .map(|i| {
+            let mut cmd = child(&format!("race:{i}"), &path);
+            KillOnDrop(
+                cmd.stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    for mut c in children {
+        let status = c.0.wait().unwrap();
+        let mut stderr = String::new();
+        if let Some(mut e) = c.0.stderr.take() {
+            io::Read::read_to_string(&mut e, &mut stderr).unwrap();
+        }
+        assert!(
+            status.success(),
+            "a saving process failed: {status:?}\n{stderr}"
+        );
+    }
+    assert!(
+        which(&path, &bytes).is_some(),
+        "the file is not a saved state"
+    );
+    assert!(temp_files(&path).unwrap().is_empty(), "a temp file is left");
 }
 
 /// Unmounts the tmpfs when the test ends, even on failure.
@@ -351,7 +413,7 @@ fn a_save_that_fills_the_disk_fails_with_enospc_and_leaves_the_old_file() {
     assert!(small_bytes.len() < 32 << 10 && big_bytes.len() > 256 << 10);
     small.save(&path).unwrap();
     let err = big.save(&path).expect_err("a 300 KB save fits in 128 KiB");
-    let SnapshotError::Io(e) = &err else {
+    let SnapshotError::Io { source: e, .. } = &err else {
         panic!("not an i/o error: {err:?}");
     };
     assert_eq!(e.raw_os_error(), Some(28), "not ENOSPC: {e}");
@@ -359,7 +421,7 @@ fn a_save_that_fills_the_disk_fails_with_enospc_and_leaves_the_old_file() {
     let loaded = Store::load(schema, &path).unwrap();
     assert_eq!(loaded.to_snapshot().unwrap(), small_bytes);
     assert!(
-        !temp_path(&path).exists(),
+        temp_files(&path).unwrap().is_empty(),
         "the failed save left its temp file"
     );
     // the space is given back: the small state saves again

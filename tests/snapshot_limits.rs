@@ -283,15 +283,25 @@ fn limit_for(target: Target) -> usize {
     }
 }
 
-/// Loads `bytes`; returns the outcome, the time it took and its peak allocation.
+/// Loads `bytes`; returns the outcome, the time it took and its peak allocation. The
+/// meter counts every thread's allocations, and the test harness may format the result of
+/// the test that ran before on another thread meanwhile: of three loads (the same work),
+/// the smallest peak and time count.
 fn load(bytes: &[u8]) -> (Result<Store, SnapshotError>, u128, usize) {
-    let schema = schema().0;
-    let ((loaded, micros), peak) = meter::peak(CEILING, || {
-        let start = Instant::now();
-        let loaded = Store::from_snapshot(schema, bytes);
-        (loaded, start.elapsed().as_micros())
-    });
-    (loaded, micros, peak)
+    let mut best: Option<(Result<Store, SnapshotError>, u128, usize)> = None;
+    for _ in 0..3 {
+        let schema = schema().0;
+        let ((loaded, micros), peak) = meter::peak(CEILING, || {
+            let start = Instant::now();
+            let loaded = Store::from_snapshot(schema, bytes);
+            (loaded, start.elapsed().as_micros())
+        });
+        best = Some(match best {
+            Some((_, m, p)) => (loaded, m.min(micros), p.min(peak)),
+            None => (loaded, micros, peak),
+        });
+    }
+    best.expect("three loads")
 }
 
 #[test]
@@ -442,14 +452,23 @@ fn a_row_at_the_limits_worst_ratio_of_memory_to_bytes_still_loads() {
 fn the_allocation_meter_reports_the_peak_of_what_runs_inside_it_only() {
     let _serial = meter::serial();
     let held = std::hint::black_box(vec![1u8; 1 << 20]);
-    let (len, peak) = meter::peak(CEILING, || {
-        drop(std::hint::black_box(vec![0u8; 300_000]));
-        std::hint::black_box(vec![0u8; 100_000]).len()
-    });
+    // the smallest of three measures (another thread of the harness may allocate meanwhile)
+    let (len, peak) = (0..3)
+        .map(|_| {
+            meter::peak(CEILING, || {
+                drop(std::hint::black_box(vec![0u8; 300_000]));
+                std::hint::black_box(vec![0u8; 100_000]).len()
+            })
+        })
+        .min_by_key(|&(_, peak)| peak)
+        .expect("three measures");
     assert_eq!(len, 100_000);
     assert!((300_000..301_000).contains(&peak), "peak {peak}");
     // below the high-water mark left by the megabyte and the first peak
-    let (_, small) = meter::peak(CEILING, || std::hint::black_box(vec![0u8; 1_000]).len());
+    let small = (0..3)
+        .map(|_| meter::peak(CEILING, || std::hint::black_box(vec![0u8; 1_000]).len()).1)
+        .min()
+        .expect("three measures");
     assert!((1_000..2_000).contains(&small), "peak {small}");
     let (kept, size) = meter::retained(|| std::hint::black_box(vec![0u8; 5_000]));
     assert_eq!((kept.len(), size), (5_000, 5_000));

@@ -13,7 +13,7 @@ use crate::error::IntegrityError;
 use crate::grave::{self, GraveSlot};
 use crate::key::RawKey;
 use crate::schema::{End, Entity, RelationDef, RelationKind};
-use crate::snapshot::codec::{self, CodecError};
+use crate::snapshot::codec::{self, Unloadable};
 
 pub(crate) use many_to_many::ManyToManyStore;
 pub(crate) use one_to_many::OneToManyStore;
@@ -210,13 +210,14 @@ pub(crate) trait ErasedPayloads: Any + Send + Sync {
     ) -> Box<dyn Any + Send + Sync>;
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
-    /// Appends the encodings of the payloads at `indices` (`n` of them), end to end.
+    /// Appends the encodings of the payloads at `indices` (`n` of them), end to end, and
+    /// checks that they load back (`codec::encode_checked`).
     fn encode_in(
         &self,
         n: usize,
         indices: &mut dyn Iterator<Item = usize>,
         out: &mut Vec<u8>,
-    ) -> Result<(), CodecError>;
+    ) -> Result<(), Unloadable>;
 }
 
 /// Payloads of type `W`, indexed like the links.
@@ -268,7 +269,7 @@ impl<W: Entity> ErasedPayloads for PayloadVec<W> {
         n: usize,
         indices: &mut dyn Iterator<Item = usize>,
         out: &mut Vec<u8>,
-    ) -> Result<(), CodecError> {
-        codec::encode_all(n, indices.map(|i| &self.0[i]), out)
+    ) -> Result<(), Unloadable> {
+        codec::encode_checked(n, indices.map(|i| &self.0[i]), out)
     }
 }

@@ -47,6 +47,7 @@ pub(crate) enum CodecError {
 
 /// Appends the encoding of `value` to `out`.
 #[inline]
+#[cfg_attr(not(test), allow(dead_code))] // saves go through `encode_checked`
 pub(crate) fn encode<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
     bincode::serde::encode_into_writer(value, Append(out), config::standard())
         .map_err(|e| CodecError::Other(e.to_string()))
@@ -68,26 +69,130 @@ impl Writer for Append<'_> {
     }
 }
 
-/// Appends the encodings of the `n` values of `values`, end to end, in one encoder call
-/// (the same bytes as [`encode`] of each in turn, without a call per value).
-pub(crate) fn encode_all<T: Serialize>(
-    n: usize,
+/// Appends the encodings of `values`, end to end, one encoder call each, and pushes on
+/// `ends` where each value's bytes end, counted from where they start. (One call for all,
+/// as a tuple, through a writer that records the length, took more instructions.)
+fn encode_all<T: Serialize>(
     values: impl Iterator<Item = T>,
     out: &mut Vec<u8>,
+    ends: &mut Vec<usize>,
 ) -> Result<(), CodecError> {
-    struct EndToEnd<I>(usize, std::cell::Cell<Option<I>>);
-    impl<T: Serialize, I: Iterator<Item = T>> Serialize for EndToEnd<I> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            use serde::ser::SerializeTuple;
-            // a tuple: bincode writes no length, only the elements
-            let mut t = s.serialize_tuple(self.0)?;
-            for v in self.1.take().into_iter().flatten() {
-                t.serialize_element(&v)?;
+    let start = out.len();
+    for v in values {
+        bincode::serde::encode_into_writer(&v, Append(out), config::standard())
+            .map_err(|e| CodecError::Other(e.to_string()))?;
+        ends.push(out.len() - start);
+    }
+    Ok(())
+}
+
+/// Why values could not be saved.
+pub(crate) enum Unloadable {
+    /// A `Serialize` implementation failed.
+    Encode(CodecError),
+    /// Value `index` (in the order given) encodes to bytes that do not load back as it.
+    Value {
+        /// Its position.
+        index: usize,
+        /// Why, in words a user can act on.
+        cause: String,
+    },
+}
+
+/// Appends the encodings of the `n` values of `values` end to end (as one call of
+/// [`encode`] for each), then checks that they load back: decoding them one after the
+/// other exactly as a load does (the same limit, the same shared allowance of elements,
+/// the same canonical check), each value must take exactly its own bytes. So a value
+/// whose type needs a self-describing format (`deserialize_any`), or whose encoding the
+/// decoder reads differently (a field skipped when serialized and not when deserialized),
+/// is refused. A panic in a `Deserialize` (or a `Drop` of a decoded value) is caught and
+/// refuses the value it decoded. Costs one decode of the values.
+pub(crate) fn encode_checked<'a, T: Serialize + DeserializeOwned + 'a>(
+    n: usize,
+    values: impl Iterator<Item = &'a T>,
+    out: &mut Vec<u8>,
+) -> Result<(), Unloadable> {
+    let start = out.len();
+    let mut ends = Vec::with_capacity(n);
+    match encode_all(values, out, &mut ends) {
+        Ok(()) => {}
+        Err(CodecError::Other(detail)) if detail.contains("SequenceMustHaveLength") => {
+            return Err(Unloadable::Value {
+                index: ends.len(),
+                cause: format!(
+                    "its type writes a map or sequence of unknown length, which the snapshot \
+                     encoding cannot carry (#[serde(flatten)], or a Serialize that calls \
+                     serialize_map or serialize_seq without a length): {detail}"
+                ),
+            })
+        }
+        Err(e) => return Err(Unloadable::Encode(e)),
+    }
+    let bytes = &out[start..];
+    let at = Cell::new(0usize);
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let blob = Blob::new(bytes.len());
+        let mut pos = 0;
+        for (i, &end) in ends.iter().enumerate() {
+            at.set(i);
+            let own = end - pos;
+            match decode_canonical_in::<T>(&bytes[pos..], &blob) {
+                Ok((_, used)) if used == own => {}
+                Ok((_, used)) => return Err((i, mismatch(used, own))),
+                Err(e) => return Err((i, not_decodable(e))),
             }
-            t.end()
+            pos = end;
+        }
+        Ok(())
+    }));
+    match checked {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err((index, cause))) => Err(Unloadable::Value { index, cause }),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            Err(Unloadable::Value {
+                index: at.get(),
+                cause: format!("its Deserialize panicked decoding it back ({msg})"),
+            })
         }
     }
-    encode(&EndToEnd(n, std::cell::Cell::new(Some(values))), out)
+}
+
+/// What a value that decodes back to another value may be using.
+const DIFFERS: &str = "#[serde(skip_serializing_if)], #[serde(skip_serializing)], or a \
+                       Serialize and Deserialize that disagree";
+
+fn mismatch(used: usize, own: usize) -> String {
+    format!(
+        "its encoding is {own} bytes, but decoding it back reads {used}: it does not decode \
+         to the value saved ({DIFFERS})"
+    )
+}
+
+fn not_decodable(e: CodecError) -> String {
+    match e {
+        CodecError::Other(detail) if detail.contains("AnyNotSupported") => format!(
+            "its type needs a self-describing format, which the snapshot encoding is not \
+             (#[serde(tag = ...)], #[serde(untagged)], #[serde(flatten)], or a Deserialize \
+             that calls deserialize_any or deserialize_ignored_any): {detail}"
+        ),
+        CodecError::Other(detail) if detail.contains(TOO_MANY) => format!(
+            "it holds more sequence elements encoded in no bytes (`()`, unit structs) than a \
+             load accepts: {detail}"
+        ),
+        CodecError::Other(detail) => format!(
+            "it does not decode back ({detail}): it is read differently from how it is \
+             written ({DIFFERS})"
+        ),
+        CodecError::Limit => "decoding it back exceeds the memory limit a load allows".into(),
+        CodecError::NotCanonical => {
+            format!("it decodes back to a value that encodes to other bytes ({DIFFERS})")
+        }
+    }
 }
 
 /// The decode limit chosen for a blob of bytes: the smallest power of four, at least

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io;
+use std::path::PathBuf;
 
 use crate::key::RawKey;
 use crate::schema::RelationKind;
@@ -11,8 +12,16 @@ use crate::schema::RelationKind;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SnapshotError {
-    /// Reading or writing failed.
-    Io(io::Error),
+    /// Reading or writing a file failed: at which step, on which file.
+    Io {
+        /// The step that failed.
+        step: IoStep,
+        /// The file (or folder) it acted on; `None` for a reader or writer handed in by
+        /// the program.
+        path: Option<PathBuf>,
+        /// The operating system's error.
+        source: io::Error,
+    },
     /// The bytes do not start with the snapshot magic.
     NotASnapshot,
     /// The file ends before the header or the payload it announces.
@@ -99,12 +108,84 @@ pub enum SnapshotError {
         /// The migration's error message, or the panic's.
         message: String,
     },
+    /// A row or link payload encodes to bytes that would not load back as the value
+    /// saved, so the save is refused before any file is touched: its type uses a serde
+    /// feature the snapshot encoding cannot carry (see [`Entity`](crate::Entity)).
+    Unencodable {
+        /// The table (`table NAME`) or many-to-many relation (`relation NAME`).
+        section: String,
+        /// The row's key, or the link's pair of keys `(a, b)`.
+        key: String,
+        /// Why, and what to change.
+        cause: String,
+    },
+}
+
+/// The step of a save or a load at which a file operation failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IoStep {
+    /// Reading the target of a symbolic link the save writes through.
+    ResolveLink,
+    /// Listing the target's folder, to find temp files left by interrupted saves.
+    ListFolder,
+    /// Removing a temp file left by an interrupted save.
+    RemoveStaleTemp,
+    /// Creating the temp file.
+    Create,
+    /// Writing the snapshot.
+    Write,
+    /// Syncing the temp file (`fsync`).
+    Sync,
+    /// Renaming the temp file over the target.
+    Rename {
+        /// The target.
+        to: PathBuf,
+    },
+    /// Syncing the target's folder.
+    SyncFolder,
+    /// Opening the snapshot file.
+    Open,
+    /// Reading the snapshot.
+    Read,
+}
+
+impl SnapshotError {
+    /// An I/O error at `step` on `path`.
+    pub(crate) fn io(step: IoStep, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        SnapshotError::Io {
+            step,
+            path: Some(path.into()),
+            source,
+        }
+    }
 }
 
 impl fmt::Display for SnapshotError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SnapshotError::Io(e) => write!(f, "i/o error: {e}"),
+            SnapshotError::Io { step, path, source } => {
+                let verb = match step {
+                    IoStep::ResolveLink => "resolve the symbolic link",
+                    IoStep::ListFolder => "list the folder",
+                    IoStep::RemoveStaleTemp => "remove the stale temp file",
+                    IoStep::Create => "create",
+                    IoStep::Write => "write",
+                    IoStep::Sync => "sync",
+                    IoStep::Rename { .. } => "rename",
+                    IoStep::SyncFolder => "sync the folder",
+                    IoStep::Open => "open",
+                    IoStep::Read => "read",
+                };
+                match path {
+                    Some(p) => write!(f, "could not {verb} {}", p.display())?,
+                    None => write!(f, "could not {verb} the snapshot")?,
+                }
+                if let IoStep::Rename { to } = step {
+                    write!(f, " to {}", to.display())?;
+                }
+                write!(f, ": {source}")
+            }
             SnapshotError::NotASnapshot => write!(f, "not a relgraph snapshot (wrong magic bytes)"),
             SnapshotError::Truncated { expected, found } => write!(
                 f,
@@ -158,6 +239,11 @@ impl fmt::Display for SnapshotError {
                 f,
                 "the migration of {section} from version {from} failed at {at}: {message}"
             ),
+            SnapshotError::Unencodable {
+                section,
+                key,
+                cause,
+            } => write!(f, "cannot save {section} at {key}: {cause}"),
         }
     }
 }
@@ -165,17 +251,11 @@ impl fmt::Display for SnapshotError {
 impl std::error::Error for SnapshotError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            SnapshotError::Io(e) => Some(e),
+            SnapshotError::Io { source, .. } => Some(source),
             SnapshotError::SchemaMismatch(e) => Some(e),
             SnapshotError::Invalid(e) => Some(e),
             _ => None,
         }
-    }
-}
-
-impl From<io::Error> for SnapshotError {
-    fn from(e: io::Error) -> Self {
-        SnapshotError::Io(e)
     }
 }
 

@@ -3,7 +3,10 @@
 //! [`Store::save`] writes every table (keys, rows, free slots), every relation (links in
 //! order, payloads) and a description of the schema to a temp file in the target's folder,
 //! syncs it, renames it over the target and syncs the folder: a crash at any point leaves
-//! the old file or the new one. [`Store::load`] checks the header and the checksum, decodes
+//! the old file or the new one. Before any file is touched, the save decodes what it
+//! encoded, as a load will, and refuses rows and payloads that would not load back
+//! ([`SnapshotError::Unencodable`]), so a save never replaces a loadable file with one
+//! that is not. [`Store::load`] checks the header and the checksum, decodes
 //! with memory limits derived from the input's size, rebuilds the second side of every
 //! relation, checks every invariant, and only then hands back a store. Keys saved are the
 //! keys loaded, and re-saving a loaded store gives the same bytes (for row types that
@@ -57,13 +60,14 @@ pub(crate) mod image;
 pub(crate) mod load;
 mod save;
 
+use std::fmt;
 use std::io::{Read, Write};
 use std::path::Path;
 
 pub use dot::{dot, DotScope};
-pub use error::{InvalidGraph, Invariant, SchemaDifference, SnapshotError};
+pub use error::{InvalidGraph, Invariant, IoStep, SchemaDifference, SnapshotError};
 pub use format::{checksum, Header, FORMAT_VERSION, HEADER_LEN, MAGIC};
-pub use save::{temp_path, FileSystem, StdFileSystem};
+pub use save::{is_temp_of, temp_files, temp_path, FileSystem, StdFileSystem};
 
 use crate::relation::PayloadVec;
 use crate::schema::{RelationKind, Rules};
@@ -75,12 +79,18 @@ use image::{Image, TableImage};
 pub const DEFAULT_MAX_BYTES: u64 = 4 << 30;
 
 impl Store {
-    /// The snapshot of the whole store as bytes. O(entities + links).
+    /// The snapshot of the whole store as bytes. O(entities + links): every row and link
+    /// payload is encoded, then decoded back as a load decodes it, to check that it loads
+    /// (about the cost of a load's decoding on top of the encoding).
     ///
     /// # Errors
     ///
     /// [`SnapshotError::InTransaction`] inside a transaction; [`SnapshotError::Encode`] if
-    /// a row's `Serialize` implementation fails.
+    /// a row's `Serialize` implementation fails; [`SnapshotError::Unencodable`], naming the
+    /// table (or relation) and the key (or pair), if a row or payload would not load back
+    /// (its type needs a self-describing format: `#[serde(tag)]`, `untagged`, `flatten`;
+    /// or it decodes to another value: `skip_serializing_if`; see
+    /// [`Entity`](crate::Entity)), or if its `Deserialize` panics while checked.
     pub fn to_snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
         save::encode(self)
     }
@@ -90,22 +100,35 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// As [`to_snapshot`](Self::to_snapshot), and [`SnapshotError::Io`].
+    /// As [`to_snapshot`](Self::to_snapshot) (then nothing is written), and
+    /// [`SnapshotError::Io`] (step [`IoStep::Write`], no path).
     pub fn write_snapshot(&self, mut writer: impl Write) -> Result<(), SnapshotError> {
-        writer.write_all(&save::encode(self)?)?;
-        Ok(())
+        let bytes = save::encode(self)?;
+        writer
+            .write_all(&bytes)
+            .and_then(|()| writer.flush())
+            .map_err(|source| SnapshotError::Io {
+                step: IoStep::Write,
+                path: None,
+                source,
+            })
     }
 
-    /// Saves the snapshot to `path` atomically: written to `.NAME.relgraph-tmp` in the same
-    /// folder, synced, renamed over `path`, folder synced; `Ok` only then. A crash at any
-    /// moment leaves the previous file or the new one. One save at a time per path.
+    /// Saves the snapshot to `path` atomically: encoded and checked in memory (nothing is
+    /// touched if a row would not load back), written to a temp file of a fresh name
+    /// ([`temp_path`]) in the same folder, synced, renamed over `path`, folder synced; `Ok`
+    /// only then. A crash at any moment leaves the previous file or the new one; the next
+    /// save removes the temp file it left. If `path` is a symbolic link (or a chain of
+    /// them, at most 40), the save writes atomically to the file it finally points to and
+    /// the link stays. Concurrent saves of one path (threads or processes) all succeed,
+    /// each with its own temp file; the file holds the snapshot of the last rename.
     ///
     /// # Errors
     ///
-    /// As [`to_snapshot`](Self::to_snapshot), and [`SnapshotError::Io`]: then `path` is
-    /// unchanged, unless only the final folder sync failed (the rename happened but may
-    /// not be durable), and the temp file is removed (if that removal fails too, the next
-    /// save removes it).
+    /// As [`to_snapshot`](Self::to_snapshot), and [`SnapshotError::Io`] naming the step and
+    /// the file: then `path` is unchanged, unless only the final folder sync failed (the
+    /// rename happened but may not be durable), and the temp file is removed (if that
+    /// removal fails too, the next save removes it).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), SnapshotError> {
         self.save_with(&mut StdFileSystem, path)
     }
@@ -147,7 +170,7 @@ impl Store {
         reader: impl Read,
         max_bytes: u64,
     ) -> Result<Store, SnapshotError> {
-        let bytes = read_capped(reader, max_bytes)?;
+        let bytes = read_capped(reader, max_bytes, None)?;
         Store::from_snapshot(schema, &bytes)
     }
 
@@ -180,12 +203,85 @@ pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), Snapsho
     save::write_atomic(&mut StdFileSystem, path, bytes)
 }
 
-/// Reads at most `max_bytes` from `reader`.
-fn read_capped(reader: impl Read, max_bytes: u64) -> Result<Vec<u8>, SnapshotError> {
+impl Store {
+    /// Checks snapshot bytes with the program's `schema`, as a load would: header,
+    /// checksum, structure, schema comparison (with migrations), every graph invariant,
+    /// and every row and link payload decoded with the program's types (in its canonical
+    /// encoding). The store built is dropped. This is what [`verify`] cannot do without the
+    /// types. O(bytes), the cost and memory of a load.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_snapshot`](Self::from_snapshot).
+    pub fn verify_snapshot(schema: crate::Schema, bytes: &[u8]) -> Result<Verified, SnapshotError> {
+        let info = inspect(bytes)?;
+        drop(Store::from_snapshot(schema, bytes)?);
+        let rows = info.tables.iter().map(|t| t.rows).sum();
+        let payloads = info
+            .relations
+            .iter()
+            .filter(|r| r.kind == RelationKind::ManyToMany)
+            .map(|r| r.links)
+            .sum();
+        Ok(Verified {
+            info,
+            rows,
+            payloads,
+        })
+    }
+
+    /// [`verify_snapshot`](Self::verify_snapshot) of the file at `path` (at most
+    /// [`DEFAULT_MAX_BYTES`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load).
+    pub fn verify_file(
+        schema: crate::Schema,
+        path: impl AsRef<Path>,
+    ) -> Result<Verified, SnapshotError> {
+        let bytes = read_file(path.as_ref(), DEFAULT_MAX_BYTES)?;
+        Store::verify_snapshot(schema, &bytes)
+    }
+}
+
+/// What [`Store::verify_file`] checked: everything a load checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// What the snapshot holds.
+    pub info: SnapshotInfo,
+    /// Rows decoded with the program's types (kind rows included).
+    pub rows: u64,
+    /// Many-to-many link payloads decoded with the program's types.
+    pub payloads: u64,
+}
+
+impl fmt::Display for Verified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "header, checksum, structure, schema and graph invariants hold; {} rows and {} \
+             link payloads decode with the program's types",
+            self.rows, self.payloads
+        )
+    }
+}
+
+/// Reads at most `max_bytes` from `reader` (the file at `path`, if any).
+fn read_capped(
+    reader: impl Read,
+    max_bytes: u64,
+    path: Option<&Path>,
+) -> Result<Vec<u8>, SnapshotError> {
     let mut bytes = Vec::new();
     reader
         .take(max_bytes.saturating_add(1))
-        .read_to_end(&mut bytes)?;
+        .read_to_end(&mut bytes)
+        .map_err(|source| SnapshotError::Io {
+            step: IoStep::Read,
+            path: path.map(Path::to_path_buf),
+            source,
+        })?;
     if bytes.len() as u64 > max_bytes {
         return Err(SnapshotError::TooLarge {
             size: bytes.len() as u64,
@@ -196,16 +292,24 @@ fn read_capped(reader: impl Read, max_bytes: u64) -> Result<Vec<u8>, SnapshotErr
 }
 
 /// Reads the file at `path`, refusing one over `max_bytes` before reading it.
+///
+/// # Errors
+///
+/// [`SnapshotError::Io`] (steps [`IoStep::Open`], [`IoStep::Read`]) naming `path`;
+/// [`SnapshotError::TooLarge`] past the cap.
 pub fn read_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, SnapshotError> {
-    let file = std::fs::File::open(path)?;
-    let size = file.metadata()?.len();
+    let file = std::fs::File::open(path).map_err(|e| SnapshotError::io(IoStep::Open, path, e))?;
+    let size = file
+        .metadata()
+        .map_err(|e| SnapshotError::io(IoStep::Read, path, e))?
+        .len();
     if size > max_bytes {
         return Err(SnapshotError::TooLarge {
             size,
             cap: max_bytes,
         });
     }
-    read_capped(file, max_bytes)
+    read_capped(file, max_bytes, Some(path))
 }
 
 /// A table as a snapshot describes it.
@@ -329,8 +433,11 @@ pub fn inspect(bytes: &[u8]) -> Result<SnapshotInfo, SnapshotError> {
 
 /// Checks a snapshot without the program's types: header, checksum, structure, and every
 /// graph invariant under the snapshot's own schema (live endpoints, cardinalities, no
-/// duplicate links, self-link and acyclicity rules, kinds, counts). Rows are not decoded:
-/// that needs their types. O(bytes).
+/// duplicate links, self-link and acyclicity rules, kinds, counts). O(bytes).
+///
+/// What it cannot check: rows and link payloads are not decoded (that needs their
+/// types), so a file whose rows do not decode passes, and so does one whose schema the
+/// program would refuse. [`Store::verify_file`] checks those with the program's schema.
 ///
 /// # Errors
 ///
