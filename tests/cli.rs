@@ -153,7 +153,7 @@ fn inspect_shows_every_table_with_its_row_count_and_every_relation_with_its_link
     assert!(run.stderr.is_empty(), "{run:?}");
     let out = &run.stdout;
 
-    // name, version, kind of, rows, slots, bytes
+    // name, version, kind of, rows, slots, bytes, type shape
     let tables = [
         ("users", s.len::<User>(), 4),
         ("posts", s.len::<Post>(), 9),
@@ -166,8 +166,9 @@ fn inspect_shows_every_table_with_its_row_count_and_every_relation_with_its_link
     ];
     for (name, rows, slots) in tables {
         let cells = row_of(out, name);
-        assert_eq!(cells.len(), 6, "{cells:?}");
+        assert_eq!(cells.len(), 7, "{cells:?}");
         assert_eq!(cells[1], "1", "version of {name}");
+        assert_eq!(cells[6].len(), 16, "type shape of {name}: {cells:?}");
         assert_eq!(cells[2], "-", "kind of {name}");
         assert_eq!(cells[3], rows.to_string(), "rows of {name}");
         assert_eq!(cells[4], slots.to_string(), "slots of {name}");
@@ -175,7 +176,7 @@ fn inspect_shows_every_table_with_its_row_count_and_every_relation_with_its_link
     assert_eq!(row_of(out, "users")[3], "3");
     assert_eq!(row_of(out, "posts")[3], "8");
 
-    // name (three cells), kind, rules, poly parent, links, bytes
+    // name (three cells), kind, rules, poly parent, links, bytes, payload
     let relations = [
         (
             "users.posts <-> posts.author",
@@ -220,10 +221,15 @@ fn inspect_shows_every_table_with_its_row_count_and_every_relation_with_its_link
     ];
     for (name, kind, links) in relations {
         let cells = row_of(out, name);
-        assert_eq!(cells.len(), 8, "{cells:?}");
+        assert_eq!(cells.len(), 9, "{cells:?}");
         assert_eq!(cells[3], kind, "kind of {name}");
         assert_eq!(cells[5], "-", "poly parent of {name}");
         assert_eq!(cells[6], links.to_string(), "links of {name}");
+        if kind == "many_to_many" {
+            assert!(cells[8].starts_with("v1:"), "payload of {name}: {cells:?}");
+        } else {
+            assert_eq!(cells[8], "-", "payload of {name}");
+        }
     }
     // counts unlike each other, so a column mix-up shows
     let links: Vec<_> = relations.iter().map(|&(_, _, n)| n).collect();

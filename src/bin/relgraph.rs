@@ -302,12 +302,21 @@ fn inspect_text(info: &SnapshotInfo) -> String {
             t.rows.to_string(),
             t.slots.to_string(),
             t.bytes.to_string(),
+            t.shape.map_or_else(none, |h| format!("{h:016x}")),
         ]
     });
     grid(
         &mut s,
-        &["name", "version", "kind of", "rows", "slots", "bytes"],
-        &[false, true, false, true, true, true],
+        &[
+            "name",
+            "version",
+            "kind of",
+            "rows",
+            "slots",
+            "bytes",
+            "type shape",
+        ],
+        &[false, true, false, true, true, true, false],
         rows.collect(),
     );
     let _ = writeln!(s, "\nrelations ({}):", info.relations.len());
@@ -319,12 +328,26 @@ fn inspect_text(info: &SnapshotInfo) -> String {
             r.poly_parent.as_deref().map_or_else(none, printable),
             r.links.to_string(),
             r.bytes.to_string(),
+            if r.kind == RelationKind::ManyToMany {
+                let shape = r.payload_shape.map_or_else(none, |h| format!("{h:016x}"));
+                format!("v{}:{shape}", r.payload_version)
+            } else {
+                none()
+            },
         ]
     });
     grid(
         &mut s,
-        &["name", "kind", "rules", "poly parent", "links", "bytes"],
-        &[false, false, false, false, true, true],
+        &[
+            "name",
+            "kind",
+            "rules",
+            "poly parent",
+            "links",
+            "bytes",
+            "payload",
+        ],
+        &[false, false, false, false, true, true, false],
         rows.collect(),
     );
     s
