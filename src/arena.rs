@@ -105,10 +105,16 @@ impl Listed {
     #[inline]
     fn set(&mut self, index: u32) {
         let word = index as usize / 64;
-        if word >= self.0.len() {
-            self.0.resize(word + 1, 0);
+        match self.0.get_mut(word) {
+            Some(w) => *w |= 1 << (index % 64),
+            None => self.grow_and_set(index),
         }
-        self.0[word] |= 1 << (index % 64);
+    }
+
+    #[cold]
+    fn grow_and_set(&mut self, index: u32) {
+        self.0.resize(index as usize / 64 + 1, 0);
+        self.0[index as usize / 64] |= 1 << (index % 64);
     }
 
     #[inline]
@@ -241,6 +247,7 @@ impl<T> Arena<T> {
         }
     }
 
+    #[inline]
     pub fn remove(&mut self, key: RawKey) -> Option<T> {
         let slot = self.slots.get_mut(key.idx())?;
         if slot.version != key.version() {
@@ -399,6 +406,8 @@ pub(crate) trait ErasedArena: Any + Send + Sync {
     fn keys(&self) -> Vec<RawKey>;
     /// Checks the free list of a plain table or base (see `Arena::check_free_list`).
     fn check_free_list(&self) -> Result<(), String>;
+    /// Whether dropping a row runs code (else a removed one needs no grave).
+    fn needs_drop(&self) -> bool;
     /// Removes the value and keeps it, to be dropped by [`bury`](Self::bury) once the
     /// store is consistent again (see `grave.rs`).
     fn remove_defer(&mut self, key: RawKey) -> bool;
@@ -441,6 +450,9 @@ impl<T: Entity> ErasedArena for Column<T> {
     }
     fn keys(&self) -> Vec<RawKey> {
         self.iter().map(|(k, _)| k).collect()
+    }
+    fn needs_drop(&self) -> bool {
+        needs_drop::<T>()
     }
     fn check_free_list(&self) -> Result<(), String> {
         match self {

@@ -85,10 +85,11 @@ impl Graves {
         }
     }
 
-    /// The grave of the payloads of relation `r`, marked as possibly holding values.
+    /// The grave of the payloads of relation `r`; marked as possibly holding values if
+    /// `drops` (the payload type has drop code: a value without any is dropped at once).
     #[inline]
-    pub fn payloads(&mut self, r: u32) -> &mut GraveSlot {
-        self.dirty = true;
+    pub fn payloads(&mut self, r: u32, drops: bool) -> &mut GraveSlot {
+        self.dirty |= drops;
         &mut self.payloads[r as usize]
     }
 
@@ -148,7 +149,7 @@ mod tests {
         std::panic::set_hook(Box::new(|_| {}));
         let mut g = Graves::new(1);
         for i in 0..10 {
-            defer(g.payloads(0), Bomb(i == 3 || i == 7));
+            defer(g.payloads(0, true), Bomb(i == 3 || i == 7));
         }
         let before = DROPS.load(Ordering::SeqCst);
         let first = g.bury(&mut []);

@@ -126,8 +126,9 @@ impl Store {
                 .expect("removing a live entity");
             self.log.push(Undo::Restore { table, key, value });
         } else {
-            self.graves.dirty = true;
-            self.tables[table as usize].remove_defer(key);
+            let t = &mut self.tables[table as usize];
+            self.graves.dirty |= t.needs_drop();
+            t.remove_defer(key);
         }
         if !self.leaf[table as usize] {
             // (a leaf's one relation keeps nothing at its child end)
@@ -250,7 +251,8 @@ impl Store {
                 (0, 0, None)
             }
             RelationStore::ManyToMany(r) => {
-                let grave = (!recording).then(|| self.graves.payloads(rel));
+                let drops = r.payloads.needs_drop();
+                let grave = (!recording).then(|| self.graves.payloads(rel, drops));
                 match r.detach(a, b, !recording, grave) {
                     Some(undo) => undo,
                     None => return false,
@@ -466,8 +468,9 @@ impl Store {
     fn apply_undo(&mut self, undo: Undo) {
         match undo {
             Undo::Remove { table, key } => {
-                self.graves.dirty = true;
-                self.tables[table as usize].remove_defer(key);
+                let t = &mut self.tables[table as usize];
+                self.graves.dirty |= t.needs_drop();
+                t.remove_defer(key);
                 self.forget_lists(table, key);
             }
             Undo::Restore { table, key, value } => {
@@ -485,7 +488,8 @@ impl Store {
                     r.detach(a, b);
                 }
                 RelationStore::ManyToMany(r) => {
-                    r.detach(a, b, false, Some(self.graves.payloads(rel)));
+                    let drops = r.payloads.needs_drop();
+                    r.detach(a, b, false, Some(self.graves.payloads(rel, drops)));
                 }
             },
             Undo::Relink {

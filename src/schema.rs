@@ -1017,19 +1017,18 @@ impl Schema {
     #[inline]
     #[track_caller]
     pub(crate) fn relation_index(&self, (tag, index): (u32, u32)) -> u32 {
-        match self.relations.get(index as usize) {
-            Some(def) if def.tag == tag => index,
-            found => foreign_handle("relation", index, found.map(|d| d.name.to_string())),
+        if self.relations.get(index as usize).map(|d| d.tag) != Some(tag) {
+            self.foreign_relation(index);
         }
+        index
     }
 
     /// Panics unless `(tag, index)` is a kind handle of this schema.
     #[inline]
     #[track_caller]
-    pub(crate) fn check_table_tag(&self, what: &str, (tag, index): (u32, u32)) {
-        match self.tables.get(index as usize) {
-            Some(def) if def.tag == tag => {}
-            found => foreign_handle(what, index, found.map(|d| format!("table `{}`", d.name))),
+    pub(crate) fn check_table_tag(&self, what: &'static str, (tag, index): (u32, u32)) {
+        if self.tables.get(index as usize).map(|d| d.tag) != Some(tag) {
+            self.foreign_table(what, index);
         }
     }
 
@@ -1037,10 +1036,32 @@ impl Schema {
     #[inline]
     #[track_caller]
     pub(crate) fn check_group_tag(&self, (tag, index): (u32, u32)) {
-        match self.groups.get(index as usize) {
-            Some(def) if def.tag == tag => {}
-            found => foreign_handle("polymorphic parent end", index, found.map(|g| g.end.into())),
+        if self.groups.get(index as usize).map(|g| g.tag) != Some(tag) {
+            let here = self.groups.get(index as usize).map(|g| g.end.to_string());
+            foreign_handle("polymorphic parent end", index, here);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn foreign_relation(&self, index: u32) -> ! {
+        let here = self
+            .relations
+            .get(index as usize)
+            .map(|d| d.name.to_string());
+        foreign_handle("relation", index, here)
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn foreign_table(&self, what: &'static str, index: u32) -> ! {
+        let here = self
+            .tables
+            .get(index as usize)
+            .map(|d| format!("table `{}`", d.name));
+        foreign_handle(what, index, here)
     }
 
     pub(crate) fn table_index<T: 'static>(&self) -> Option<u32> {
@@ -1049,6 +1070,7 @@ impl Schema {
 }
 
 #[cold]
+#[inline(never)]
 #[track_caller]
 fn foreign_handle(what: &str, index: u32, here: Option<String>) -> ! {
     match here {

@@ -203,6 +203,8 @@ pub(crate) trait ErasedPayloads: Any + Send + Sync {
     /// Removes the payload at `index` (swap-remove) into `grave`, to be dropped once the
     /// store is consistent again.
     fn swap_remove_defer(&mut self, index: usize, grave: &mut GraveSlot);
+    /// Whether dropping a payload runs code (else a removed one needs no grave).
+    fn needs_drop(&self) -> bool;
     fn replace_boxed(
         &mut self,
         index: usize,
@@ -247,6 +249,9 @@ impl<W: Entity> ErasedPayloads for PayloadVec<W> {
     }
     fn swap_remove_defer(&mut self, index: usize, grave: &mut GraveSlot) {
         grave::defer(grave, self.0.swap_remove(index));
+    }
+    fn needs_drop(&self) -> bool {
+        std::mem::needs_drop::<W>()
     }
     fn replace_boxed(
         &mut self,
