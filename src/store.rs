@@ -136,7 +136,12 @@ impl Store {
     pub(crate) fn table_of<T: Entity>(&self) -> u32 {
         match self.schema.table_index::<T>() {
             Some(t) => t,
-            None => panic!("type {} is not a table of this store", type_name::<T>()),
+            None => panic!(
+                "type {} is not a table of this store: register it with \
+                 `schema.table::<{}>(\"NAME\")` (or `schema.kind`) before building the store",
+                type_name::<T>(),
+                short_type_name::<T>()
+            ),
         }
     }
 
@@ -307,6 +312,20 @@ impl Store {
             Some(r) => Ok(r),
             None => Err(self.stale(key)),
         }
+    }
+
+    /// Replaces the entity under `key` with `value`; its links stay. Needs no `Clone`
+    /// (inside a transaction the old value is kept for a rollback; outside it is dropped).
+    /// O(1) plus one small allocation.
+    ///
+    /// # Errors
+    ///
+    /// [`StaleKey`] if `key` names no live entity; `value` is dropped, nothing changes.
+    pub fn replace<T: Entity>(&mut self, key: Key<T>, value: T) -> Result<(), StaleKey> {
+        let table = self.table_of::<T>();
+        let raw = self.live(table, key)?;
+        self.p_replace(table, raw, value);
+        Ok(())
     }
 
     /// Number of live entities of type `T`. O(1).
@@ -764,14 +783,14 @@ impl Store {
     /// O(1) per step.
     pub fn targets<R: Relation>(&self, rel: R, a: Key<R::A>) -> Linked<'_, R::B> {
         let index = self.rel_index(rel);
-        Linked::new(self.rel_store(index), End::A, a.raw())
+        Linked::new(self, self.rel_store(index), End::A, a.raw())
     }
 
     /// The first-end entities linked to `b`, in link order: the parent of a one-to-many
     /// child, the partner of a one-to-one, the sources of a many-to-many. O(1) per step.
     pub fn sources<R: Relation>(&self, rel: R, b: Key<R::B>) -> Linked<'_, R::A> {
         let index = self.rel_index(rel);
-        Linked::new(self.rel_store(index), End::B, b.raw())
+        Linked::new(self, self.rel_store(index), End::B, b.raw())
     }
 
     /// Number of second-end entities linked to `a`. O(1).
@@ -817,6 +836,85 @@ impl Store {
         self.otm(rel).parent_of(child.raw()).map(Key::from_raw)
     }
 
+    /// The parent's row of `child`, if it has a parent: `employee.manager` is
+    /// `store.parent_row(reports, employee)`. O(1).
+    pub fn parent_row<P: Entity, C: Entity>(
+        &self,
+        rel: OneToMany<P, C>,
+        child: Key<C>,
+    ) -> Option<&P> {
+        self.parent(rel, child).and_then(|p| self.get(p))
+    }
+
+    /// Inserts `value` as the last child of `parent`, in one step: the row and its link
+    /// both, or neither (`Post { author: user, .. }` in an ORM). O(1) amortised.
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::Stale`] if `parent` is stale; nothing is inserted.
+    ///
+    /// # Panics
+    ///
+    /// As [`insert`](Self::insert).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{DeleteRule, Schema, Store};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize)] struct User;
+    /// # #[derive(Serialize, Deserialize)] struct Post { title: String }
+    /// # let mut schema = Schema::new();
+    /// # let users = schema.table::<User>("users");
+    /// # let posts = schema.table::<Post>("posts");
+    /// # let authorship = schema.one_to_many(users, "posts", posts, "author", DeleteRule::Cascade);
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User);
+    /// let guide = store.insert_child(authorship, alice, Post { title: "Guide".into() })?;
+    /// assert_eq!(store.parent(authorship, guide), Some(alice));
+    /// # Ok::<(), relgraph::LinkError>(())
+    /// ```
+    pub fn insert_child<P: Entity, C: Entity>(
+        &mut self,
+        rel: OneToMany<P, C>,
+        parent: Key<P>,
+        value: C,
+    ) -> Result<Key<C>, LinkError> {
+        let (index, def) = self.rel(rel);
+        self.live_at(index, End::A, def.a_table, parent)?;
+        self.atomic(|s| {
+            let child = s.insert(value);
+            s.link(rel, parent, child)?;
+            Ok(child)
+        })
+    }
+
+    /// Inserts `value` and links it as the last target of `a` with `payload`, in one
+    /// step: the row and its link both, or neither. O(1) amortised.
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::Stale`] if `a` is stale; nothing is inserted.
+    ///
+    /// # Panics
+    ///
+    /// As [`insert`](Self::insert).
+    pub fn insert_target_with<A: Entity, B: Entity, W: Entity>(
+        &mut self,
+        rel: ManyToMany<A, B, W>,
+        a: Key<A>,
+        value: B,
+        payload: W,
+    ) -> Result<Key<B>, LinkError> {
+        let (index, def) = self.rel(rel);
+        self.live_at(index, End::A, def.a_table, a)?;
+        self.atomic(|s| {
+            let b = s.insert(value);
+            s.link_with(rel, a, b, payload)?;
+            Ok(b)
+        })
+    }
+
     /// The children of `parent`, in link order. O(1) per step.
     #[inline]
     pub fn children<P: Entity, C: Entity>(
@@ -826,6 +924,7 @@ impl Store {
     ) -> Children<'_, C> {
         Children {
             inner: self.otm(rel).children_of(parent.raw()),
+            store: self,
             _type: PhantomData,
         }
     }
@@ -1030,6 +1129,7 @@ impl Store {
         WithPayload {
             entries: r.entries(End::A, a.raw()),
             payloads: payloads::<W>(r),
+            store: self,
             _type: PhantomData,
         }
     }
@@ -1044,6 +1144,7 @@ impl Store {
         WithPayload {
             entries: r.entries(End::B, b.raw()),
             payloads: payloads::<W>(r),
+            store: self,
             _type: PhantomData,
         }
     }
@@ -1282,7 +1383,10 @@ impl<T: Entity> Index<Key<T>> for Store {
     fn index(&self, key: Key<T>) -> &T {
         match self.get(key) {
             Some(v) => v,
-            None => panic!("{}", self.stale(key)),
+            None => panic!(
+                "{}: the entity was removed (use `Store::get` for an Option)",
+                self.stale(key)
+            ),
         }
     }
 }
@@ -1347,14 +1451,26 @@ impl<T> Index<Key<T>> for Rows<'_, T> {
     fn index(&self, key: Key<T>) -> &T {
         match self.get(key) {
             Some(v) => v,
-            None => panic!("stale key {:?}", key.raw()),
+            None => panic!(
+                "stale key {:?}: the entity was removed (use `Rows::get` for an Option)",
+                key.raw()
+            ),
         }
     }
 }
 
-/// The children of a parent in a one-to-many, in link order, from [`Store::children`].
+/// The last segment of a type's path (`Post` for `my_game::model::Post`).
+fn short_type_name<T>() -> &'static str {
+    let full = type_name::<T>();
+    let base = full.split('<').next().unwrap_or(full);
+    &full[base.rfind("::").map_or(0, |i| i + 2)..]
+}
+
+/// The children of a parent in a one-to-many, in link order, from [`Store::children`]:
+/// their keys, or with [`rows`](Self::rows) the rows themselves.
 pub struct Children<'a, C> {
     inner: Iter<'a, RawKey>,
+    store: &'a Store,
     _type: PhantomData<fn() -> C>,
 }
 
@@ -1362,8 +1478,44 @@ impl<C> Clone for Children<'_, C> {
     fn clone(&self) -> Self {
         Children {
             inner: self.inner.clone(),
+            store: self.store,
             _type: PhantomData,
         }
+    }
+}
+
+impl<C> fmt::Debug for Children<'_, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.inner.clone().map(Key::<C>::from_raw))
+            .finish()
+    }
+}
+
+impl<'a, C: Entity> Children<'a, C> {
+    /// The children's rows instead of their keys, in the same order: `user.posts` is
+    /// `store.children(authorship, user).rows()`. O(1) per step (one table lookup when
+    /// called).
+    ///
+    /// ```
+    /// # use relgraph::{DeleteRule, Schema, Store};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize)] struct User;
+    /// # #[derive(Serialize, Deserialize, Debug, PartialEq)] struct Post(&'static str);
+    /// # let mut schema = Schema::new();
+    /// # let users = schema.table::<User>("users");
+    /// # let posts = schema.table::<Post>("posts");
+    /// # let authorship = schema.one_to_many(users, "posts", posts, "author", DeleteRule::Cascade);
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User);
+    /// store.insert_child(authorship, alice, Post("Hello"))?;
+    /// let posts: Vec<&Post> = store.children(authorship, alice).rows().collect();
+    /// assert_eq!(posts, [&Post("Hello")]);
+    /// # Ok::<(), relgraph::LinkError>(())
+    /// ```
+    pub fn rows(self) -> impl DoubleEndedIterator<Item = &'a C> + ExactSizeIterator + 'a {
+        let rows = self.store.rows::<C>();
+        self.map(move |k| rows.get(k).expect("a linked entity is live"))
     }
 }
 
@@ -1392,9 +1544,36 @@ impl<C> DoubleEndedIterator for Children<'_, C> {
 /// [`Store::sources`].
 pub struct Linked<'a, T> {
     inner: LinkedInner<'a>,
+    store: &'a Store,
     _type: PhantomData<fn() -> T>,
 }
 
+impl<T> Clone for Linked<'_, T> {
+    fn clone(&self) -> Self {
+        Linked {
+            inner: self.inner.clone(),
+            store: self.store,
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Linked<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.clone()).finish()
+    }
+}
+
+impl<'a, T: Entity> Linked<'a, T> {
+    /// The linked rows instead of their keys, in the same order. O(1) per step (one table
+    /// lookup when called).
+    pub fn rows(self) -> impl ExactSizeIterator<Item = &'a T> + 'a {
+        let rows = self.store.rows::<T>();
+        self.map(move |k| rows.get(k).expect("a linked entity is live"))
+    }
+}
+
+#[derive(Clone)]
 enum LinkedInner<'a> {
     List(Iter<'a, RawKey>),
     Entries(Iter<'a, Entry>),
@@ -1402,7 +1581,7 @@ enum LinkedInner<'a> {
 }
 
 impl<'a, T> Linked<'a, T> {
-    fn new(store: &'a RelationStore, end: End, key: RawKey) -> Self {
+    fn new(owner: &'a Store, store: &'a RelationStore, end: End, key: RawKey) -> Self {
         let inner = match (store, end) {
             (RelationStore::OneToMany(r), End::A) => LinkedInner::List(r.children_of(key)),
             (RelationStore::OneToMany(r), End::B) => LinkedInner::One(r.parent_of(key)),
@@ -1411,6 +1590,7 @@ impl<'a, T> Linked<'a, T> {
         };
         Linked {
             inner,
+            store: owner,
             _type: PhantomData,
         }
     }
@@ -1445,7 +1625,37 @@ impl<T> ExactSizeIterator for Linked<'_, T> {}
 pub struct WithPayload<'a, T, W> {
     entries: Iter<'a, Entry>,
     payloads: &'a [W],
+    store: &'a Store,
     _type: PhantomData<fn() -> T>,
+}
+
+impl<T, W> Clone for WithPayload<'_, T, W> {
+    fn clone(&self) -> Self {
+        WithPayload {
+            entries: self.entries.clone(),
+            payloads: self.payloads,
+            store: self.store,
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T, W: fmt::Debug> fmt::Debug for WithPayload<'_, T, W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.clone()).finish()
+    }
+}
+
+impl<'a, T: Entity, W> WithPayload<'a, T, W> {
+    /// The linked rows with each link's payload, instead of keys. O(1) per step (one table
+    /// lookup when called).
+    pub fn rows(self) -> impl ExactSizeIterator<Item = (&'a T, &'a W)> + 'a
+    where
+        W: 'a,
+    {
+        let rows = self.store.rows::<T>();
+        self.map(move |(k, w)| (rows.get(k).expect("a linked entity is live"), w))
+    }
 }
 
 impl<'a, T, W> Iterator for WithPayload<'a, T, W> {

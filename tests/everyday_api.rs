@@ -1,0 +1,208 @@
+//! The everyday calls: rows through relations, insert-and-link in one step, replacing a
+//! row without `Clone`, and panics that say how to fix the mistake.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use relgraph::{DeleteRule, Key, LinkError, ManyToMany, OneToMany, Rules, Schema, StaleKey, Store};
+use serde::{Deserialize, Serialize};
+
+/// Not `Clone`: `replace` must not need it.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct User {
+    name: String,
+}
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Post {
+    title: String,
+}
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Course {
+    name: String,
+}
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Grade(u32);
+#[derive(Debug, Serialize, Deserialize)]
+struct Unregistered;
+
+struct World {
+    s: Store,
+    authorship: OneToMany<User, Post>,
+    reports: OneToMany<User, User>,
+    courses: ManyToMany<User, Course, Grade>,
+}
+
+fn world() -> World {
+    let mut schema = Schema::new();
+    let users = schema.table::<User>("users");
+    let posts = schema.table::<Post>("posts");
+    let courses = schema.table::<Course>("courses");
+    World {
+        authorship: schema.one_to_many(users, "posts", posts, "author", DeleteRule::Cascade),
+        reports: schema.one_to_many(
+            users,
+            "subordinates",
+            users,
+            "manager",
+            Rules::new().acyclic(),
+        ),
+        courses: schema.many_to_many_with(users, "courses", courses, "students", Rules::new()),
+        s: Store::new(schema),
+    }
+}
+
+fn user(name: &str) -> User {
+    User { name: name.into() }
+}
+
+fn post(title: &str) -> Post {
+    Post {
+        title: title.into(),
+    }
+}
+
+fn panic_message(f: impl FnOnce()) -> String {
+    let err = catch_unwind(AssertUnwindSafe(f)).expect_err("the call panics");
+    err.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn rows_come_through_every_relation_in_link_order() {
+    let mut w = world();
+    let alice = w.s.insert(user("Alice"));
+    let bob = w.s.insert_child(w.reports, alice, user("Bob")).unwrap();
+    w.s.insert_child(w.authorship, alice, post("Guide"))
+        .unwrap();
+    w.s.insert_child(w.authorship, alice, post("ORM")).unwrap();
+    let titles: Vec<&str> =
+        w.s.children(w.authorship, alice)
+            .rows()
+            .map(|p| p.title.as_str())
+            .collect();
+    assert_eq!(titles, ["Guide", "ORM"]);
+    assert_eq!(
+        w.s.children(w.authorship, alice).rev().len(),
+        2,
+        "keys still iterate both ways"
+    );
+    assert_eq!(w.s.parent_row(w.reports, bob), Some(&user("Alice")));
+    assert_eq!(w.s.parent_row(w.reports, alice), None);
+    let db =
+        w.s.insert_target_with(w.courses, bob, Course { name: "DB".into() }, Grade(90))
+            .unwrap();
+    let taken: Vec<(&Course, &Grade)> = w.s.targets_with(w.courses, bob).rows().collect();
+    assert_eq!(taken, [(&Course { name: "DB".into() }, &Grade(90))]);
+    let students: Vec<&User> = w.s.sources(w.courses, db).rows().collect();
+    assert_eq!(students, [&user("Bob")]);
+    let subordinates: Vec<&User> = w.s.targets(w.reports, alice).rows().collect();
+    assert_eq!(subordinates, [&user("Bob")]);
+}
+
+#[test]
+fn relation_iterators_print_their_keys() {
+    let mut w = world();
+    let alice = w.s.insert(user("Alice"));
+    let p =
+        w.s.insert_child(w.authorship, alice, post("Guide"))
+            .unwrap();
+    let c =
+        w.s.insert_target_with(w.courses, alice, Course { name: "DB".into() }, Grade(7))
+            .unwrap();
+    assert_eq!(
+        format!("{:?}", w.s.children(w.authorship, alice)),
+        format!("[{p:?}]")
+    );
+    assert_eq!(
+        format!("{:?}", w.s.targets(w.courses, alice)),
+        format!("[{c:?}]")
+    );
+    assert_eq!(
+        format!("{:?}", w.s.targets_with(w.courses, alice)),
+        format!("[({c:?}, Grade(7))]")
+    );
+}
+
+#[test]
+fn insert_child_with_a_stale_parent_inserts_nothing() {
+    let mut w = world();
+    let gone = w.s.insert(user("Gone"));
+    w.s.remove(gone).unwrap();
+    let err =
+        w.s.insert_child(w.authorship, gone, post("Orphan"))
+            .unwrap_err();
+    assert!(matches!(err, LinkError::Stale(_)), "{err:?}");
+    assert_eq!(w.s.len::<Post>(), 0);
+    let err =
+        w.s.insert_target_with(w.courses, gone, Course { name: "X".into() }, Grade(1))
+            .unwrap_err();
+    assert!(matches!(err, LinkError::Stale(_)), "{err:?}");
+    assert_eq!(w.s.len::<Course>(), 0);
+    w.s.check_integrity().unwrap();
+}
+
+#[test]
+fn insert_child_inside_a_rolled_back_transaction_leaves_nothing() {
+    let mut w = world();
+    let alice = w.s.insert(user("Alice"));
+    let authorship = w.authorship;
+    let r: Result<(), LinkError> = w.s.transaction(|s| {
+        s.insert_child(authorship, alice, post("Draft"))?;
+        Err(LinkError::Stale(StaleKey {
+            key: s.preview_remove(alice).unwrap().removed[0],
+        }))
+    });
+    assert!(r.is_err());
+    assert_eq!(w.s.len::<Post>(), 0);
+    assert_eq!(w.s.child_count(w.authorship, alice), 0);
+}
+
+#[test]
+fn replace_changes_a_row_that_is_not_clone_and_keeps_its_links() {
+    let mut w = world();
+    let alice = w.s.insert(user("Alice"));
+    let p =
+        w.s.insert_child(w.authorship, alice, post("Guide"))
+            .unwrap();
+    w.s.replace(alice, user("Alicia")).unwrap();
+    assert_eq!(w.s[alice], user("Alicia"));
+    assert_eq!(w.s.parent(w.authorship, p), Some(alice));
+    // inside a transaction that fails, the old row comes back
+    let r: Result<(), ()> = w.s.transaction(|s| {
+        s.replace(alice, user("Al")).unwrap();
+        Err(())
+    });
+    assert!(r.is_err());
+    assert_eq!(w.s[alice], user("Alicia"));
+    // a stale key changes nothing
+    w.s.remove(alice).unwrap();
+    let err = w.s.replace(alice, user("Ghost")).unwrap_err();
+    assert!(err.to_string().contains("users"), "{err}");
+    w.s.check_integrity().unwrap();
+}
+
+#[test]
+fn using_a_type_that_is_not_a_table_says_how_to_register_it() {
+    let w = world();
+    let msg = panic_message(|| {
+        let _ = w.s.len::<Unregistered>();
+    });
+    assert!(msg.contains("is not a table of this store"), "{msg}");
+    assert!(
+        msg.contains("schema.table::<Unregistered>(\"NAME\")"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn indexing_with_a_stale_key_says_what_to_use_instead() {
+    let mut w = world();
+    let gone: Key<User> = w.s.insert(user("Gone"));
+    w.s.remove(gone).unwrap();
+    let msg = panic_message(|| {
+        let _ = &w.s[gone];
+    });
+    assert!(msg.contains("users"), "{msg}");
+    assert!(msg.contains("Store::get"), "{msg}");
+}
