@@ -1501,16 +1501,16 @@ impl<'a, C: Entity> Children<'a, C> {
     /// # use relgraph::{DeleteRule, Schema, Store};
     /// # use serde::{Deserialize, Serialize};
     /// # #[derive(Serialize, Deserialize)] struct User;
-    /// # #[derive(Serialize, Deserialize, Debug, PartialEq)] struct Post(&'static str);
+    /// # #[derive(Serialize, Deserialize, Debug, PartialEq)] struct Post(String);
     /// # let mut schema = Schema::new();
     /// # let users = schema.table::<User>("users");
     /// # let posts = schema.table::<Post>("posts");
     /// # let authorship = schema.one_to_many(users, "posts", posts, "author", DeleteRule::Cascade);
     /// # let mut store = Store::new(schema);
     /// let alice = store.insert(User);
-    /// store.insert_child(authorship, alice, Post("Hello"))?;
+    /// store.insert_child(authorship, alice, Post("Hello".into()))?;
     /// let posts: Vec<&Post> = store.children(authorship, alice).rows().collect();
-    /// assert_eq!(posts, [&Post("Hello")]);
+    /// assert_eq!(posts, [&Post("Hello".into())]);
     /// # Ok::<(), relgraph::LinkError>(())
     /// ```
     pub fn rows(self) -> impl DoubleEndedIterator<Item = &'a C> + ExactSizeIterator + 'a {
