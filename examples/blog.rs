@@ -65,7 +65,7 @@ pub fn blog() -> Blog {
 }
 
 fn titles(store: &Store, rel: OneToMany<User, Post>, user: Key<User>) -> Vec<&Post> {
-    store.children(rel, user).map(|p| &store[p]).collect()
+    store.children(rel, user).rows().collect()
 }
 
 /// Runs the blog pattern and prints what it shows.
@@ -91,7 +91,7 @@ pub fn run() -> relgraph::Result<()> {
     store.link(authorship, alice, orm)?;
 
     println!("Alice's posts: {:?}", titles(&store, authorship, alice));
-    let author = store.parent(authorship, guide).map(|u| &store[u]);
+    let author = store.parent_row(authorship, guide);
     println!("author of 'SQLAlchemy Guide': {author:?}");
 
     // moving a post: one call, both ends updated

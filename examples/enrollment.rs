@@ -47,7 +47,7 @@ fn courses_of(
     rel: ManyToMany<Student, Course, Enrollment>,
     s: Key<Student>,
 ) -> Vec<&Course> {
-    store.targets(rel, s).map(|c| &store[c]).collect()
+    store.targets(rel, s).rows().collect()
 }
 
 /// Runs the enrollment pattern and prints what it shows.

@@ -68,10 +68,10 @@ pub fn run() -> relgraph::Result<()> {
     store.link(reports, bob, dave)?;
     store.link(reports, dave, erin)?;
 
-    let subs: Vec<&Employee> = store.children(reports, alice).map(|e| &store[e]).collect();
+    let subs: Vec<&Employee> = store.children(reports, alice).rows().collect();
     println!("Alice's subordinates: {subs:?}");
-    if let Some(m) = store.parent(reports, bob) {
-        println!("Bob's manager: {}", store[m].name);
+    if let Some(m) = store.parent_row(reports, bob) {
+        println!("Bob's manager: {}", m.name);
     }
     let chain: Vec<&str> = store
         .ancestors(reports, erin)
@@ -107,8 +107,8 @@ pub fn run() -> relgraph::Result<()> {
     store.link(follows, ann, ben)?;
     store.link(follows, ann, cat)?;
     store.link(follows, ben, ann)?;
-    let followed: Vec<&Member> = store.targets(follows, ann).map(|m| &store[m]).collect();
-    let followers: Vec<&Member> = store.sources(follows, ann).map(|m| &store[m]).collect();
+    let followed: Vec<&Member> = store.targets(follows, ann).rows().collect();
+    let followers: Vec<&Member> = store.sources(follows, ann).rows().collect();
     println!("Ann follows {followed:?}; Ann's followers: {followers:?}");
     if let Err(e) = store.link(follows, cat, cat) {
         println!("Cat following herself: refused: {e}");
