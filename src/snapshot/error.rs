@@ -219,10 +219,22 @@ impl fmt::Display for SnapshotError {
                 section,
                 offset,
                 detail,
-            } => write!(
-                f,
-                "malformed {section} at payload offset {offset}: {detail}"
-            ),
+            } => {
+                write!(
+                    f,
+                    "malformed {section} at payload offset {offset}: {detail}"
+                )?;
+                if section.starts_with("row ") || section.starts_with("payload ") {
+                    // the common cause, when the checksum held: the type, not the file
+                    write!(
+                        f,
+                        " (if the row or payload type changed since the snapshot was saved, \
+                         raise its version with `Schema::set_version` or \
+                         `Schema::set_payload_version` and register a migration)"
+                    )?;
+                }
+                Ok(())
+            }
             SnapshotError::Invalid(e) => write!(f, "invalid graph: {e}"),
             SnapshotError::Encode { section, detail } => {
                 write!(f, "cannot encode {section}: {detail}")
