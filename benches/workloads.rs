@@ -110,6 +110,12 @@ fn school(c: &mut Criterion) {
     g.bench_function("relgraph", |b| {
         b.iter_batched(|| data.clone(), rg_w5, BatchSize::PerIteration)
     });
+    g.bench_function("relgraph, one link_with at a time, no reserve", |b| {
+        b.iter_batched(|| data.clone(), rg_w5_each, BatchSize::PerIteration)
+    });
+    g.bench_function("relgraph, link_all_with, no reserve", |b| {
+        b.iter_batched(|| data.clone(), rg_w5_bulk, BatchSize::PerIteration)
+    });
     g.bench_function("baseline", |b| {
         b.iter_batched(|| data.clone(), base_w5, BatchSize::PerIteration)
     });

@@ -137,6 +137,18 @@ fn main() {
     if want("W5") {
         let d = SchoolData::new(&scale);
         compare("W5", rounds, || build(&d, rg_w5), || build(&d, base_w5));
+        compare(
+            "W5 one by one",
+            rounds,
+            || build(&d, rg_w5_each),
+            || build(&d, base_w5),
+        );
+        compare(
+            "W5 bulk",
+            rounds,
+            || build(&d, rg_w5_bulk),
+            || build(&d, base_w5),
+        );
     }
     if want("W6") {
         let d = OrgData::new(&scale);

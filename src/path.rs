@@ -206,12 +206,18 @@ impl Store {
             }
             Err(index) => {
                 let old = std::mem::replace(&mut payloads_mut::<W>(r)[index], w);
-                self.record(|| Undo::Payload {
-                    rel,
-                    a,
-                    b,
-                    value: Box::new(old),
-                });
+                if self.recording() {
+                    self.log.push(Undo::Payload {
+                        rel,
+                        a,
+                        b,
+                        value: Box::new(old),
+                    });
+                } else {
+                    // dropped when the call ends, not in the middle of a bulk link
+                    let grave = self.graves.payloads(rel, std::mem::needs_drop::<W>());
+                    crate::grave::defer(grave, old);
+                }
             }
         }
     }

@@ -1083,6 +1083,93 @@ impl Store {
         }
         // links a new pair, or replaces the payload of an existing one
         self.p_attach_with(index, a, b, payload);
+        self.settle();
+        Ok(())
+    }
+
+    /// Links every `(a, b, payload)` of `links` in `rel`, in order: the same result as
+    /// calling [`link_with`](Self::link_with) for each (a pair given twice keeps its first
+    /// position and takes the last payload), but all or nothing: every key is checked
+    /// before anything changes, so a stale key anywhere links nothing. The relation's link
+    /// and payload vectors are sized once. O(links); it holds the batch in memory while it
+    /// checks it, which made it about 1.15x the time of a loop of `link_with` on the W5
+    /// workload (2M graded links; `cargo run --release --example ratios -- 7 W5`).
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::Stale`] for the first stale key, and on a self-referential relation
+    /// that forbids self-links or cycles the first link it refuses; nothing is linked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{Rules, Schema, Store};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize)] struct Student;
+    /// # #[derive(Serialize, Deserialize)] struct Course;
+    /// let mut schema = Schema::new();
+    /// let students = schema.table::<Student>("students");
+    /// let courses = schema.table::<Course>("courses");
+    /// let grades = schema.many_to_many_with::<_, _, u8>(students, "courses", courses, "students", Rules::new());
+    /// let mut store = Store::new(schema);
+    /// let s = store.insert_all([Student, Student]);
+    /// let c = store.insert(Course);
+    /// store.link_all_with(grades, [(s[0], c, 90), (s[1], c, 75)])?;
+    /// assert_eq!(store.payload(grades, s[1], c), Some(&75));
+    /// # Ok::<(), relgraph::LinkError>(())
+    /// ```
+    pub fn link_all_with<A: Entity, B: Entity, W: Entity>(
+        &mut self,
+        rel: ManyToMany<A, B, W>,
+        links: impl IntoIterator<Item = (Key<A>, Key<B>, W)>,
+    ) -> Result<(), LinkError> {
+        let (index, def) = self.rel(rel);
+        let (ta, tb) = (def.a_table, def.b_table);
+        let (arena_a, arena_b) = (self.arena_at::<A>(ta), self.arena_at::<B>(tb));
+        let store = &self.relations[index as usize];
+        // the input is read (user code) before anything changes; a key is proved alive by
+        // the relation's own storage where it can be (see `live_at`), else by its arena
+        let links: Vec<(RawKey, RawKey, W)> = links
+            .into_iter()
+            .map(|(a, b, w)| {
+                let (a, b) = (a.raw(), b.raw());
+                if !store.vouches(End::A, a) && !arena_a.contains(a) {
+                    return Err(StaleKey {
+                        key: self.any_key(ta, a),
+                    });
+                }
+                if !store.vouches(End::B, b) && !arena_b.contains(b) {
+                    return Err(StaleKey {
+                        key: self.any_key(tb, b),
+                    });
+                }
+                Ok((a, b, w))
+            })
+            .collect::<Result<_, _>>()?;
+        if self.has_link_policy(index) {
+            return self.atomic(|s| {
+                for (a, b, w) in links {
+                    s.link_with(rel, Key::from_raw(a), Key::from_raw(b), w)?;
+                }
+                Ok(())
+            });
+        }
+        let (slots_a, slots_b) = (
+            self.tables[self.root_table(ta) as usize].slot_count(),
+            self.tables[self.root_table(tb) as usize].slot_count(),
+        );
+        if let RelationStore::ManyToMany(r) = &mut self.relations[index as usize] {
+            r.reserve(links.len());
+            r.reserve_slots(End::A, slots_a);
+            r.reserve_slots(End::B, slots_b);
+        }
+        if self.recording() {
+            self.log.reserve(links.len());
+        }
+        for (a, b, w) in links {
+            self.p_attach_with(index, a, b, w);
+        }
+        self.settle();
         Ok(())
     }
 

@@ -51,7 +51,14 @@ fn blog_workloads_agree_with_the_baseline() {
 fn many_to_many_workload_agrees_with_the_baseline() {
     let data = SchoolData::new(&scale());
     assert!(!data.unlinks.is_empty());
-    assert_eq!(rg_w5(data.clone()).1, base_w5(data).1, "W5");
+    let base = base_w5(data.clone()).1;
+    assert_eq!(rg_w5(data.clone()).1, base, "W5");
+    assert_eq!(
+        rg_w5_each(data.clone()).1,
+        base,
+        "W5 one link_with at a time"
+    );
+    assert_eq!(rg_w5_bulk(data).1, base, "W5 with link_all_with");
 }
 
 #[test]

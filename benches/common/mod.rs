@@ -470,23 +470,59 @@ pub type Kept = Box<dyn std::any::Any>;
 /// W5 for relgraph: build, per-course counts, per-student grade sums, unlinks. Returns
 /// the state and the checksum.
 pub fn rg_w5(d: SchoolData) -> (Kept, u64) {
+    rg_w5_built(d, W5Build::Tuned)
+}
+
+/// W5 as a user writes it from the docs: no `reserve`, one `link_with` per graded link.
+pub fn rg_w5_each(d: SchoolData) -> (Kept, u64) {
+    rg_w5_built(d, W5Build::OneByOne)
+}
+
+/// W5 with the graded links made by one `link_all_with` (no `reserve`).
+pub fn rg_w5_bulk(d: SchoolData) -> (Kept, u64) {
+    rg_w5_built(d, W5Build::Bulk)
+}
+
+/// How W5's links are made.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum W5Build {
+    /// `reserve` first, then one `link_with` per link.
+    Tuned,
+    /// One `link_with` per link, nothing reserved.
+    OneByOne,
+    /// One `link_all_with`, nothing reserved.
+    Bulk,
+}
+
+fn rg_w5_built(d: SchoolData, how: W5Build) -> (Kept, u64) {
     let mut schema = Schema::new();
     let students = schema.table::<Student>("students");
     let courses = schema.table::<Course>("courses");
     let enrolled: ManyToMany<Student, Course, Grade> =
         schema.many_to_many_with(students, "courses", courses, "students", Rules::new());
     let mut store = Store::new(schema);
-    let links: usize = d.enrollments.iter().map(Vec::len).sum();
-    store.reserve::<Student>(d.students.len());
-    store.reserve::<Course>(d.courses.len());
-    store.reserve_links(enrolled, links);
+    if how == W5Build::Tuned {
+        let links: usize = d.enrollments.iter().map(Vec::len).sum();
+        store.reserve::<Student>(d.students.len());
+        store.reserve::<Course>(d.courses.len());
+        store.reserve_links(enrolled, links);
+    }
     let skeys: Vec<Key<Student>> = d.students.into_iter().map(|s| store.insert(s)).collect();
     let ckeys: Vec<Key<Course>> = d.courses.into_iter().map(|c| store.insert(c)).collect();
-    for (s, cs) in skeys.iter().zip(&d.enrollments) {
-        for &(c, g) in cs {
-            store
-                .link_with(enrolled, *s, ckeys[c as usize], Grade { grade: g })
-                .expect("live keys");
+    if how == W5Build::Bulk {
+        let ckeys = &ckeys;
+        let links = skeys.iter().zip(&d.enrollments).flat_map(|(&s, cs)| {
+            cs.iter()
+                .map(move |&(c, g)| (s, ckeys[c as usize], Grade { grade: g }))
+        });
+        store.link_all_with(enrolled, links).expect("live keys");
+    } else {
+        for (s, cs) in skeys.iter().zip(&d.enrollments) {
+            for &(c, g) in cs {
+                store
+                    .link_with(enrolled, *s, ckeys[c as usize], Grade { grade: g })
+                    .expect("live keys");
+            }
         }
     }
     let mut sum = 0u64;
