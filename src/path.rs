@@ -539,7 +539,7 @@ pub(crate) fn payloads<W: Entity>(r: &crate::relation::ManyToManyStore) -> &Vec<
         .0
 }
 
-fn payloads_mut<W: Entity>(r: &mut crate::relation::ManyToManyStore) -> &mut Vec<W> {
+pub(crate) fn payloads_mut<W: Entity>(r: &mut crate::relation::ManyToManyStore) -> &mut Vec<W> {
     &mut r
         .payloads
         .as_any_mut()

@@ -84,13 +84,22 @@ fn a_stale_key_anywhere_links_nothing() {
     let mut w = school();
     let gone = w.s.insert(Course(99));
     w.s.remove(gone).unwrap();
+    // links made before: the batch replaces some of their payloads
+    for i in 0..10 {
+        let (st, c) = (w.students[i * 7 % 20], w.courses[i * 3 % 7]);
+        w.s.link_with(w.rel, st, c, Grade(1_000)).unwrap();
+    }
     let before = state(&w);
+    let bytes = w.s.to_snapshot().unwrap();
+    // 150 links before the stale key: some pairs twice, some linked before the call
     let mut links = batch(&w);
     links.insert(150, (w.students[3], gone, Grade(0)));
     let err = w.s.link_all_with(w.rel, links).unwrap_err();
     assert!(matches!(err, LinkError::Stale(_)), "{err:?}");
     assert_eq!(state(&w), before);
-    assert_eq!(w.s.link_count(w.rel), 0);
+    assert_eq!(w.s.link_count(w.rel), 10);
+    assert_eq!(w.s.to_snapshot().unwrap(), bytes, "every list as it was");
+    w.s.check_integrity().unwrap();
 }
 
 #[test]
@@ -154,6 +163,7 @@ fn a_panicking_input_links_nothing() {
     .is_err());
     assert_eq!(state(&w), before);
     assert!(!w.s.in_transaction());
+    w.s.check_integrity().unwrap();
 }
 
 thread_local! {

@@ -333,6 +333,17 @@ impl ManyToManyStore {
         index
     }
 
+    /// Removes the newest link (the last of `links`), its two list entries and its
+    /// payload (into `grave`): the inverse of the append that made it, when nothing has
+    /// been removed since. O(1).
+    pub fn pop_link(&mut self, grave: &mut GraveSlot) {
+        let index = self.links.len() - 1;
+        let Link { a, b, pos_a, pos_b } = self.links.pop().expect("a link to pop");
+        self.payloads.swap_remove_defer(index, grave);
+        self.a_lists[a.idx()].remove(pos_a);
+        self.b_lists[b.idx()].remove(pos_b);
+    }
+
     /// Puts a link back at given positions, with its boxed payload.
     pub fn attach_at(
         &mut self,
