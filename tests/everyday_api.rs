@@ -1,10 +1,11 @@
 //! The everyday calls: rows through relations, insert-and-link in one step, replacing a
 //! row without `Clone`, and panics that say how to fix the mistake.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use relgraph::{DeleteRule, Key, LinkError, ManyToMany, OneToMany, Rules, Schema, StaleKey, Store};
 use serde::{Deserialize, Serialize};
+
+mod common;
+use common::panic_message;
 
 /// Not `Clone`: `replace` must not need it.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -58,14 +59,6 @@ fn post(title: &str) -> Post {
     Post {
         title: title.into(),
     }
-}
-
-fn panic_message(f: impl FnOnce()) -> String {
-    let err = catch_unwind(AssertUnwindSafe(f)).expect_err("the call panics");
-    err.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
 }
 
 #[test]

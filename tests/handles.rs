@@ -3,10 +3,11 @@
 //! call it twice); a handle of a schema declared differently, including a clone changed
 //! after cloning, panics with a message that names what this store has instead.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use relgraph::{DeleteRule, ManyToMany, OneToMany, Schema, Store};
 use serde::{Deserialize, Serialize};
+
+mod common;
+use common::panic_message;
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct User(String);
@@ -23,15 +24,6 @@ fn schema() -> (Schema, OneToMany<User, Post>, ManyToMany<Post, Tag>) {
     let authorship = s.one_to_many(users, "posts", posts, "author", DeleteRule::Cascade);
     let tagging = s.many_to_many(posts, "tags", tags, "posts", DeleteRule::Nullify);
     (s, authorship, tagging)
-}
-
-/// The panic message of `f`, which must panic.
-fn panic_message(f: impl FnOnce()) -> String {
-    let err = catch_unwind(AssertUnwindSafe(f)).expect_err("the call panics");
-    err.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
 }
 
 #[test]

@@ -9,6 +9,9 @@ use std::thread;
 use relgraph::{DeleteRule, Key, OneToMany, Schema, SharedStore, Store};
 use serde::{Deserialize, Serialize};
 
+mod common;
+use common::panic_message;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct User(u64);
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -139,14 +142,6 @@ fn readers_writers_and_a_saver_never_see_half_a_transaction() {
     assert!(!store.in_transaction());
     assert!(whole(&store, rel));
     assert!(!store.is_empty::<User>());
-}
-
-fn panic_message(f: impl FnOnce()) -> String {
-    let err = catch_unwind(AssertUnwindSafe(f)).expect_err("the call panics");
-    err.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
 }
 
 #[test]

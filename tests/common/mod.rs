@@ -372,3 +372,13 @@ impl Rng {
         items[self.below(items.len())]
     }
 }
+
+/// The message of the panic of `f`, which must panic.
+pub fn panic_message(f: impl FnOnce()) -> String {
+    let err =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("the call panics");
+    err.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
