@@ -169,6 +169,18 @@ impl de::Error for Untraceable {
 type Res<T> = Result<T, Untraceable>;
 
 impl Tracer {
+    /// Traces one element of a sequence, tuple, struct or map: its shape joins the
+    /// innermost frame.
+    fn element<'de, S: DeserializeSeed<'de>>(&mut self, seed: S) -> Res<S::Value> {
+        self.last = Fmt::Unknown;
+        let v = seed.deserialize(&mut *self)?;
+        let fmt = std::mem::take(&mut self.last);
+        if let Some(frame) = self.frames.last_mut() {
+            frame.push(fmt);
+        }
+        Ok(v)
+    }
+
     fn enter(&mut self) -> Res<()> {
         self.steps += 1;
         self.depth += 1;
@@ -429,13 +441,7 @@ impl<'de> SeqAccess<'de> for Elements<'_> {
             return Ok(None);
         }
         self.left -= 1;
-        self.tracer.last = Fmt::Unknown;
-        let v = seed.deserialize(&mut *self.tracer)?;
-        let fmt = std::mem::take(&mut self.tracer.last);
-        if let Some(frame) = self.tracer.frames.last_mut() {
-            frame.push(fmt);
-        }
-        Ok(Some(v))
+        self.tracer.element(seed).map(Some)
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -456,23 +462,11 @@ impl<'de> MapAccess<'de> for Entries<'_> {
             return Ok(None);
         }
         self.left -= 1;
-        self.tracer.last = Fmt::Unknown;
-        let k = seed.deserialize(&mut *self.tracer)?;
-        let fmt = std::mem::take(&mut self.tracer.last);
-        if let Some(frame) = self.tracer.frames.last_mut() {
-            frame.push(fmt);
-        }
-        Ok(Some(k))
+        self.tracer.element(seed).map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Res<V::Value> {
-        self.tracer.last = Fmt::Unknown;
-        let v = seed.deserialize(&mut *self.tracer)?;
-        let fmt = std::mem::take(&mut self.tracer.last);
-        if let Some(frame) = self.tracer.frames.last_mut() {
-            frame.push(fmt);
-        }
-        Ok(v)
+        self.tracer.element(seed)
     }
 
     fn size_hint(&self) -> Option<usize> {
