@@ -9,7 +9,9 @@
 //!   `Course.students`, each enrollment with a grade)
 //! - self-referential relations and hierarchies, with traversal and optional acyclicity
 //! - delete rules per relation end: nullify, cascade, restrict, delete-orphan; a preview
-//! - all-or-nothing transactions; an integrity check of every invariant
+//! - all-or-nothing transactions, also when user code panics inside a call; an integrity
+//!   check of every invariant
+//! - [`SharedStore`]: many readers and one writing transaction at a time across threads
 //! - [snapshots](snapshot): an atomic save, a validated load, table versions and
 //!   migrations; `relgraph inspect | verify | dot` on the command line
 //!
