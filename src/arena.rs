@@ -7,6 +7,9 @@
 use std::any::Any;
 use std::mem::needs_drop;
 use std::num::NonZeroU32;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use serde::Serialize;
 
 use crate::grave::{Grave, Panic};
 use crate::key::RawKey;
@@ -439,6 +442,15 @@ pub(crate) trait ErasedArena: Any + Send + Sync {
     /// Appends the encoding of every row, in the order of `layout` (and of `keys`), and
     /// checks that the rows load back (`codec::encode_checked`).
     fn encode_rows(&self, out: &mut Vec<u8>) -> Result<(), Unloadable>;
+    /// The encoding of the live row under `key` (for the change feed).
+    fn encode_row(&self, key: RawKey) -> Result<Vec<u8>, String>;
+    /// The encoding of a value boxed by `remove_boxed` or `replace_boxed`.
+    fn encode_boxed(&self, value: &(dyn Any + Send + Sync)) -> Result<Vec<u8>, String>;
+    /// Decodes a row and puts it under `key`, whose slot must be vacant (a replica
+    /// applying the change feed).
+    fn insert_encoded(&mut self, key: RawKey, bytes: &[u8]) -> Result<(), String>;
+    /// Decodes a row, boxed as `replace_boxed` takes it.
+    fn decode_boxed(&self, bytes: &[u8]) -> Result<Box<dyn Any + Send + Sync>, String>;
 }
 
 impl<T: Entity> ErasedArena for Column<T> {
@@ -563,6 +575,36 @@ impl<T: Entity> ErasedArena for Column<T> {
             }
         }
     }
+    fn encode_row(&self, key: RawKey) -> Result<Vec<u8>, String> {
+        let value = self.get(key).expect("encoding a live row");
+        encode_value(value)
+    }
+    fn encode_boxed(&self, value: &(dyn Any + Send + Sync)) -> Result<Vec<u8>, String> {
+        if let Some(v) = value.downcast_ref::<T>() {
+            encode_value(v)
+        } else {
+            let row = value
+                .downcast_ref::<RemovedKindRow<T>>()
+                .expect("boxed value has the table's type");
+            encode_value(&row.value)
+        }
+    }
+    fn insert_encoded(&mut self, key: RawKey, bytes: &[u8]) -> Result<(), String> {
+        let value = codec::decode_one::<T>(bytes)?;
+        let taken = match self {
+            Column::Slots(a) => a.slots.get(key.idx()).is_some_and(|s| s.value.is_some()),
+            Column::Kind(k) => k.sparse.get(key.idx()).is_some_and(|&i| i != NONE),
+        };
+        if taken {
+            return Err(format!("slot {} is taken", key.index()));
+        }
+        self.insert_at(key, value);
+        Ok(())
+    }
+    fn decode_boxed(&self, bytes: &[u8]) -> Result<Box<dyn Any + Send + Sync>, String> {
+        let value = codec::decode_one::<T>(bytes)?;
+        Ok(Box::new(value))
+    }
     fn encode_rows(&self, out: &mut Vec<u8>) -> Result<(), Unloadable> {
         match self {
             Column::Slots(a) => {
@@ -572,6 +614,17 @@ impl<T: Entity> ErasedArena for Column<T> {
                 codec::encode_checked(k.dense.len(), k.dense.iter().map(|(_, v)| v), out)
             }
         }
+    }
+}
+
+/// Encodes one value for the change feed. A `Serialize` that panics is reported as an
+/// error (the store is consistent whatever it does: the call it reports on is complete).
+pub(crate) fn encode_value<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    match catch_unwind(AssertUnwindSafe(|| codec::encode(value, &mut out))) {
+        Ok(Ok(())) => Ok(out),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("its Serialize panicked".to_string()),
     }
 }
 

@@ -336,6 +336,10 @@ pub enum Error {
     Kind(KindError),
     /// A snapshot that could not be saved or loaded.
     Snapshot(SnapshotError),
+    /// An undo or redo that was refused.
+    History(crate::history::HistoryError),
+    /// A change feed that could not be read or applied.
+    Feed(crate::feed::FeedError),
 }
 
 impl fmt::Display for Error {
@@ -347,6 +351,8 @@ impl fmt::Display for Error {
             Error::Integrity(e) => e.fmt(f),
             Error::Kind(e) => e.fmt(f),
             Error::Snapshot(e) => e.fmt(f),
+            Error::History(e) => e.fmt(f),
+            Error::Feed(e) => e.fmt(f),
         }
     }
 }
@@ -360,7 +366,15 @@ impl std::error::Error for Error {
             Error::Integrity(e) => Some(e),
             Error::Kind(e) => Some(e),
             Error::Snapshot(e) => Some(e),
+            Error::History(e) => Some(e),
+            Error::Feed(e) => Some(e),
         }
+    }
+}
+
+impl From<crate::history::HistoryError> for Error {
+    fn from(e: crate::history::HistoryError) -> Self {
+        Error::History(e)
     }
 }
 

@@ -51,8 +51,10 @@
 mod arena;
 mod delete;
 mod error;
+mod feed;
 mod grave;
 mod hierarchy;
+mod history;
 mod key;
 mod path;
 mod poly;
@@ -70,7 +72,12 @@ pub struct ReadmeDoctests;
 
 pub use delete::{Blocker, DeletePreview, Unlinked};
 pub use error::{Error, IntegrityError, KindError, LinkError, RemoveError, Result, StaleKey};
+pub use feed::{
+    BatchView, Change, ChangeBatch, Encoded, EntityRef, FeedCursor, FeedError, Origin, RelationRef,
+    TableRef,
+};
 pub use hierarchy::{Ancestors, Descendants};
+pub use history::{HistoryError, Step};
 pub use key::{AnyKey, Key, RawKey};
 pub use schema::{
     DeleteRule, End, Entity, Kind, Linkable, ManyToMany, OneToMany, OneToOne, PolyParent, Relation,

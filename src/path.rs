@@ -9,6 +9,7 @@
 use std::panic::resume_unwind;
 
 use crate::arena::Column;
+use crate::feed::Origin;
 use crate::grave::{Boxed, Grave, Panic};
 use crate::key::RawKey;
 use crate::relation::RelationStore;
@@ -40,8 +41,14 @@ pub(crate) enum Undo {
         key: RawKey,
         value: Boxed,
     },
-    /// Undoes a link.
-    Unlink { rel: u32, a: RawKey, b: RawKey },
+    /// Undoes a link. `at`: the link was put at given positions (an undo or redo of an
+    /// unlink), not appended, so the order of its lists changed too.
+    Unlink {
+        rel: u32,
+        a: RawKey,
+        b: RawKey,
+        at: bool,
+    },
     /// Undoes an unlink: the link goes back at its old positions, with its payload.
     Relink {
         rel: u32,
@@ -59,27 +66,44 @@ pub(crate) enum Undo {
         value: Boxed,
     },
     /// Undoes a reorder: the partners of `key` at `end`, holes included, as they were.
+    /// `logical`: the order of the partners changed (false for a compaction, which only
+    /// closes holes).
     Order {
         rel: u32,
         end: End,
         key: RawKey,
         partners: Vec<Option<RawKey>>,
+        logical: bool,
     },
 }
 
 impl Store {
-    /// Whether inverses are being recorded (a transaction is open). While they are, lists
-    /// are not compacted, so that an inverse finds every position as it left it.
+    /// Whether inverses are being recorded: a transaction is open, or the store keeps a
+    /// history or a change feed (then every call records, and its log becomes a history
+    /// step and a feed batch when it ends). While they are recorded, a list is compacted
+    /// only through [`p_compact`](Self::p_compact), which logs the holes it closes, so
+    /// that an inverse finds every position as it left it.
     #[inline]
     pub(crate) fn recording(&self) -> bool {
-        self.depth > 0
+        self.rec
+    }
+
+    /// Whether the log is kept past the end of each call (history or feed on).
+    #[inline]
+    pub(crate) fn tracking(&self) -> bool {
+        self.history.is_some() || self.feed.is_some()
     }
 
     #[inline]
     fn record(&mut self, undo: impl FnOnce() -> Undo) {
-        if self.depth > 0 {
+        if self.rec {
             self.log.push(undo());
         }
+    }
+
+    /// Recomputes [`recording`](Self::recording) after the depth or the tracking changed.
+    pub(crate) fn update_recording(&mut self) {
+        self.rec = self.depth > 0 || self.tracking();
     }
 
     #[inline]
@@ -155,6 +179,44 @@ impl Store {
         }
     }
 
+    /// Replaces the value under `key` with a boxed one of the table's type.
+    pub(crate) fn p_replace_boxed(&mut self, table: u32, key: RawKey, value: Boxed) {
+        let old = self.tables[table as usize].replace_boxed(key, value);
+        if self.recording() {
+            self.log.push(Undo::Replace {
+                table,
+                key,
+                value: old,
+            });
+        } else {
+            self.graves.boxed(old);
+        }
+    }
+
+    /// Logs the insert of a row put in place by other means (a replica's decoded row).
+    pub(crate) fn log_insert(&mut self, table: u32, key: RawKey) {
+        self.record(|| Undo::Remove { table, key });
+    }
+
+    /// Replaces the payload of the existing many-to-many link (a, b) with a boxed one.
+    pub(crate) fn p_set_payload_boxed(&mut self, rel: u32, a: RawKey, b: RawKey, w: Boxed) {
+        let RelationStore::ManyToMany(r) = &mut self.relations[rel as usize] else {
+            unreachable!("payload on a relation that is not many-to-many")
+        };
+        let index = r.link_index(a, b).expect("the link exists");
+        let old = r.payloads.replace_boxed(index, w);
+        if self.recording() {
+            self.log.push(Undo::Payload {
+                rel,
+                a,
+                b,
+                value: old,
+            });
+        } else {
+            self.graves.boxed(old);
+        }
+    }
+
     pub(crate) fn p_update<T: Entity + Clone, R>(
         &mut self,
         table: u32,
@@ -190,7 +252,12 @@ impl Store {
             RelationStore::OneToOne(r) => r.attach(a, b),
             RelationStore::ManyToMany(_) => unreachable!("many-to-many links carry a payload"),
         }
-        self.record(|| Undo::Unlink { rel, a, b });
+        self.record(|| Undo::Unlink {
+            rel,
+            a,
+            b,
+            at: false,
+        });
     }
 
     /// Adds the many-to-many link (a, b) with a typed payload; if the pair is linked
@@ -202,7 +269,12 @@ impl Store {
         match r.attach(a, b) {
             Ok(_) => {
                 payloads_mut::<W>(r).push(w);
-                self.record(|| Undo::Unlink { rel, a, b });
+                self.record(|| Undo::Unlink {
+                    rel,
+                    a,
+                    b,
+                    at: false,
+                });
             }
             Err(index) => {
                 let old = std::mem::replace(&mut payloads_mut::<W>(r)[index], w);
@@ -230,7 +302,12 @@ impl Store {
         };
         if r.attach(a, b).is_ok() {
             r.payloads.push_boxed(w);
-            self.record(|| Undo::Unlink { rel, a, b });
+            self.record(|| Undo::Unlink {
+                rel,
+                a,
+                b,
+                at: false,
+            });
         } else if self.recording() && !w.is::<()>() {
             // the unused payload's `Drop` is user code: inside a savepoint (`link_all`, a
             // transaction) it waits for the savepoint's end, so that it cannot stop the
@@ -265,15 +342,40 @@ impl Store {
                 }
             }
         };
-        self.record(|| Undo::Relink {
-            rel,
-            a,
-            b,
-            pos_a: undo.0,
-            pos_b: undo.1,
-            payload: undo.2,
-        });
+        if recording {
+            self.log.push(Undo::Relink {
+                rel,
+                a,
+                b,
+                pos_a: undo.0,
+                pos_b: undo.1,
+                payload: undo.2,
+            });
+            self.p_compact(rel, End::A, a);
+            if let RelationStore::ManyToMany(_) = &self.relations[rel as usize] {
+                self.p_compact(rel, End::B, b);
+            }
+        }
         true
+    }
+
+    /// Closes the holes of the list of `key` at `end` when they outnumber its links,
+    /// logging the list as it was (holes included). Only while recording: otherwise
+    /// `detach` compacts by itself. Amortised O(1) per unlink, as unlogged compaction.
+    fn p_compact(&mut self, rel: u32, end: End, key: RawKey) {
+        if !self.relations[rel as usize].wants_compaction(end, key) {
+            return;
+        }
+        let old = self.raw_order(rel, end, key);
+        let packed = old.iter().flatten().map(|&k| Some(k)).collect();
+        self.set_raw_order(rel, end, key, packed);
+        self.log.push(Undo::Order {
+            rel,
+            end,
+            key,
+            partners: old,
+            logical: false,
+        });
     }
 
     /// Unlinks every child of `parent` in the one-to-many `rel` at once (the list keeps
@@ -282,7 +384,7 @@ impl Store {
         let RelationStore::OneToMany(r) = &mut self.relations[rel as usize] else {
             unreachable!("children of a relation that is not one-to-many")
         };
-        let recording = self.depth > 0;
+        let recording = self.rec;
         let log = &mut self.log;
         r.detach_all(parent, |child, pos| {
             if recording {
@@ -335,6 +437,7 @@ impl Store {
             end,
             key,
             partners: old,
+            logical: true,
         });
     }
 
@@ -372,6 +475,7 @@ impl Store {
     /// Opens a savepoint.
     pub(crate) fn begin(&mut self) -> Savepoint {
         self.depth += 1;
+        self.rec = true;
         Savepoint {
             instance: self.instance,
             depth: self.depth,
@@ -396,9 +500,8 @@ impl Store {
         if self.depth > 0 {
             return None;
         }
-        let mut log = std::mem::take(&mut self.log);
-        let mut first = log.drain_quietly();
-        self.log = log;
+        self.update_recording();
+        let mut first = self.close_log();
         if let Some(p) = self.graves.bury(&mut self.tables) {
             first.get_or_insert(p);
         }
@@ -415,9 +518,13 @@ impl Store {
         }
         while self.log.len() > sp.mark {
             let undo = self.log.pop().expect("log longer than mark");
-            self.apply_undo(undo);
+            self.revert(undo, false);
         }
         self.depth -= 1;
+        if self.depth == 0 {
+            self.update_recording();
+            self.label = None;
+        }
         self.graves.bury(&mut self.tables)
     }
 
@@ -462,31 +569,101 @@ impl Store {
     /// Drops the values removed by the call that is ending (outside a transaction they wait
     /// in the graves until the store is consistent), and resumes the first panic of their
     /// `Drop`.
+    /// Outside a transaction, also closes the call's log (history or feed on): it becomes
+    /// a history step and a feed batch. Every public call that changes the store ends here.
     #[inline]
     pub(crate) fn settle(&mut self) {
-        if self.graves.dirty {
-            if let Some(p) = self.graves.bury(&mut self.tables) {
-                resume_unwind(p);
-            }
+        // inside a transaction, values wait for the outermost commit or rollback
+        if self.depth == 0 && (self.graves.dirty || !self.log.is_empty()) {
+            self.settle_slow();
         }
     }
 
-    fn apply_undo(&mut self, undo: Undo) {
+    #[cold]
+    fn settle_slow(&mut self) {
+        let mut first = None;
+        if !self.log.is_empty() {
+            first = self.close_log();
+        }
+        if let Some(p) = self.graves.bury(&mut self.tables) {
+            first.get_or_insert(p);
+        }
+        if let Some(p) = first {
+            resume_unwind(p);
+        }
+    }
+
+    /// Ends the log of a committed top-level transaction or call: a history step and a
+    /// feed batch when those are on, else its kept values are dropped. Returns the first
+    /// panic of a `Drop`.
+    fn close_log(&mut self) -> Option<Panic> {
+        let label = self.label.take();
+        if self.log.is_empty() {
+            return None;
+        }
+        if self.feed.is_some() {
+            let batch = crate::feed::derive(self, &self.log, Origin::Commit, label.clone());
+            self.feed.as_deref_mut().expect("feed on").push(batch);
+        }
+        if self.history.is_some() {
+            let mut log = std::mem::take(&mut self.log);
+            let first = self
+                .history
+                .as_deref_mut()
+                .expect("history on")
+                .record(&mut log, label);
+            self.log = log;
+            first
+        } else {
+            let mut log = std::mem::take(&mut self.log);
+            let first = log.drain_quietly();
+            self.log = log;
+            first
+        }
+    }
+
+    /// Applies one inverse. With `record`, logs the inverse of what it does (so that an
+    /// undone history step yields its redo step, and a redone one its undo step) and keeps
+    /// every value it takes out in that log; without, values go to the graves (rollback).
+    pub(crate) fn revert(&mut self, undo: Undo, record: bool) {
         match undo {
             Undo::Remove { table, key } => {
-                let t = &mut self.tables[table as usize];
-                self.graves.dirty |= t.needs_drop();
-                t.remove_defer(key);
+                if record {
+                    // the entity was inserted by the step: its lists are empty again
+                    let value = self.tables[table as usize]
+                        .remove_boxed(key)
+                        .expect("reverting an insert of a live entity");
+                    self.log.push(Undo::Restore { table, key, value });
+                } else {
+                    let t = &mut self.tables[table as usize];
+                    self.graves.dirty |= t.needs_drop();
+                    t.remove_defer(key);
+                }
                 self.forget_lists(table, key);
             }
             Undo::Restore { table, key, value } => {
                 self.tables[table as usize].restore_boxed(key, value);
+                if record {
+                    self.log.push(Undo::Remove { table, key });
+                }
             }
             Undo::Replace { table, key, value } => {
                 let old = self.tables[table as usize].replace_boxed(key, value);
-                self.graves.boxed(old);
+                if record {
+                    self.log.push(Undo::Replace {
+                        table,
+                        key,
+                        value: old,
+                    });
+                } else {
+                    self.graves.boxed(old);
+                }
             }
-            Undo::Unlink { rel, a, b } => match &mut self.relations[rel as usize] {
+            Undo::Unlink { rel, a, b, .. } if record => {
+                let unlinked = self.p_unlink(rel, a, b);
+                debug_assert!(unlinked, "reverting a link that exists");
+            }
+            Undo::Unlink { rel, a, b, .. } => match &mut self.relations[rel as usize] {
                 RelationStore::OneToMany(r) => {
                     r.detach(b, false);
                 }
@@ -505,28 +682,60 @@ impl Store {
                 pos_a,
                 pos_b,
                 payload,
-            } => match &mut self.relations[rel as usize] {
-                RelationStore::OneToMany(r) => r.attach_at(a, b, pos_a),
-                RelationStore::OneToOne(r) => r.attach(a, b),
-                RelationStore::ManyToMany(r) => {
-                    let payload = payload.expect("many-to-many unlink keeps its payload");
-                    r.attach_at(a, b, pos_a, pos_b, payload)
+            } => {
+                match &mut self.relations[rel as usize] {
+                    RelationStore::OneToMany(r) => r.attach_at(a, b, pos_a),
+                    RelationStore::OneToOne(r) => r.attach(a, b),
+                    RelationStore::ManyToMany(r) => {
+                        let payload = payload.expect("many-to-many unlink keeps its payload");
+                        r.attach_at(a, b, pos_a, pos_b, payload)
+                    }
                 }
-            },
+                if record {
+                    self.log.push(Undo::Unlink {
+                        rel,
+                        a,
+                        b,
+                        at: true,
+                    });
+                }
+            }
             Undo::Payload { rel, a, b, value } => {
                 let RelationStore::ManyToMany(r) = &mut self.relations[rel as usize] else {
                     unreachable!("payload on a relation that is not many-to-many")
                 };
                 let index = r.link_index(a, b).expect("link exists");
                 let old = r.payloads.replace_boxed(index, value);
-                self.graves.boxed(old);
+                if record {
+                    self.log.push(Undo::Payload {
+                        rel,
+                        a,
+                        b,
+                        value: old,
+                    });
+                } else {
+                    self.graves.boxed(old);
+                }
             }
             Undo::Order {
                 rel,
                 end,
                 key,
                 partners,
-            } => self.set_raw_order(rel, end, key, partners),
+                logical,
+            } => {
+                if record {
+                    let old = self.raw_order(rel, end, key);
+                    self.log.push(Undo::Order {
+                        rel,
+                        end,
+                        key,
+                        partners: old,
+                        logical,
+                    });
+                }
+                self.set_raw_order(rel, end, key, partners)
+            }
         }
     }
 }
@@ -550,7 +759,7 @@ pub(crate) fn payloads_mut<W: Entity>(r: &mut crate::relation::ManyToManyStore) 
 
 /// Dropping the log's entries (which hold removed rows and payloads) one by one, whatever
 /// their `Drop` does.
-trait DrainQuietly {
+pub(crate) trait DrainQuietly {
     /// Empties the log, keeping its capacity; returns the first panic of a `Drop`.
     fn drain_quietly(&mut self) -> Option<Panic>;
 }

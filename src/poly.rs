@@ -63,6 +63,7 @@ impl Store {
         self.kind_check(kind);
         let key = self.p_insert(kind.base, base);
         self.p_insert_at(kind.table, key, value);
+        self.settle();
         Key::from_raw(key)
     }
 
@@ -118,6 +119,7 @@ impl Store {
         let old = self.kind_table_of(to.base, raw);
         if old == Some(to.table) {
             self.p_replace(to.table, raw, value);
+            self.settle();
             return Ok(Key::from_raw(raw));
         }
         if let Some(old) = old {

@@ -52,6 +52,14 @@ pub struct Store {
     pub(crate) leaf: Vec<bool>,
     pub(crate) log: Vec<Undo>,
     pub(crate) depth: u32,
+    /// Whether primitives log their inverse: `depth > 0`, or history or feed on.
+    pub(crate) rec: bool,
+    /// Undo and redo steps, when switched on.
+    pub(crate) history: Option<Box<crate::history::History>>,
+    /// The change feed, when switched on.
+    pub(crate) feed: Option<Box<crate::feed::Feed>>,
+    /// The label of the step being built (see [`Store::step`]).
+    pub(crate) label: Option<std::sync::Arc<str>>,
     /// Distinguishes this store from any other built in the process, so that a savepoint
     /// notices when the store it was opened on has been replaced.
     pub(crate) instance: u64,
@@ -120,6 +128,10 @@ impl Store {
             leaf,
             log: Vec::new(),
             depth: 0,
+            rec: false,
+            history: None,
+            feed: None,
+            label: None,
             instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
             graves: Graves::new(schema_relations),
         }
@@ -174,7 +186,9 @@ impl Store {
     /// (rows of those are inserted with [`insert_kind`](Self::insert_kind)).
     pub fn insert<T: Entity>(&mut self, value: T) -> Key<T> {
         let table = self.plain_table_of::<T>();
-        Key::from_raw(self.p_insert(table, value))
+        let key = self.p_insert(table, value);
+        self.settle();
+        Key::from_raw(key)
     }
 
     /// The table of `T`, which must be a plain table (not a polymorphic base or kind).
@@ -251,6 +265,7 @@ impl Store {
         }
         let keys = std::mem::take(&mut guard.keys);
         std::mem::forget(guard);
+        self.settle();
         keys
     }
 
@@ -308,6 +323,12 @@ impl Store {
         f: impl FnOnce(&mut T) -> R,
     ) -> Result<R, StaleKey> {
         let table = self.table_of::<T>();
+        if self.depth == 0 && self.tracking() {
+            // one history step: a panic in `f` rolls the row back
+            return self
+                .atomic(|s| s.p_update(table, key.raw(), f).ok_or(()))
+                .map_err(|()| self.stale(key));
+        }
         match self.p_update(table, key.raw(), f) {
             Some(r) => Ok(r),
             None => Err(self.stale(key)),
@@ -325,6 +346,7 @@ impl Store {
         let table = self.table_of::<T>();
         let raw = self.live(table, key)?;
         self.p_replace(table, raw, value);
+        self.settle();
         Ok(())
     }
 
@@ -451,6 +473,18 @@ impl Store {
         a: Key<R::A>,
         b: Key<R::B>,
     ) -> Result<(), LinkError> {
+        let out = self.link_inner(rel, a, b);
+        self.settle();
+        out
+    }
+
+    #[inline]
+    fn link_inner<R: Linkable>(
+        &mut self,
+        rel: R,
+        a: Key<R::A>,
+        b: Key<R::B>,
+    ) -> Result<(), LinkError> {
         let (index, def) = self.rel(rel);
         let (a, b) = self.ends_live::<R>(index, def, a, b)?;
         if R::KIND == RelationKind::OneToMany && def.plain_links() {
@@ -552,6 +586,7 @@ impl Store {
             for (a, b) in pairs {
                 self.link_plain(index, a, b);
             }
+            self.settle();
             return Ok(());
         }
         self.atomic(|s| {
@@ -1267,6 +1302,10 @@ impl Store {
     ) -> Result<Option<R>, LinkError> {
         let (index, def) = self.rel(rel);
         let (a, b) = self.ends_live::<ManyToMany<A, B, W>>(index, def, a, b)?;
+        if self.depth == 0 && self.tracking() {
+            // one history step: a panic in `f` rolls the payload back
+            return self.atomic(|s| Ok(s.p_update_payload(index, a, b, f)));
+        }
         Ok(self.p_update_payload(index, a, b, f))
     }
 
@@ -1409,7 +1448,7 @@ impl Store {
 
     /// Whether a transaction is open.
     pub fn in_transaction(&self) -> bool {
-        self.recording()
+        self.depth > 0
     }
 
     // ----- integrity ------------------------------------------------------------------

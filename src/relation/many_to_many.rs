@@ -396,6 +396,17 @@ impl ManyToManyStore {
         Some((pos_a, pos_b, payload))
     }
 
+    /// Whether the list of `key` at `end` has enough holes to be worth compacting.
+    pub fn wants_compaction(&self, end: End, key: RawKey) -> bool {
+        let lists = match end {
+            End::A => &self.a_lists,
+            End::B => &self.b_lists,
+        };
+        lists
+            .get(key.idx())
+            .is_some_and(|l| l.list.owner() == key.version() && l.list.wants_compaction())
+    }
+
     fn compact(&mut self, end: End, key: RawKey) {
         let (lists, links) = match end {
             End::A => (&mut self.a_lists, &mut self.links),

@@ -55,6 +55,16 @@ impl RelationStore {
         }
     }
 
+    /// Whether the list of `key` at `end` has enough holes to be worth compacting (false
+    /// where the end keeps no list).
+    pub fn wants_compaction(&self, end: End, key: RawKey) -> bool {
+        match (self, end) {
+            (RelationStore::OneToMany(r), End::A) => r.wants_compaction(key),
+            (RelationStore::ManyToMany(r), end) => r.wants_compaction(end, key),
+            _ => false,
+        }
+    }
+
     pub fn link_count(&self) -> usize {
         match self {
             RelationStore::OneToMany(r) => r.link_count(),
@@ -220,6 +230,12 @@ pub(crate) trait ErasedPayloads: Any + Send + Sync {
         indices: &mut dyn Iterator<Item = usize>,
         out: &mut Vec<u8>,
     ) -> Result<(), Unloadable>;
+    /// The encoding of the payload at `index` (for the change feed).
+    fn encode_at(&self, index: usize) -> Result<Vec<u8>, String>;
+    /// The encoding of a boxed payload.
+    fn encode_boxed(&self, value: &(dyn Any + Send + Sync)) -> Result<Vec<u8>, String>;
+    /// Decodes a payload, boxed.
+    fn decode_boxed(&self, bytes: &[u8]) -> Result<Box<dyn Any + Send + Sync>, String>;
 }
 
 /// Payloads of type `W`, indexed like the links.
@@ -276,5 +292,18 @@ impl<W: Entity> ErasedPayloads for PayloadVec<W> {
         out: &mut Vec<u8>,
     ) -> Result<(), Unloadable> {
         codec::encode_checked(n, indices.map(|i| &self.0[i]), out)
+    }
+    fn encode_at(&self, index: usize) -> Result<Vec<u8>, String> {
+        crate::arena::encode_value(&self.0[index])
+    }
+    fn encode_boxed(&self, value: &(dyn Any + Send + Sync)) -> Result<Vec<u8>, String> {
+        let value = value
+            .downcast_ref::<W>()
+            .expect("payload of the relation's type");
+        crate::arena::encode_value(value)
+    }
+    fn decode_boxed(&self, bytes: &[u8]) -> Result<Box<dyn Any + Send + Sync>, String> {
+        let value = codec::decode_one::<W>(bytes)?;
+        Ok(Box::new(value))
     }
 }

@@ -180,6 +180,13 @@ impl OneToManyStore {
         self.links += 1;
     }
 
+    /// Whether `parent`'s list has enough holes to be worth compacting.
+    pub fn wants_compaction(&self, parent: RawKey) -> bool {
+        self.children
+            .get(parent.idx())
+            .is_some_and(|l| l.owner() == parent.version() && l.wants_compaction())
+    }
+
     /// Unlinks `child` from its parent; returns the parent and the position it had.
     /// Compacts the parent's list when worthwhile and `compact` allows it.
     pub fn detach(&mut self, child: RawKey, compact: bool) -> Option<(RawKey, u32)> {

@@ -45,12 +45,35 @@ pub(crate) enum CodecError {
     NotCanonical,
 }
 
+impl std::fmt::Display for CodecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CodecError::Limit => f.write_str("the value needs more memory than the limit allows"),
+            CodecError::Other(m) => f.write_str(m),
+            CodecError::NotCanonical => f.write_str("the value is not in its shortest encoding"),
+        }
+    }
+}
+
 /// Appends the encoding of `value` to `out`.
 #[inline]
-#[cfg_attr(not(test), allow(dead_code))] // saves go through `encode_checked`
 pub(crate) fn encode<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
     bincode::serde::encode_into_writer(value, Append(out), config::standard())
         .map_err(|e| CodecError::Other(e.to_string()))
+}
+
+/// Decodes one value that must take all of `bytes` (a change feed's row or payload),
+/// under the limit a blob of that length gets.
+pub(crate) fn decode_one<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let blob = Blob::new(bytes.len());
+    let (value, used) = decode_in::<T>(bytes, &blob).map_err(|e| e.to_string())?;
+    if used != bytes.len() {
+        return Err(format!(
+            "{} bytes left over after the value",
+            bytes.len() - used
+        ));
+    }
+    Ok(value)
 }
 
 /// Appends to a `Vec`: bincode writes most values (varints, tags) a byte or a few at a
