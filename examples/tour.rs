@@ -5,6 +5,7 @@
 //! - self-referential hierarchies and graphs (`org_chart.rs`)
 //! - polymorphism: kinds of a base (`notifications.rs`), polymorphic associations
 //!   (`comments.rs`)
+//! - undo/redo and the change feed (`editor.rs`)
 //! - delete rules and transactions (below)
 //! - snapshots: an atomic save, a validated load, a damaged file refused (below)
 //!
@@ -14,6 +15,8 @@
 mod blog;
 #[allow(dead_code)]
 mod comments;
+#[allow(dead_code)]
+mod editor;
 #[allow(dead_code)]
 mod enrollment;
 #[allow(dead_code)]
@@ -166,6 +169,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     notifications::run()?;
     println!();
     comments::run()?;
+    println!();
+    editor::run()?;
     println!();
     rules_and_transactions()?;
     println!();

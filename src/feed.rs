@@ -282,6 +282,47 @@ impl Change {
     }
 }
 
+/// One line a change: `removed posts[1v1]`, `unlinked users[0v1] -> posts[1v1] (users.posts
+/// <-> posts.author)`, `moved posts[1v1] from users[0v1] to users[2v1] (..)`.
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::Inserted { entity, .. } => write!(f, "inserted {entity}"),
+            Change::Removed { entity } => write!(f, "removed {entity}"),
+            Change::Updated { entity, .. } => write!(f, "updated {entity}"),
+            Change::KindChanged {
+                entity, from, to, ..
+            } => write!(f, "changed {entity} from kind {from:?} to {to:?}"),
+            Change::Linked { relation, a, b, .. } => write!(f, "linked {a} -> {b} ({relation:?})"),
+            Change::Unlinked { relation, a, b } => {
+                write!(f, "unlinked {a} -> {b} ({relation:?})")
+            }
+            Change::Moved {
+                relation,
+                child,
+                from,
+                to,
+            } => write!(f, "moved {child} from {from} to {to} ({relation:?})"),
+            Change::Reordered {
+                relation,
+                end,
+                owner,
+                order,
+            } => write!(
+                f,
+                "reordered the {} list of {owner} ({relation:?}): {order:?}",
+                match end {
+                    End::A => relation.name.a_end,
+                    End::B => relation.name.b_end,
+                }
+            ),
+            Change::PayloadChanged { relation, a, b, .. } => {
+                write!(f, "changed the payload of {a} -> {b} ({relation:?})")
+            }
+        }
+    }
+}
+
 /// What one committed transaction, call, undo or redo changed.
 #[derive(Clone, Debug)]
 pub struct ChangeBatch {
@@ -476,10 +517,10 @@ pub(crate) fn derive(
         let def = &store.schema.relations[r as usize];
         (entity(def.a_table, a), entity(def.b_table, b))
     };
-    let mut after: HashMap<Place, After<'_>> = HashMap::new();
+    let mut after = Afters::new(log.len());
     let mut dirty: Vec<(u32, End, RawKey)> = Vec::new();
     let mut out = Vec::with_capacity(log.len());
-    let row_after = |after: &HashMap<Place, After<'_>>, t: u32, key: RawKey| {
+    let row_after = |after: &Afters<'_>, t: u32, key: RawKey| {
         let arena = &store.tables[t as usize];
         Encoded(match after.get(&Place::Row(t, key)) {
             None => arena.encode_row(key),
@@ -598,7 +639,8 @@ pub(crate) fn derive(
         }
     }
     out.reverse();
-    let mut changes = coalesce(out);
+    coalesce(&mut out);
+    let mut changes = out;
     // the final order of every list whose order is not that of appends
     let mut seen = HashSet::new();
     for (rel, end, key) in dirty.into_iter().rev() {
@@ -610,12 +652,15 @@ pub(crate) fn derive(
         if !store.tables[t as usize].contains(key) {
             continue;
         }
-        let r = &store.relations[rel as usize];
+        let order = store.relations[rel as usize].partners(end, key);
+        if order.len() < 2 {
+            continue; // any order of one is the appended order
+        }
         changes.push(Change::Reordered {
             relation: relation(rel),
             end,
             owner: entity(t, key),
-            order: r.partners(end, key),
+            order,
         });
     }
     ChangeBatch {
@@ -627,47 +672,87 @@ pub(crate) fn derive(
 }
 
 /// Joins an unlink and a link of the same child into a move, and a kind row's removal
-/// and its new kind's insert into a kind change.
-fn coalesce(events: Vec<Change>) -> Vec<Change> {
-    let mut out: Vec<Change> = Vec::with_capacity(events.len());
-    for e in events {
-        let joined = match (out.last(), &e) {
-            (
-                Some(Change::Unlinked {
-                    relation: r1,
-                    a: from,
-                    b: c1,
-                }),
-                Change::Linked {
-                    relation: r2,
-                    a: to,
-                    b: c2,
-                    payload: None,
-                },
-            ) if r1 == r2 && c1 == c2 => Some(Change::Moved {
-                relation: *r1,
-                child: *c1,
-                from: *from,
-                to: *to,
-            }),
-            (Some(Change::Removed { entity: old }), Change::Inserted { entity: new, row })
-                if old.key == new.key && old.table != new.table =>
-            {
-                Some(Change::KindChanged {
-                    entity: *new,
-                    from: old.table,
-                    to: new.table,
-                    row: row.clone(),
-                })
+/// and its new kind's insert into a kind change, in place.
+fn coalesce(v: &mut Vec<Change>) {
+    let mut w = 0;
+    for r in 0..v.len() {
+        if w > 0 {
+            if let Some(j) = join(&v[w - 1], &v[r]) {
+                v[w - 1] = j;
+                continue;
             }
-            _ => None,
-        };
-        match joined {
-            Some(j) => *out.last_mut().expect("joined with the last") = j,
-            None => out.push(e),
+        }
+        v.swap(w, r);
+        w += 1;
+    }
+    v.truncate(w);
+}
+
+fn join(last: &Change, next: &Change) -> Option<Change> {
+    match (last, next) {
+        (
+            Change::Unlinked {
+                relation: r1,
+                a: from,
+                b: c1,
+            },
+            Change::Linked {
+                relation: r2,
+                a: to,
+                b: c2,
+                payload: None,
+            },
+        ) if r1 == r2 && c1 == c2 => Some(Change::Moved {
+            relation: *r1,
+            child: *c1,
+            from: *from,
+            to: *to,
+        }),
+        (Change::Removed { entity: old }, Change::Inserted { entity: new, row })
+            if old.key == new.key && old.table != new.table =>
+        {
+            Some(Change::KindChanged {
+                entity: *new,
+                from: old.table,
+                to: new.table,
+                row: row.clone(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The value each row or link had after a point of the log, for the entries walked so
+/// far (newest first): a short list for the log of one call, a map for a long one.
+enum Afters<'l> {
+    Few(Vec<(Place, After<'l>)>),
+    Many(HashMap<Place, After<'l>>),
+}
+
+impl<'l> Afters<'l> {
+    fn new(entries: usize) -> Self {
+        if entries <= 16 {
+            Afters::Few(Vec::new())
+        } else {
+            Afters::Many(HashMap::with_capacity(entries))
         }
     }
-    out
+
+    fn get(&self, p: &Place) -> Option<&After<'l>> {
+        match self {
+            Afters::Few(v) => v.iter().rev().find(|(q, _)| q == p).map(|(_, a)| a),
+            Afters::Many(m) => m.get(p),
+        }
+    }
+
+    fn insert(&mut self, p: Place, a: After<'l>) {
+        match self {
+            Afters::Few(v) => v.push((p, a)),
+            Afters::Many(m) => {
+                m.insert(p, a);
+            }
+        }
+    }
 }
 
 /// # Change feed

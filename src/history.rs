@@ -9,88 +9,135 @@
 //! removed entities come back under their old keys, links at their old positions, with
 //! their payloads.
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::panic::resume_unwind;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::feed::Origin;
 use crate::grave::Panic;
-use crate::path::{DrainQuietly, Undo};
+use crate::path::Undo;
 use crate::store::Store;
 
-/// Steps, oldest first: their entries end to end, and each step's entry count and label.
-#[derive(Default)]
-struct Steps {
-    entries: VecDeque<Undo>,
-    steps: VecDeque<(usize, Option<Arc<str>>)>,
+/// Drops one entry; a value it holds may run user code (`Drop`), whose panic is kept in
+/// `first` (entries without a value drop without a guard).
+#[inline]
+fn drop_quietly(undo: Undo, first: &mut Option<Panic>) {
+    let holds_value = matches!(
+        undo,
+        Undo::Restore { .. } | Undo::Replace { .. } | Undo::Payload { .. } | Undo::Relink { .. }
+    );
+    if holds_value {
+        drop_guarded(undo, first);
+    }
 }
 
-impl Steps {
-    fn push(&mut self, log: &mut Vec<Undo>, label: Option<Arc<str>>) {
-        self.steps.push_back((log.len(), label));
-        self.entries.extend(log.drain(..));
+#[cold]
+#[inline(never)]
+fn drop_guarded(undo: Undo, first: &mut Option<Panic>) {
+    if let Err(p) = catch_unwind(AssertUnwindSafe(|| drop(undo))) {
+        first.get_or_insert(p);
     }
+}
 
-    /// Takes the newest step out: its entries in the order they were recorded.
-    fn pop(&mut self) -> Option<(Vec<Undo>, Option<Arc<str>>)> {
-        let (n, label) = self.steps.pop_back()?;
-        let at = self.entries.len() - n;
-        Some((self.entries.drain(at..).collect(), label))
-    }
+/// The redo steps: their entries end to end, and each step's entry count and label.
+#[derive(Default)]
+struct RedoSteps {
+    entries: Vec<Undo>,
+    steps: Vec<(usize, Option<Arc<str>>)>,
+}
 
-    /// Drops the oldest step; returns the first panic of a `Drop` of its values.
-    fn drop_oldest(&mut self) -> Option<Panic> {
-        let (n, _) = self.steps.pop_front()?;
-        let mut gone: Vec<Undo> = self.entries.drain(..n).collect();
-        gone.drain_quietly()
-    }
-
+impl RedoSteps {
     fn clear(&mut self) -> Option<Panic> {
         self.steps.clear();
-        let mut gone: Vec<Undo> = self.entries.drain(..).collect();
-        gone.drain_quietly()
-    }
-
-    fn label(&self) -> Option<Option<&str>> {
-        self.steps.back().map(|(_, l)| l.as_deref())
+        let mut first = None;
+        for undo in self.entries.drain(..) {
+            drop_quietly(undo, &mut first);
+        }
+        first
     }
 }
 
-/// The undo and redo steps of a store with history on.
+/// The history of a store. The undo steps' entries stay where they were recorded, at the
+/// start of the store's log (`log[..Store::kept]`): closing a step is one push of its
+/// start. Steps past the limit are dropped logically at once (no longer undoable) and
+/// freed in batches, so that dropping costs O(1) amortised per step; at most `limit +
+/// slack` steps are held.
 pub(crate) struct History {
     limit: usize,
-    undo: Steps,
-    redo: Steps,
+    /// Start in the log and label of every step held, oldest first.
+    steps: Vec<(usize, Option<Arc<str>>)>,
+    /// Number of the oldest steps that are dropped (not undoable) but not yet freed.
+    dropped: usize,
+    redo: RedoSteps,
     /// An open group: its label, and whether its step exists yet.
     group: Option<(Option<Arc<str>>, bool)>,
 }
 
 impl History {
-    /// Adds a committed log as a step (or to the open group's step), drops the redo
-    /// branch and, past the limit, the oldest steps. Returns the first panic of a `Drop`
-    /// of a dropped value.
-    pub(crate) fn record(&mut self, log: &mut Vec<Undo>, label: Option<Arc<str>>) -> Option<Panic> {
-        let mut first = self.redo.clear();
+    fn slack(&self) -> usize {
+        (self.limit / 2).max(16)
+    }
+
+    /// Makes the log's entries from `start` on a step (or part of the open group's
+    /// step), drops the redo branch and, past the limit, the oldest steps. Returns the
+    /// first panic of a `Drop` of a dropped value. May free the oldest entries of the
+    /// log: the caller then takes the log's new length as the history's end.
+    #[inline]
+    pub(crate) fn close(
+        &mut self,
+        log: &mut Vec<Undo>,
+        start: usize,
+        label: Option<Arc<str>>,
+    ) -> Option<Panic> {
+        let mut first = None;
+        if !self.redo.steps.is_empty() {
+            first = self.redo.clear();
+        }
         match &mut self.group {
-            Some((_, true)) => {
-                let last = self.undo.steps.back_mut().expect("the group's step");
-                last.0 += log.len();
-                self.undo.entries.extend(log.drain(..));
-            }
+            Some((_, true)) => {} // the group's step grows
             Some((group_label, started)) => {
                 *started = true;
                 let label = group_label.clone().or(label);
-                self.undo.push(log, label);
+                self.steps.push((start, label));
             }
-            None => self.undo.push(log, label),
+            None => self.steps.push((start, label)),
         }
-        while self.undo.steps.len() > self.limit {
-            if let Some(p) = self.undo.drop_oldest() {
-                first.get_or_insert(p);
-            }
+        if let Some(p) = self.trim(log) {
+            first.get_or_insert(p);
         }
         first
+    }
+
+    /// Drops the steps past the limit; frees them when enough are waiting.
+    #[inline]
+    fn trim(&mut self, log: &mut Vec<Undo>) -> Option<Panic> {
+        let keep = self.limit;
+        if self.steps.len() - self.dropped > keep {
+            self.dropped = self.steps.len() - keep;
+        }
+        if self.dropped <= self.slack() {
+            return None;
+        }
+        self.free_dropped(log)
+    }
+
+    #[cold]
+    fn free_dropped(&mut self, log: &mut Vec<Undo>) -> Option<Panic> {
+        let n = self.steps[self.dropped].0;
+        let mut first = None;
+        for undo in log.drain(..n) {
+            drop_quietly(undo, &mut first);
+        }
+        self.steps.drain(..self.dropped);
+        for step in &mut self.steps {
+            step.0 -= n;
+        }
+        self.dropped = 0;
+        first
+    }
+
+    fn undoable(&self) -> usize {
+        self.steps.len() - self.dropped
     }
 }
 
@@ -168,19 +215,16 @@ impl Store {
         let first = match &mut self.history {
             Some(h) => {
                 h.limit = limit;
-                let mut first = None;
-                while h.undo.steps.len() > limit {
-                    if let Some(p) = h.undo.drop_oldest() {
-                        first.get_or_insert(p);
-                    }
-                }
+                let first = h.trim(&mut self.log);
+                self.kept = self.log.len();
                 first
             }
             None => {
                 self.history = Some(Box::new(History {
                     limit,
-                    undo: Steps::default(),
-                    redo: Steps::default(),
+                    steps: Vec::new(),
+                    dropped: 0,
+                    redo: RedoSteps::default(),
                     group: None,
                 }));
                 None
@@ -207,10 +251,11 @@ impl Store {
             return;
         };
         self.update_recording();
-        let mut first = h.undo.clear();
-        if let Some(p) = h.redo.clear() {
-            first.get_or_insert(p);
+        let mut first = h.redo.clear();
+        for undo in self.log.drain(..self.kept) {
+            drop_quietly(undo, &mut first);
         }
+        self.kept = 0;
         if let Some(p) = first {
             resume_unwind(p);
         }
@@ -223,7 +268,7 @@ impl Store {
 
     /// Number of steps [`undo`](Self::undo) can take back.
     pub fn undo_steps(&self) -> usize {
-        self.history.as_ref().map_or(0, |h| h.undo.steps.len())
+        self.history.as_ref().map_or(0, |h| h.undoable())
     }
 
     /// Number of steps [`redo`](Self::redo) can bring back.
@@ -234,13 +279,15 @@ impl Store {
     /// The label of the step [`undo`](Self::undo) would take back: `None` if there is no
     /// such step, `Some(None)` if it has no label. For an editor's "Undo ..." menu item.
     pub fn undo_label(&self) -> Option<Option<&str>> {
-        self.history.as_ref().and_then(|h| h.undo.label())
+        let h = self.history.as_ref()?;
+        (h.undoable() > 0).then(|| h.steps.last().and_then(|(_, l)| l.as_deref()))
     }
 
     /// The label of the step [`redo`](Self::redo) would bring back, as
     /// [`undo_label`](Self::undo_label).
     pub fn redo_label(&self) -> Option<Option<&str>> {
-        self.history.as_ref().and_then(|h| h.redo.label())
+        let h = self.history.as_ref()?;
+        h.redo.steps.last().map(|(_, l)| l.as_deref())
     }
 
     /// Runs `f` as a transaction (see [`transaction`](Self::transaction)) whose step is
@@ -294,7 +341,11 @@ impl Store {
             .is_some_and(|(_, started)| started))
     }
 
-    fn history_ready(&self) -> Result<(), HistoryError> {
+    fn history_ready(&mut self) -> Result<(), HistoryError> {
+        if self.depth == 0 && self.log.len() > self.kept {
+            // a call that panicked outside a transaction left its changes unclosed
+            self.settle();
+        }
         match &self.history {
             None => Err(HistoryError::Off),
             Some(_) if self.depth > 0 => Err(HistoryError::InTransaction),
@@ -316,7 +367,12 @@ impl Store {
     pub fn undo(&mut self) -> Result<Step, HistoryError> {
         self.history_ready()?;
         let h = self.history.as_deref_mut().expect("history on");
-        let (entries, label) = h.undo.pop().ok_or(HistoryError::NothingToUndo)?;
+        if h.undoable() == 0 {
+            return Err(HistoryError::NothingToUndo);
+        }
+        let (start, label) = h.steps.pop().expect("an undoable step");
+        let entries: Vec<Undo> = self.log.drain(start..).collect();
+        self.kept = start;
         Ok(self.replay(entries, label, Origin::Undo))
     }
 
@@ -331,30 +387,42 @@ impl Store {
     pub fn redo(&mut self) -> Result<Step, HistoryError> {
         self.history_ready()?;
         let h = self.history.as_deref_mut().expect("history on");
-        let (entries, label) = h.redo.pop().ok_or(HistoryError::NothingToRedo)?;
+        let (n, label) = h.redo.steps.pop().ok_or(HistoryError::NothingToRedo)?;
+        let at = h.redo.entries.len() - n;
+        let entries = h.redo.entries.split_off(at);
         Ok(self.replay(entries, label, Origin::Redo))
     }
 
-    /// Applies a step's inverses newest first, recording the inverse of each: the step
-    /// that takes this one back, which goes on the other stack.
+    /// Applies a step's inverses newest first, recording the inverse of each after the
+    /// history's end: the step that takes this one back, which goes on the other stack.
     fn replay(&mut self, entries: Vec<Undo>, label: Option<Arc<str>>, origin: Origin) -> Step {
-        debug_assert!(self.log.is_empty() && self.rec);
+        debug_assert!(self.log.len() == self.kept && self.rec);
+        let start = self.kept;
         let changes = entries.len();
         // no user code runs here: values move between the store and the log boxed
         for undo in entries.into_iter().rev() {
             self.revert(undo, true);
         }
         if self.feed.is_some() {
-            let batch = crate::feed::derive(self, &self.log, origin, label.clone());
+            let batch = crate::feed::derive(self, &self.log[start..], origin, label.clone());
             self.feed.as_deref_mut().expect("feed on").push(batch);
         }
-        let mut log = std::mem::take(&mut self.log);
         let h = self.history.as_deref_mut().expect("history on");
+        let mut first = None;
         match origin {
-            Origin::Undo => h.redo.push(&mut log, label.clone()),
-            _ => h.undo.push(&mut log, label.clone()),
+            Origin::Undo => {
+                h.redo.steps.push((self.log.len() - start, label.clone()));
+                h.redo.entries.extend(self.log.drain(start..));
+            }
+            _ => {
+                h.steps.push((start, label.clone()));
+                first = h.trim(&mut self.log);
+            }
         }
-        self.log = log;
+        self.kept = self.log.len();
+        if let Some(p) = first {
+            resume_unwind(p);
+        }
         self.settle();
         Step { label, changes }
     }

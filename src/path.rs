@@ -574,7 +574,7 @@ impl Store {
     #[inline]
     pub(crate) fn settle(&mut self) {
         // inside a transaction, values wait for the outermost commit or rollback
-        if self.depth == 0 && (self.graves.dirty || !self.log.is_empty()) {
+        if self.depth == 0 && (self.graves.dirty || self.log.len() > self.kept) {
             self.settle_slow();
         }
     }
@@ -582,11 +582,13 @@ impl Store {
     #[cold]
     fn settle_slow(&mut self) {
         let mut first = None;
-        if !self.log.is_empty() {
+        if self.log.len() > self.kept {
             first = self.close_log();
         }
-        if let Some(p) = self.graves.bury(&mut self.tables) {
-            first.get_or_insert(p);
+        if self.graves.dirty {
+            if let Some(p) = self.graves.bury(&mut self.tables) {
+                first.get_or_insert(p);
+            }
         }
         if let Some(p) = first {
             resume_unwind(p);
@@ -596,29 +598,31 @@ impl Store {
     /// Ends the log of a committed top-level transaction or call: a history step and a
     /// feed batch when those are on, else its kept values are dropped. Returns the first
     /// panic of a `Drop`.
-    fn close_log(&mut self) -> Option<Panic> {
+    #[inline]
+    pub(crate) fn close_log(&mut self) -> Option<Panic> {
         let label = self.label.take();
-        if self.log.is_empty() {
+        let start = self.kept;
+        if self.log.len() == start {
             return None;
         }
         if self.feed.is_some() {
-            let batch = crate::feed::derive(self, &self.log, Origin::Commit, label.clone());
+            let batch =
+                crate::feed::derive(self, &self.log[start..], Origin::Commit, label.clone());
             self.feed.as_deref_mut().expect("feed on").push(batch);
         }
-        if self.history.is_some() {
-            let mut log = std::mem::take(&mut self.log);
-            let first = self
-                .history
-                .as_deref_mut()
-                .expect("history on")
-                .record(&mut log, label);
-            self.log = log;
-            first
-        } else {
-            let mut log = std::mem::take(&mut self.log);
-            let first = log.drain_quietly();
-            self.log = log;
-            first
+        match self.history.as_deref_mut() {
+            // the entries stay in the log: they are the new step
+            Some(h) => {
+                let first = h.close(&mut self.log, start, label);
+                self.kept = self.log.len();
+                first
+            }
+            None => {
+                let mut log = std::mem::take(&mut self.log);
+                let first = log.drain_quietly();
+                self.log = log;
+                first
+            }
         }
     }
 

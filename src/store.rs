@@ -50,7 +50,11 @@ pub struct Store {
     /// child is to unlink it. Such an entity is reached by a cascade from its one parent
     /// only, and deleting it affects nothing else.
     pub(crate) leaf: Vec<bool>,
+    /// The inverses recorded: with history on, `log[..kept]` are the undo steps and the
+    /// rest belongs to the open transaction or call.
     pub(crate) log: Vec<Undo>,
+    /// Number of log entries that belong to history steps (0 with history off).
+    pub(crate) kept: usize,
     pub(crate) depth: u32,
     /// Whether primitives log their inverse: `depth > 0`, or history or feed on.
     pub(crate) rec: bool,
@@ -127,6 +131,7 @@ impl Store {
             touching,
             leaf,
             log: Vec::new(),
+            kept: 0,
             depth: 0,
             rec: false,
             history: None,

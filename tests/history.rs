@@ -334,3 +334,32 @@ fn a_replica_fed_the_batches_of_a_cascade_and_its_undo_stays_equal() {
     }
     assert_eq!(dump(&replica, &r), dump(&s, &r));
 }
+
+#[test]
+fn a_long_session_keeps_exactly_the_newest_steps_undoable() {
+    let (mut s, r) = world(Config::default());
+    s.enable_history(5);
+    let u = user(&mut s, "u");
+    let mut states = Vec::new();
+    for i in 0..200 {
+        // the state before every step
+        states.push(dump(&s, &r));
+        let p = post(&mut s, &format!("p{i}"));
+        if i % 3 == 0 {
+            states.push(dump(&s, &r));
+            s.link(r.posts, u, p).unwrap();
+            states.push(dump(&s, &r));
+            s.remove(p).unwrap();
+        }
+    }
+    assert_eq!(s.undo_steps(), 5);
+    for expected in states.iter().rev().take(5) {
+        s.undo().unwrap();
+        assert_eq!(&dump(&s, &r), expected);
+    }
+    assert_eq!(s.undo(), Err(HistoryError::NothingToUndo));
+    assert_eq!(s.redo_steps(), 5);
+    s.enable_history(2);
+    assert_eq!(s.undo_steps(), 0);
+    check(&s);
+}

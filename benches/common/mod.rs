@@ -393,7 +393,13 @@ fn rg_blog(
 
 /// W1 for relgraph one call at a time (`insert`, `link`), after reserving room.
 pub fn rg_w1_each(d: BlogData) -> (RgBlog, u64) {
+    rg_w1_each_on(d, |_| {})
+}
+
+/// [`rg_w1_each`] on a store that `setup` prepared (history or the change feed on).
+pub fn rg_w1_each_on(d: BlogData, setup: impl FnOnce(&mut Store)) -> (RgBlog, u64) {
     let (mut store, authorship) = rg_blog_store();
+    setup(&mut store);
     store.reserve::<User>(d.users.len());
     store.reserve::<Post>(d.posts.len());
     let ukeys: Vec<Key<User>> = d.users.into_iter().map(|u| store.insert(u)).collect();
