@@ -73,8 +73,8 @@ pub use error::{Error, IntegrityError, KindError, LinkError, RemoveError, Result
 pub use hierarchy::{Ancestors, Descendants};
 pub use key::{AnyKey, Key, RawKey};
 pub use schema::{
-    DeleteRule, End, Entity, Kind, Linkable, ManyToMany, OneToMany, OneToOne, PolyParent, Relation,
-    RelationKind, RelationName, Rules, Schema, Table,
+    DeleteRule, End, Entity, Kind, Linkable, ManyToMany, NamedEnd, OneToMany, OneToOne, PolyParent,
+    Relate, Relation, RelationKind, RelationName, Rules, Schema, Table,
 };
 pub use shared::SharedStore;
 pub use store::{Children, Linked, Rows, Store, WithPayload};

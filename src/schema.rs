@@ -462,6 +462,7 @@ impl Schema {
     /// # Panics
     ///
     /// If `T` is already registered under another name, or `name` is taken by another type.
+    #[track_caller]
     pub fn table<T: Entity>(&mut self, name: &'static str) -> Table<T> {
         if let Some(&index) = self.by_type.get(&TypeId::of::<T>()) {
             let existing = &self.tables[index as usize];
@@ -479,6 +480,7 @@ impl Schema {
         Table::new(self.tables[index as usize].tag, index)
     }
 
+    #[track_caller]
     fn register<T: Entity>(
         &mut self,
         name: &'static str,
@@ -525,6 +527,7 @@ impl Schema {
     ///
     /// If `base` is from another schema or is itself a kind, `K` is already registered, or
     /// `tag` is taken by another table.
+    #[track_caller]
     pub fn kind<B: Entity, K: Entity>(&mut self, base: Table<B>, tag: &'static str) -> Kind<B, K> {
         let base = base.check(self);
         assert!(
@@ -548,6 +551,7 @@ impl Schema {
     /// # Panics
     ///
     /// If `child` is from another schema or `end` is already used on its table.
+    #[track_caller]
     pub fn poly_parent<C: Entity>(
         &mut self,
         child: impl Into<Table<C>>,
@@ -573,6 +577,7 @@ impl Schema {
     /// # Panics
     ///
     /// As [`one_to_many`](Self::one_to_many).
+    #[track_caller]
     pub fn one_to_many_poly<P: Entity, C: Entity>(
         &mut self,
         parent: impl Into<Table<P>>,
@@ -610,6 +615,7 @@ impl Schema {
     ///
     /// If a table handle is from another schema, an end name is already used on its
     /// table, or `rules` asks for acyclicity on a relation between two different tables.
+    #[track_caller]
     pub fn one_to_many<P: Entity, C: Entity>(
         &mut self,
         parent: impl Into<Table<P>>,
@@ -633,6 +639,7 @@ impl Schema {
     /// # Panics
     ///
     /// As [`one_to_many`](Self::one_to_many).
+    #[track_caller]
     pub fn one_to_one<A: Entity, B: Entity>(
         &mut self,
         a: impl Into<Table<A>>,
@@ -655,6 +662,7 @@ impl Schema {
     /// # Panics
     ///
     /// As [`one_to_many`](Self::one_to_many).
+    #[track_caller]
     pub fn many_to_many<A: Entity, B: Entity>(
         &mut self,
         a: impl Into<Table<A>>,
@@ -672,6 +680,7 @@ impl Schema {
     /// # Panics
     ///
     /// As [`one_to_many`](Self::one_to_many).
+    #[track_caller]
     pub fn many_to_many_with<A: Entity, B: Entity, W: Entity>(
         &mut self,
         a: impl Into<Table<A>>,
@@ -689,6 +698,67 @@ impl Schema {
         ManyToMany::new(self.relations[index as usize].tag, index)
     }
 
+    /// Starts declaring a relation between two named ends: `users.end("posts")` is the
+    /// collection (or partner) of a user, `posts.end("author")` that of a post. The call
+    /// site says which name belongs to which table, and each end carries the
+    /// [`DeleteRule`] applied from it ([`Nullify`](DeleteRule::Nullify) unless set with
+    /// [`NamedEnd::on_delete`]). Finish with [`one_to_many`](Relate::one_to_many),
+    /// [`one_to_one`](Relate::one_to_one), [`many_to_many`](Relate::many_to_many) or
+    /// [`many_to_many_with`](Relate::many_to_many_with); for a one-to-many the first end is
+    /// the parent. The same declaration as the positional
+    /// [`Schema::one_to_many`] and its siblings: both forms give equal handles.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use relgraph::{DeleteRule, Schema, Store};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct User { name: String }
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Post { title: String }
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Employee { name: String }
+    ///
+    /// let mut schema = Schema::new();
+    /// let users = schema.table::<User>("users");
+    /// let posts = schema.table::<Post>("posts");
+    /// let employees = schema.table::<Employee>("employees");
+    /// // deleting a user deletes its posts; deleting a post leaves its author be
+    /// let authorship = schema
+    ///     .relate(users.end("posts").on_delete(DeleteRule::Cascade), posts.end("author"))
+    ///     .one_to_many();
+    /// let reports = schema
+    ///     .relate(employees.end("subordinates"), employees.end("manager"))
+    ///     .acyclic()
+    ///     .one_to_many();
+    /// let store = Store::new(schema);
+    /// assert_eq!(
+    ///     store.schema().relations().map(|(_, name)| name.to_string()).collect::<Vec<_>>(),
+    ///     ["users.posts <-> posts.author", "employees.subordinates <-> employees.manager"]
+    /// );
+    /// # let _ = (authorship, reports);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When the declaration is finished, as [`one_to_many`](Self::one_to_many).
+    pub fn relate<A: Entity, B: Entity>(
+        &mut self,
+        a: NamedEnd<A>,
+        b: NamedEnd<B>,
+    ) -> Relate<'_, A, B> {
+        let rules = Rules::new().on_delete(a.on_delete).on_delete_b(b.on_delete);
+        Relate {
+            schema: self,
+            a,
+            b,
+            rules,
+        }
+    }
+
+    #[track_caller]
     fn declare<W: Entity>(
         &mut self,
         kind: RelationKind,
@@ -702,6 +772,7 @@ impl Schema {
         self.push_relation::<W>(kind, (a_table, a_end), (b_table, b_end), rules, None)
     }
 
+    #[track_caller]
     fn assert_end_free(&self, table: u32, end: &'static str) {
         let taken = self.relations.iter().any(|r| {
             (r.a_table == table && r.name.a_end == end)
@@ -717,6 +788,7 @@ impl Schema {
         );
     }
 
+    #[track_caller]
     fn push_relation<W: Entity>(
         &mut self,
         kind: RelationKind,
@@ -1207,6 +1279,156 @@ impl<T> Table<T> {
             );
         }
         self.index
+    }
+}
+
+/// One end of a relation being declared: a table, the name of its end (the field a
+/// row of that table would have, e.g. `posts` on a user) and the [`DeleteRule`] applied
+/// to the entities linked at the other end when an entity of this table is deleted.
+/// Made by [`Table::end`] or [`Kind::end`]; used by [`Schema::relate`].
+pub struct NamedEnd<T> {
+    table: Table<T>,
+    name: &'static str,
+    on_delete: DeleteRule,
+}
+
+impl<T> Clone for NamedEnd<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for NamedEnd<T> {}
+impl<T> fmt::Debug for NamedEnd<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "NamedEnd(#{}.{}, {:?})",
+            self.table.index, self.name, self.on_delete
+        )
+    }
+}
+
+impl<T> NamedEnd<T> {
+    /// What happens to the entities linked at the other end when an entity of this
+    /// table is deleted: `users.end("posts").on_delete(DeleteRule::Cascade)` deletes a
+    /// user's posts with the user. [`Nullify`](DeleteRule::Nullify) when not set.
+    pub const fn on_delete(mut self, rule: DeleteRule) -> Self {
+        self.on_delete = rule;
+        self
+    }
+}
+
+impl<T> Table<T> {
+    /// This table as one end of a relation, under the end's name (`users.end("posts")`),
+    /// for [`Schema::relate`].
+    pub const fn end(self, name: &'static str) -> NamedEnd<T> {
+        NamedEnd {
+            table: self,
+            name,
+            on_delete: DeleteRule::Nullify,
+        }
+    }
+}
+
+impl<B, K> Kind<B, K> {
+    /// This kind as one end of a relation (relations on this kind only), under the end's
+    /// name, for [`Schema::relate`].
+    pub fn end(self, name: &'static str) -> NamedEnd<K> {
+        self.table().end(name)
+    }
+}
+
+/// A relation declaration in progress, made by [`Schema::relate`]: set the policies of a
+/// self-referential relation, then finish it with the relation's shape. Declares nothing
+/// until finished.
+#[must_use = "finish the declaration with .one_to_many(), .one_to_one() or .many_to_many()"]
+pub struct Relate<'s, A, B> {
+    schema: &'s mut Schema,
+    a: NamedEnd<A>,
+    b: NamedEnd<B>,
+    rules: Rules,
+}
+
+impl<A: Entity, B: Entity> fmt::Debug for Relate<'_, A, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Relate")
+            .field("a", &self.a)
+            .field("b", &self.b)
+            .field("rules", &self.rules)
+            .finish()
+    }
+}
+
+impl<A: Entity, B: Entity> Relate<'_, A, B> {
+    /// Rejects linking an entity to itself (self-referential relations only); see
+    /// [`Rules::forbid_self_links`].
+    pub fn forbid_self_links(mut self) -> Self {
+        self.rules = self.rules.forbid_self_links();
+        self
+    }
+
+    /// Rejects any link that would close a cycle (self-referential relations only); see
+    /// [`Rules::acyclic`].
+    pub fn acyclic(mut self) -> Self {
+        self.rules = self.rules.acyclic();
+        self
+    }
+
+    /// Declares the relation; its handle's tag and index.
+    #[track_caller]
+    fn finish<W: Entity>(self, kind: RelationKind) -> (u32, u32) {
+        let a = (self.a.table.check(self.schema), self.a.name);
+        let b = (self.b.table.check(self.schema), self.b.name);
+        let index = self.schema.declare::<W>(kind, a, b, self.rules);
+        (self.schema.relations[index as usize].tag, index)
+    }
+
+    /// Declares a one-to-many: the first end is the parent's ordered collection of
+    /// children (`users.end("posts")`), the second the child's parent
+    /// (`posts.end("author")`). As [`Schema::one_to_many`].
+    ///
+    /// # Panics
+    ///
+    /// As [`Schema::one_to_many`].
+    #[track_caller]
+    pub fn one_to_many(self) -> OneToMany<A, B> {
+        let (tag, index) = self.finish::<()>(RelationKind::OneToMany);
+        OneToMany::new(tag, index)
+    }
+
+    /// Declares a one-to-one: each entity at either end has at most one partner. As
+    /// [`Schema::one_to_one`].
+    ///
+    /// # Panics
+    ///
+    /// As [`Schema::one_to_many`].
+    #[track_caller]
+    pub fn one_to_one(self) -> OneToOne<A, B> {
+        let (tag, index) = self.finish::<()>(RelationKind::OneToOne);
+        OneToOne::new(tag, index)
+    }
+
+    /// Declares a many-to-many without payload: ordered collections at both ends. As
+    /// [`Schema::many_to_many`].
+    ///
+    /// # Panics
+    ///
+    /// As [`Schema::one_to_many`].
+    #[track_caller]
+    pub fn many_to_many(self) -> ManyToMany<A, B> {
+        self.many_to_many_with::<()>()
+    }
+
+    /// Declares a many-to-many whose every link carries a payload of type `W`. As
+    /// [`Schema::many_to_many_with`].
+    ///
+    /// # Panics
+    ///
+    /// As [`Schema::one_to_many`].
+    #[track_caller]
+    pub fn many_to_many_with<W: Entity>(self) -> ManyToMany<A, B, W> {
+        let (tag, index) = self.finish::<W>(RelationKind::ManyToMany);
+        ManyToMany::new(tag, index)
     }
 }
 

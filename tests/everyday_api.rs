@@ -199,3 +199,100 @@ fn indexing_with_a_stale_key_says_what_to_use_instead() {
     assert!(msg.contains("users"), "{msg}");
     assert!(msg.contains("Store::get"), "{msg}");
 }
+
+#[test]
+fn a_relation_declared_by_named_ends_names_each_end_on_its_table() {
+    let mut schema = Schema::new();
+    let users = schema.table::<User>("users");
+    let posts = schema.table::<Post>("posts");
+    let authorship = schema
+        .relate(users.end("posts"), posts.end("author"))
+        .one_to_many();
+    let mut s = Store::new(schema);
+    let names: Vec<String> = s.schema().relations().map(|(_, n)| n.to_string()).collect();
+    assert_eq!(names, ["users.posts <-> posts.author"]);
+    // no rule given: deleting the parent leaves its children be
+    let alice = s.insert(user("Alice"));
+    let guide = s.insert_child(authorship, alice, post("Guide")).unwrap();
+    s.remove(alice).unwrap();
+    assert!(s.contains(guide));
+    assert_eq!(s.parent(authorship, guide), None);
+}
+
+#[test]
+fn each_named_end_carries_its_own_delete_rule() {
+    let mut schema = Schema::new();
+    let users = schema.table::<User>("users");
+    let posts = schema.table::<Post>("posts");
+    let courses = schema.table::<Course>("courses");
+    let authorship = schema
+        .relate(
+            users.end("posts").on_delete(DeleteRule::Cascade),
+            posts.end("author"),
+        )
+        .one_to_many();
+    let enrolment = schema
+        .relate(
+            users.end("courses"),
+            courses.end("students").on_delete(DeleteRule::Restrict),
+        )
+        .many_to_many_with::<Grade>();
+    let mut s = Store::new(schema);
+    let alice = s.insert(user("Alice"));
+    let guide = s.insert_child(authorship, alice, post("Guide")).unwrap();
+    let sql = s.insert_target_with(enrolment, alice, Course { name: "SQL".into() }, Grade(2));
+    let sql = sql.unwrap();
+    assert!(
+        s.remove(sql).is_err(),
+        "a course with students is restricted"
+    );
+    s.remove(alice).unwrap();
+    assert!(!s.contains(guide), "a user's posts go with the user");
+    assert!(s.contains(sql));
+}
+
+#[test]
+fn named_ends_and_positional_ends_declare_the_same_schema() {
+    let mut named = Schema::new();
+    let users = named.table::<User>("users");
+    let reports = named
+        .relate(users.end("subordinates"), users.end("manager"))
+        .acyclic()
+        .one_to_many();
+    let _ = named
+        .relate(users.end("mentor"), users.end("mentee"))
+        .one_to_one();
+    let mut positional = Schema::new();
+    let users = positional.table::<User>("users");
+    let _ = positional.one_to_many(
+        users,
+        "subordinates",
+        users,
+        "manager",
+        Rules::new().acyclic(),
+    );
+    let _ = positional.one_to_one(users, "mentor", users, "mentee", Rules::new());
+    assert_eq!(named.fingerprint(), positional.fingerprint());
+    // a handle of the one works on a store of the other
+    let mut s = Store::new(positional);
+    let alice = s.insert(user("Alice"));
+    let bob = s.insert_child(reports, alice, user("Bob")).unwrap();
+    assert_eq!(s.parent_row(reports, bob), Some(&user("Alice")));
+}
+
+#[test]
+fn an_acyclic_relation_declared_by_named_ends_refuses_a_cycle() {
+    let mut schema = Schema::new();
+    let users = schema.table::<User>("users");
+    let reports = schema
+        .relate(users.end("subordinates"), users.end("manager"))
+        .acyclic()
+        .one_to_many();
+    let mut s = Store::new(schema);
+    let alice = s.insert(user("Alice"));
+    let bob = s.insert_child(reports, alice, user("Bob")).unwrap();
+    assert!(matches!(
+        s.link(reports, bob, alice),
+        Err(LinkError::Cycle { .. })
+    ));
+}
