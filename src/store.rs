@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::arena::{Arena, Column, ErasedArena, Slots};
 use crate::error::{IntegrityError, LinkError, RemoveError, StaleKey};
 use crate::grave::{self, Graves};
-use crate::key::{Key, RawKey};
+use crate::key::{AnyKey, Key, RawKey};
 use crate::path::{payloads, Undo};
 use crate::relation::list::Iter;
 use crate::relation::many_to_many::{Entry, PairHasher};
@@ -287,6 +287,32 @@ impl Store {
     /// Whether `key` names a live entity. O(1).
     pub fn contains<T: Entity>(&self, key: Key<T>) -> bool {
         self.arena::<T>().contains(key.raw())
+    }
+
+    /// The key with its table's name, for printing: displays as `users[0v1]` (a `Key`
+    /// alone prints as `Key(0v1)`, its table unknown without the store). The key need not
+    /// be live. O(1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// let mut schema = Schema::new();
+    /// schema.table::<User>("users");
+    /// let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// assert_eq!(store.show(alice).to_string(), "users[0v1]");
+    /// assert_eq!(format!("{alice:?}"), "Key(0v1)");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `T` is not a table of the store's schema.
+    #[track_caller]
+    pub fn show<T: Entity>(&self, key: Key<T>) -> AnyKey {
+        self.any_key(self.table_of::<T>(), key.raw())
     }
 
     /// Changes the entity under `key` in place through `f`, and returns what `f` returns.

@@ -296,3 +296,17 @@ fn an_acyclic_relation_declared_by_named_ends_refuses_a_cycle() {
         Err(LinkError::Cycle { .. })
     ));
 }
+
+#[test]
+fn a_key_shown_through_its_store_names_its_table() {
+    let mut w = world();
+    let alice = w.s.insert(user("Alice"));
+    let guide =
+        w.s.insert_child(w.authorship, alice, post("Guide"))
+            .unwrap();
+    assert_eq!(w.s.show(alice).to_string(), "users[0v1]");
+    assert_eq!(format!("{:?}", w.s.show(guide)), "posts[0v1]");
+    w.s.remove(guide).unwrap();
+    let again = w.s.insert(post("Again"));
+    assert_eq!(w.s.show(again).to_string(), "posts[0v2]");
+}
