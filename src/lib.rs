@@ -72,6 +72,7 @@ pub use delete::{Blocker, DeletePreview, Unlinked};
 pub use error::{Error, IntegrityError, KindError, LinkError, RemoveError, Result, StaleKey};
 pub use hierarchy::{Ancestors, Descendants};
 pub use key::{AnyKey, Key, RawKey};
+pub use poly::{KindSet, Plain, Which};
 pub use schema::{
     DeleteRule, End, Entity, Kind, Linkable, ManyToMany, NamedEnd, OneToMany, OneToOne, PolyParent,
     Relate, Relation, RelationKind, RelationName, Rules, Schema, Table,

@@ -542,6 +542,48 @@ impl Schema {
         Kind::new(self.tables[index as usize].tag, base, index)
     }
 
+    /// Declares the base's own kind, under a stable tag (SQLAlchemy's
+    /// `polymorphic_identity` of the base, e.g. `"notification"`): the kind of rows that
+    /// have the base's fields only. Rows of it are inserted with a plain
+    /// [`Store::insert`](crate::Store::insert) of the base row, and need no kind type of
+    /// their own: the kind's type is the zero-sized [`Plain<B>`](crate::Plain). Without
+    /// it, every row of a base must be of a declared kind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use relgraph::{Schema, Store, Which};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Notification { text: String }
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Email { address: String }
+    ///
+    /// let mut schema = Schema::new();
+    /// let notifications = schema.table::<Notification>("notifications");
+    /// let plain = schema.plain_kind(notifications, "notification");
+    /// let email = schema.kind::<Notification, Email>(notifications, "email");
+    /// let mut store = Store::new(schema);
+    ///
+    /// let hello = store.insert(Notification { text: "hello".into() });
+    /// assert_eq!(store.kind_name(hello), Some("notification"));
+    /// assert!(store.downcast(plain, hello).is_some());
+    /// assert!(matches!(store.kind_of(hello, email), Which::Other));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`kind`](Self::kind); also if the base already has its plain kind.
+    #[track_caller]
+    pub fn plain_kind<B: Entity>(
+        &mut self,
+        base: Table<B>,
+        tag: &'static str,
+    ) -> Kind<B, crate::poly::Plain<B>> {
+        self.kind::<B, crate::poly::Plain<B>>(base, tag)
+    }
+
     /// Declares a polymorphic parent end named `end` on `child`: each child may have a
     /// parent in any of the one-to-many relations declared into it with
     /// [`one_to_many_poly`](Self::one_to_many_poly) (a `Comment` whose target is a `Post`

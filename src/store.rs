@@ -170,24 +170,64 @@ impl Store {
     ///
     /// # Panics
     ///
-    /// If `T` is not a table of the store's schema, or is a polymorphic base or kind
-    /// (rows of those are inserted with [`insert_kind`](Self::insert_kind)).
+    /// If `T` is not a table of the store's schema, or is a polymorphic base without a
+    /// [plain kind](Schema::plain_kind) or a kind (rows of those are inserted with
+    /// [`insert_kind`](Self::insert_kind)).
+    #[track_caller]
     pub fn insert<T: Entity>(&mut self, value: T) -> Key<T> {
-        let table = self.plain_table_of::<T>();
+        let table = self.table_of::<T>();
+        let def = &self.schema.tables[table as usize];
+        if !(def.kinds.is_empty() && def.base.is_none()) {
+            return self.insert_plain_kind(table, value);
+        }
         Key::from_raw(self.p_insert(table, value))
+    }
+
+    /// Inserts a row of a base of its plain kind, or panics saying how to insert it.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn insert_plain_kind<T: Entity>(&mut self, table: u32, value: T) -> Key<T> {
+        match self.schema.table_index::<crate::poly::Plain<T>>() {
+            Some(plain) if self.schema.tables[table as usize].base.is_none() => {
+                let key = self.p_insert(table, value);
+                self.p_insert_at(plain, key, crate::poly::Plain::<T>::default());
+                Key::from_raw(key)
+            }
+            _ => self.not_plain(table),
+        }
     }
 
     /// The table of `T`, which must be a plain table (not a polymorphic base or kind).
     #[inline]
+    #[track_caller]
     fn plain_table_of<T: Entity>(&self) -> u32 {
         let table = self.table_of::<T>();
         let def = &self.schema.tables[table as usize];
-        assert!(
-            def.kinds.is_empty() && def.base.is_none(),
-            "every row of `{}` has a kind: insert it with Store::insert_kind",
-            def.name
-        );
+        if !(def.kinds.is_empty() && def.base.is_none()) {
+            self.not_plain(table);
+        }
         table
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn not_plain(&self, table: u32) -> ! {
+        let def = &self.schema.tables[table as usize];
+        match def.base {
+            Some(base) => panic!(
+                "every row of `{}` has a kind: insert it with its base row with \
+                 Store::insert_kind(kind, base_row, row), `{}` being a kind of `{}`",
+                def.name, def.name, self.schema.tables[base as usize].name
+            ),
+            None => panic!(
+                "every row of `{}` has a kind: insert it with Store::insert_kind, or declare \
+                 the base's own kind with `schema.plain_kind({}, \"TAG\")` to insert rows \
+                 with the base's fields only",
+                def.name, def.name
+            ),
+        }
     }
 
     /// Inserts every value of `values`, in order, and returns their keys: the same as
@@ -197,8 +237,17 @@ impl Store {
     /// # Panics
     ///
     /// As [`insert`](Self::insert).
+    #[track_caller]
     pub fn insert_all<T: Entity>(&mut self, values: impl IntoIterator<Item = T>) -> Vec<Key<T>> {
         let values = values.into_iter();
+        if self.schema.table_index::<crate::poly::Plain<T>>().is_some() {
+            // a base with a plain kind: one row at a time, all or nothing
+            let keys = self.atomic(|s| {
+                Ok::<_, std::convert::Infallible>(values.map(|v| s.insert(v)).collect())
+            });
+            let Ok(keys) = keys;
+            return keys;
+        }
         let table = self.plain_table_of::<T>();
         let hint = values.size_hint().0;
         self.reserve_at::<T>(table, hint);
