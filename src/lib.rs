@@ -74,8 +74,8 @@ pub use hierarchy::{Ancestors, Descendants};
 pub use key::{AnyKey, Key, RawKey};
 pub use poly::{KindSet, Plain, Which};
 pub use schema::{
-    DeleteRule, End, Entity, Kind, Linkable, ManyToMany, NamedEnd, OneToMany, OneToOne, PolyParent,
-    Relate, Relation, RelationKind, RelationName, Rules, Schema, Table,
+    DeleteRule, End, Ends, Entity, Kind, Linkable, ManyEnd, ManyToMany, OneEnd, OneToMany,
+    OneToOne, PolyParent, Relation, RelationKind, RelationName, Rules, Schema, Table,
 };
 pub use shared::SharedStore;
 pub use store::{Children, Linked, Rows, Store, WithPayload};

@@ -740,15 +740,16 @@ impl Schema {
         ManyToMany::new(self.relations[index as usize].tag, index)
     }
 
-    /// Starts declaring a relation between two named ends: `users.end("posts")` is the
-    /// collection (or partner) of a user, `posts.end("author")` that of a post. The call
-    /// site says which name belongs to which table, and each end carries the
-    /// [`DeleteRule`] applied from it ([`Nullify`](DeleteRule::Nullify) unless set with
-    /// [`NamedEnd::on_delete`]). Finish with [`one_to_many`](Relate::one_to_many),
-    /// [`one_to_one`](Relate::one_to_one), [`many_to_many`](Relate::many_to_many) or
-    /// [`many_to_many_with`](Relate::many_to_many_with); for a one-to-many the first end is
-    /// the parent. The same declaration as the positional
-    /// [`Schema::one_to_many`] and its siblings: both forms give equal handles.
+    /// Declares a relation between two named ends, its shape given by how many partners
+    /// each end has: `users.many("posts")` (a user has many posts) with
+    /// `posts.one("author")` (a post has one author) is a one-to-many, `one` with `one` a
+    /// one-to-one, `many` with `many` a many-to-many (with a payload:
+    /// [`relate_with`](Self::relate_with)). The call site says which name belongs to which
+    /// table and what each end holds; each end carries the [`DeleteRule`] applied from it
+    /// ([`Nullify`](DeleteRule::Nullify) unless set with `on_delete`). A one-to-many's
+    /// parent is its `many` end, whichever comes first. The same declarations as the
+    /// positional [`one_to_many`](Self::one_to_many), [`one_to_one`](Self::one_to_one) and
+    /// [`many_to_many`](Self::many_to_many): both forms give equal handles.
     ///
     /// # Examples
     ///
@@ -768,13 +769,11 @@ impl Schema {
     /// let posts = schema.table::<Post>("posts");
     /// let employees = schema.table::<Employee>("employees");
     /// // deleting a user deletes its posts; deleting a post leaves its author be
-    /// let authorship = schema
-    ///     .relate(users.end("posts").on_delete(DeleteRule::Cascade), posts.end("author"))
-    ///     .one_to_many();
-    /// let reports = schema
-    ///     .relate(employees.end("subordinates"), employees.end("manager"))
-    ///     .acyclic()
-    ///     .one_to_many();
+    /// let authorship =
+    ///     schema.relate(users.many("posts").on_delete(DeleteRule::Cascade), posts.one("author"));
+    /// // a manager chain never comes back to where it started
+    /// let reports =
+    ///     schema.relate(employees.many("subordinates"), employees.one("manager").acyclic());
     /// let store = Store::new(schema);
     /// assert_eq!(
     ///     store.schema().relations().map(|(_, name)| name.to_string()).collect::<Vec<_>>(),
@@ -785,19 +784,53 @@ impl Schema {
     ///
     /// # Panics
     ///
-    /// When the declaration is finished, as [`one_to_many`](Self::one_to_many).
-    pub fn relate<A: Entity, B: Entity>(
+    /// As [`one_to_many`](Self::one_to_many).
+    #[track_caller]
+    pub fn relate<X, Y>(&mut self, a: X, b: Y) -> <(X, Y) as Ends>::Handle
+    where
+        (X, Y): Ends,
+    {
+        (a, b).declare(self)
+    }
+
+    /// Declares a many-to-many between two named `many` ends whose every link carries a
+    /// payload of type `W` (an association object: `Enrollment { grade }`), as
+    /// [`relate`](Self::relate) does without one. `W` is usually inferred from the
+    /// handle's use (`store.link_with(grades, student, course, Grade(2))`); otherwise name
+    /// it: `let grades: ManyToMany<Student, Course, Grade> = schema.relate_with(..)`.
+    ///
+    /// # Panics
+    ///
+    /// As [`one_to_many`](Self::one_to_many).
+    #[track_caller]
+    pub fn relate_with<A: Entity, B: Entity, W: Entity>(
         &mut self,
+        a: ManyEnd<A>,
+        b: ManyEnd<B>,
+    ) -> ManyToMany<A, B, W> {
+        let (tag, index) = self.declare_ends::<W, A, B>(RelationKind::ManyToMany, a.0, b.0);
+        ManyToMany::new(tag, index)
+    }
+
+    /// Declares a relation from two named ends; its handle's tag and index.
+    #[track_caller]
+    fn declare_ends<W: Entity, A, B>(
+        &mut self,
+        kind: RelationKind,
         a: NamedEnd<A>,
         b: NamedEnd<B>,
-    ) -> Relate<'_, A, B> {
-        let rules = Rules::new().on_delete(a.on_delete).on_delete_b(b.on_delete);
-        Relate {
-            schema: self,
-            a,
-            b,
-            rules,
+    ) -> (u32, u32) {
+        let mut rules = Rules::new().on_delete(a.on_delete).on_delete_b(b.on_delete);
+        if a.acyclic || b.acyclic {
+            rules = rules.acyclic();
         }
+        if a.forbid_self_links || b.forbid_self_links {
+            rules = rules.forbid_self_links();
+        }
+        let ta = (a.table.check(self), a.name);
+        let tb = (b.table.check(self), b.name);
+        let index = self.declare::<W>(kind, ta, tb, rules);
+        (self.relations[index as usize].tag, index)
     }
 
     #[track_caller]
@@ -1324,14 +1357,16 @@ impl<T> Table<T> {
     }
 }
 
-/// One end of a relation being declared: a table, the name of its end (the field a
-/// row of that table would have, e.g. `posts` on a user) and the [`DeleteRule`] applied
-/// to the entities linked at the other end when an entity of this table is deleted.
-/// Made by [`Table::end`] or [`Kind::end`]; used by [`Schema::relate`].
-pub struct NamedEnd<T> {
+/// One named end of a relation being declared, for [`Schema::relate`]: a table, the
+/// name of its end (the field a row of that table would have, e.g. `posts` on a user), the
+/// [`DeleteRule`] applied to the entities linked at the other end when an entity of this
+/// table is deleted, and the policies of a self-referential relation.
+struct NamedEnd<T> {
     table: Table<T>,
     name: &'static str,
     on_delete: DeleteRule,
+    acyclic: bool,
+    forbid_self_links: bool,
 }
 
 impl<T> Clone for NamedEnd<T> {
@@ -1340,137 +1375,162 @@ impl<T> Clone for NamedEnd<T> {
     }
 }
 impl<T> Copy for NamedEnd<T> {}
-impl<T> fmt::Debug for NamedEnd<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "NamedEnd(#{}.{}, {:?})",
-            self.table.index, self.name, self.on_delete
-        )
-    }
+
+macro_rules! named_end {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        pub struct $name<T>(NamedEnd<T>);
+
+        impl<T> Clone for $name<T> {
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+        impl<T> Copy for $name<T> {}
+        impl<T> fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(
+                    f,
+                    concat!("#{}.", $what, "({:?}), on delete {:?}"),
+                    self.0.table.index, self.0.name, self.0.on_delete
+                )
+            }
+        }
+
+        impl<T> $name<T> {
+            /// What happens to the entities linked at the other end when an entity of this
+            /// table is deleted: `users.many("posts").on_delete(DeleteRule::Cascade)`
+            /// deletes a user's posts with the user. [`Nullify`](DeleteRule::Nullify) when
+            /// not set.
+            pub const fn on_delete(mut self, rule: DeleteRule) -> Self {
+                self.0.on_delete = rule;
+                self
+            }
+
+            /// Rejects any link that would close a cycle (a self-referential relation
+            /// only; the policy is the relation's, set from either end); see
+            /// [`Rules::acyclic`].
+            pub const fn acyclic(mut self) -> Self {
+                self.0.acyclic = true;
+                self
+            }
+
+            /// Rejects linking an entity to itself (a self-referential relation only; the
+            /// policy is the relation's, set from either end); see
+            /// [`Rules::forbid_self_links`].
+            pub const fn forbid_self_links(mut self) -> Self {
+                self.0.forbid_self_links = true;
+                self
+            }
+        }
+    };
 }
 
-impl<T> NamedEnd<T> {
-    /// What happens to the entities linked at the other end when an entity of this
-    /// table is deleted: `users.end("posts").on_delete(DeleteRule::Cascade)` deletes a
-    /// user's posts with the user. [`Nullify`](DeleteRule::Nullify) when not set.
-    pub const fn on_delete(mut self, rule: DeleteRule) -> Self {
-        self.on_delete = rule;
-        self
-    }
-}
+named_end!(
+    /// A named end whose entities each have any number of partners (a one-to-many's
+    /// parent, either end of a many-to-many): made by [`Table::many`] or [`Kind::many`],
+    /// used by [`Schema::relate`].
+    ManyEnd,
+    "many"
+);
+named_end!(
+    /// A named end whose entities each have at most one partner (a one-to-many's child,
+    /// either end of a one-to-one): made by [`Table::one`] or [`Kind::one`], used by
+    /// [`Schema::relate`].
+    OneEnd,
+    "one"
+);
 
 impl<T> Table<T> {
-    /// This table as one end of a relation, under the end's name (`users.end("posts")`),
-    /// for [`Schema::relate`].
-    pub const fn end(self, name: &'static str) -> NamedEnd<T> {
+    const fn named(self, name: &'static str) -> NamedEnd<T> {
         NamedEnd {
             table: self,
             name,
             on_delete: DeleteRule::Nullify,
+            acyclic: false,
+            forbid_self_links: false,
         }
+    }
+
+    /// This table as a relation end named `name` whose entities each have any number of
+    /// partners (`users.many("posts")`), for [`Schema::relate`].
+    pub const fn many(self, name: &'static str) -> ManyEnd<T> {
+        ManyEnd(self.named(name))
+    }
+
+    /// This table as a relation end named `name` whose entities each have at most one
+    /// partner (`posts.one("author")`), for [`Schema::relate`].
+    pub const fn one(self, name: &'static str) -> OneEnd<T> {
+        OneEnd(self.named(name))
     }
 }
 
 impl<B, K> Kind<B, K> {
-    /// This kind as one end of a relation (relations on this kind only), under the end's
-    /// name, for [`Schema::relate`].
-    pub fn end(self, name: &'static str) -> NamedEnd<K> {
-        self.table().end(name)
+    /// This kind as a relation end with many partners (relations on this kind only); see
+    /// [`Table::many`].
+    pub fn many(self, name: &'static str) -> ManyEnd<K> {
+        self.table().many(name)
+    }
+
+    /// This kind as a relation end with at most one partner (relations on this kind
+    /// only); see [`Table::one`].
+    pub fn one(self, name: &'static str) -> OneEnd<K> {
+        self.table().one(name)
     }
 }
 
-/// A relation declaration in progress, made by [`Schema::relate`]: set the policies of a
-/// self-referential relation, then finish it with the relation's shape. Declares nothing
-/// until finished.
-#[must_use = "finish the declaration with .one_to_many(), .one_to_one() or .many_to_many()"]
-pub struct Relate<'s, A, B> {
-    schema: &'s mut Schema,
-    a: NamedEnd<A>,
-    b: NamedEnd<B>,
-    rules: Rules,
-}
-
-impl<A: Entity, B: Entity> fmt::Debug for Relate<'_, A, B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Relate")
-            .field("a", &self.a)
-            .field("b", &self.b)
-            .field("rules", &self.rules)
-            .finish()
-    }
-}
-
-impl<A: Entity, B: Entity> Relate<'_, A, B> {
-    /// Rejects linking an entity to itself (self-referential relations only); see
-    /// [`Rules::forbid_self_links`].
-    pub fn forbid_self_links(mut self) -> Self {
-        self.rules = self.rules.forbid_self_links();
-        self
-    }
-
-    /// Rejects any link that would close a cycle (self-referential relations only); see
-    /// [`Rules::acyclic`].
-    pub fn acyclic(mut self) -> Self {
-        self.rules = self.rules.acyclic();
-        self
-    }
-
-    /// Declares the relation; its handle's tag and index.
+/// Two named ends that [`Schema::relate`] declares a relation between: `many` with `one`
+/// (either order) a one-to-many whose parent is the `many` end, `one` with `one` a
+/// one-to-one, `many` with `many` a many-to-many without payload. Sealed.
+pub trait Ends: ends::Sealed {
+    /// The relation handle the declaration returns.
+    type Handle;
+    #[doc(hidden)]
     #[track_caller]
-    fn finish<W: Entity>(self, kind: RelationKind) -> (u32, u32) {
-        let a = (self.a.table.check(self.schema), self.a.name);
-        let b = (self.b.table.check(self.schema), self.b.name);
-        let index = self.schema.declare::<W>(kind, a, b, self.rules);
-        (self.schema.relations[index as usize].tag, index)
-    }
+    fn declare(self, schema: &mut Schema) -> Self::Handle;
+}
 
-    /// Declares a one-to-many: the first end is the parent's ordered collection of
-    /// children (`users.end("posts")`), the second the child's parent
-    /// (`posts.end("author")`). As [`Schema::one_to_many`].
-    ///
-    /// # Panics
-    ///
-    /// As [`Schema::one_to_many`].
+mod ends {
+    pub trait Sealed {}
+    impl<A, B> Sealed for (super::ManyEnd<A>, super::OneEnd<B>) {}
+    impl<A, B> Sealed for (super::OneEnd<A>, super::ManyEnd<B>) {}
+    impl<A, B> Sealed for (super::OneEnd<A>, super::OneEnd<B>) {}
+    impl<A, B> Sealed for (super::ManyEnd<A>, super::ManyEnd<B>) {}
+}
+
+impl<P: Entity, C: Entity> Ends for (ManyEnd<P>, OneEnd<C>) {
+    type Handle = OneToMany<P, C>;
     #[track_caller]
-    pub fn one_to_many(self) -> OneToMany<A, B> {
-        let (tag, index) = self.finish::<()>(RelationKind::OneToMany);
+    fn declare(self, schema: &mut Schema) -> OneToMany<P, C> {
+        let (tag, index) =
+            schema.declare_ends::<(), P, C>(RelationKind::OneToMany, self.0 .0, self.1 .0);
         OneToMany::new(tag, index)
     }
+}
 
-    /// Declares a one-to-one: each entity at either end has at most one partner. As
-    /// [`Schema::one_to_one`].
-    ///
-    /// # Panics
-    ///
-    /// As [`Schema::one_to_many`].
+impl<C: Entity, P: Entity> Ends for (OneEnd<C>, ManyEnd<P>) {
+    type Handle = OneToMany<P, C>;
     #[track_caller]
-    pub fn one_to_one(self) -> OneToOne<A, B> {
-        let (tag, index) = self.finish::<()>(RelationKind::OneToOne);
+    fn declare(self, schema: &mut Schema) -> OneToMany<P, C> {
+        (self.1, self.0).declare(schema)
+    }
+}
+
+impl<A: Entity, B: Entity> Ends for (OneEnd<A>, OneEnd<B>) {
+    type Handle = OneToOne<A, B>;
+    #[track_caller]
+    fn declare(self, schema: &mut Schema) -> OneToOne<A, B> {
+        let (tag, index) =
+            schema.declare_ends::<(), A, B>(RelationKind::OneToOne, self.0 .0, self.1 .0);
         OneToOne::new(tag, index)
     }
+}
 
-    /// Declares a many-to-many without payload: ordered collections at both ends. As
-    /// [`Schema::many_to_many`].
-    ///
-    /// # Panics
-    ///
-    /// As [`Schema::one_to_many`].
+impl<A: Entity, B: Entity> Ends for (ManyEnd<A>, ManyEnd<B>) {
+    type Handle = ManyToMany<A, B>;
     #[track_caller]
-    pub fn many_to_many(self) -> ManyToMany<A, B> {
-        self.many_to_many_with::<()>()
-    }
-
-    /// Declares a many-to-many whose every link carries a payload of type `W`. As
-    /// [`Schema::many_to_many_with`].
-    ///
-    /// # Panics
-    ///
-    /// As [`Schema::one_to_many`].
-    #[track_caller]
-    pub fn many_to_many_with<W: Entity>(self) -> ManyToMany<A, B, W> {
-        let (tag, index) = self.finish::<W>(RelationKind::ManyToMany);
-        ManyToMany::new(tag, index)
+    fn declare(self, schema: &mut Schema) -> ManyToMany<A, B> {
+        schema.relate_with::<A, B, ()>(self.0, self.1)
     }
 }
 

@@ -205,9 +205,7 @@ fn a_relation_declared_by_named_ends_names_each_end_on_its_table() {
     let mut schema = Schema::new();
     let users = schema.table::<User>("users");
     let posts = schema.table::<Post>("posts");
-    let authorship = schema
-        .relate(users.end("posts"), posts.end("author"))
-        .one_to_many();
+    let authorship = schema.relate(users.many("posts"), posts.one("author"));
     let mut s = Store::new(schema);
     let names: Vec<String> = s.schema().relations().map(|(_, n)| n.to_string()).collect();
     assert_eq!(names, ["users.posts <-> posts.author"]);
@@ -220,23 +218,31 @@ fn a_relation_declared_by_named_ends_names_each_end_on_its_table() {
 }
 
 #[test]
+fn a_one_to_many_declared_child_end_first_has_its_many_end_as_parent() {
+    let mut schema = Schema::new();
+    let users = schema.table::<User>("users");
+    let posts = schema.table::<Post>("posts");
+    let authorship: OneToMany<User, Post> = schema.relate(posts.one("author"), users.many("posts"));
+    let s = Store::new(schema);
+    let names: Vec<String> = s.schema().relations().map(|(_, n)| n.to_string()).collect();
+    assert_eq!(names, ["users.posts <-> posts.author"]);
+    let _ = authorship;
+}
+
+#[test]
 fn each_named_end_carries_its_own_delete_rule() {
     let mut schema = Schema::new();
     let users = schema.table::<User>("users");
     let posts = schema.table::<Post>("posts");
     let courses = schema.table::<Course>("courses");
-    let authorship = schema
-        .relate(
-            users.end("posts").on_delete(DeleteRule::Cascade),
-            posts.end("author"),
-        )
-        .one_to_many();
-    let enrolment = schema
-        .relate(
-            users.end("courses"),
-            courses.end("students").on_delete(DeleteRule::Restrict),
-        )
-        .many_to_many_with::<Grade>();
+    let authorship = schema.relate(
+        users.many("posts").on_delete(DeleteRule::Cascade),
+        posts.one("author"),
+    );
+    let enrolment = schema.relate_with(
+        users.many("courses"),
+        courses.many("students").on_delete(DeleteRule::Restrict),
+    );
     let mut s = Store::new(schema);
     let alice = s.insert(user("Alice"));
     let guide = s.insert_child(authorship, alice, post("Guide")).unwrap();
@@ -255,15 +261,15 @@ fn each_named_end_carries_its_own_delete_rule() {
 fn named_ends_and_positional_ends_declare_the_same_schema() {
     let mut named = Schema::new();
     let users = named.table::<User>("users");
-    let reports = named
-        .relate(users.end("subordinates"), users.end("manager"))
-        .acyclic()
-        .one_to_many();
-    let _ = named
-        .relate(users.end("mentor"), users.end("mentee"))
-        .one_to_one();
+    let courses = named.table::<Course>("courses");
+    let reports = named.relate(users.many("subordinates"), users.one("manager").acyclic());
+    let _ = named.relate(users.one("mentor"), users.one("mentee"));
+    let _ = named.relate(users.many("courses"), courses.many("students"));
+    let _: ManyToMany<User, Course, Grade> =
+        named.relate_with(users.many("taught"), courses.many("teachers"));
     let mut positional = Schema::new();
     let users = positional.table::<User>("users");
+    let courses = positional.table::<Course>("courses");
     let _ = positional.one_to_many(
         users,
         "subordinates",
@@ -272,6 +278,14 @@ fn named_ends_and_positional_ends_declare_the_same_schema() {
         Rules::new().acyclic(),
     );
     let _ = positional.one_to_one(users, "mentor", users, "mentee", Rules::new());
+    let _ = positional.many_to_many(users, "courses", courses, "students", Rules::new());
+    let _ = positional.many_to_many_with::<_, _, Grade>(
+        users,
+        "taught",
+        courses,
+        "teachers",
+        Rules::new(),
+    );
     assert_eq!(named.fingerprint(), positional.fingerprint());
     // a handle of the one works on a store of the other
     let mut s = Store::new(positional);
@@ -284,16 +298,17 @@ fn named_ends_and_positional_ends_declare_the_same_schema() {
 fn an_acyclic_relation_declared_by_named_ends_refuses_a_cycle() {
     let mut schema = Schema::new();
     let users = schema.table::<User>("users");
-    let reports = schema
-        .relate(users.end("subordinates"), users.end("manager"))
-        .acyclic()
-        .one_to_many();
+    let reports = schema.relate(users.many("subordinates").acyclic(), users.one("manager"));
     let mut s = Store::new(schema);
     let alice = s.insert(user("Alice"));
     let bob = s.insert_child(reports, alice, user("Bob")).unwrap();
     assert!(matches!(
         s.link(reports, bob, alice),
         Err(LinkError::Cycle { .. })
+    ));
+    assert!(matches!(
+        s.link(reports, bob, bob),
+        Err(LinkError::SelfLink { .. })
     ));
 }
 
