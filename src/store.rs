@@ -419,6 +419,32 @@ impl Store {
         self.arena::<T>().iter().map(|(k, v)| (Key::from_raw(k), v))
     }
 
+    /// The key of the first entity of type `T` that `pred` accepts, in the order of
+    /// [`iter`](Self::iter) (slot order, not insertion order: a slot freed by a remove is
+    /// reused), or `None`. A scan: O(slots) at worst.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// # let mut schema = Schema::new();
+    /// # schema.table::<User>("users");
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// assert_eq!(store.find::<User>(|u| u.name == "Alice"), Some(alice));
+    /// assert_eq!(store.find::<User>(|u| u.name == "Bob"), None);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `T` is not a table of the store's schema.
+    #[track_caller]
+    pub fn find<T: Entity>(&self, mut pred: impl FnMut(&T) -> bool) -> Option<Key<T>> {
+        self.iter::<T>().find(|(_, v)| pred(v)).map(|(k, _)| k)
+    }
+
     /// The keys of the entities of type `T`, in the order of [`iter`](Self::iter).
     pub fn keys<T: Entity>(&self) -> impl Iterator<Item = Key<T>> + '_ {
         self.arena::<T>().iter().map(|(k, _)| Key::from_raw(k))

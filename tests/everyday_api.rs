@@ -325,3 +325,19 @@ fn a_key_shown_through_its_store_names_its_table() {
     let again = w.s.insert(post("Again"));
     assert_eq!(w.s.show(again).to_string(), "posts[0v2]");
 }
+
+#[test]
+fn find_answers_the_first_match_in_slot_order() {
+    let mut w = world();
+    let alice = w.s.insert(user("Alice"));
+    let bob = w.s.insert(user("Bob"));
+    let ann = w.s.insert(user("Ann"));
+    assert_eq!(w.s.find::<User>(|u| u.name.starts_with('A')), Some(alice));
+    assert_eq!(w.s.find::<User>(|u| u.name == "Bob"), Some(bob));
+    // a freed slot is reused: the newer row comes first
+    w.s.remove(alice).unwrap();
+    let amy = w.s.insert(user("Amy"));
+    assert_eq!(w.s.find::<User>(|u| u.name.starts_with('A')), Some(amy));
+    assert_eq!(w.s.find::<User>(|u| u.name == "Zed"), None);
+    let _ = ann;
+}
