@@ -180,6 +180,7 @@ impl Store {
     /// assert_eq!(store.len::<Notification>(), 1);
     /// assert_eq!(store.len::<Sms>(), 0);
     /// ```
+    #[track_caller]
     pub fn insert_kind<B: Entity, K: Entity>(
         &mut self,
         kind: Kind<B, K>,
@@ -194,6 +195,7 @@ impl Store {
 
     /// The same row as a key of kind `K`, if the row is of that kind; `None` if it is of
     /// another kind or the key is stale. O(1).
+    #[track_caller]
     pub fn downcast<B: Entity, K: Entity>(&self, kind: Kind<B, K>, key: Key<B>) -> Option<Key<K>> {
         self.kind_check(kind);
         self.arena_at::<K>(kind.table)
@@ -202,6 +204,7 @@ impl Store {
     }
 
     /// The kind's fields of a row given by its base key, if it is of kind `K`. O(1).
+    #[track_caller]
     pub fn get_kind<B: Entity, K: Entity>(&self, kind: Kind<B, K>, key: Key<B>) -> Option<&K> {
         self.kind_check(kind);
         self.arena_at::<K>(kind.table).get(key.raw())
@@ -272,6 +275,7 @@ impl Store {
     /// # Panics
     ///
     /// If `B` is not a table of the store's schema.
+    #[track_caller]
     pub fn kind_name<B: Entity>(&self, key: Key<B>) -> Option<&'static str> {
         let table = self.table_of::<B>();
         let root = self.root_table(table);
@@ -287,6 +291,7 @@ impl Store {
     /// Refused with [`KindError::Linked`] while the row is linked through a relation
     /// declared on its current kind (those links could not follow it); nothing changes.
     /// O(relations on the old kind + kinds).
+    #[track_caller]
     pub fn change_kind<B: Entity, K: Entity>(
         &mut self,
         key: Key<B>,
@@ -323,6 +328,7 @@ impl Store {
 
     /// The parent of `child` through a polymorphic parent end, whichever relation of the
     /// end links it, named by table and key. O(relations of the end).
+    #[track_caller]
     pub fn poly_parent<C: Entity>(&self, end: PolyParent<C>, child: Key<C>) -> Option<AnyKey> {
         self.schema.check_group_tag((end.tag, end.index));
         let group = &self.schema.groups[end.index as usize];

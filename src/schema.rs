@@ -445,6 +445,7 @@ impl fmt::Debug for Schema {
 
 impl Schema {
     /// An empty schema.
+    #[track_caller]
     pub fn new() -> Self {
         Schema {
             tables: Vec::new(),
@@ -468,7 +469,8 @@ impl Schema {
             let existing = &self.tables[index as usize];
             assert!(
                 existing.name == name && existing.base.is_none(),
-                "type {} is already registered as table `{}`",
+                "type {} is already registered as table `{}`: a type is one table (or one \
+                 kind); declare it once and share the handle, or wrap it in a newtype",
                 type_name::<T>(),
                 existing.name
             );
@@ -489,13 +491,15 @@ impl Schema {
     ) -> u32 {
         if let Some(t) = self.tables.iter().find(|t| t.name == name) {
             panic!(
-                "table name `{name}` is already taken by type {}",
+                "table name `{name}` is already taken by type {}: give each table (and kind) \
+                 a name of its own",
                 t.type_name
             );
         }
         assert!(
             !self.by_type.contains_key(&TypeId::of::<T>()),
-            "type {} is already registered",
+            "type {} is already registered: a type is one table (or one kind); wrap it in a \
+             newtype to store it twice",
             type_name::<T>()
         );
         let index = self.tables.len() as u32;
@@ -532,7 +536,7 @@ impl Schema {
         let base = base.check(self);
         assert!(
             self.tables[base as usize].base.is_none(),
-            "kinds of kinds are not supported: `{}` is a kind",
+            "kinds of kinds are not supported: `{}` is a kind; declare every kind on the base",
             self.tables[base as usize].name
         );
         let index = self.register::<K>(tag, Some(base), || {
@@ -629,7 +633,8 @@ impl Schema {
     ) -> OneToMany<P, C> {
         assert!(
             self.groups.get(group.index as usize).map(|g| g.tag) == Some(group.tag),
-            "a PolyParent handle of another schema was used in a declaration"
+            "a PolyParent handle of another schema was used in a declaration: use the handle \
+             this schema's poly_parent returned"
         );
         let (child, end) = {
             let g = &self.groups[group.index as usize];
@@ -858,7 +863,8 @@ impl Schema {
             .any(|g| g.child_table == table && g.end == end);
         assert!(
             !taken,
-            "table `{}` already has a relation end named `{end}`",
+            "table `{}` already has a relation end named `{end}`: give each end of a table a \
+             name of its own",
             self.tables[table as usize].name
         );
     }
@@ -874,7 +880,9 @@ impl Schema {
     ) -> u32 {
         assert!(
             a_table != b_table || a_end != b_end,
-            "the two ends of a relation need different names"
+            "the two ends of a relation of `{}` are both named `{a_end}`: name each end (e.g. \
+             `subordinates` and `manager`)",
+            self.tables[a_table as usize].name
         );
         assert!(
             !(rules.acyclic || rules.forbid_self_links) || a_table == b_table,
@@ -926,6 +934,7 @@ impl Schema {
     /// # Panics
     ///
     /// If `version` is 0, or not above a version a migration was registered from.
+    #[track_caller]
     pub fn set_version<T: Entity>(&mut self, table: impl Into<Table<T>>, version: u32) {
         let t = table.into().check(self) as usize;
         let def = &mut self.tables[t];
@@ -976,6 +985,7 @@ impl Schema {
     ///
     /// If `from` is not below the table's current version (set it first with
     /// [`set_version`](Self::set_version)), or a migration from `from` is already registered.
+    #[track_caller]
     pub fn migrate<Old, T>(
         &mut self,
         table: impl Into<Table<T>>,
@@ -999,6 +1009,7 @@ impl Schema {
     /// # Panics
     ///
     /// As [`migrate`](Self::migrate).
+    #[track_caller]
     pub fn try_migrate<Old, T, E>(
         &mut self,
         table: impl Into<Table<T>>,
@@ -1035,6 +1046,7 @@ impl Schema {
     ///
     /// If the handle is of another schema, `version` is 0, or not above a version a
     /// payload migration was registered from.
+    #[track_caller]
     pub fn set_payload_version<A: Entity, B: Entity, W: Entity>(
         &mut self,
         relation: ManyToMany<A, B, W>,
@@ -1060,6 +1072,7 @@ impl Schema {
     /// # Panics
     ///
     /// As [`try_migrate_payload`](Self::try_migrate_payload).
+    #[track_caller]
     pub fn migrate_payload<Old, A, B, W>(
         &mut self,
         relation: ManyToMany<A, B, W>,
@@ -1086,6 +1099,7 @@ impl Schema {
     /// If the handle is of another schema, `from` is not below the payload's current
     /// version (set it first with [`set_payload_version`](Self::set_payload_version)), or a
     /// payload migration from `from` is already registered.
+    #[track_caller]
     pub fn try_migrate_payload<Old, A, B, W, E>(
         &mut self,
         relation: ManyToMany<A, B, W>,
@@ -1131,26 +1145,31 @@ impl Schema {
     /// (it uses `deserialize_any`, refuses placeholder values, or panics) has none and is
     /// not checked on load. Snapshots record it; two schemas
     /// with the same fingerprint load each other's snapshots without comparison.
+    #[track_caller]
     pub fn fingerprint(&self) -> u64 {
         crate::snapshot::image::SchemaDesc::of(self).fingerprint()
     }
 
     /// Number of tables declared.
+    #[track_caller]
     pub fn table_count(&self) -> usize {
         self.tables.len()
     }
 
     /// Number of relations declared.
+    #[track_caller]
     pub fn relation_count(&self) -> usize {
         self.relations.len()
     }
 
     /// The names of the tables, in declaration order.
+    #[track_caller]
     pub fn table_names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.tables.iter().map(|t| t.name)
     }
 
     /// The relations, in declaration order: kind and name.
+    #[track_caller]
     pub fn relations(&self) -> impl Iterator<Item = (RelationKind, RelationName)> + '_ {
         self.relations.iter().map(|r| (r.kind, r.name))
     }

@@ -80,6 +80,7 @@ type PairSet = HashSet<(u32, RawKey), BuildHasherDefault<PairHasher>>;
 
 impl Store {
     /// An empty store with the tables and relations of `schema`.
+    #[track_caller]
     pub fn new(schema: Schema) -> Store {
         let tables = schema.tables.iter().map(|t| (t.make)()).collect();
         let relations = schema.relations.iter().map(RelationStore::new).collect();
@@ -126,6 +127,7 @@ impl Store {
     }
 
     /// The schema the store was built from.
+    #[track_caller]
     pub fn schema(&self) -> &Schema {
         &self.schema
     }
@@ -133,6 +135,7 @@ impl Store {
     // ----- tables ---------------------------------------------------------------------
 
     #[inline]
+    #[track_caller]
     pub(crate) fn table_of<T: Entity>(&self) -> u32 {
         match self.schema.table_index::<T>() {
             Some(t) => t,
@@ -146,16 +149,19 @@ impl Store {
     }
 
     #[inline]
+    #[track_caller]
     fn arena<T: Entity>(&self) -> &Column<T> {
         self.arena_at(self.table_of::<T>())
     }
 
+    #[track_caller]
     fn stale<T: Entity>(&self, key: Key<T>) -> StaleKey {
         StaleKey {
             key: self.any_key(self.table_of::<T>(), key.raw()),
         }
     }
 
+    #[track_caller]
     fn live<T: Entity>(&self, table: u32, key: Key<T>) -> Result<RawKey, StaleKey> {
         if self.arena_at::<T>(table).contains(key.raw()) {
             Ok(key.raw())
@@ -306,6 +312,7 @@ impl Store {
     /// Reserves room for `additional` more entities of type `T`, and for their entries in
     /// the relations that touch `T` (and, for a polymorphic base, in its kinds' slot
     /// indexes), so that a bulk insert does not regrow them. O(additional) memory.
+    #[track_caller]
     pub fn reserve<T: Entity>(&mut self, additional: usize) {
         let table = self.table_of::<T>();
         self.reserve_at::<T>(table, additional);
@@ -329,11 +336,13 @@ impl Store {
 
     /// The entity under `key`, or `None` if the key is stale. O(1).
     #[inline]
+    #[track_caller]
     pub fn get<T: Entity>(&self, key: Key<T>) -> Option<&T> {
         self.arena::<T>().get(key.raw())
     }
 
     /// Whether `key` names a live entity. O(1).
+    #[track_caller]
     pub fn contains<T: Entity>(&self, key: Key<T>) -> bool {
         self.arena::<T>().contains(key.raw())
     }
@@ -377,6 +386,7 @@ impl Store {
     /// If `f` panics, the panic propagates and the row is as `f` left it (its links and
     /// every invariant of the store are untouched); inside a transaction, the
     /// transaction's rollback restores the row.
+    #[track_caller]
     pub fn update<T: Entity + Clone, R>(
         &mut self,
         key: Key<T>,
@@ -396,6 +406,7 @@ impl Store {
     /// # Errors
     ///
     /// [`StaleKey`] if `key` names no live entity; `value` is dropped, nothing changes.
+    #[track_caller]
     pub fn replace<T: Entity>(&mut self, key: Key<T>, value: T) -> Result<(), StaleKey> {
         let table = self.table_of::<T>();
         let raw = self.live(table, key)?;
@@ -404,17 +415,20 @@ impl Store {
     }
 
     /// Number of live entities of type `T`. O(1).
+    #[track_caller]
     pub fn len<T: Entity>(&self) -> usize {
         self.arena::<T>().len()
     }
 
     /// Whether there is no entity of type `T`. O(1).
+    #[track_caller]
     pub fn is_empty<T: Entity>(&self) -> bool {
         self.len::<T>() == 0
     }
 
     /// The entities of type `T` with their keys: in slot order, O(slots), for a plain
     /// table or a base; for a kind, in its rows' dense order, O(rows of that kind).
+    #[track_caller]
     pub fn iter<T: Entity>(&self) -> impl Iterator<Item = (Key<T>, &T)> + '_ {
         self.arena::<T>().iter().map(|(k, v)| (Key::from_raw(k), v))
     }
@@ -446,12 +460,14 @@ impl Store {
     }
 
     /// The keys of the entities of type `T`, in the order of [`iter`](Self::iter).
+    #[track_caller]
     pub fn keys<T: Entity>(&self) -> impl Iterator<Item = Key<T>> + '_ {
         self.arena::<T>().iter().map(|(k, _)| Key::from_raw(k))
     }
 
     /// A read-only view of the table of `T`: indexing it costs no type lookup, for hot
     /// loops.
+    #[track_caller]
     pub fn rows<T: Entity>(&self) -> Rows<'_, T> {
         let arena = self.arena::<T>();
         Rows {
@@ -464,6 +480,7 @@ impl Store {
     /// touches it (cascades through any depth), and unlinking every link of every deleted
     /// entity. All or nothing: a restrict rule that refuses, or a stale key, changes
     /// nothing. O(deleted entities + their links).
+    #[track_caller]
     pub fn remove<T: Entity>(&mut self, key: Key<T>) -> Result<(), RemoveError> {
         let table = self.table_of::<T>();
         let raw = self.live(table, key)?;
@@ -478,6 +495,7 @@ impl Store {
 
     /// What [`remove`](Self::remove) would delete and unlink, or what blocks it, without
     /// changing anything.
+    #[track_caller]
     pub fn preview_remove<T: Entity>(&self, key: Key<T>) -> Result<DeletePreview, StaleKey> {
         let table = self.table_of::<T>();
         let raw = self.live(table, key)?;
@@ -546,6 +564,7 @@ impl Store {
     /// Linking a pair that is already linked changes nothing. An evicted partner left
     /// without links by a delete-orphan rule is deleted. O(1), plus O(depth) on an acyclic
     /// one-to-many.
+    #[track_caller]
     pub fn link<R: Linkable>(
         &mut self,
         rel: R,
@@ -620,6 +639,7 @@ impl Store {
     /// assert_eq!(store.child_count(authorship, u[0]), 3);
     /// # Ok::<(), relgraph::LinkError>(())
     /// ```
+    #[track_caller]
     pub fn link_all<R: Linkable>(
         &mut self,
         rel: R,
@@ -848,6 +868,7 @@ impl Store {
     /// delete-orphan rule, the end left without links is deleted (with its cascades); if
     /// that delete is refused, nothing changes. O(1) (amortised: a collection may be
     /// compacted).
+    #[track_caller]
     pub fn unlink<R: Relation>(
         &mut self,
         rel: R,
@@ -874,6 +895,7 @@ impl Store {
     }
 
     /// Whether `a` and `b` are linked in `rel`. O(1).
+    #[track_caller]
     pub fn linked<R: Relation>(&self, rel: R, a: Key<R::A>, b: Key<R::B>) -> bool {
         let index = self.rel_index(rel);
         self.rel_store(index).linked(a.raw(), b.raw())
@@ -882,6 +904,7 @@ impl Store {
     /// The second-end entities linked to `a`, in link order: the children of a
     /// one-to-many, the partner of a one-to-one, the targets of a many-to-many.
     /// O(1) per step.
+    #[track_caller]
     pub fn targets<R: Relation>(&self, rel: R, a: Key<R::A>) -> Linked<'_, R::B> {
         let index = self.rel_index(rel);
         Linked::new(self, self.rel_store(index), End::A, a.raw())
@@ -889,24 +912,28 @@ impl Store {
 
     /// The first-end entities linked to `b`, in link order: the parent of a one-to-many
     /// child, the partner of a one-to-one, the sources of a many-to-many. O(1) per step.
+    #[track_caller]
     pub fn sources<R: Relation>(&self, rel: R, b: Key<R::B>) -> Linked<'_, R::A> {
         let index = self.rel_index(rel);
         Linked::new(self, self.rel_store(index), End::B, b.raw())
     }
 
     /// Number of second-end entities linked to `a`. O(1).
+    #[track_caller]
     pub fn target_count<R: Relation>(&self, rel: R, a: Key<R::A>) -> usize {
         let index = self.rel_index(rel);
         self.rel_store(index).partner_count(End::A, a.raw())
     }
 
     /// Number of first-end entities linked to `b`. O(1).
+    #[track_caller]
     pub fn source_count<R: Relation>(&self, rel: R, b: Key<R::B>) -> usize {
         let index = self.rel_index(rel);
         self.rel_store(index).partner_count(End::B, b.raw())
     }
 
     /// Number of links in `rel`. O(1).
+    #[track_caller]
     pub fn link_count<R: Relation>(&self, rel: R) -> usize {
         let index = self.rel_index(rel);
         self.rel_store(index).link_count()
@@ -915,6 +942,7 @@ impl Store {
     // ----- one-to-many ----------------------------------------------------------------
 
     #[inline]
+    #[track_caller]
     fn otm<P, C>(&self, rel: OneToMany<P, C>) -> &OneToManyStore
     where
         P: Entity,
@@ -929,6 +957,7 @@ impl Store {
 
     /// The parent of `child`, if it has one. O(1).
     #[inline]
+    #[track_caller]
     pub fn parent<P: Entity, C: Entity>(
         &self,
         rel: OneToMany<P, C>,
@@ -939,6 +968,7 @@ impl Store {
 
     /// The parent's row of `child`, if it has a parent: `employee.manager` is
     /// `store.parent_row(reports, employee)`. O(1).
+    #[track_caller]
     pub fn parent_row<P: Entity, C: Entity>(
         &self,
         rel: OneToMany<P, C>,
@@ -975,6 +1005,7 @@ impl Store {
     /// assert_eq!(store.parent(authorship, guide), Some(alice));
     /// # Ok::<(), relgraph::LinkError>(())
     /// ```
+    #[track_caller]
     pub fn insert_child<P: Entity, C: Entity>(
         &mut self,
         rel: OneToMany<P, C>,
@@ -1000,6 +1031,7 @@ impl Store {
     /// # Panics
     ///
     /// As [`insert`](Self::insert).
+    #[track_caller]
     pub fn insert_target_with<A: Entity, B: Entity, W: Entity>(
         &mut self,
         rel: ManyToMany<A, B, W>,
@@ -1018,6 +1050,7 @@ impl Store {
 
     /// The children of `parent`, in link order. O(1) per step.
     #[inline]
+    #[track_caller]
     pub fn children<P: Entity, C: Entity>(
         &self,
         rel: OneToMany<P, C>,
@@ -1031,6 +1064,7 @@ impl Store {
     }
 
     /// Number of children of `parent`. O(1).
+    #[track_caller]
     pub fn child_count<P: Entity, C: Entity>(&self, rel: OneToMany<P, C>, parent: Key<P>) -> usize {
         self.otm(rel).child_count(parent.raw())
     }
@@ -1041,6 +1075,7 @@ impl Store {
     /// delete-orphan rule). A permutation of the current children just reorders them.
     /// All or nothing. O(old + new children), plus O(depth) per new child on an acyclic
     /// relation.
+    #[track_caller]
     pub fn set_children<P: Entity, C: Entity>(
         &mut self,
         rel: OneToMany<P, C>,
@@ -1134,6 +1169,7 @@ impl Store {
     // ----- one-to-one -----------------------------------------------------------------
 
     /// The partner of `a` (the first-end entity) in a one-to-one. O(1).
+    #[track_caller]
     pub fn partner<A: Entity, B: Entity>(&self, rel: OneToOne<A, B>, a: Key<A>) -> Option<Key<B>> {
         let index = self.rel_index(rel);
         match self.rel_store(index) {
@@ -1143,6 +1179,7 @@ impl Store {
     }
 
     /// The partner of `b` (the second-end entity) in a one-to-one. O(1).
+    #[track_caller]
     pub fn partner_of<A: Entity, B: Entity>(
         &self,
         rel: OneToOne<A, B>,
@@ -1157,6 +1194,7 @@ impl Store {
 
     // ----- many-to-many ---------------------------------------------------------------
 
+    #[track_caller]
     fn m2m<A: Entity, B: Entity, W: Entity>(
         &self,
         rel: ManyToMany<A, B, W>,
@@ -1170,6 +1208,7 @@ impl Store {
 
     /// Links `a` and `b` with `payload`. If they are already linked, the link keeps its
     /// position in both collections and its payload is replaced. O(1).
+    #[track_caller]
     pub fn link_with<A: Entity, B: Entity, W: Entity>(
         &mut self,
         rel: ManyToMany<A, B, W>,
@@ -1220,6 +1259,7 @@ impl Store {
     /// assert_eq!(store.payload(grades, s[1], c), Some(&75));
     /// # Ok::<(), relgraph::LinkError>(())
     /// ```
+    #[track_caller]
     pub fn link_all_with<A: Entity, B: Entity, W: Entity>(
         &mut self,
         rel: ManyToMany<A, B, W>,
@@ -1339,6 +1379,7 @@ impl Store {
     }
 
     /// The payload of the link between `a` and `b`, if they are linked. O(1).
+    #[track_caller]
     pub fn payload<A: Entity, B: Entity, W: Entity>(
         &self,
         rel: ManyToMany<A, B, W>,
@@ -1359,6 +1400,7 @@ impl Store {
     /// # Panics
     ///
     /// As [`update`](Self::update): a panic in `f` leaves the payload as `f` left it.
+    #[track_caller]
     pub fn update_payload<A: Entity, B: Entity, W: Entity + Clone, R>(
         &mut self,
         rel: ManyToMany<A, B, W>,
@@ -1372,6 +1414,7 @@ impl Store {
     }
 
     /// The targets of `a` with the payload of each link, in link order. O(1) per step.
+    #[track_caller]
     pub fn targets_with<A: Entity, B: Entity, W: Entity>(
         &self,
         rel: ManyToMany<A, B, W>,
@@ -1387,6 +1430,7 @@ impl Store {
     }
 
     /// The sources of `b` with the payload of each link, in link order. O(1) per step.
+    #[track_caller]
     pub fn sources_with<A: Entity, B: Entity, W: Entity>(
         &self,
         rel: ManyToMany<A, B, W>,
@@ -1405,6 +1449,7 @@ impl Store {
     /// unlinked and linked: kept links keep their payload, new links get the default
     /// payload, dropped targets are unlinked (and deleted under a delete-orphan rule).
     /// All or nothing. O(old + new targets).
+    #[track_caller]
     pub fn set_targets<A: Entity, B: Entity, W: Entity + Default>(
         &mut self,
         rel: ManyToMany<A, B, W>,
@@ -1450,6 +1495,7 @@ impl Store {
     }
 
     /// Reserves room for `additional` more links in a many-to-many.
+    #[track_caller]
     pub fn reserve_links<A: Entity, B: Entity, W: Entity>(
         &mut self,
         rel: ManyToMany<A, B, W>,
@@ -1501,6 +1547,7 @@ impl Store {
     /// assert_eq!(store.len::<String>(), 1);
     /// assert!(store.contains(kept));
     /// ```
+    #[track_caller]
     pub fn transaction<R, E>(
         &mut self,
         f: impl FnOnce(&mut Store) -> Result<R, E>,
@@ -1509,6 +1556,7 @@ impl Store {
     }
 
     /// Whether a transaction is open.
+    #[track_caller]
     pub fn in_transaction(&self) -> bool {
         self.recording()
     }
@@ -1520,6 +1568,7 @@ impl Store {
     /// endpoints alive, both sides of every relation in agreement, stored counts
     /// true, cardinalities held, no self-link where forbidden, no cycle where declared
     /// acyclic. O(entities + links).
+    #[track_caller]
     pub fn check_integrity(&self) -> Result<(), IntegrityError> {
         for (def, arena) in self.schema.tables.iter().zip(&self.tables) {
             arena
@@ -1632,6 +1681,7 @@ impl<T: Entity> Index<Key<T>> for Store {
     /// # Panics
     ///
     /// If the key is stale; use [`Store::get`] to get an `Option`.
+    #[track_caller]
     fn index(&self, key: Key<T>) -> &T {
         match self.get(key) {
             Some(v) => v,
@@ -1700,6 +1750,7 @@ impl<T> Index<Key<T>> for Rows<'_, T> {
     ///
     /// If the key is stale.
     #[inline]
+    #[track_caller]
     fn index(&self, key: Key<T>) -> &T {
         match self.get(key) {
             Some(v) => v,

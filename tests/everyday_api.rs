@@ -341,3 +341,51 @@ fn find_answers_the_first_match_in_slot_order() {
     assert_eq!(w.s.find::<User>(|u| u.name == "Zed"), None);
     let _ = ann;
 }
+
+/// The file and line a panic of `f` reports.
+fn panic_location(f: impl FnOnce()) -> String {
+    use std::cell::RefCell;
+    use std::sync::Once;
+    thread_local!(static AT: RefCell<Option<String>> = const { RefCell::new(None) });
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let at = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()));
+            AT.with(|a| *a.borrow_mut() = at);
+            previous(info);
+        }));
+    });
+    let _ = panic_message(f);
+    AT.with(|a| a.borrow_mut().take())
+        .expect("the hook saw the panic")
+}
+
+#[test]
+fn a_misuse_panics_at_the_callers_line() {
+    let mut w = world();
+    let gone = w.s.insert(user("Gone"));
+    w.s.remove(gone).unwrap();
+    let here = |line: u32| format!("tests/everyday_api.rs:{line}");
+    let at = panic_location(|| {
+        let _ = &w.s[gone];
+    });
+    assert_eq!(at, here(line!() - 2));
+    let at = panic_location(|| {
+        let _ = w.s.len::<Unregistered>();
+    });
+    assert_eq!(at, here(line!() - 2));
+    let mut other = Schema::new();
+    let users = other.table::<User>("users");
+    let foreign = other.relate(users.many("friends"), users.one("friend_of"));
+    let at = panic_location(|| {
+        let _ = w.s.children(foreign, gone).count();
+    });
+    assert_eq!(at, here(line!() - 2));
+    let at = panic_location(|| {
+        w.s.insert(Unregistered);
+    });
+    assert_eq!(at, here(line!() - 2));
+}
