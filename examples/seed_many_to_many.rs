@@ -1,9 +1,9 @@
-//! The seed article's many-to-many program: `Student.courses` <-> `Course.students`.
+//! SQLAlchemy's many-to-many relationship example, written with relgraph: `Student.courses` <->
+//! `Course.students`.
 //!
-//! Prints `[Course(name='Python Programming'), Course(name='Database Systems')]`, as the
-//! article's Python does. Lines (non-blank, non-comment, imports and printing impls left
-//! out, rustfmt defaults; the Python with its models and its query): Rust 30, Python 25,
-//! 1.20x.
+//! Prints `[Course(name='Python Programming'), Course(name='Database Systems')]`, as the Python
+//! does. Lines (non-blank, non-comment, imports and printing impls left out, rustfmt defaults; the
+//! Python with its models and its query): Rust 30, Python 25, 1.20x.
 //!
 //! Run with `cargo run --example seed_many_to_many`.
 

@@ -1,9 +1,9 @@
-//! The seed article's one-to-many program: `User.posts` <-> `Post.author`.
+//! SQLAlchemy's one-to-many relationship example, written with relgraph: `User.posts` <->
+//! `Post.author`.
 //!
-//! Prints `[Post(title='SQLAlchemy Guide'), Post(title='Advanced ORM Techniques')]`, as
-//! the article's Python does. Lines (non-blank, non-comment, imports and printing impls
-//! left out, rustfmt defaults; the Python with its models and its query): Rust 25,
-//! Python 21, 1.19x.
+//! Prints `[Post(title='SQLAlchemy Guide'), Post(title='Advanced ORM Techniques')]`, as the Python
+//! does. Lines (non-blank, non-comment, imports and printing impls left out, rustfmt defaults; the
+//! Python with its models and its query): Rust 25, Python 21, 1.19x.
 //!
 //! Run with `cargo run --example seed_one_to_many`.
 

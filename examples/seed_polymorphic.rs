@@ -1,12 +1,12 @@
-//! The seed article's polymorphic program: a `Notification` base whose own rows are of
-//! kind `notification`, and an `email` kind with its own field.
+//! SQLAlchemy's polymorphic relationship example, written with relgraph: a `Notification` base
+//! whose own rows are of kind `notification`, and an `email` kind with its own field.
 //!
-//! The article declares the models only; this program also stores a plain notification
-//! and an email notification and reads each by its kind in one `match`, printing
-//! `notification` and `email to alice@example.com`. Lines (non-blank, non-comment,
-//! imports and printing impls left out, rustfmt defaults): the models and their schema,
-//! Rust 10 (the structs and the four schema lines), Python 10 (its two classes), 1.00x;
-//! the whole program, Rust 22, Python 18 with the same query written as
+//! The Python declares the models only; this program also stores a plain notification and an email
+//! notification and reads each by its kind in one `match`, printing `notification` and `email to
+//! alice@example.com`. Lines (non-blank, non-comment, imports and printing impls left out, rustfmt
+//! defaults): the models and their schema, Rust 10 (the structs and the four schema lines), Python
+//! 10 (its two classes), 1.00x; the whole program, Rust 22, Python 18 with the same query written
+//! as
 //!
 //! ```text
 //! session = SessionLocal()

@@ -1,10 +1,9 @@
-//! The seed article's self-referential program: `Employee.manager` <->
-//! `Employee.subordinates`.
+//! SQLAlchemy's self-referential relationship example, written with relgraph: `Employee.manager`
+//! <-> `Employee.subordinates`.
 //!
-//! Prints `[Employee(name='Bob'), Employee(name='Charlie')]` and `Alice`, as the
-//! article's Python does. Lines (non-blank, non-comment, imports and printing impls left
-//! out, rustfmt defaults; the Python with its models and its query): Rust 22, Python 17,
-//! 1.29x.
+//! Prints `[Employee(name='Bob'), Employee(name='Charlie')]` and `Alice`, as the Python does. Lines
+//! (non-blank, non-comment, imports and printing impls left out, rustfmt defaults; the Python with
+//! its models and its query): Rust 22, Python 17, 1.29x.
 //!
 //! Run with `cargo run --example seed_self_referential`.
 
