@@ -291,6 +291,11 @@ impl Store {
     /// Refused with [`KindError::Linked`] while the row is linked through a relation
     /// declared on its current kind (those links could not follow it); nothing changes.
     /// O(relations on the old kind + kinds).
+    ///
+    /// # Errors
+    ///
+    /// [`KindError::Stale`] if `key` names no live row; [`KindError::Linked`] while the
+    /// row is linked through a relation on its current kind. Nothing changes.
     #[track_caller]
     pub fn change_kind<B: Entity, K: Entity>(
         &mut self,

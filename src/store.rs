@@ -386,6 +386,27 @@ impl Store {
     /// If `f` panics, the panic propagates and the row is as `f` left it (its links and
     /// every invariant of the store are untouched); inside a transaction, the
     /// transaction's rollback restores the row.
+    ///
+    /// [`replace`](Self::replace) changes a row whose type is not `Clone`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{DeleteRule, Schema, Store};
+    /// # #[derive(Clone, serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Post { title: String }
+    /// # let mut schema = Schema::new();
+    /// # let users = schema.table::<User>("users");
+    /// # let posts = schema.table::<Post>("posts");
+    /// # let authorship = schema.relate(users.many("posts"), posts.one("author"));
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// let old = store.update(alice, |u| std::mem::replace(&mut u.name, "Alicia".into()))?;
+    /// assert_eq!((old.as_str(), store[alice].name.as_str()), ("Alice", "Alicia"));
+    /// # Ok::<(), relgraph::StaleKey>(())
+    /// ```
     #[track_caller]
     pub fn update<T: Entity + Clone, R>(
         &mut self,
@@ -427,7 +448,8 @@ impl Store {
     }
 
     /// The entities of type `T` with their keys: in slot order, O(slots), for a plain
-    /// table or a base; for a kind, in its rows' dense order, O(rows of that kind).
+    /// table or a base; for a kind, in its rows' dense order, O(rows of that kind). Slot
+    /// order is not insertion order: an insert reuses the slot of the latest remove.
     #[track_caller]
     pub fn iter<T: Entity>(&self) -> impl Iterator<Item = (Key<T>, &T)> + '_ {
         self.arena::<T>().iter().map(|(k, v)| (Key::from_raw(k), v))
@@ -480,6 +502,34 @@ impl Store {
     /// touches it (cascades through any depth), and unlinking every link of every deleted
     /// entity. All or nothing: a restrict rule that refuses, or a stale key, changes
     /// nothing. O(deleted entities + their links).
+    ///
+    /// # Errors
+    ///
+    /// [`RemoveError::Stale`] if `key` names no live entity, [`RemoveError::Restricted`]
+    /// if a restrict rule refuses (naming the relation and the entity that blocks);
+    /// nothing changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{DeleteRule, Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Post { title: String }
+    /// # let mut schema = Schema::new();
+    /// # let users = schema.table::<User>("users");
+    /// # let posts = schema.table::<Post>("posts");
+    /// # let authorship =
+    /// #     schema.relate(users.many("posts").on_delete(DeleteRule::Cascade), posts.one("author"));
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// let guide = store.insert_child(authorship, alice, Post { title: "Guide".into() })?;
+    /// store.remove(alice)?; // deleting a user deletes its posts (cascade)
+    /// assert!(!store.contains(guide));
+    /// assert!(store.remove(alice).is_err(), "a key is stale once its entity is removed");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[track_caller]
     pub fn remove<T: Entity>(&mut self, key: Key<T>) -> Result<(), RemoveError> {
         let table = self.table_of::<T>();
@@ -495,6 +545,11 @@ impl Store {
 
     /// What [`remove`](Self::remove) would delete and unlink, or what blocks it, without
     /// changing anything.
+    ///
+    /// # Errors
+    ///
+    /// [`StaleKey`] if `key` names no live entity. A delete that a restrict rule would
+    /// refuse is not an error here: the preview lists its blockers.
     #[track_caller]
     pub fn preview_remove<T: Entity>(&self, key: Key<T>) -> Result<DeletePreview, StaleKey> {
         let table = self.table_of::<T>();
@@ -564,6 +619,37 @@ impl Store {
     /// Linking a pair that is already linked changes nothing. An evicted partner left
     /// without links by a delete-orphan rule is deleted. O(1), plus O(depth) on an acyclic
     /// one-to-many.
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::Stale`] if either key names no live entity; [`LinkError::SelfLink`] or
+    /// [`LinkError::Cycle`] where the relation forbids the link; [`LinkError::OrphanDelete`] if
+    /// an evicted partner would be deleted as an orphan and that delete is refused. Nothing
+    /// changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{DeleteRule, Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Post { title: String }
+    /// # let mut schema = Schema::new();
+    /// # let users = schema.table::<User>("users");
+    /// # let posts = schema.table::<Post>("posts");
+    /// # let authorship = schema.relate(users.many("posts"), posts.one("author"));
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// let bob = store.insert(User { name: "Bob".into() });
+    /// let guide = store.insert(Post { title: "Guide".into() });
+    /// store.link(authorship, alice, guide)?;
+    /// assert_eq!(store.parent(authorship, guide), Some(alice));
+    /// store.link(authorship, bob, guide)?; // moves the post: it leaves Alice's posts
+    /// assert_eq!(store.child_count(authorship, alice), 0);
+    /// assert_eq!(store.children(authorship, bob).collect::<Vec<_>>(), [guide]);
+    /// # Ok::<(), relgraph::LinkError>(())
+    /// ```
     #[track_caller]
     pub fn link<R: Linkable>(
         &mut self,
@@ -639,6 +725,10 @@ impl Store {
     /// assert_eq!(store.child_count(authorship, u[0]), 3);
     /// # Ok::<(), relgraph::LinkError>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`link`](Self::link), for the first pair refused; then nothing is linked.
     #[track_caller]
     pub fn link_all<R: Linkable>(
         &mut self,
@@ -868,6 +958,33 @@ impl Store {
     /// delete-orphan rule, the end left without links is deleted (with its cascades); if
     /// that delete is refused, nothing changes. O(1) (amortised: a collection may be
     /// compacted).
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::Stale`] if either key names no live entity; [`LinkError::OrphanDelete`] if
+    /// the orphan it leaves would be deleted and that delete is refused. Nothing changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{DeleteRule, Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Post { title: String }
+    /// # let mut schema = Schema::new();
+    /// # let users = schema.table::<User>("users");
+    /// # let posts = schema.table::<Post>("posts");
+    /// # let authorship = schema.relate(users.many("posts"), posts.one("author"));
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// let guide = store.insert_child(authorship, alice, Post { title: "Guide".into() })?;
+    /// assert!(store.unlink(authorship, alice, guide)?);
+    /// assert_eq!(store.parent(authorship, guide), None);
+    /// assert!(!store.unlink(authorship, alice, guide)?, "no longer linked");
+    /// assert!(store.contains(guide), "unlinking deletes nothing without delete-orphan");
+    /// # Ok::<(), relgraph::LinkError>(())
+    /// ```
     #[track_caller]
     pub fn unlink<R: Relation>(
         &mut self,
@@ -956,6 +1073,30 @@ impl Store {
     }
 
     /// The parent of `child`, if it has one. O(1).
+    ///
+    /// `None` also for a stale key. [`parent_row`](Self::parent_row) reads the parent's row.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{DeleteRule, Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Post { title: String }
+    /// # let mut schema = Schema::new();
+    /// # let users = schema.table::<User>("users");
+    /// # let posts = schema.table::<Post>("posts");
+    /// # let authorship = schema.relate(users.many("posts"), posts.one("author"));
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// let guide = store.insert_child(authorship, alice, Post { title: "Guide".into() })?;
+    /// let draft = store.insert(Post { title: "Draft".into() });
+    /// assert_eq!(store.parent(authorship, guide), Some(alice));
+    /// assert_eq!(store.parent_row(authorship, guide).map(|u| u.name.as_str()), Some("Alice"));
+    /// assert_eq!(store.parent(authorship, draft), None);
+    /// # Ok::<(), relgraph::LinkError>(())
+    /// ```
     #[inline]
     #[track_caller]
     pub fn parent<P: Entity, C: Entity>(
@@ -1049,6 +1190,32 @@ impl Store {
     }
 
     /// The children of `parent`, in link order. O(1) per step.
+    ///
+    /// Empty for a stale key. The iterator yields keys; its `rows()` yields the rows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{DeleteRule, Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Post { title: String }
+    /// # let mut schema = Schema::new();
+    /// # let users = schema.table::<User>("users");
+    /// # let posts = schema.table::<Post>("posts");
+    /// # let authorship = schema.relate(users.many("posts"), posts.one("author"));
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// for title in ["Guide", "ORM"] {
+    ///     store.insert_child(authorship, alice, Post { title: title.into() })?;
+    /// }
+    /// let titles: Vec<&str> =
+    ///     store.children(authorship, alice).rows().map(|p| p.title.as_str()).collect();
+    /// assert_eq!(titles, ["Guide", "ORM"]);
+    /// assert_eq!(store.children(authorship, alice).len(), 2);
+    /// # Ok::<(), relgraph::LinkError>(())
+    /// ```
     #[inline]
     #[track_caller]
     pub fn children<P: Entity, C: Entity>(
@@ -1075,6 +1242,36 @@ impl Store {
     /// delete-orphan rule). A permutation of the current children just reorders them.
     /// All or nothing. O(old + new children), plus O(depth) per new child on an acyclic
     /// relation.
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::Stale`] if `parent` or a child names no live entity;
+    /// [`LinkError::Duplicate`] if `children` names an entity twice; [`LinkError::Cycle`] or
+    /// [`LinkError::SelfLink`] where the relation forbids a link; [`LinkError::OrphanDelete`] or
+    /// [`LinkError::DeletesEndpoint`] if a dropped child's delete is refused or would delete an
+    /// entity the change links. Nothing changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{DeleteRule, Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Post { title: String }
+    /// # let mut schema = Schema::new();
+    /// # let users = schema.table::<User>("users");
+    /// # let posts = schema.table::<Post>("posts");
+    /// # let authorship = schema.relate(users.many("posts"), posts.one("author"));
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// let [a, b, c] = ["a", "b", "c"].map(|t| store.insert(Post { title: t.into() }));
+    /// store.set_children(authorship, alice, &[a, b])?;
+    /// store.set_children(authorship, alice, &[c, a])?; // b loses its parent; c is linked
+    /// assert_eq!(store.children(authorship, alice).collect::<Vec<_>>(), [c, a]);
+    /// assert_eq!(store.parent(authorship, b), None);
+    /// # Ok::<(), relgraph::LinkError>(())
+    /// ```
     #[track_caller]
     pub fn set_children<P: Entity, C: Entity>(
         &mut self,
@@ -1208,6 +1405,12 @@ impl Store {
 
     /// Links `a` and `b` with `payload`. If they are already linked, the link keeps its
     /// position in both collections and its payload is replaced. O(1).
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::Stale`] if either key names no live entity; [`LinkError::SelfLink`] or
+    /// [`LinkError::Cycle`] where the relation forbids the link. Nothing changes, and `payload`
+    /// is dropped.
     #[track_caller]
     pub fn link_with<A: Entity, B: Entity, W: Entity>(
         &mut self,
@@ -1414,6 +1617,32 @@ impl Store {
     }
 
     /// The targets of `a` with the payload of each link, in link order. O(1) per step.
+    ///
+    /// Empty for a stale key; `rows()` yields each target's row with the payload.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{ManyToMany, Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Student { name: String }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Course { name: String }
+    /// let mut schema = Schema::new();
+    /// let students = schema.table::<Student>("students");
+    /// let courses = schema.table::<Course>("courses");
+    /// let grades: ManyToMany<Student, Course, u8> =
+    ///     schema.relate_with(students.many("courses"), courses.many("students"));
+    /// let mut store = Store::new(schema);
+    /// let john = store.insert(Student { name: "John".into() });
+    /// for (name, grade) in [("Python", 90), ("Databases", 85)] {
+    ///     store.insert_target_with(grades, john, Course { name: name.into() }, grade)?;
+    /// }
+    /// let report: Vec<(&str, u8)> =
+    ///     store.targets_with(grades, john).rows().map(|(c, &g)| (c.name.as_str(), g)).collect();
+    /// assert_eq!(report, [("Python", 90), ("Databases", 85)]);
+    /// # Ok::<(), relgraph::LinkError>(())
+    /// ```
     #[track_caller]
     pub fn targets_with<A: Entity, B: Entity, W: Entity>(
         &self,
@@ -1449,6 +1678,11 @@ impl Store {
     /// unlinked and linked: kept links keep their payload, new links get the default
     /// payload, dropped targets are unlinked (and deleted under a delete-orphan rule).
     /// All or nothing. O(old + new targets).
+    ///
+    /// # Errors
+    ///
+    /// As [`set_children`](Self::set_children): a stale key, a target named twice, a refused
+    /// link, or a dropped target's refused delete. Nothing changes.
     #[track_caller]
     pub fn set_targets<A: Entity, B: Entity, W: Entity + Default>(
         &mut self,
@@ -1547,6 +1781,10 @@ impl Store {
     /// assert_eq!(store.len::<String>(), 1);
     /// assert!(store.contains(kept));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// The `Err` that `f` returns, after every change it made is undone.
     #[track_caller]
     pub fn transaction<R, E>(
         &mut self,
@@ -1568,6 +1806,11 @@ impl Store {
     /// endpoints alive, both sides of every relation in agreement, stored counts
     /// true, cardinalities held, no self-link where forbidden, no cycle where declared
     /// acyclic. O(entities + links).
+    ///
+    /// # Errors
+    ///
+    /// The first violation found, as an [`IntegrityError`] naming the table, relation and key.
+    /// A store changed only through this API never reports one.
     #[track_caller]
     pub fn check_integrity(&self) -> Result<(), IntegrityError> {
         for (def, arena) in self.schema.tables.iter().zip(&self.tables) {
