@@ -80,6 +80,9 @@
 //!
 //! See `docs/design.md` in the repository for the data model and its invariants.
 
+// first: rustdoc lists `Store`'s methods in module order, and these are the everyday ones
+mod store;
+
 mod arena;
 mod delete;
 mod error;
@@ -93,7 +96,6 @@ mod schema;
 mod shape;
 mod shared;
 pub mod snapshot;
-mod store;
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]
