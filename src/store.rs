@@ -223,8 +223,8 @@ impl Store {
         let def = &self.schema.tables[table as usize];
         match def.base {
             Some(base) => panic!(
-                "every row of `{}` has a kind: insert it with its base row with \
-                 Store::insert_kind(kind, base_row, row), `{}` being a kind of `{}`",
+                "every row of `{}` has a kind: insert it with Store::insert_kind(kind, \
+                 base_row, row) with its base row, `{}` being a kind of `{}`",
                 def.name, def.name, self.schema.tables[base as usize].name
             ),
             None => panic!(
