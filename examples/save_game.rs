@@ -133,8 +133,8 @@ fn schema() -> (Schema, Game) {
         battle: s.kind(events, "battle"),
         trade: s.kind(events, "trade"),
         chat: s.kind(events, "chat"),
-        player_trophies: s.one_to_many_poly(players, "trophies", holder, Cascade),
-        guild_trophies: s.one_to_many_poly(guilds, "trophies", holder, DeleteRule::Nullify),
+        player_trophies: s.relate(players.many("trophies").on_delete(Cascade), holder),
+        guild_trophies: s.relate(guilds.many("trophies"), holder),
     };
     (s, game)
 }

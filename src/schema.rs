@@ -1500,7 +1500,9 @@ impl<B, K> Kind<B, K> {
 
 /// Two named ends that [`Schema::relate`] declares a relation between: `many` with `one`
 /// (either order) a one-to-many whose parent is the `many` end, `one` with `one` a
-/// one-to-one, `many` with `many` a many-to-many without payload. Sealed.
+/// one-to-one, `many` with `many` a many-to-many without payload, and `many` with a
+/// [`PolyParent`] a one-to-many into that polymorphic parent end (as
+/// [`Schema::one_to_many_poly`]). Sealed.
 pub trait Ends: ends::Sealed {
     /// The relation handle the declaration returns.
     type Handle;
@@ -1515,6 +1517,7 @@ mod ends {
     impl<A, B> Sealed for (super::OneEnd<A>, super::ManyEnd<B>) {}
     impl<A, B> Sealed for (super::OneEnd<A>, super::OneEnd<B>) {}
     impl<A, B> Sealed for (super::ManyEnd<A>, super::ManyEnd<B>) {}
+    impl<P, C> Sealed for (super::ManyEnd<P>, super::PolyParent<C>) {}
 }
 
 impl<P: Entity, C: Entity> Ends for (ManyEnd<P>, OneEnd<C>) {
@@ -1542,6 +1545,22 @@ impl<A: Entity, B: Entity> Ends for (OneEnd<A>, OneEnd<B>) {
         let (tag, index) =
             schema.declare_ends::<(), A, B>(RelationKind::OneToOne, self.0 .0, self.1 .0);
         OneToOne::new(tag, index)
+    }
+}
+
+impl<P: Entity, C: Entity> Ends for (ManyEnd<P>, PolyParent<C>) {
+    type Handle = OneToMany<P, C>;
+    #[track_caller]
+    fn declare(self, schema: &mut Schema) -> OneToMany<P, C> {
+        let a = self.0 .0;
+        let mut rules = Rules::new().on_delete(a.on_delete);
+        if a.acyclic {
+            rules = rules.acyclic();
+        }
+        if a.forbid_self_links {
+            rules = rules.forbid_self_links();
+        }
+        schema.one_to_many_poly(a.table, a.name, self.1, rules)
     }
 }
 
