@@ -657,6 +657,8 @@ impl Schema {
     /// Declares a one-to-many relation: each `C` has at most one parent `P`
     /// (its `parent_end`, e.g. `author`), each `P` an ordered collection of `C`
     /// (its `children_end`, e.g. `posts`). Use the same table twice for a hierarchy.
+    /// [`relate`](Self::relate) declares the same relation with each name on its table:
+    /// `schema.relate(users.many("posts"), posts.one("author"))`.
     ///
     /// # Panics
     ///
@@ -681,7 +683,8 @@ impl Schema {
     }
 
     /// Declares a one-to-one relation: each entity at either end has at most one partner.
-    /// Linking a new pair evicts the previous partner of each.
+    /// Linking a new pair evicts the previous partner of each. The same as
+    /// `schema.relate(a.one(a_end), b.one(b_end))`.
     ///
     /// # Panics
     ///
@@ -704,7 +707,8 @@ impl Schema {
         OneToOne::new(self.relations[index as usize].tag, index)
     }
 
-    /// Declares a many-to-many relation without payload.
+    /// Declares a many-to-many relation without payload. The same as
+    /// `schema.relate(a.many(a_end), b.many(b_end))`.
     ///
     /// # Panics
     ///
