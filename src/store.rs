@@ -1741,6 +1741,8 @@ impl Store {
         }
     }
 
+    // ----- deletes --------------------------------------------------------------------
+
     // ----- transactions ---------------------------------------------------------------
 
     /// Runs `f` as one all-or-nothing unit: if it returns `Err` (or panics), every change
