@@ -236,104 +236,6 @@ impl Store {
         }
     }
 
-    /// Inserts every value of `values`, in order, and returns their keys: the same as
-    /// calling [`insert`](Self::insert) for each, with the table looked up and room
-    /// reserved once. O(values).
-    ///
-    /// # Panics
-    ///
-    /// As [`insert`](Self::insert).
-    #[track_caller]
-    pub fn insert_all<T: Entity>(&mut self, values: impl IntoIterator<Item = T>) -> Vec<Key<T>> {
-        let values = values.into_iter();
-        if self.schema.table_index::<crate::poly::Plain<T>>().is_some() {
-            // a base with a plain kind: one row at a time, all or nothing
-            let keys = self.atomic(|s| {
-                Ok::<_, std::convert::Infallible>(values.map(|v| s.insert(v)).collect())
-            });
-            let Ok(keys) = keys;
-            return keys;
-        }
-        let table = self.plain_table_of::<T>();
-        let hint = values.size_hint().0;
-        self.reserve_at::<T>(table, hint);
-        let recording = self.recording();
-        if recording {
-            self.log.reserve(hint);
-        }
-        let arena = self.tables[table as usize]
-            .as_any_mut()
-            .downcast_mut::<Column<T>>()
-            .expect("table holds its declared type")
-            .slots_mut()
-            .expect("a plain table has slots");
-        // if `values` panics midway, the rows inserted before the panic are taken out
-        // again (and their log entries with them), newest first, so that the free slots
-        // are as they were: the call changes nothing
-        struct Guard<'a, T: Send + Sync + 'static> {
-            arena: &'a mut Arena<T>,
-            log: &'a mut Vec<Undo>,
-            mark: usize,
-            keys: Vec<Key<T>>,
-        }
-        impl<T: Send + Sync + 'static> Drop for Guard<'_, T> {
-            fn drop(&mut self) {
-                // only reached while unwinding (the keys are taken out on success)
-                self.log.truncate(self.mark);
-                let removed: Vec<T> = self
-                    .keys
-                    .iter()
-                    .rev()
-                    .filter_map(|k| self.arena.remove(k.raw()))
-                    .collect();
-                // a panicking `Drop` of one of them must not abort the unwinding
-                let _ = grave::drop_all(removed);
-            }
-        }
-        let mark = self.log.len();
-        let mut guard = Guard {
-            arena,
-            log: &mut self.log,
-            mark,
-            keys: Vec::with_capacity(hint),
-        };
-        for v in values {
-            let key = guard.arena.insert(v);
-            if recording {
-                guard.log.push(Undo::Remove { table, key });
-            }
-            guard.keys.push(Key::from_raw(key));
-        }
-        let keys = std::mem::take(&mut guard.keys);
-        std::mem::forget(guard);
-        keys
-    }
-
-    /// Reserves room for `additional` more entities of type `T`, and for their entries in
-    /// the relations that touch `T` (and, for a polymorphic base, in its kinds' slot
-    /// indexes), so that a bulk insert does not regrow them. O(additional) memory.
-    #[track_caller]
-    pub fn reserve<T: Entity>(&mut self, additional: usize) {
-        let table = self.table_of::<T>();
-        self.reserve_at::<T>(table, additional);
-    }
-
-    /// [`reserve`](Self::reserve) of the table at index `table`.
-    fn reserve_at<T: Entity>(&mut self, table: u32, additional: usize) {
-        self.arena_at_mut::<T>(table).reserve(additional);
-        let root = self.root_table(table);
-        let slots = self.tables[root as usize].slot_count() + additional;
-        if table != root {
-            self.tables[table as usize].reserve_slots(slots);
-        }
-        for &kind in &self.schema.tables[table as usize].kinds {
-            self.tables[kind as usize].reserve_slots(slots);
-        }
-        for &(rel, end) in &self.touching[table as usize] {
-            self.relations[rel as usize].reserve_slots(end, slots);
-        }
-    }
-
     /// The entity under `key`, or `None` if the key is stale. O(1).
     #[inline]
     #[track_caller]
@@ -498,63 +400,102 @@ impl Store {
         }
     }
 
-    /// Deletes the entity under `key`, applying the delete rule of every relation that
-    /// touches it (cascades through any depth), and unlinking every link of every deleted
-    /// entity. All or nothing: a restrict rule that refuses, or a stale key, changes
-    /// nothing. O(deleted entities + their links).
+    /// Inserts every value of `values`, in order, and returns their keys: the same as
+    /// calling [`insert`](Self::insert) for each, with the table looked up and room
+    /// reserved once. O(values).
     ///
-    /// # Errors
+    /// # Panics
     ///
-    /// [`RemoveError::Stale`] if `key` names no live entity, [`RemoveError::Restricted`]
-    /// if a restrict rule refuses (naming the relation and the entity that blocks);
-    /// nothing changes.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use relgraph::{DeleteRule, Schema, Store};
-    /// # #[derive(serde::Serialize, serde::Deserialize)]
-    /// # struct User { name: String }
-    /// # #[derive(serde::Serialize, serde::Deserialize)]
-    /// # struct Post { title: String }
-    /// # let mut schema = Schema::new();
-    /// # let users = schema.table::<User>("users");
-    /// # let posts = schema.table::<Post>("posts");
-    /// # let authorship =
-    /// #     schema.relate(users.many("posts").on_delete(DeleteRule::Cascade), posts.one("author"));
-    /// # let mut store = Store::new(schema);
-    /// let alice = store.insert(User { name: "Alice".into() });
-    /// let guide = store.insert_child(authorship, alice, Post { title: "Guide".into() })?;
-    /// store.remove(alice)?; // deleting a user deletes its posts (cascade)
-    /// assert!(!store.contains(guide));
-    /// assert!(store.remove(alice).is_err(), "a key is stale once its entity is removed");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// As [`insert`](Self::insert).
     #[track_caller]
-    pub fn remove<T: Entity>(&mut self, key: Key<T>) -> Result<(), RemoveError> {
-        let table = self.table_of::<T>();
-        let raw = self.live(table, key)?;
-        let plan = self.plan_remove(&[(table, raw)]);
-        if let Some(e) = self.first_blocker(&plan) {
-            return Err(e);
+    pub fn insert_all<T: Entity>(&mut self, values: impl IntoIterator<Item = T>) -> Vec<Key<T>> {
+        let values = values.into_iter();
+        if self.schema.table_index::<crate::poly::Plain<T>>().is_some() {
+            // a base with a plain kind: one row at a time, all or nothing
+            let keys = self.atomic(|s| {
+                Ok::<_, std::convert::Infallible>(values.map(|v| s.insert(v)).collect())
+            });
+            let Ok(keys) = keys;
+            return keys;
         }
-        self.apply_plan(&plan);
-        self.settle();
-        Ok(())
+        let table = self.plain_table_of::<T>();
+        let hint = values.size_hint().0;
+        self.reserve_at::<T>(table, hint);
+        let recording = self.recording();
+        if recording {
+            self.log.reserve(hint);
+        }
+        let arena = self.tables[table as usize]
+            .as_any_mut()
+            .downcast_mut::<Column<T>>()
+            .expect("table holds its declared type")
+            .slots_mut()
+            .expect("a plain table has slots");
+        // if `values` panics midway, the rows inserted before the panic are taken out
+        // again (and their log entries with them), newest first, so that the free slots
+        // are as they were: the call changes nothing
+        struct Guard<'a, T: Send + Sync + 'static> {
+            arena: &'a mut Arena<T>,
+            log: &'a mut Vec<Undo>,
+            mark: usize,
+            keys: Vec<Key<T>>,
+        }
+        impl<T: Send + Sync + 'static> Drop for Guard<'_, T> {
+            fn drop(&mut self) {
+                // only reached while unwinding (the keys are taken out on success)
+                self.log.truncate(self.mark);
+                let removed: Vec<T> = self
+                    .keys
+                    .iter()
+                    .rev()
+                    .filter_map(|k| self.arena.remove(k.raw()))
+                    .collect();
+                // a panicking `Drop` of one of them must not abort the unwinding
+                let _ = grave::drop_all(removed);
+            }
+        }
+        let mark = self.log.len();
+        let mut guard = Guard {
+            arena,
+            log: &mut self.log,
+            mark,
+            keys: Vec::with_capacity(hint),
+        };
+        for v in values {
+            let key = guard.arena.insert(v);
+            if recording {
+                guard.log.push(Undo::Remove { table, key });
+            }
+            guard.keys.push(Key::from_raw(key));
+        }
+        let keys = std::mem::take(&mut guard.keys);
+        std::mem::forget(guard);
+        keys
     }
 
-    /// What [`remove`](Self::remove) would delete and unlink, or what blocks it, without
-    /// changing anything.
-    ///
-    /// # Errors
-    ///
-    /// [`StaleKey`] if `key` names no live entity. A delete that a restrict rule would
-    /// refuse is not an error here: the preview lists its blockers.
+    /// Reserves room for `additional` more entities of type `T`, and for their entries in
+    /// the relations that touch `T` (and, for a polymorphic base, in its kinds' slot
+    /// indexes), so that a bulk insert does not regrow them. O(additional) memory.
     #[track_caller]
-    pub fn preview_remove<T: Entity>(&self, key: Key<T>) -> Result<DeletePreview, StaleKey> {
+    pub fn reserve<T: Entity>(&mut self, additional: usize) {
         let table = self.table_of::<T>();
-        let raw = self.live(table, key)?;
-        Ok(self.describe_plan(&self.plan_remove(&[(table, raw)])))
+        self.reserve_at::<T>(table, additional);
+    }
+
+    /// [`reserve`](Self::reserve) of the table at index `table`.
+    fn reserve_at<T: Entity>(&mut self, table: u32, additional: usize) {
+        self.arena_at_mut::<T>(table).reserve(additional);
+        let root = self.root_table(table);
+        let slots = self.tables[root as usize].slot_count() + additional;
+        if table != root {
+            self.tables[table as usize].reserve_slots(slots);
+        }
+        for &kind in &self.schema.tables[table as usize].kinds {
+            self.tables[kind as usize].reserve_slots(slots);
+        }
+        for &(rel, end) in &self.touching[table as usize] {
+            self.relations[rel as usize].reserve_slots(end, slots);
+        }
     }
 
     // ----- relations: common ----------------------------------------------------------
@@ -1742,6 +1683,65 @@ impl Store {
     }
 
     // ----- deletes --------------------------------------------------------------------
+
+    /// Deletes the entity under `key`, applying the delete rule of every relation that
+    /// touches it (cascades through any depth), and unlinking every link of every deleted
+    /// entity. All or nothing: a restrict rule that refuses, or a stale key, changes
+    /// nothing. O(deleted entities + their links).
+    ///
+    /// # Errors
+    ///
+    /// [`RemoveError::Stale`] if `key` names no live entity, [`RemoveError::Restricted`]
+    /// if a restrict rule refuses (naming the relation and the entity that blocks);
+    /// nothing changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{DeleteRule, Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Post { title: String }
+    /// # let mut schema = Schema::new();
+    /// # let users = schema.table::<User>("users");
+    /// # let posts = schema.table::<Post>("posts");
+    /// # let authorship =
+    /// #     schema.relate(users.many("posts").on_delete(DeleteRule::Cascade), posts.one("author"));
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// let guide = store.insert_child(authorship, alice, Post { title: "Guide".into() })?;
+    /// store.remove(alice)?; // deleting a user deletes its posts (cascade)
+    /// assert!(!store.contains(guide));
+    /// assert!(store.remove(alice).is_err(), "a key is stale once its entity is removed");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn remove<T: Entity>(&mut self, key: Key<T>) -> Result<(), RemoveError> {
+        let table = self.table_of::<T>();
+        let raw = self.live(table, key)?;
+        let plan = self.plan_remove(&[(table, raw)]);
+        if let Some(e) = self.first_blocker(&plan) {
+            return Err(e);
+        }
+        self.apply_plan(&plan);
+        self.settle();
+        Ok(())
+    }
+
+    /// What [`remove`](Self::remove) would delete and unlink, or what blocks it, without
+    /// changing anything.
+    ///
+    /// # Errors
+    ///
+    /// [`StaleKey`] if `key` names no live entity. A delete that a restrict rule would
+    /// refuse is not an error here: the preview lists its blockers.
+    #[track_caller]
+    pub fn preview_remove<T: Entity>(&self, key: Key<T>) -> Result<DeletePreview, StaleKey> {
+        let table = self.table_of::<T>();
+        let raw = self.live(table, key)?;
+        Ok(self.describe_plan(&self.plan_remove(&[(table, raw)])))
+    }
 
     // ----- transactions ---------------------------------------------------------------
 
