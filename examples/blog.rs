@@ -55,8 +55,14 @@ pub fn blog() -> Blog {
     let users = schema.table::<User>("users");
     let posts = schema.table::<Post>("posts");
     let profiles = schema.table::<Profile>("profiles");
-    let authorship = schema.one_to_many(users, "posts", posts, "author", DeleteRule::Cascade);
-    let profile = schema.one_to_one(users, "profile", profiles, "user", DeleteRule::Cascade);
+    let authorship = schema.relate(
+        users.many("posts").on_delete(DeleteRule::Cascade),
+        posts.one("author"),
+    );
+    let profile = schema.relate(
+        users.one("profile").on_delete(DeleteRule::Cascade),
+        profiles.one("user"),
+    );
     Blog {
         store: Store::new(schema),
         authorship,

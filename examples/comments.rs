@@ -41,8 +41,11 @@ pub fn run() -> relgraph::Result<()> {
     let photos = schema.table::<Photo>("photos");
     let comments = schema.table::<Comment>("comments");
     let target = schema.poly_parent(comments, "target");
-    let on_posts = schema.one_to_many_poly(posts, "comments", target, DeleteRule::Cascade);
-    let on_photos = schema.one_to_many_poly(photos, "comments", target, DeleteRule::Nullify);
+    let on_posts = schema.relate(
+        posts.many("comments").on_delete(DeleteRule::Cascade),
+        target,
+    );
+    let on_photos = schema.relate(photos.many("comments"), target);
     let mut store = Store::new(schema);
 
     let post = store.insert(Post {

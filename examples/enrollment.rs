@@ -56,13 +56,7 @@ pub fn run() -> relgraph::Result<()> {
     let mut schema = Schema::new();
     let students = schema.table::<Student>("students");
     let courses = schema.table::<Course>("courses");
-    let enrollments = schema.many_to_many_with::<_, _, Enrollment>(
-        students,
-        "courses",
-        courses,
-        "students",
-        relgraph::Rules::new(),
-    );
+    let enrollments = schema.relate_with(students.many("courses"), courses.many("students"));
     let mut store = Store::new(schema);
 
     let john = store.insert(Student {

@@ -8,7 +8,7 @@
 //!
 //! Run with `cargo run --example notifications`.
 
-use relgraph::{DeleteRule, Key, Schema, Store};
+use relgraph::{DeleteRule, Key, Schema, Store, Which};
 use serde::{Deserialize, Serialize};
 
 /// A user who receives notifications.
@@ -58,15 +58,15 @@ pub fn run() -> relgraph::Result<()> {
     let sms = schema.kind::<Notification, Sms>(notifications, "sms");
     let push = schema.kind::<Notification, Push>(notifications, "push");
     // a relation on the base: a user's notifications of every kind
-    let inbox = schema.one_to_many(
-        users,
-        "notifications",
-        notifications,
-        "user",
-        DeleteRule::Cascade,
+    let inbox = schema.relate(
+        users.many("notifications").on_delete(DeleteRule::Cascade),
+        notifications.one("user"),
     );
     // a relation on one kind: only push notifications have a device
-    let delivery = schema.one_to_many(devices, "pushes", push, "device", DeleteRule::Cascade);
+    let delivery = schema.relate(
+        devices.many("pushes").on_delete(DeleteRule::Cascade),
+        push.one("device"),
+    );
     let mut store = Store::new(schema);
 
     let alice = store.insert(User {
@@ -134,6 +134,17 @@ pub fn run() -> relgraph::Result<()> {
         store.len::<Push>(),
         store.len::<Notification>()
     );
+
+    // one match by kind
+    for n in store.children(inbox, alice) {
+        let line = match store.kind_of(n, (email, sms, push)) {
+            Which::First(e) => format!("email to {}", e.address),
+            Which::Second(s) => format!("sms to {}", s.phone),
+            Which::Third(p) => format!("push '{}'", p.title),
+            Which::Other => format!("{} (no kind)", store.show(n)),
+        };
+        println!("  {line}");
+    }
 
     // checked downcast and free upcast
     let first: Key<Notification> = store.children(inbox, alice).next().expect("a notification");

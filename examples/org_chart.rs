@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use relgraph::{DeleteRule, LinkError, Rules, Schema, Store};
+use relgraph::{DeleteRule, LinkError, Schema, Store};
 use serde::{Deserialize, Serialize};
 
 /// An employee; managers are employees too.
@@ -41,19 +41,16 @@ pub fn run() -> relgraph::Result<()> {
     let mut schema = Schema::new();
     let employees = schema.table::<Employee>("employees");
     let members = schema.table::<Member>("members");
-    let reports = schema.one_to_many(
-        employees,
-        "subordinates",
-        employees,
-        "manager",
-        Rules::new().on_delete(DeleteRule::Cascade).acyclic(),
+    // deleting a manager deletes the subordinates; a manager chain never loops
+    let reports = schema.relate(
+        employees
+            .many("subordinates")
+            .on_delete(DeleteRule::Cascade),
+        employees.one("manager").acyclic(),
     );
-    let follows = schema.many_to_many(
-        members,
-        "follows",
-        members,
-        "followers",
-        Rules::new().forbid_self_links(),
+    let follows = schema.relate(
+        members.many("follows").forbid_self_links(),
+        members.many("followers"),
     );
     let mut store = Store::new(schema);
 

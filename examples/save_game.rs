@@ -21,8 +21,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use relgraph::snapshot::{self, temp_files, FileSystem, StdFileSystem};
-use relgraph::{DeleteRule, Kind, ManyToMany, OneToMany, OneToOne, Rules, Schema, Store};
+use relgraph::{DeleteRule, Kind, ManyToMany, OneToMany, OneToOne, Schema, Store, Which};
 use serde::{Deserialize, Serialize};
+use DeleteRule::Cascade;
 
 /// Set in the child process: it saves through a file system that crashes.
 const CHILD_VAR: &str = "SAVE_GAME_CRASHING_CHILD";
@@ -121,16 +122,19 @@ fn schema() -> (Schema, Game) {
     let trophies = s.table::<Trophy>("trophies");
     let holder = s.poly_parent(trophies, "holder");
     let game = Game {
-        inventory: s.one_to_many(players, "items", items, "owner", DeleteRule::Cascade),
-        mount: s.one_to_one(players, "mount", mounts, "rider", DeleteRule::Cascade),
-        members: s.many_to_many_with(guilds, "members", players, "guilds", Rules::new()),
-        prerequisite: s.one_to_many(quests, "unlocks", quests, "needs", Rules::new().acyclic()),
-        log: s.one_to_many(players, "events", events, "player", DeleteRule::Cascade),
+        inventory: s.relate(players.many("items").on_delete(Cascade), items.one("owner")),
+        mount: s.relate(players.one("mount").on_delete(Cascade), mounts.one("rider")),
+        members: s.relate_with(guilds.many("members"), players.many("guilds")),
+        prerequisite: s.relate(quests.many("unlocks"), quests.one("needs").acyclic()),
+        log: s.relate(
+            players.many("events").on_delete(Cascade),
+            events.one("player"),
+        ),
         battle: s.kind(events, "battle"),
         trade: s.kind(events, "trade"),
         chat: s.kind(events, "chat"),
-        player_trophies: s.one_to_many_poly(players, "trophies", holder, DeleteRule::Cascade),
-        guild_trophies: s.one_to_many_poly(guilds, "trophies", holder, DeleteRule::Nullify),
+        player_trophies: s.relate(players.many("trophies").on_delete(Cascade), holder),
+        guild_trophies: s.relate(guilds.many("trophies"), holder),
     };
     (s, game)
 }
@@ -197,8 +201,8 @@ fn build(schema: Schema, g: &Game) -> Result<Store, Box<dyn Error>> {
 
 /// The first player of that name.
 fn find(s: &Store, name: &str) -> Result<relgraph::Key<Player>, Box<dyn Error>> {
-    let found = s.iter::<Player>().find(|(_, p)| p.name == name);
-    Ok(found.ok_or_else(|| format!("no player {name}"))?.0)
+    let found = s.find::<Player>(|p| p.name == name);
+    Ok(found.ok_or_else(|| format!("no player {name}"))?)
 }
 
 /// What happens in the game after the first save: Brom leaves (his items and events go
@@ -270,16 +274,11 @@ fn facts(s: &Store, g: &Game) -> Result<(), Box<dyn Error>> {
     println!("    quest chain: {}", chain.join(" -> "));
     for (player, pv) in s.iter::<Player>() {
         for e in s.children(g.log, player) {
-            let what = match s.kind_name(e) {
-                Some("battle") => {
-                    let b = s.get_kind(g.battle, e).ok_or("not a battle")?;
-                    format!("fought a {} (won: {})", b.enemy, b.won)
-                }
-                Some("trade") => format!(
-                    "traded for {} gold",
-                    s.get_kind(g.trade, e).ok_or("?")?.gold
-                ),
-                _ => format!("said {:?}", s.get_kind(g.chat, e).ok_or("not a chat")?.text),
+            let what = match s.kind_of(e, (g.battle, g.trade, g.chat)) {
+                Which::First(b) => format!("fought a {} (won: {})", b.enemy, b.won),
+                Which::Second(t) => format!("traded for {} gold", t.gold),
+                Which::Third(c) => format!("said {:?}", c.text),
+                Which::Other => return Err("an event of no kind".into()),
             };
             println!("    turn {}: {} {what}", s[e].turn, pv.name);
         }

@@ -24,7 +24,7 @@ mod notifications;
 #[allow(dead_code)]
 mod org_chart;
 
-use relgraph::{DeleteRule, RemoveError, Rules, Schema, Store};
+use relgraph::{DeleteRule, RemoveError, Schema, Store};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -49,15 +49,17 @@ fn rules_and_transactions() -> relgraph::Result<()> {
     let folders = schema.table::<Folder>("folders");
     let docs = schema.table::<Document>("documents");
     let locks = schema.table::<Lock>("locks");
-    let contents = schema.one_to_many(
-        folders,
-        "documents",
-        docs,
-        "folder",
-        Rules::new().on_delete(DeleteRule::DeleteOrphan),
+    let contents = schema.relate(
+        folders
+            .many("documents")
+            .on_delete(DeleteRule::DeleteOrphan),
+        docs.one("folder"),
     );
     // a locked document can't be deleted while its lock exists
-    let locking = schema.one_to_one(docs, "lock", locks, "document", DeleteRule::Restrict);
+    let locking = schema.relate(
+        docs.one("lock").on_delete(DeleteRule::Restrict),
+        locks.one("document"),
+    );
     let mut store = Store::new(schema);
 
     let home = store.insert(Folder {
@@ -121,7 +123,10 @@ fn snapshots() -> Result<(), Box<dyn std::error::Error>> {
     let mut schema = Schema::new();
     let folders = schema.table::<Folder>("folders");
     let docs = schema.table::<Document>("documents");
-    let contents = schema.one_to_many(folders, "documents", docs, "folder", DeleteRule::Cascade);
+    let contents = schema.relate(
+        folders.many("documents").on_delete(DeleteRule::Cascade),
+        docs.one("folder"),
+    );
     let mut store = Store::new(schema);
     let home = store.insert(Folder {
         name: "home".into(),

@@ -18,6 +18,7 @@ use crate::store::Store;
 type Seen = Option<HashSet<RawKey, BuildHasherDefault<PairHasher>>>;
 
 impl Store {
+    #[track_caller]
     fn tree<T: Entity>(&self, rel: OneToMany<T, T>) -> (&OneToManyStore, Seen) {
         let index = self.schema.relation_index(rel.tag_and_index());
         let acyclic = self.schema.relations[index as usize].rules.acyclic;
@@ -28,6 +29,7 @@ impl Store {
     }
 
     /// The parent, grandparent, … of `node`, nearest first. O(1) per step.
+    #[track_caller]
     pub fn ancestors<T: Entity>(&self, rel: OneToMany<T, T>, node: Key<T>) -> Ancestors<'_, T> {
         let (tree, mut seen) = self.tree(rel);
         if let Some(seen) = &mut seen {
@@ -44,16 +46,19 @@ impl Store {
     /// The topmost ancestor of `node` (`node` itself if it has no parent). O(depth).
     /// On a cycle (possible only where the relation is not acyclic) it is the last
     /// ancestor before the walk would repeat.
+    #[track_caller]
     pub fn root<T: Entity>(&self, rel: OneToMany<T, T>, node: Key<T>) -> Key<T> {
         self.ancestors(rel, node).last().unwrap_or(node)
     }
 
     /// Number of ancestors of `node` (0 for a root). O(depth).
+    #[track_caller]
     pub fn depth<T: Entity>(&self, rel: OneToMany<T, T>, node: Key<T>) -> usize {
         self.ancestors(rel, node).count()
     }
 
     /// Whether `ancestor` is a proper ancestor of `node`. O(depth).
+    #[track_caller]
     pub fn is_ancestor<T: Entity>(
         &self,
         rel: OneToMany<T, T>,
@@ -64,6 +69,7 @@ impl Store {
     }
 
     /// The other children of `node`'s parent, in link order (none for a root).
+    #[track_caller]
     pub fn siblings<T: Entity>(
         &self,
         rel: OneToMany<T, T>,
@@ -79,6 +85,7 @@ impl Store {
     /// Every descendant of `node` with its depth below `node` (children at 1),
     /// breadth-first, each level in link order. `node` itself is not included.
     /// O(1) per step; keeps a queue of one level.
+    #[track_caller]
     pub fn descendants<T: Entity>(&self, rel: OneToMany<T, T>, node: Key<T>) -> Descendants<'_, T> {
         let (tree, mut seen) = self.tree(rel);
         if let Some(seen) = &mut seen {
@@ -101,6 +108,7 @@ impl Store {
     /// Every descendant of `node` with its depth below `node`, depth-first in pre-order
     /// (a child, then its whole subtree, then the next child). O(1) per step; keeps a
     /// stack of pending siblings.
+    #[track_caller]
     pub fn descendants_depth_first<T: Entity>(
         &self,
         rel: OneToMany<T, T>,
@@ -114,6 +122,7 @@ impl Store {
     }
 
     /// The entities of `T` without a parent in `rel`, in slot order. O(entities).
+    #[track_caller]
     pub fn roots<T: Entity>(&self, rel: OneToMany<T, T>) -> impl Iterator<Item = Key<T>> + '_ {
         self.keys::<T>()
             .filter(move |&k| self.parent(rel, k).is_none())

@@ -15,6 +15,37 @@
 //! - [snapshots](snapshot): an atomic save, a validated load, table versions and
 //!   migrations; `relgraph inspect | verify | dot` on the command line
 //!
+//! ## Start here
+//!
+//! The calls in the order a program meets them:
+//!
+//! 1. **Schema**: [`Schema::table`] registers a row type under a table name;
+//!    [`Schema::relate`] declares a relation between two named ends, each saying how many
+//!    partners it has ([`Table::many`], [`Table::one`]) and, with `on_delete`, its
+//!    [`DeleteRule`].
+//! 2. **Store**: [`Store::new`] builds an empty store of a schema.
+//! 3. **Insert and get**: [`Store::insert`] returns a typed [`Key`]; [`Store::get`] and
+//!    `store[key]` read a row, [`Store::update`] and [`Store::replace`] change it,
+//!    [`Store::find`] finds one, [`Store::show`] prints a key with its table.
+//! 4. **Link and read**: [`Store::link`] (both ends updated at once),
+//!    [`Store::insert_child`] (insert and link in one step), [`Store::children`] and
+//!    [`Store::parent`] for a one-to-many, [`Store::partner`] for a one-to-one,
+//!    [`Store::targets`] and [`Store::sources`] for a many-to-many; `.rows()` on those
+//!    and [`Store::parent_row`] read the rows instead of the keys.
+//! 5. **Delete rules**: [`Store::remove`] applies each relation's [`DeleteRule`]
+//!    (nullify, cascade, restrict, delete-orphan); [`Store::preview_remove`] says what a
+//!    remove would do.
+//! 6. **Transactions**: [`Store::transaction`] runs a closure all or nothing.
+//! 7. **Then the rest**: payloads on many-to-many links ([`Schema::relate_with`],
+//!    [`Store::link_with`]), polymorphism ([`Schema::kind`], [`Schema::plain_kind`],
+//!    [`Store::insert_kind`], [`Store::kind_of`]), hierarchies ([`Store::ancestors`],
+//!    [`Store::descendants`]), bulk calls ([`Store::insert_all`], [`Store::link_all`]),
+//!    [`SharedStore`] across threads, [snapshots](snapshot), [`Store::check_integrity`].
+//!
+//! Iterating a table ([`Store::iter`], [`Store::keys`], [`Store::find`]) follows slot
+//! order, not insertion order: a slot freed by a remove is reused by a later insert.
+//! Relation collections keep link order.
+//!
 //! ```
 //! use relgraph::{DeleteRule, Schema, Store};
 //! use serde::{Deserialize, Serialize};
@@ -27,18 +58,19 @@
 //! let mut schema = Schema::new();
 //! let users = schema.table::<User>("users");
 //! let posts = schema.table::<Post>("posts");
-//! let authorship = schema.one_to_many(users, "posts", posts, "author", DeleteRule::Cascade);
+//! // a user has many posts, a post one author; deleting a user deletes its posts
+//! let authorship =
+//!     schema.relate(users.many("posts").on_delete(DeleteRule::Cascade), posts.one("author"));
 //! let mut store = Store::new(schema);
 //!
 //! let alice = store.insert(User { name: "Alice".into() });
 //! let guide = store.insert(Post { title: "SQLAlchemy Guide".into() });
-//! let orm = store.insert(Post { title: "Advanced ORM Techniques".into() });
-//! store.link(authorship, alice, guide)?;
-//! store.link(authorship, alice, orm)?; // both ends updated at once
+//! store.link(authorship, alice, guide)?; // both ends updated at once
+//! store.insert_child(authorship, alice, Post { title: "Advanced ORM Techniques".into() })?;
 //!
-//! assert_eq!(store.parent(authorship, orm), Some(alice));
+//! assert_eq!(store.parent(authorship, guide), Some(alice));
 //! let titles: Vec<&str> =
-//!     store.children(authorship, alice).map(|p| store[p].title.as_str()).collect();
+//!     store.children(authorship, alice).rows().map(|p| p.title.as_str()).collect();
 //! assert_eq!(titles, ["SQLAlchemy Guide", "Advanced ORM Techniques"]);
 //!
 //! store.remove(alice)?; // cascades to both posts
@@ -47,6 +79,9 @@
 //! ```
 //!
 //! See `docs/design.md` in the repository for the data model and its invariants.
+
+// first: rustdoc lists `Store`'s methods in module order, and these are the everyday ones
+mod store;
 
 mod arena;
 mod delete;
@@ -63,7 +98,6 @@ mod schema;
 mod shape;
 mod shared;
 pub mod snapshot;
-mod store;
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]
@@ -79,9 +113,10 @@ pub use feed::{
 pub use hierarchy::{Ancestors, Descendants};
 pub use history::{HistoryError, Step};
 pub use key::{AnyKey, Key, RawKey};
+pub use poly::{KindSet, Plain, Which};
 pub use schema::{
-    DeleteRule, End, Entity, Kind, Linkable, ManyToMany, OneToMany, OneToOne, PolyParent, Relation,
-    RelationKind, RelationName, Rules, Schema, Table,
+    DeleteRule, End, Ends, Entity, Kind, Linkable, ManyEnd, ManyToMany, OneEnd, OneToMany,
+    OneToOne, PolyParent, Relation, RelationKind, RelationName, Rules, Schema, Table,
 };
 pub use shared::SharedStore;
 pub use store::{Children, Linked, Rows, Store, WithPayload};

@@ -8,13 +8,139 @@
 //!
 //! [`KindArena`]: crate::arena::KindArena
 
+use std::convert::Infallible;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 use crate::error::{KindError, StaleKey};
-use crate::key::{AnyKey, Key};
+use crate::key::{AnyKey, Key, RawKey};
 use crate::relation::RelationStore;
 use crate::schema::{Entity, Kind, PolyParent};
 use crate::store::Store;
 
+/// The fields of a row of a base's own kind, declared with
+/// [`Schema::plain_kind`](crate::Schema::plain_kind): none beyond the base's. Zero-sized;
+/// stored as a unit.
+pub struct Plain<B>(PhantomData<fn() -> B>);
+
+impl<B> Default for Plain<B> {
+    fn default() -> Self {
+        Plain(PhantomData)
+    }
+}
+impl<B> Clone for Plain<B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<B> Copy for Plain<B> {}
+impl<B> PartialEq for Plain<B> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl<B> Eq for Plain<B> {}
+impl<B> fmt::Debug for Plain<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Plain")
+    }
+}
+impl<B> Serialize for Plain<B> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ().serialize(s)
+    }
+}
+impl<'de, B> Deserialize<'de> for Plain<B> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <()>::deserialize(d).map(|()| Plain::default())
+    }
+}
+
+/// Which of the kinds asked a row of a polymorphic base is of, with that kind's fields:
+/// what [`Store::kind_of`] returns, to read a row by its kind in one `match`. The
+/// variants follow the order of the kinds asked (`First` for the first); those beyond
+/// the number asked cannot occur and need no arm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which<K1, K2 = Infallible, K3 = Infallible, K4 = Infallible, K5 = Infallible> {
+    /// Of the first kind asked.
+    First(K1),
+    /// Of the second kind asked.
+    Second(K2),
+    /// Of the third kind asked.
+    Third(K3),
+    /// Of the fourth kind asked.
+    Fourth(K4),
+    /// Of the fifth kind asked.
+    Fifth(K5),
+    /// Of none of the kinds asked (a kind not asked, or a stale key).
+    Other,
+}
+
+/// The kinds [`Store::kind_of`] asks about: one [`Kind`] handle, or a tuple of up to five
+/// kinds of the same base. Sealed.
+pub trait KindSet<B>: Copy + sealed::Sealed<B> {
+    /// What a row reads as: a [`Which`] of references to the kinds' fields.
+    type Which<'a>;
+    #[doc(hidden)]
+    #[track_caller]
+    fn which(self, store: &Store, key: RawKey) -> Self::Which<'_>;
+}
+
+mod sealed {
+    pub trait Sealed<B> {}
+}
+
+impl<B: Entity, K1: Entity> sealed::Sealed<B> for Kind<B, K1> {}
+impl<B: Entity, K1: Entity> KindSet<B> for Kind<B, K1> {
+    type Which<'a> = Which<&'a K1>;
+    #[track_caller]
+    fn which(self, store: &Store, key: RawKey) -> Self::Which<'_> {
+        match store.kind_fields(self, key) {
+            Some(k) => Which::First(k),
+            None => Which::Other,
+        }
+    }
+}
+
+macro_rules! kind_set {
+    ($(($k:ident, $v:ident, $i:tt)),+) => {
+        impl<B: Entity, $($k: Entity),+> sealed::Sealed<B> for ($(Kind<B, $k>,)+) {}
+        impl<B: Entity, $($k: Entity),+> KindSet<B> for ($(Kind<B, $k>,)+) {
+            type Which<'a> = Which<$(&'a $k),+>;
+            #[track_caller]
+            fn which(self, store: &Store, key: RawKey) -> Self::Which<'_> {
+                $(
+                    if let Some(k) = store.kind_fields(self.$i, key) {
+                        return Which::$v(k);
+                    }
+                )+
+                Which::Other
+            }
+        }
+    };
+}
+
+kind_set!((K1, First, 0));
+kind_set!((K1, First, 0), (K2, Second, 1));
+kind_set!((K1, First, 0), (K2, Second, 1), (K3, Third, 2));
+kind_set!(
+    (K1, First, 0),
+    (K2, Second, 1),
+    (K3, Third, 2),
+    (K4, Fourth, 3)
+);
+kind_set!(
+    (K1, First, 0),
+    (K2, Second, 1),
+    (K3, Third, 2),
+    (K4, Fourth, 3),
+    (K5, Fifth, 4)
+);
+
 impl Store {
+    #[track_caller]
     fn kind_check<B, K>(&self, kind: Kind<B, K>) {
         self.schema.check_table_tag("kind", (kind.tag, kind.table));
     }
@@ -54,6 +180,7 @@ impl Store {
     /// assert_eq!(store.len::<Notification>(), 1);
     /// assert_eq!(store.len::<Sms>(), 0);
     /// ```
+    #[track_caller]
     pub fn insert_kind<B: Entity, K: Entity>(
         &mut self,
         kind: Kind<B, K>,
@@ -69,6 +196,7 @@ impl Store {
 
     /// The same row as a key of kind `K`, if the row is of that kind; `None` if it is of
     /// another kind or the key is stale. O(1).
+    #[track_caller]
     pub fn downcast<B: Entity, K: Entity>(&self, kind: Kind<B, K>, key: Key<B>) -> Option<Key<K>> {
         self.kind_check(kind);
         self.arena_at::<K>(kind.table)
@@ -77,9 +205,69 @@ impl Store {
     }
 
     /// The kind's fields of a row given by its base key, if it is of kind `K`. O(1).
+    #[track_caller]
     pub fn get_kind<B: Entity, K: Entity>(&self, kind: Kind<B, K>, key: Key<B>) -> Option<&K> {
         self.kind_check(kind);
         self.arena_at::<K>(kind.table).get(key.raw())
+    }
+
+    /// The kind's fields of a row, by its raw base key.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn kind_fields<B: Entity, K: Entity>(
+        &self,
+        kind: Kind<B, K>,
+        key: RawKey,
+    ) -> Option<&K> {
+        self.kind_check(kind);
+        self.arena_at::<K>(kind.table).get(key)
+    }
+
+    /// Which of `kinds` the row `key` is of, with that kind's fields, to read a row by its
+    /// kind in one `match`: `kinds` is one kind handle or a tuple of up to five, and the
+    /// answer's variants follow their order ([`Which::First`] for the first). O(kinds
+    /// asked).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use relgraph::{Schema, Store, Which};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Notification { created_at: u64 }
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Email { address: String }
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Sms { phone: String }
+    ///
+    /// let mut schema = Schema::new();
+    /// let notifications = schema.table::<Notification>("notifications");
+    /// schema.plain_kind(notifications, "notification");
+    /// let email = schema.kind::<Notification, Email>(notifications, "email");
+    /// let sms = schema.kind::<Notification, Sms>(notifications, "sms");
+    /// let mut store = Store::new(schema);
+    /// store.insert(Notification { created_at: 1 });
+    /// store.insert_kind(email, Notification { created_at: 2 }, Email { address: "a@b".into() });
+    /// store.insert_kind(sms, Notification { created_at: 3 }, Sms { phone: "+1".into() });
+    ///
+    /// let read: Vec<String> = store
+    ///     .keys::<Notification>()
+    ///     .map(|n| match store.kind_of(n, (email, sms)) {
+    ///         Which::First(e) => format!("email to {}", e.address),
+    ///         Which::Second(s) => format!("sms to {}", s.phone),
+    ///         Which::Other => format!("plain at {}", store[n].created_at),
+    ///     })
+    ///     .collect();
+    /// assert_eq!(read, ["plain at 1", "email to a@b", "sms to +1"]);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If a kind handle is of a schema declared differently.
+    #[track_caller]
+    pub fn kind_of<B: Entity, S: KindSet<B>>(&self, key: Key<B>, kinds: S) -> S::Which<'_> {
+        kinds.which(self, key.raw())
     }
 
     /// The tag of the kind of a row (e.g. `"email"`), or `None` if the key is stale or its
@@ -88,6 +276,7 @@ impl Store {
     /// # Panics
     ///
     /// If `B` is not a table of the store's schema.
+    #[track_caller]
     pub fn kind_name<B: Entity>(&self, key: Key<B>) -> Option<&'static str> {
         let table = self.table_of::<B>();
         let root = self.root_table(table);
@@ -103,6 +292,12 @@ impl Store {
     /// Refused with [`KindError::Linked`] while the row is linked through a relation
     /// declared on its current kind (those links could not follow it); nothing changes.
     /// O(relations on the old kind + kinds).
+    ///
+    /// # Errors
+    ///
+    /// [`KindError::Stale`] if `key` names no live row; [`KindError::Linked`] while the
+    /// row is linked through a relation on its current kind. Nothing changes.
+    #[track_caller]
     pub fn change_kind<B: Entity, K: Entity>(
         &mut self,
         key: Key<B>,
@@ -140,6 +335,7 @@ impl Store {
 
     /// The parent of `child` through a polymorphic parent end, whichever relation of the
     /// end links it, named by table and key. O(relations of the end).
+    #[track_caller]
     pub fn poly_parent<C: Entity>(&self, end: PolyParent<C>, child: Key<C>) -> Option<AnyKey> {
         self.schema.check_group_tag((end.tag, end.index));
         let group = &self.schema.groups[end.index as usize];

@@ -445,6 +445,7 @@ impl fmt::Debug for Schema {
 
 impl Schema {
     /// An empty schema.
+    #[track_caller]
     pub fn new() -> Self {
         Schema {
             tables: Vec::new(),
@@ -462,12 +463,14 @@ impl Schema {
     /// # Panics
     ///
     /// If `T` is already registered under another name, or `name` is taken by another type.
+    #[track_caller]
     pub fn table<T: Entity>(&mut self, name: &'static str) -> Table<T> {
         if let Some(&index) = self.by_type.get(&TypeId::of::<T>()) {
             let existing = &self.tables[index as usize];
             assert!(
                 existing.name == name && existing.base.is_none(),
-                "type {} is already registered as table `{}`",
+                "type {} is already registered as table `{}`: a type is one table (or one \
+                 kind); declare it once and share the handle, or wrap it in a newtype",
                 type_name::<T>(),
                 existing.name
             );
@@ -479,6 +482,7 @@ impl Schema {
         Table::new(self.tables[index as usize].tag, index)
     }
 
+    #[track_caller]
     fn register<T: Entity>(
         &mut self,
         name: &'static str,
@@ -487,13 +491,15 @@ impl Schema {
     ) -> u32 {
         if let Some(t) = self.tables.iter().find(|t| t.name == name) {
             panic!(
-                "table name `{name}` is already taken by type {}",
+                "table name `{name}` is already taken by type {}: give each table (and kind) \
+                 a name of its own",
                 t.type_name
             );
         }
         assert!(
             !self.by_type.contains_key(&TypeId::of::<T>()),
-            "type {} is already registered",
+            "type {} is already registered: a type is one table (or one kind); wrap it in a \
+             newtype to store it twice",
             type_name::<T>()
         );
         let index = self.tables.len() as u32;
@@ -525,11 +531,12 @@ impl Schema {
     ///
     /// If `base` is from another schema or is itself a kind, `K` is already registered, or
     /// `tag` is taken by another table.
+    #[track_caller]
     pub fn kind<B: Entity, K: Entity>(&mut self, base: Table<B>, tag: &'static str) -> Kind<B, K> {
         let base = base.check(self);
         assert!(
             self.tables[base as usize].base.is_none(),
-            "kinds of kinds are not supported: `{}` is a kind",
+            "kinds of kinds are not supported: `{}` is a kind; declare every kind on the base",
             self.tables[base as usize].name
         );
         let index = self.register::<K>(tag, Some(base), || {
@@ -537,6 +544,48 @@ impl Schema {
         });
         self.tables[base as usize].kinds.push(index);
         Kind::new(self.tables[index as usize].tag, base, index)
+    }
+
+    /// Declares the base's own kind, under a stable tag (SQLAlchemy's
+    /// `polymorphic_identity` of the base, e.g. `"notification"`): the kind of rows that
+    /// have the base's fields only. Rows of it are inserted with a plain
+    /// [`Store::insert`](crate::Store::insert) of the base row, and need no kind type of
+    /// their own: the kind's type is the zero-sized [`Plain<B>`](crate::Plain). Without
+    /// it, every row of a base must be of a declared kind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use relgraph::{Schema, Store, Which};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Notification { text: String }
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Email { address: String }
+    ///
+    /// let mut schema = Schema::new();
+    /// let notifications = schema.table::<Notification>("notifications");
+    /// let plain = schema.plain_kind(notifications, "notification");
+    /// let email = schema.kind::<Notification, Email>(notifications, "email");
+    /// let mut store = Store::new(schema);
+    ///
+    /// let hello = store.insert(Notification { text: "hello".into() });
+    /// assert_eq!(store.kind_name(hello), Some("notification"));
+    /// assert!(store.downcast(plain, hello).is_some());
+    /// assert!(matches!(store.kind_of(hello, email), Which::Other));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`kind`](Self::kind); also if the base already has its plain kind.
+    #[track_caller]
+    pub fn plain_kind<B: Entity>(
+        &mut self,
+        base: Table<B>,
+        tag: &'static str,
+    ) -> Kind<B, crate::poly::Plain<B>> {
+        self.kind::<B, crate::poly::Plain<B>>(base, tag)
     }
 
     /// Declares a polymorphic parent end named `end` on `child`: each child may have a
@@ -548,6 +597,7 @@ impl Schema {
     /// # Panics
     ///
     /// If `child` is from another schema or `end` is already used on its table.
+    #[track_caller]
     pub fn poly_parent<C: Entity>(
         &mut self,
         child: impl Into<Table<C>>,
@@ -573,6 +623,7 @@ impl Schema {
     /// # Panics
     ///
     /// As [`one_to_many`](Self::one_to_many).
+    #[track_caller]
     pub fn one_to_many_poly<P: Entity, C: Entity>(
         &mut self,
         parent: impl Into<Table<P>>,
@@ -582,7 +633,8 @@ impl Schema {
     ) -> OneToMany<P, C> {
         assert!(
             self.groups.get(group.index as usize).map(|g| g.tag) == Some(group.tag),
-            "a PolyParent handle of another schema was used in a declaration"
+            "a PolyParent handle of another schema was used in a declaration: use the handle \
+             this schema's poly_parent returned"
         );
         let (child, end) = {
             let g = &self.groups[group.index as usize];
@@ -605,11 +657,14 @@ impl Schema {
     /// Declares a one-to-many relation: each `C` has at most one parent `P`
     /// (its `parent_end`, e.g. `author`), each `P` an ordered collection of `C`
     /// (its `children_end`, e.g. `posts`). Use the same table twice for a hierarchy.
+    /// [`relate`](Self::relate) declares the same relation with each name on its table:
+    /// `schema.relate(users.many("posts"), posts.one("author"))`.
     ///
     /// # Panics
     ///
     /// If a table handle is from another schema, an end name is already used on its
     /// table, or `rules` asks for acyclicity on a relation between two different tables.
+    #[track_caller]
     pub fn one_to_many<P: Entity, C: Entity>(
         &mut self,
         parent: impl Into<Table<P>>,
@@ -628,11 +683,13 @@ impl Schema {
     }
 
     /// Declares a one-to-one relation: each entity at either end has at most one partner.
-    /// Linking a new pair evicts the previous partner of each.
+    /// Linking a new pair evicts the previous partner of each. The same as
+    /// `schema.relate(a.one(a_end), b.one(b_end))`.
     ///
     /// # Panics
     ///
     /// As [`one_to_many`](Self::one_to_many).
+    #[track_caller]
     pub fn one_to_one<A: Entity, B: Entity>(
         &mut self,
         a: impl Into<Table<A>>,
@@ -650,11 +707,13 @@ impl Schema {
         OneToOne::new(self.relations[index as usize].tag, index)
     }
 
-    /// Declares a many-to-many relation without payload.
+    /// Declares a many-to-many relation without payload. The same as
+    /// `schema.relate(a.many(a_end), b.many(b_end))`.
     ///
     /// # Panics
     ///
     /// As [`one_to_many`](Self::one_to_many).
+    #[track_caller]
     pub fn many_to_many<A: Entity, B: Entity>(
         &mut self,
         a: impl Into<Table<A>>,
@@ -672,6 +731,7 @@ impl Schema {
     /// # Panics
     ///
     /// As [`one_to_many`](Self::one_to_many).
+    #[track_caller]
     pub fn many_to_many_with<A: Entity, B: Entity, W: Entity>(
         &mut self,
         a: impl Into<Table<A>>,
@@ -689,6 +749,100 @@ impl Schema {
         ManyToMany::new(self.relations[index as usize].tag, index)
     }
 
+    /// Declares a relation between two named ends, its shape given by how many partners
+    /// each end has: `users.many("posts")` (a user has many posts) with
+    /// `posts.one("author")` (a post has one author) is a one-to-many, `one` with `one` a
+    /// one-to-one, `many` with `many` a many-to-many (with a payload:
+    /// [`relate_with`](Self::relate_with)). The call site says which name belongs to which
+    /// table and what each end holds; each end carries the [`DeleteRule`] applied from it
+    /// ([`Nullify`](DeleteRule::Nullify) unless set with `on_delete`). A one-to-many's
+    /// parent is its `many` end, whichever comes first. The same declarations as the
+    /// positional [`one_to_many`](Self::one_to_many), [`one_to_one`](Self::one_to_one) and
+    /// [`many_to_many`](Self::many_to_many): both forms give equal handles.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use relgraph::{DeleteRule, Schema, Store};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct User { name: String }
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Post { title: String }
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Employee { name: String }
+    ///
+    /// let mut schema = Schema::new();
+    /// let users = schema.table::<User>("users");
+    /// let posts = schema.table::<Post>("posts");
+    /// let employees = schema.table::<Employee>("employees");
+    /// // deleting a user deletes its posts; deleting a post leaves its author be
+    /// let authorship =
+    ///     schema.relate(users.many("posts").on_delete(DeleteRule::Cascade), posts.one("author"));
+    /// // a manager chain never comes back to where it started
+    /// let reports =
+    ///     schema.relate(employees.many("subordinates"), employees.one("manager").acyclic());
+    /// let store = Store::new(schema);
+    /// assert_eq!(
+    ///     store.schema().relations().map(|(_, name)| name.to_string()).collect::<Vec<_>>(),
+    ///     ["users.posts <-> posts.author", "employees.subordinates <-> employees.manager"]
+    /// );
+    /// # let _ = (authorship, reports);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`one_to_many`](Self::one_to_many).
+    #[track_caller]
+    pub fn relate<X, Y>(&mut self, a: X, b: Y) -> <(X, Y) as Ends>::Handle
+    where
+        (X, Y): Ends,
+    {
+        (a, b).declare(self)
+    }
+
+    /// Declares a many-to-many between two named `many` ends whose every link carries a
+    /// payload of type `W` (an association object: `Enrollment { grade }`), as
+    /// [`relate`](Self::relate) does without one. `W` is usually inferred from the
+    /// handle's use (`store.link_with(grades, student, course, Grade(2))`); otherwise name
+    /// it: `let grades: ManyToMany<Student, Course, Grade> = schema.relate_with(..)`.
+    ///
+    /// # Panics
+    ///
+    /// As [`one_to_many`](Self::one_to_many).
+    #[track_caller]
+    pub fn relate_with<A: Entity, B: Entity, W: Entity>(
+        &mut self,
+        a: ManyEnd<A>,
+        b: ManyEnd<B>,
+    ) -> ManyToMany<A, B, W> {
+        let (tag, index) = self.declare_ends::<W, A, B>(RelationKind::ManyToMany, a.0, b.0);
+        ManyToMany::new(tag, index)
+    }
+
+    /// Declares a relation from two named ends; its handle's tag and index.
+    #[track_caller]
+    fn declare_ends<W: Entity, A, B>(
+        &mut self,
+        kind: RelationKind,
+        a: NamedEnd<A>,
+        b: NamedEnd<B>,
+    ) -> (u32, u32) {
+        let mut rules = Rules::new().on_delete(a.on_delete).on_delete_b(b.on_delete);
+        if a.acyclic || b.acyclic {
+            rules = rules.acyclic();
+        }
+        if a.forbid_self_links || b.forbid_self_links {
+            rules = rules.forbid_self_links();
+        }
+        let ta = (a.table.check(self), a.name);
+        let tb = (b.table.check(self), b.name);
+        let index = self.declare::<W>(kind, ta, tb, rules);
+        (self.relations[index as usize].tag, index)
+    }
+
+    #[track_caller]
     fn declare<W: Entity>(
         &mut self,
         kind: RelationKind,
@@ -702,6 +856,7 @@ impl Schema {
         self.push_relation::<W>(kind, (a_table, a_end), (b_table, b_end), rules, None)
     }
 
+    #[track_caller]
     fn assert_end_free(&self, table: u32, end: &'static str) {
         let taken = self.relations.iter().any(|r| {
             (r.a_table == table && r.name.a_end == end)
@@ -712,11 +867,13 @@ impl Schema {
             .any(|g| g.child_table == table && g.end == end);
         assert!(
             !taken,
-            "table `{}` already has a relation end named `{end}`",
+            "table `{}` already has a relation end named `{end}`: give each end of a table a \
+             name of its own",
             self.tables[table as usize].name
         );
     }
 
+    #[track_caller]
     fn push_relation<W: Entity>(
         &mut self,
         kind: RelationKind,
@@ -727,7 +884,9 @@ impl Schema {
     ) -> u32 {
         assert!(
             a_table != b_table || a_end != b_end,
-            "the two ends of a relation need different names"
+            "the two ends of a relation of `{}` are both named `{a_end}`: name each end (e.g. \
+             `subordinates` and `manager`)",
+            self.tables[a_table as usize].name
         );
         assert!(
             !(rules.acyclic || rules.forbid_self_links) || a_table == b_table,
@@ -779,6 +938,7 @@ impl Schema {
     /// # Panics
     ///
     /// If `version` is 0, or not above a version a migration was registered from.
+    #[track_caller]
     pub fn set_version<T: Entity>(&mut self, table: impl Into<Table<T>>, version: u32) {
         let t = table.into().check(self) as usize;
         let def = &mut self.tables[t];
@@ -829,6 +989,7 @@ impl Schema {
     ///
     /// If `from` is not below the table's current version (set it first with
     /// [`set_version`](Self::set_version)), or a migration from `from` is already registered.
+    #[track_caller]
     pub fn migrate<Old, T>(
         &mut self,
         table: impl Into<Table<T>>,
@@ -852,6 +1013,7 @@ impl Schema {
     /// # Panics
     ///
     /// As [`migrate`](Self::migrate).
+    #[track_caller]
     pub fn try_migrate<Old, T, E>(
         &mut self,
         table: impl Into<Table<T>>,
@@ -888,6 +1050,7 @@ impl Schema {
     ///
     /// If the handle is of another schema, `version` is 0, or not above a version a
     /// payload migration was registered from.
+    #[track_caller]
     pub fn set_payload_version<A: Entity, B: Entity, W: Entity>(
         &mut self,
         relation: ManyToMany<A, B, W>,
@@ -913,6 +1076,7 @@ impl Schema {
     /// # Panics
     ///
     /// As [`try_migrate_payload`](Self::try_migrate_payload).
+    #[track_caller]
     pub fn migrate_payload<Old, A, B, W>(
         &mut self,
         relation: ManyToMany<A, B, W>,
@@ -939,6 +1103,7 @@ impl Schema {
     /// If the handle is of another schema, `from` is not below the payload's current
     /// version (set it first with [`set_payload_version`](Self::set_payload_version)), or a
     /// payload migration from `from` is already registered.
+    #[track_caller]
     pub fn try_migrate_payload<Old, A, B, W, E>(
         &mut self,
         relation: ManyToMany<A, B, W>,
@@ -984,26 +1149,31 @@ impl Schema {
     /// (it uses `deserialize_any`, refuses placeholder values, or panics) has none and is
     /// not checked on load. Snapshots record it; two schemas
     /// with the same fingerprint load each other's snapshots without comparison.
+    #[track_caller]
     pub fn fingerprint(&self) -> u64 {
         crate::snapshot::image::SchemaDesc::of(self).fingerprint()
     }
 
     /// Number of tables declared.
+    #[track_caller]
     pub fn table_count(&self) -> usize {
         self.tables.len()
     }
 
     /// Number of relations declared.
+    #[track_caller]
     pub fn relation_count(&self) -> usize {
         self.relations.len()
     }
 
     /// The names of the tables, in declaration order.
+    #[track_caller]
     pub fn table_names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.tables.iter().map(|t| t.name)
     }
 
     /// The relations, in declaration order: kind and name.
+    #[track_caller]
     pub fn relations(&self) -> impl Iterator<Item = (RelationKind, RelationName)> + '_ {
         self.relations.iter().map(|r| (r.kind, r.name))
     }
@@ -1207,6 +1377,202 @@ impl<T> Table<T> {
             );
         }
         self.index
+    }
+}
+
+/// One named end of a relation being declared, for [`Schema::relate`]: a table, the
+/// name of its end (the field a row of that table would have, e.g. `posts` on a user), the
+/// [`DeleteRule`] applied to the entities linked at the other end when an entity of this
+/// table is deleted, and the policies of a self-referential relation.
+struct NamedEnd<T> {
+    table: Table<T>,
+    name: &'static str,
+    on_delete: DeleteRule,
+    acyclic: bool,
+    forbid_self_links: bool,
+}
+
+impl<T> Clone for NamedEnd<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for NamedEnd<T> {}
+
+macro_rules! named_end {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        pub struct $name<T>(NamedEnd<T>);
+
+        impl<T> Clone for $name<T> {
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+        impl<T> Copy for $name<T> {}
+        impl<T> fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(
+                    f,
+                    concat!("#{}.", $what, "({:?}), on delete {:?}"),
+                    self.0.table.index, self.0.name, self.0.on_delete
+                )
+            }
+        }
+
+        impl<T> $name<T> {
+            /// What happens to the entities linked at the other end when an entity of this
+            /// table is deleted: `users.many("posts").on_delete(DeleteRule::Cascade)`
+            /// deletes a user's posts with the user. [`Nullify`](DeleteRule::Nullify) when
+            /// not set.
+            pub const fn on_delete(mut self, rule: DeleteRule) -> Self {
+                self.0.on_delete = rule;
+                self
+            }
+
+            /// Rejects any link that would close a cycle (a self-referential relation
+            /// only; the policy is the relation's, set from either end); see
+            /// [`Rules::acyclic`].
+            pub const fn acyclic(mut self) -> Self {
+                self.0.acyclic = true;
+                self
+            }
+
+            /// Rejects linking an entity to itself (a self-referential relation only; the
+            /// policy is the relation's, set from either end); see
+            /// [`Rules::forbid_self_links`].
+            pub const fn forbid_self_links(mut self) -> Self {
+                self.0.forbid_self_links = true;
+                self
+            }
+        }
+    };
+}
+
+named_end!(
+    /// A named end whose entities each have any number of partners (a one-to-many's
+    /// parent, either end of a many-to-many): made by [`Table::many`] or [`Kind::many`],
+    /// used by [`Schema::relate`].
+    ManyEnd,
+    "many"
+);
+named_end!(
+    /// A named end whose entities each have at most one partner (a one-to-many's child,
+    /// either end of a one-to-one): made by [`Table::one`] or [`Kind::one`], used by
+    /// [`Schema::relate`].
+    OneEnd,
+    "one"
+);
+
+impl<T> Table<T> {
+    const fn named(self, name: &'static str) -> NamedEnd<T> {
+        NamedEnd {
+            table: self,
+            name,
+            on_delete: DeleteRule::Nullify,
+            acyclic: false,
+            forbid_self_links: false,
+        }
+    }
+
+    /// This table as a relation end named `name` whose entities each have any number of
+    /// partners (`users.many("posts")`), for [`Schema::relate`].
+    pub const fn many(self, name: &'static str) -> ManyEnd<T> {
+        ManyEnd(self.named(name))
+    }
+
+    /// This table as a relation end named `name` whose entities each have at most one
+    /// partner (`posts.one("author")`), for [`Schema::relate`].
+    pub const fn one(self, name: &'static str) -> OneEnd<T> {
+        OneEnd(self.named(name))
+    }
+}
+
+impl<B, K> Kind<B, K> {
+    /// This kind as a relation end with many partners (relations on this kind only); see
+    /// [`Table::many`].
+    pub fn many(self, name: &'static str) -> ManyEnd<K> {
+        self.table().many(name)
+    }
+
+    /// This kind as a relation end with at most one partner (relations on this kind
+    /// only); see [`Table::one`].
+    pub fn one(self, name: &'static str) -> OneEnd<K> {
+        self.table().one(name)
+    }
+}
+
+/// Two named ends that [`Schema::relate`] declares a relation between: `many` with `one`
+/// (either order) a one-to-many whose parent is the `many` end, `one` with `one` a
+/// one-to-one, `many` with `many` a many-to-many without payload, and `many` with a
+/// [`PolyParent`] a one-to-many into that polymorphic parent end (as
+/// [`Schema::one_to_many_poly`]). Sealed.
+pub trait Ends: ends::Sealed {
+    /// The relation handle the declaration returns.
+    type Handle;
+    #[doc(hidden)]
+    #[track_caller]
+    fn declare(self, schema: &mut Schema) -> Self::Handle;
+}
+
+mod ends {
+    pub trait Sealed {}
+    impl<A, B> Sealed for (super::ManyEnd<A>, super::OneEnd<B>) {}
+    impl<A, B> Sealed for (super::OneEnd<A>, super::ManyEnd<B>) {}
+    impl<A, B> Sealed for (super::OneEnd<A>, super::OneEnd<B>) {}
+    impl<A, B> Sealed for (super::ManyEnd<A>, super::ManyEnd<B>) {}
+    impl<P, C> Sealed for (super::ManyEnd<P>, super::PolyParent<C>) {}
+}
+
+impl<P: Entity, C: Entity> Ends for (ManyEnd<P>, OneEnd<C>) {
+    type Handle = OneToMany<P, C>;
+    #[track_caller]
+    fn declare(self, schema: &mut Schema) -> OneToMany<P, C> {
+        let (tag, index) =
+            schema.declare_ends::<(), P, C>(RelationKind::OneToMany, self.0 .0, self.1 .0);
+        OneToMany::new(tag, index)
+    }
+}
+
+impl<C: Entity, P: Entity> Ends for (OneEnd<C>, ManyEnd<P>) {
+    type Handle = OneToMany<P, C>;
+    #[track_caller]
+    fn declare(self, schema: &mut Schema) -> OneToMany<P, C> {
+        (self.1, self.0).declare(schema)
+    }
+}
+
+impl<A: Entity, B: Entity> Ends for (OneEnd<A>, OneEnd<B>) {
+    type Handle = OneToOne<A, B>;
+    #[track_caller]
+    fn declare(self, schema: &mut Schema) -> OneToOne<A, B> {
+        let (tag, index) =
+            schema.declare_ends::<(), A, B>(RelationKind::OneToOne, self.0 .0, self.1 .0);
+        OneToOne::new(tag, index)
+    }
+}
+
+impl<P: Entity, C: Entity> Ends for (ManyEnd<P>, PolyParent<C>) {
+    type Handle = OneToMany<P, C>;
+    #[track_caller]
+    fn declare(self, schema: &mut Schema) -> OneToMany<P, C> {
+        let a = self.0 .0;
+        let mut rules = Rules::new().on_delete(a.on_delete);
+        if a.acyclic {
+            rules = rules.acyclic();
+        }
+        if a.forbid_self_links {
+            rules = rules.forbid_self_links();
+        }
+        schema.one_to_many_poly(a.table, a.name, self.1, rules)
+    }
+}
+
+impl<A: Entity, B: Entity> Ends for (ManyEnd<A>, ManyEnd<B>) {
+    type Handle = ManyToMany<A, B>;
+    #[track_caller]
+    fn declare(self, schema: &mut Schema) -> ManyToMany<A, B> {
+        schema.relate_with::<A, B, ()>(self.0, self.1)
     }
 }
 

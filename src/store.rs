@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::arena::{Arena, Column, ErasedArena, Slots};
 use crate::error::{IntegrityError, LinkError, RemoveError, StaleKey};
 use crate::grave::{self, Graves};
-use crate::key::{Key, RawKey};
+use crate::key::{AnyKey, Key, RawKey};
 use crate::path::{payloads, Undo};
 use crate::relation::list::Iter;
 use crate::relation::many_to_many::{Entry, PairHasher};
@@ -92,6 +92,7 @@ type PairSet = HashSet<(u32, RawKey), BuildHasherDefault<PairHasher>>;
 
 impl Store {
     /// An empty store with the tables and relations of `schema`.
+    #[track_caller]
     pub fn new(schema: Schema) -> Store {
         let tables = schema.tables.iter().map(|t| (t.make)()).collect();
         let relations = schema.relations.iter().map(RelationStore::new).collect();
@@ -143,6 +144,7 @@ impl Store {
     }
 
     /// The schema the store was built from.
+    #[track_caller]
     pub fn schema(&self) -> &Schema {
         &self.schema
     }
@@ -150,6 +152,7 @@ impl Store {
     // ----- tables ---------------------------------------------------------------------
 
     #[inline]
+    #[track_caller]
     pub(crate) fn table_of<T: Entity>(&self) -> u32 {
         match self.schema.table_index::<T>() {
             Some(t) => t,
@@ -163,16 +166,19 @@ impl Store {
     }
 
     #[inline]
+    #[track_caller]
     fn arena<T: Entity>(&self) -> &Column<T> {
         self.arena_at(self.table_of::<T>())
     }
 
+    #[track_caller]
     fn stale<T: Entity>(&self, key: Key<T>) -> StaleKey {
         StaleKey {
             key: self.any_key(self.table_of::<T>(), key.raw()),
         }
     }
 
+    #[track_caller]
     fn live<T: Entity>(&self, table: u32, key: Key<T>) -> Result<RawKey, StaleKey> {
         if self.arena_at::<T>(table).contains(key.raw()) {
             Ok(key.raw())
@@ -187,26 +193,238 @@ impl Store {
     ///
     /// # Panics
     ///
-    /// If `T` is not a table of the store's schema, or is a polymorphic base or kind
-    /// (rows of those are inserted with [`insert_kind`](Self::insert_kind)).
+    /// If `T` is not a table of the store's schema, or is a polymorphic base without a
+    /// [plain kind](Schema::plain_kind) or a kind (rows of those are inserted with
+    /// [`insert_kind`](Self::insert_kind)).
+    #[track_caller]
     pub fn insert<T: Entity>(&mut self, value: T) -> Key<T> {
-        let table = self.plain_table_of::<T>();
+        let table = self.table_of::<T>();
+        let def = &self.schema.tables[table as usize];
+        if !(def.kinds.is_empty() && def.base.is_none()) {
+            return self.insert_plain_kind(table, value);
+        }
         let key = self.p_insert(table, value);
         self.settle();
         Key::from_raw(key)
     }
 
+    /// Inserts a row of a base of its plain kind, or panics saying how to insert it.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn insert_plain_kind<T: Entity>(&mut self, table: u32, value: T) -> Key<T> {
+        match self.schema.table_index::<crate::poly::Plain<T>>() {
+            Some(plain) if self.schema.tables[table as usize].base.is_none() => {
+                let key = self.p_insert(table, value);
+                self.p_insert_at(plain, key, crate::poly::Plain::<T>::default());
+                self.settle();
+                Key::from_raw(key)
+            }
+            _ => self.not_plain(table),
+        }
+    }
+
     /// The table of `T`, which must be a plain table (not a polymorphic base or kind).
     #[inline]
+    #[track_caller]
     fn plain_table_of<T: Entity>(&self) -> u32 {
         let table = self.table_of::<T>();
         let def = &self.schema.tables[table as usize];
-        assert!(
-            def.kinds.is_empty() && def.base.is_none(),
-            "every row of `{}` has a kind: insert it with Store::insert_kind",
-            def.name
-        );
+        if !(def.kinds.is_empty() && def.base.is_none()) {
+            self.not_plain(table);
+        }
         table
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn not_plain(&self, table: u32) -> ! {
+        let def = &self.schema.tables[table as usize];
+        match def.base {
+            Some(base) => panic!(
+                "every row of `{}` has a kind: insert it with Store::insert_kind(kind, \
+                 base_row, row) with its base row, `{}` being a kind of `{}`",
+                def.name, def.name, self.schema.tables[base as usize].name
+            ),
+            None => panic!(
+                "every row of `{}` has a kind: insert it with Store::insert_kind, or declare \
+                 the base's own kind with `schema.plain_kind({}, \"TAG\")` to insert rows \
+                 with the base's fields only",
+                def.name, def.name
+            ),
+        }
+    }
+
+    /// The entity under `key`, or `None` if the key is stale. O(1).
+    #[inline]
+    #[track_caller]
+    pub fn get<T: Entity>(&self, key: Key<T>) -> Option<&T> {
+        self.arena::<T>().get(key.raw())
+    }
+
+    /// Whether `key` names a live entity. O(1).
+    #[track_caller]
+    pub fn contains<T: Entity>(&self, key: Key<T>) -> bool {
+        self.arena::<T>().contains(key.raw())
+    }
+
+    /// The key with its table's name, for printing: displays as `users[0v1]` (a `Key`
+    /// alone prints as `Key(0v1)`, its table unknown without the store). The key need not
+    /// be live. O(1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// let mut schema = Schema::new();
+    /// schema.table::<User>("users");
+    /// let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// assert_eq!(store.show(alice).to_string(), "users[0v1]");
+    /// assert_eq!(format!("{alice:?}"), "Key(0v1)");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `T` is not a table of the store's schema.
+    #[track_caller]
+    pub fn show<T: Entity>(&self, key: Key<T>) -> AnyKey {
+        self.any_key(self.table_of::<T>(), key.raw())
+    }
+
+    /// Changes the entity under `key` in place through `f`, and returns what `f` returns.
+    /// Inside a transaction the old value is cloned first, so that a rollback can put it
+    /// back (that is why `T` must be `Clone`).
+    ///
+    /// # Errors
+    ///
+    /// [`StaleKey`] if `key` names no live entity; nothing changes.
+    ///
+    /// # Panics
+    ///
+    /// If `f` panics, the panic propagates and the row is as `f` left it (its links and
+    /// every invariant of the store are untouched); inside a transaction, the
+    /// transaction's rollback restores the row.
+    ///
+    /// [`replace`](Self::replace) changes a row whose type is not `Clone`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{DeleteRule, Schema, Store};
+    /// # #[derive(Clone, serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Post { title: String }
+    /// # let mut schema = Schema::new();
+    /// # let users = schema.table::<User>("users");
+    /// # let posts = schema.table::<Post>("posts");
+    /// # let authorship = schema.relate(users.many("posts"), posts.one("author"));
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// let old = store.update(alice, |u| std::mem::replace(&mut u.name, "Alicia".into()))?;
+    /// assert_eq!((old.as_str(), store[alice].name.as_str()), ("Alice", "Alicia"));
+    /// # Ok::<(), relgraph::StaleKey>(())
+    /// ```
+    #[track_caller]
+    pub fn update<T: Entity + Clone, R>(
+        &mut self,
+        key: Key<T>,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Result<R, StaleKey> {
+        let table = self.table_of::<T>();
+        if self.depth == 0 && self.tracking() {
+            // one history step: a panic in `f` rolls the row back
+            return self
+                .atomic(|s| s.p_update(table, key.raw(), f).ok_or(()))
+                .map_err(|()| self.stale(key));
+        }
+        match self.p_update(table, key.raw(), f) {
+            Some(r) => Ok(r),
+            None => Err(self.stale(key)),
+        }
+    }
+
+    /// Replaces the entity under `key` with `value`; its links stay. Needs no `Clone`
+    /// (inside a transaction the old value is kept for a rollback; outside it is dropped).
+    /// O(1) plus one small allocation.
+    ///
+    /// # Errors
+    ///
+    /// [`StaleKey`] if `key` names no live entity; `value` is dropped, nothing changes.
+    #[track_caller]
+    pub fn replace<T: Entity>(&mut self, key: Key<T>, value: T) -> Result<(), StaleKey> {
+        let table = self.table_of::<T>();
+        let raw = self.live(table, key)?;
+        self.p_replace(table, raw, value);
+        self.settle();
+        Ok(())
+    }
+
+    /// Number of live entities of type `T`. O(1).
+    #[track_caller]
+    pub fn len<T: Entity>(&self) -> usize {
+        self.arena::<T>().len()
+    }
+
+    /// Whether there is no entity of type `T`. O(1).
+    #[track_caller]
+    pub fn is_empty<T: Entity>(&self) -> bool {
+        self.len::<T>() == 0
+    }
+
+    /// The entities of type `T` with their keys: in slot order, O(slots), for a plain
+    /// table or a base; for a kind, in its rows' dense order, O(rows of that kind). Slot
+    /// order is not insertion order: an insert reuses the slot of the latest remove.
+    #[track_caller]
+    pub fn iter<T: Entity>(&self) -> impl Iterator<Item = (Key<T>, &T)> + '_ {
+        self.arena::<T>().iter().map(|(k, v)| (Key::from_raw(k), v))
+    }
+
+    /// The key of the first entity of type `T` that `pred` accepts, in the order of
+    /// [`iter`](Self::iter) (slot order, not insertion order: a slot freed by a remove is
+    /// reused), or `None`. A scan: O(slots) at worst.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// # let mut schema = Schema::new();
+    /// # schema.table::<User>("users");
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// assert_eq!(store.find::<User>(|u| u.name == "Alice"), Some(alice));
+    /// assert_eq!(store.find::<User>(|u| u.name == "Bob"), None);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `T` is not a table of the store's schema.
+    #[track_caller]
+    pub fn find<T: Entity>(&self, mut pred: impl FnMut(&T) -> bool) -> Option<Key<T>> {
+        self.iter::<T>().find(|(_, v)| pred(v)).map(|(k, _)| k)
+    }
+
+    /// The keys of the entities of type `T`, in the order of [`iter`](Self::iter).
+    #[track_caller]
+    pub fn keys<T: Entity>(&self) -> impl Iterator<Item = Key<T>> + '_ {
+        self.arena::<T>().iter().map(|(k, _)| Key::from_raw(k))
+    }
+
+    /// A read-only view of the table of `T`: indexing it costs no type lookup, for hot
+    /// loops.
+    #[track_caller]
+    pub fn rows<T: Entity>(&self) -> Rows<'_, T> {
+        let arena = self.arena::<T>();
+        Rows {
+            arena,
+            slots: arena.slots().unwrap_or_default(),
+        }
     }
 
     /// Inserts every value of `values`, in order, and returns their keys: the same as
@@ -216,8 +434,17 @@ impl Store {
     /// # Panics
     ///
     /// As [`insert`](Self::insert).
+    #[track_caller]
     pub fn insert_all<T: Entity>(&mut self, values: impl IntoIterator<Item = T>) -> Vec<Key<T>> {
         let values = values.into_iter();
+        if self.schema.table_index::<crate::poly::Plain<T>>().is_some() {
+            // a base with a plain kind: one row at a time, all or nothing
+            let keys = self.atomic(|s| {
+                Ok::<_, std::convert::Infallible>(values.map(|v| s.insert(v)).collect())
+            });
+            let Ok(keys) = keys;
+            return keys;
+        }
         let table = self.plain_table_of::<T>();
         let hint = values.size_hint().0;
         self.reserve_at::<T>(table, hint);
@@ -277,6 +504,7 @@ impl Store {
     /// Reserves room for `additional` more entities of type `T`, and for their entries in
     /// the relations that touch `T` (and, for a polymorphic base, in its kinds' slot
     /// indexes), so that a bulk insert does not regrow them. O(additional) memory.
+    #[track_caller]
     pub fn reserve<T: Entity>(&mut self, additional: usize) {
         let table = self.table_of::<T>();
         self.reserve_at::<T>(table, additional);
@@ -296,118 +524,6 @@ impl Store {
         for &(rel, end) in &self.touching[table as usize] {
             self.relations[rel as usize].reserve_slots(end, slots);
         }
-    }
-
-    /// The entity under `key`, or `None` if the key is stale. O(1).
-    #[inline]
-    pub fn get<T: Entity>(&self, key: Key<T>) -> Option<&T> {
-        self.arena::<T>().get(key.raw())
-    }
-
-    /// Whether `key` names a live entity. O(1).
-    pub fn contains<T: Entity>(&self, key: Key<T>) -> bool {
-        self.arena::<T>().contains(key.raw())
-    }
-
-    /// Changes the entity under `key` in place through `f`, and returns what `f` returns.
-    /// Inside a transaction the old value is cloned first, so that a rollback can put it
-    /// back (that is why `T` must be `Clone`).
-    ///
-    /// # Errors
-    ///
-    /// [`StaleKey`] if `key` names no live entity; nothing changes.
-    ///
-    /// # Panics
-    ///
-    /// If `f` panics, the panic propagates and the row is as `f` left it (its links and
-    /// every invariant of the store are untouched); inside a transaction, the
-    /// transaction's rollback restores the row.
-    pub fn update<T: Entity + Clone, R>(
-        &mut self,
-        key: Key<T>,
-        f: impl FnOnce(&mut T) -> R,
-    ) -> Result<R, StaleKey> {
-        let table = self.table_of::<T>();
-        if self.depth == 0 && self.tracking() {
-            // one history step: a panic in `f` rolls the row back
-            return self
-                .atomic(|s| s.p_update(table, key.raw(), f).ok_or(()))
-                .map_err(|()| self.stale(key));
-        }
-        match self.p_update(table, key.raw(), f) {
-            Some(r) => Ok(r),
-            None => Err(self.stale(key)),
-        }
-    }
-
-    /// Replaces the entity under `key` with `value`; its links stay. Needs no `Clone`
-    /// (inside a transaction the old value is kept for a rollback; outside it is dropped).
-    /// O(1) plus one small allocation.
-    ///
-    /// # Errors
-    ///
-    /// [`StaleKey`] if `key` names no live entity; `value` is dropped, nothing changes.
-    pub fn replace<T: Entity>(&mut self, key: Key<T>, value: T) -> Result<(), StaleKey> {
-        let table = self.table_of::<T>();
-        let raw = self.live(table, key)?;
-        self.p_replace(table, raw, value);
-        self.settle();
-        Ok(())
-    }
-
-    /// Number of live entities of type `T`. O(1).
-    pub fn len<T: Entity>(&self) -> usize {
-        self.arena::<T>().len()
-    }
-
-    /// Whether there is no entity of type `T`. O(1).
-    pub fn is_empty<T: Entity>(&self) -> bool {
-        self.len::<T>() == 0
-    }
-
-    /// The entities of type `T` with their keys: in slot order, O(slots), for a plain
-    /// table or a base; for a kind, in its rows' dense order, O(rows of that kind).
-    pub fn iter<T: Entity>(&self) -> impl Iterator<Item = (Key<T>, &T)> + '_ {
-        self.arena::<T>().iter().map(|(k, v)| (Key::from_raw(k), v))
-    }
-
-    /// The keys of the entities of type `T`, in the order of [`iter`](Self::iter).
-    pub fn keys<T: Entity>(&self) -> impl Iterator<Item = Key<T>> + '_ {
-        self.arena::<T>().iter().map(|(k, _)| Key::from_raw(k))
-    }
-
-    /// A read-only view of the table of `T`: indexing it costs no type lookup, for hot
-    /// loops.
-    pub fn rows<T: Entity>(&self) -> Rows<'_, T> {
-        let arena = self.arena::<T>();
-        Rows {
-            arena,
-            slots: arena.slots().unwrap_or_default(),
-        }
-    }
-
-    /// Deletes the entity under `key`, applying the delete rule of every relation that
-    /// touches it (cascades through any depth), and unlinking every link of every deleted
-    /// entity. All or nothing: a restrict rule that refuses, or a stale key, changes
-    /// nothing. O(deleted entities + their links).
-    pub fn remove<T: Entity>(&mut self, key: Key<T>) -> Result<(), RemoveError> {
-        let table = self.table_of::<T>();
-        let raw = self.live(table, key)?;
-        let plan = self.plan_remove(&[(table, raw)]);
-        if let Some(e) = self.first_blocker(&plan) {
-            return Err(e);
-        }
-        self.apply_plan(&plan);
-        self.settle();
-        Ok(())
-    }
-
-    /// What [`remove`](Self::remove) would delete and unlink, or what blocks it, without
-    /// changing anything.
-    pub fn preview_remove<T: Entity>(&self, key: Key<T>) -> Result<DeletePreview, StaleKey> {
-        let table = self.table_of::<T>();
-        let raw = self.live(table, key)?;
-        Ok(self.describe_plan(&self.plan_remove(&[(table, raw)])))
     }
 
     // ----- relations: common ----------------------------------------------------------
@@ -472,6 +588,38 @@ impl Store {
     /// Linking a pair that is already linked changes nothing. An evicted partner left
     /// without links by a delete-orphan rule is deleted. O(1), plus O(depth) on an acyclic
     /// one-to-many.
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::Stale`] if either key names no live entity; [`LinkError::SelfLink`] or
+    /// [`LinkError::Cycle`] where the relation forbids the link; [`LinkError::OrphanDelete`] if
+    /// an evicted partner would be deleted as an orphan and that delete is refused. Nothing
+    /// changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{DeleteRule, Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Post { title: String }
+    /// # let mut schema = Schema::new();
+    /// # let users = schema.table::<User>("users");
+    /// # let posts = schema.table::<Post>("posts");
+    /// # let authorship = schema.relate(users.many("posts"), posts.one("author"));
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// let bob = store.insert(User { name: "Bob".into() });
+    /// let guide = store.insert(Post { title: "Guide".into() });
+    /// store.link(authorship, alice, guide)?;
+    /// assert_eq!(store.parent(authorship, guide), Some(alice));
+    /// store.link(authorship, bob, guide)?; // moves the post: it leaves Alice's posts
+    /// assert_eq!(store.child_count(authorship, alice), 0);
+    /// assert_eq!(store.children(authorship, bob).collect::<Vec<_>>(), [guide]);
+    /// # Ok::<(), relgraph::LinkError>(())
+    /// ```
+    #[track_caller]
     pub fn link<R: Linkable>(
         &mut self,
         rel: R,
@@ -558,6 +706,11 @@ impl Store {
     /// assert_eq!(store.child_count(authorship, u[0]), 3);
     /// # Ok::<(), relgraph::LinkError>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`link`](Self::link), for the first pair refused; then nothing is linked.
+    #[track_caller]
     pub fn link_all<R: Linkable>(
         &mut self,
         rel: R,
@@ -787,6 +940,34 @@ impl Store {
     /// delete-orphan rule, the end left without links is deleted (with its cascades); if
     /// that delete is refused, nothing changes. O(1) (amortised: a collection may be
     /// compacted).
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::Stale`] if either key names no live entity; [`LinkError::OrphanDelete`] if
+    /// the orphan it leaves would be deleted and that delete is refused. Nothing changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{DeleteRule, Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Post { title: String }
+    /// # let mut schema = Schema::new();
+    /// # let users = schema.table::<User>("users");
+    /// # let posts = schema.table::<Post>("posts");
+    /// # let authorship = schema.relate(users.many("posts"), posts.one("author"));
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// let guide = store.insert_child(authorship, alice, Post { title: "Guide".into() })?;
+    /// assert!(store.unlink(authorship, alice, guide)?);
+    /// assert_eq!(store.parent(authorship, guide), None);
+    /// assert!(!store.unlink(authorship, alice, guide)?, "no longer linked");
+    /// assert!(store.contains(guide), "unlinking deletes nothing without delete-orphan");
+    /// # Ok::<(), relgraph::LinkError>(())
+    /// ```
+    #[track_caller]
     pub fn unlink<R: Relation>(
         &mut self,
         rel: R,
@@ -813,6 +994,7 @@ impl Store {
     }
 
     /// Whether `a` and `b` are linked in `rel`. O(1).
+    #[track_caller]
     pub fn linked<R: Relation>(&self, rel: R, a: Key<R::A>, b: Key<R::B>) -> bool {
         let index = self.rel_index(rel);
         self.rel_store(index).linked(a.raw(), b.raw())
@@ -821,6 +1003,7 @@ impl Store {
     /// The second-end entities linked to `a`, in link order: the children of a
     /// one-to-many, the partner of a one-to-one, the targets of a many-to-many.
     /// O(1) per step.
+    #[track_caller]
     pub fn targets<R: Relation>(&self, rel: R, a: Key<R::A>) -> Linked<'_, R::B> {
         let index = self.rel_index(rel);
         Linked::new(self, self.rel_store(index), End::A, a.raw())
@@ -828,24 +1011,28 @@ impl Store {
 
     /// The first-end entities linked to `b`, in link order: the parent of a one-to-many
     /// child, the partner of a one-to-one, the sources of a many-to-many. O(1) per step.
+    #[track_caller]
     pub fn sources<R: Relation>(&self, rel: R, b: Key<R::B>) -> Linked<'_, R::A> {
         let index = self.rel_index(rel);
         Linked::new(self, self.rel_store(index), End::B, b.raw())
     }
 
     /// Number of second-end entities linked to `a`. O(1).
+    #[track_caller]
     pub fn target_count<R: Relation>(&self, rel: R, a: Key<R::A>) -> usize {
         let index = self.rel_index(rel);
         self.rel_store(index).partner_count(End::A, a.raw())
     }
 
     /// Number of first-end entities linked to `b`. O(1).
+    #[track_caller]
     pub fn source_count<R: Relation>(&self, rel: R, b: Key<R::B>) -> usize {
         let index = self.rel_index(rel);
         self.rel_store(index).partner_count(End::B, b.raw())
     }
 
     /// Number of links in `rel`. O(1).
+    #[track_caller]
     pub fn link_count<R: Relation>(&self, rel: R) -> usize {
         let index = self.rel_index(rel);
         self.rel_store(index).link_count()
@@ -854,6 +1041,7 @@ impl Store {
     // ----- one-to-many ----------------------------------------------------------------
 
     #[inline]
+    #[track_caller]
     fn otm<P, C>(&self, rel: OneToMany<P, C>) -> &OneToManyStore
     where
         P: Entity,
@@ -867,7 +1055,32 @@ impl Store {
     }
 
     /// The parent of `child`, if it has one. O(1).
+    ///
+    /// `None` also for a stale key. [`parent_row`](Self::parent_row) reads the parent's row.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{DeleteRule, Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Post { title: String }
+    /// # let mut schema = Schema::new();
+    /// # let users = schema.table::<User>("users");
+    /// # let posts = schema.table::<Post>("posts");
+    /// # let authorship = schema.relate(users.many("posts"), posts.one("author"));
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// let guide = store.insert_child(authorship, alice, Post { title: "Guide".into() })?;
+    /// let draft = store.insert(Post { title: "Draft".into() });
+    /// assert_eq!(store.parent(authorship, guide), Some(alice));
+    /// assert_eq!(store.parent_row(authorship, guide).map(|u| u.name.as_str()), Some("Alice"));
+    /// assert_eq!(store.parent(authorship, draft), None);
+    /// # Ok::<(), relgraph::LinkError>(())
+    /// ```
     #[inline]
+    #[track_caller]
     pub fn parent<P: Entity, C: Entity>(
         &self,
         rel: OneToMany<P, C>,
@@ -878,6 +1091,7 @@ impl Store {
 
     /// The parent's row of `child`, if it has a parent: `employee.manager` is
     /// `store.parent_row(reports, employee)`. O(1).
+    #[track_caller]
     pub fn parent_row<P: Entity, C: Entity>(
         &self,
         rel: OneToMany<P, C>,
@@ -914,6 +1128,7 @@ impl Store {
     /// assert_eq!(store.parent(authorship, guide), Some(alice));
     /// # Ok::<(), relgraph::LinkError>(())
     /// ```
+    #[track_caller]
     pub fn insert_child<P: Entity, C: Entity>(
         &mut self,
         rel: OneToMany<P, C>,
@@ -939,6 +1154,7 @@ impl Store {
     /// # Panics
     ///
     /// As [`insert`](Self::insert).
+    #[track_caller]
     pub fn insert_target_with<A: Entity, B: Entity, W: Entity>(
         &mut self,
         rel: ManyToMany<A, B, W>,
@@ -956,7 +1172,34 @@ impl Store {
     }
 
     /// The children of `parent`, in link order. O(1) per step.
+    ///
+    /// Empty for a stale key. The iterator yields keys; its `rows()` yields the rows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{DeleteRule, Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Post { title: String }
+    /// # let mut schema = Schema::new();
+    /// # let users = schema.table::<User>("users");
+    /// # let posts = schema.table::<Post>("posts");
+    /// # let authorship = schema.relate(users.many("posts"), posts.one("author"));
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// for title in ["Guide", "ORM"] {
+    ///     store.insert_child(authorship, alice, Post { title: title.into() })?;
+    /// }
+    /// let titles: Vec<&str> =
+    ///     store.children(authorship, alice).rows().map(|p| p.title.as_str()).collect();
+    /// assert_eq!(titles, ["Guide", "ORM"]);
+    /// assert_eq!(store.children(authorship, alice).len(), 2);
+    /// # Ok::<(), relgraph::LinkError>(())
+    /// ```
     #[inline]
+    #[track_caller]
     pub fn children<P: Entity, C: Entity>(
         &self,
         rel: OneToMany<P, C>,
@@ -970,6 +1213,7 @@ impl Store {
     }
 
     /// Number of children of `parent`. O(1).
+    #[track_caller]
     pub fn child_count<P: Entity, C: Entity>(&self, rel: OneToMany<P, C>, parent: Key<P>) -> usize {
         self.otm(rel).child_count(parent.raw())
     }
@@ -980,6 +1224,37 @@ impl Store {
     /// delete-orphan rule). A permutation of the current children just reorders them.
     /// All or nothing. O(old + new children), plus O(depth) per new child on an acyclic
     /// relation.
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::Stale`] if `parent` or a child names no live entity;
+    /// [`LinkError::Duplicate`] if `children` names an entity twice; [`LinkError::Cycle`] or
+    /// [`LinkError::SelfLink`] where the relation forbids a link; [`LinkError::OrphanDelete`] or
+    /// [`LinkError::DeletesEndpoint`] if a dropped child's delete is refused or would delete an
+    /// entity the change links. Nothing changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{DeleteRule, Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Post { title: String }
+    /// # let mut schema = Schema::new();
+    /// # let users = schema.table::<User>("users");
+    /// # let posts = schema.table::<Post>("posts");
+    /// # let authorship = schema.relate(users.many("posts"), posts.one("author"));
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// let [a, b, c] = ["a", "b", "c"].map(|t| store.insert(Post { title: t.into() }));
+    /// store.set_children(authorship, alice, &[a, b])?;
+    /// store.set_children(authorship, alice, &[c, a])?; // b loses its parent; c is linked
+    /// assert_eq!(store.children(authorship, alice).collect::<Vec<_>>(), [c, a]);
+    /// assert_eq!(store.parent(authorship, b), None);
+    /// # Ok::<(), relgraph::LinkError>(())
+    /// ```
+    #[track_caller]
     pub fn set_children<P: Entity, C: Entity>(
         &mut self,
         rel: OneToMany<P, C>,
@@ -1073,6 +1348,7 @@ impl Store {
     // ----- one-to-one -----------------------------------------------------------------
 
     /// The partner of `a` (the first-end entity) in a one-to-one. O(1).
+    #[track_caller]
     pub fn partner<A: Entity, B: Entity>(&self, rel: OneToOne<A, B>, a: Key<A>) -> Option<Key<B>> {
         let index = self.rel_index(rel);
         match self.rel_store(index) {
@@ -1082,6 +1358,7 @@ impl Store {
     }
 
     /// The partner of `b` (the second-end entity) in a one-to-one. O(1).
+    #[track_caller]
     pub fn partner_of<A: Entity, B: Entity>(
         &self,
         rel: OneToOne<A, B>,
@@ -1096,6 +1373,7 @@ impl Store {
 
     // ----- many-to-many ---------------------------------------------------------------
 
+    #[track_caller]
     fn m2m<A: Entity, B: Entity, W: Entity>(
         &self,
         rel: ManyToMany<A, B, W>,
@@ -1109,6 +1387,13 @@ impl Store {
 
     /// Links `a` and `b` with `payload`. If they are already linked, the link keeps its
     /// position in both collections and its payload is replaced. O(1).
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::Stale`] if either key names no live entity; [`LinkError::SelfLink`] or
+    /// [`LinkError::Cycle`] where the relation forbids the link. Nothing changes, and `payload`
+    /// is dropped.
+    #[track_caller]
     pub fn link_with<A: Entity, B: Entity, W: Entity>(
         &mut self,
         rel: ManyToMany<A, B, W>,
@@ -1159,6 +1444,7 @@ impl Store {
     /// assert_eq!(store.payload(grades, s[1], c), Some(&75));
     /// # Ok::<(), relgraph::LinkError>(())
     /// ```
+    #[track_caller]
     pub fn link_all_with<A: Entity, B: Entity, W: Entity>(
         &mut self,
         rel: ManyToMany<A, B, W>,
@@ -1278,6 +1564,7 @@ impl Store {
     }
 
     /// The payload of the link between `a` and `b`, if they are linked. O(1).
+    #[track_caller]
     pub fn payload<A: Entity, B: Entity, W: Entity>(
         &self,
         rel: ManyToMany<A, B, W>,
@@ -1298,6 +1585,7 @@ impl Store {
     /// # Panics
     ///
     /// As [`update`](Self::update): a panic in `f` leaves the payload as `f` left it.
+    #[track_caller]
     pub fn update_payload<A: Entity, B: Entity, W: Entity + Clone, R>(
         &mut self,
         rel: ManyToMany<A, B, W>,
@@ -1315,6 +1603,33 @@ impl Store {
     }
 
     /// The targets of `a` with the payload of each link, in link order. O(1) per step.
+    ///
+    /// Empty for a stale key; `rows()` yields each target's row with the payload.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{ManyToMany, Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Student { name: String }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Course { name: String }
+    /// let mut schema = Schema::new();
+    /// let students = schema.table::<Student>("students");
+    /// let courses = schema.table::<Course>("courses");
+    /// let grades: ManyToMany<Student, Course, u8> =
+    ///     schema.relate_with(students.many("courses"), courses.many("students"));
+    /// let mut store = Store::new(schema);
+    /// let john = store.insert(Student { name: "John".into() });
+    /// for (name, grade) in [("Python", 90), ("Databases", 85)] {
+    ///     store.insert_target_with(grades, john, Course { name: name.into() }, grade)?;
+    /// }
+    /// let report: Vec<(&str, u8)> =
+    ///     store.targets_with(grades, john).rows().map(|(c, &g)| (c.name.as_str(), g)).collect();
+    /// assert_eq!(report, [("Python", 90), ("Databases", 85)]);
+    /// # Ok::<(), relgraph::LinkError>(())
+    /// ```
+    #[track_caller]
     pub fn targets_with<A: Entity, B: Entity, W: Entity>(
         &self,
         rel: ManyToMany<A, B, W>,
@@ -1330,6 +1645,7 @@ impl Store {
     }
 
     /// The sources of `b` with the payload of each link, in link order. O(1) per step.
+    #[track_caller]
     pub fn sources_with<A: Entity, B: Entity, W: Entity>(
         &self,
         rel: ManyToMany<A, B, W>,
@@ -1348,6 +1664,12 @@ impl Store {
     /// unlinked and linked: kept links keep their payload, new links get the default
     /// payload, dropped targets are unlinked (and deleted under a delete-orphan rule).
     /// All or nothing. O(old + new targets).
+    ///
+    /// # Errors
+    ///
+    /// As [`set_children`](Self::set_children): a stale key, a target named twice, a refused
+    /// link, or a dropped target's refused delete. Nothing changes.
+    #[track_caller]
     pub fn set_targets<A: Entity, B: Entity, W: Entity + Default>(
         &mut self,
         rel: ManyToMany<A, B, W>,
@@ -1393,6 +1715,7 @@ impl Store {
     }
 
     /// Reserves room for `additional` more links in a many-to-many.
+    #[track_caller]
     pub fn reserve_links<A: Entity, B: Entity, W: Entity>(
         &mut self,
         rel: ManyToMany<A, B, W>,
@@ -1402,6 +1725,67 @@ impl Store {
         if let RelationStore::ManyToMany(r) = &mut self.relations[index as usize] {
             r.reserve(additional);
         }
+    }
+
+    // ----- deletes --------------------------------------------------------------------
+
+    /// Deletes the entity under `key`, applying the delete rule of every relation that
+    /// touches it (cascades through any depth), and unlinking every link of every deleted
+    /// entity. All or nothing: a restrict rule that refuses, or a stale key, changes
+    /// nothing. O(deleted entities + their links).
+    ///
+    /// # Errors
+    ///
+    /// [`RemoveError::Stale`] if `key` names no live entity, [`RemoveError::Restricted`]
+    /// if a restrict rule refuses (naming the relation and the entity that blocks);
+    /// nothing changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{DeleteRule, Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Post { title: String }
+    /// # let mut schema = Schema::new();
+    /// # let users = schema.table::<User>("users");
+    /// # let posts = schema.table::<Post>("posts");
+    /// # let authorship =
+    /// #     schema.relate(users.many("posts").on_delete(DeleteRule::Cascade), posts.one("author"));
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// let guide = store.insert_child(authorship, alice, Post { title: "Guide".into() })?;
+    /// store.remove(alice)?; // deleting a user deletes its posts (cascade)
+    /// assert!(!store.contains(guide));
+    /// assert!(store.remove(alice).is_err(), "a key is stale once its entity is removed");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn remove<T: Entity>(&mut self, key: Key<T>) -> Result<(), RemoveError> {
+        let table = self.table_of::<T>();
+        let raw = self.live(table, key)?;
+        let plan = self.plan_remove(&[(table, raw)]);
+        if let Some(e) = self.first_blocker(&plan) {
+            return Err(e);
+        }
+        self.apply_plan(&plan);
+        self.settle();
+        Ok(())
+    }
+
+    /// What [`remove`](Self::remove) would delete and unlink, or what blocks it, without
+    /// changing anything.
+    ///
+    /// # Errors
+    ///
+    /// [`StaleKey`] if `key` names no live entity. A delete that a restrict rule would
+    /// refuse is not an error here: the preview lists its blockers.
+    #[track_caller]
+    pub fn preview_remove<T: Entity>(&self, key: Key<T>) -> Result<DeletePreview, StaleKey> {
+        let table = self.table_of::<T>();
+        let raw = self.live(table, key)?;
+        Ok(self.describe_plan(&self.plan_remove(&[(table, raw)])))
     }
 
     // ----- transactions ---------------------------------------------------------------
@@ -1444,6 +1828,11 @@ impl Store {
     /// assert_eq!(store.len::<String>(), 1);
     /// assert!(store.contains(kept));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// The `Err` that `f` returns, after every change it made is undone.
+    #[track_caller]
     pub fn transaction<R, E>(
         &mut self,
         f: impl FnOnce(&mut Store) -> Result<R, E>,
@@ -1452,6 +1841,7 @@ impl Store {
     }
 
     /// Whether a transaction is open.
+    #[track_caller]
     pub fn in_transaction(&self) -> bool {
         self.depth > 0
     }
@@ -1463,6 +1853,12 @@ impl Store {
     /// endpoints alive, both sides of every relation in agreement, stored counts
     /// true, cardinalities held, no self-link where forbidden, no cycle where declared
     /// acyclic. O(entities + links).
+    ///
+    /// # Errors
+    ///
+    /// The first violation found, as an [`IntegrityError`] naming the table, relation and key.
+    /// A store changed only through this API never reports one.
+    #[track_caller]
     pub fn check_integrity(&self) -> Result<(), IntegrityError> {
         for (def, arena) in self.schema.tables.iter().zip(&self.tables) {
             arena
@@ -1575,6 +1971,7 @@ impl<T: Entity> Index<Key<T>> for Store {
     /// # Panics
     ///
     /// If the key is stale; use [`Store::get`] to get an `Option`.
+    #[track_caller]
     fn index(&self, key: Key<T>) -> &T {
         match self.get(key) {
             Some(v) => v,
@@ -1643,6 +2040,7 @@ impl<T> Index<Key<T>> for Rows<'_, T> {
     ///
     /// If the key is stale.
     #[inline]
+    #[track_caller]
     fn index(&self, key: Key<T>) -> &T {
         match self.get(key) {
             Some(v) => v,

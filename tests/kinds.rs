@@ -13,7 +13,8 @@ use common::poly::{
 };
 use common::{check, User};
 use relgraph::{
-    AnyKey, DeleteRule, Key, LinkError, RawKey, RemoveError, Rules, Schema, StaleKey, Store,
+    AnyKey, DeleteRule, Key, Kind, LinkError, Plain, RawKey, RemoveError, Rules, Schema, StaleKey,
+    Store, Which,
 };
 
 use DeleteRule::{Cascade, DeleteOrphan, Restrict};
@@ -676,4 +677,113 @@ fn preview_remove_names_a_blocked_row_by_its_kind_table() {
     assert_eq!(preview.blocked_by.len(), 1);
     assert_eq!(preview.blocked_by[0].key, any("sms", f.s0));
     assert_eq!(preview.blocked_by[0].blocker, any("receipts", f.r0));
+}
+
+// ----- the base's own kind, and reading a row by its kind ---------------------------------
+
+type PlainWorld<S> = (
+    S,
+    Kind<Notification, Plain<Notification>>,
+    Kind<Notification, Email>,
+    Kind<Notification, Sms>,
+);
+
+/// A base with its own (plain) kind and two kinds with fields.
+fn plain_schema() -> PlainWorld<Schema> {
+    let mut schema = Schema::new();
+    let notifications = schema.table::<Notification>("notifications");
+    let plain = schema.plain_kind(notifications, "notification");
+    let email = schema.kind::<Notification, Email>(notifications, "email");
+    let sms = schema.kind::<Notification, Sms>(notifications, "sms");
+    (schema, plain, email, sms)
+}
+
+fn plain_world() -> PlainWorld<Store> {
+    let (schema, plain, email, sms) = plain_schema();
+    (Store::new(schema), plain, email, sms)
+}
+
+fn read(s: &Store, email: Kind<Notification, Email>, sms: Kind<Notification, Sms>) -> Vec<String> {
+    s.keys::<Notification>()
+        .map(|k| match s.kind_of(k, (email, sms)) {
+            Which::First(e) => format!("{} email {}", s[k].at, e.address),
+            Which::Second(m) => format!("{} sms {}", s[k].at, m.phone),
+            Which::Other => format!("{} {}", s[k].at, s.kind_name(k).unwrap()),
+        })
+        .collect()
+}
+
+#[test]
+fn a_base_with_a_plain_kind_takes_rows_without_a_kind_type() {
+    let (mut s, plain, email, _) = plain_world();
+    let k = s.insert(n(1));
+    let e = s.insert_kind(
+        email,
+        n(2),
+        Email {
+            address: "a@b".into(),
+        },
+    );
+    let more = s.insert_all([n(3), n(4)]);
+    check(&s);
+    assert_eq!(s.kind_name(k), Some("notification"));
+    assert_eq!(s.downcast(plain, k).map(|p| p.raw()), Some(k.raw()));
+    assert_eq!(s.downcast(plain, email.upcast(e)), None);
+    assert_eq!(
+        (s.len::<Notification>(), s.len::<Plain<Notification>>()),
+        (4, 3)
+    );
+    assert_eq!(more.len(), 2);
+    s.remove(k).unwrap();
+    assert_eq!(s.len::<Plain<Notification>>(), 2);
+    check(&s);
+}
+
+#[test]
+fn a_row_is_read_by_its_kind_in_one_match() {
+    let (mut s, _, email, sms) = plain_world();
+    s.insert(n(1));
+    s.insert_kind(
+        email,
+        n(2),
+        Email {
+            address: "a@b".into(),
+        },
+    );
+    s.insert_kind(sms, n(3), Sms { phone: "+1".into() });
+    assert_eq!(
+        read(&s, email, sms),
+        ["1 notification", "2 email a@b", "3 sms +1"]
+    );
+    // one kind alone, and a stale key
+    let gone = s.insert(n(4));
+    s.remove(gone).unwrap();
+    assert!(matches!(s.kind_of(gone, email), Which::Other));
+}
+
+#[test]
+fn plain_rows_survive_a_snapshot_round_trip() {
+    let (mut s, _, email, sms) = plain_world();
+    s.insert(n(1));
+    s.insert_kind(
+        email,
+        n(2),
+        Email {
+            address: "a@b".into(),
+        },
+    );
+    let bytes = s.to_snapshot().unwrap();
+    let (schema, _, email2, sms2) = plain_schema();
+    let loaded = Store::from_snapshot(schema, &bytes).unwrap();
+    check(&loaded);
+    assert_eq!(read(&loaded, email2, sms2), read(&s, email, sms));
+}
+
+#[test]
+fn inserting_a_base_row_without_a_plain_kind_says_how_to_declare_one() {
+    let (mut s, _) = world(Config::default());
+    let msg = common::panic_message(|| {
+        s.insert(n(1));
+    });
+    assert!(msg.contains("schema.plain_kind(notifications"), "{msg}");
 }

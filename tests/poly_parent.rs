@@ -1122,3 +1122,35 @@ fn agree(s: &Store, r: &R, m: &Model) {
         assert_eq!(&actual, list, "children of {}[{at:?}]", TABLES[member]);
     }
 }
+
+#[test]
+fn a_poly_parent_relation_declared_by_a_named_end_is_the_positional_one() {
+    let mut named = Schema::new();
+    let posts = named.table::<Post>("posts");
+    let users = named.table::<User>("users");
+    let comments = named.table::<Comment>("comments");
+    let target = named.poly_parent(comments, "target");
+    let on_posts = named.relate(posts.many("comments").on_delete(Cascade), target);
+    let on_users = named.relate(users.many("comments"), target);
+    let mut positional = Schema::new();
+    let posts = positional.table::<Post>("posts");
+    let users = positional.table::<User>("users");
+    let comments = positional.table::<Comment>("comments");
+    let target = positional.poly_parent(comments, "target");
+    positional.one_to_many_poly(posts, "comments", target, Cascade);
+    positional.one_to_many_poly(users, "comments", target, Rules::new());
+    assert_eq!(named.fingerprint(), positional.fingerprint());
+
+    let mut s = Store::new(named);
+    let p = post(&mut s, "p");
+    let u = s.insert(User { name: "u".into() });
+    let text = |t: &str| Comment { text: t.into() };
+    let c = s.insert_child(on_posts, p, text("c")).unwrap();
+    s.link(on_users, u, c).unwrap(); // a move: one parent across the end
+    assert_eq!(s.parent(on_posts, c), None);
+    assert_eq!(s.parent(on_users, c), Some(u));
+    let d = s.insert_child(on_posts, p, text("d")).unwrap();
+    s.remove(p).unwrap();
+    assert!(!s.contains(d), "deleting a post deletes its comments");
+    check(&s);
+}
