@@ -42,8 +42,14 @@ pub fn run() -> relgraph::Result<()> {
     let users = schema.table::<User>("users");
     let posts = schema.table::<Post>("posts");
     let comments = schema.table::<Comment>("comments");
-    let authorship = schema.one_to_many(users, "posts", posts, "author", DeleteRule::Cascade);
-    let thread = schema.one_to_many(posts, "comments", comments, "post", DeleteRule::Cascade);
+    let authorship = schema.relate(
+        users.many("posts").on_delete(DeleteRule::Cascade),
+        posts.one("author"),
+    );
+    let thread = schema.relate(
+        posts.many("comments").on_delete(DeleteRule::Cascade),
+        comments.one("post"),
+    );
     let mut store = Store::new(schema);
     let alice = store.insert(User {
         name: "Alice".into(),
