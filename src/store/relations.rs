@@ -1,0 +1,539 @@
+//! What every relation kind shares: handles, link, unlink, targets and sources.
+
+use super::*;
+
+impl Store {
+    /// The index of a relation handle of this store's schema.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn rel_index<R: Relation>(&self, rel: R) -> u32 {
+        self.schema.relation_index(rel.tag_and_index())
+    }
+
+    #[inline]
+    #[track_caller]
+    pub(crate) fn rel<R: Relation>(&self, rel: R) -> (u32, &RelationDef) {
+        let index = self.schema.relation_index(rel.tag_and_index());
+        (index, &self.schema.relations[index as usize])
+    }
+
+    #[inline]
+    pub(crate) fn rel_store(&self, index: u32) -> &RelationStore {
+        &self.relations[index as usize]
+    }
+
+    pub(crate) fn ends_live<R: Relation>(
+        &self,
+        index: u32,
+        def: &RelationDef,
+        a: Key<R::A>,
+        b: Key<R::B>,
+    ) -> Result<(RawKey, RawKey), StaleKey> {
+        Ok((
+            self.live_at(index, End::A, def.a_table, a)?,
+            self.live_at(index, End::B, def.b_table, b)?,
+        ))
+    }
+
+    /// Checks that `key` (at `end` of relation `index`) is alive: first by what the
+    /// relation itself stores, which is in cache for the change about to be made, and
+    /// only if that proves nothing by its arena.
+    #[inline]
+    pub(crate) fn live_at<T: Entity>(
+        &self,
+        index: u32,
+        end: End,
+        table: u32,
+        key: Key<T>,
+    ) -> Result<RawKey, StaleKey> {
+        if self.relations[index as usize].vouches(end, key.raw()) {
+            Ok(key.raw())
+        } else {
+            self.live(table, key)
+        }
+    }
+
+    /// Links `a` and `b` in `rel`, updating both ends at once:
+    ///
+    /// - one-to-many: `b` becomes the last child of `a`, leaving its previous parent;
+    /// - one-to-one: the previous partners of `a` and of `b` are unlinked (evicted);
+    /// - many-to-many: a new link gets the payload's default; an existing link is kept as it
+    ///   is (same position, same payload).
+    ///
+    /// Linking a pair that is already linked changes nothing. An evicted partner left
+    /// without links by a delete-orphan rule is deleted. O(1), plus O(depth) on an acyclic
+    /// one-to-many.
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::Stale`] if either key names no live entity; [`LinkError::SelfLink`] or
+    /// [`LinkError::Cycle`] where the relation forbids the link; [`LinkError::OrphanDelete`] if
+    /// an evicted partner would be deleted as an orphan and that delete is refused. Nothing
+    /// changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{DeleteRule, Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Post { title: String }
+    /// # let mut schema = Schema::new();
+    /// # let users = schema.table::<User>("users");
+    /// # let posts = schema.table::<Post>("posts");
+    /// # let authorship = schema.relate(users.many("posts"), posts.one("author"));
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// let bob = store.insert(User { name: "Bob".into() });
+    /// let guide = store.insert(Post { title: "Guide".into() });
+    /// store.link(authorship, alice, guide)?;
+    /// assert_eq!(store.parent(authorship, guide), Some(alice));
+    /// store.link(authorship, bob, guide)?; // moves the post: it leaves Alice's posts
+    /// assert_eq!(store.child_count(authorship, alice), 0);
+    /// assert_eq!(store.children(authorship, bob).collect::<Vec<_>>(), [guide]);
+    /// # Ok::<(), relgraph::LinkError>(())
+    /// ```
+    #[track_caller]
+    pub fn link<R: Linkable>(
+        &mut self,
+        rel: R,
+        a: Key<R::A>,
+        b: Key<R::B>,
+    ) -> Result<(), LinkError> {
+        let out = self.link_inner(rel, a, b);
+        self.settle();
+        out
+    }
+
+    #[inline]
+    pub(crate) fn link_inner<R: Linkable>(
+        &mut self,
+        rel: R,
+        a: Key<R::A>,
+        b: Key<R::B>,
+    ) -> Result<(), LinkError> {
+        let (index, def) = self.rel(rel);
+        let (a, b) = self.ends_live::<R>(index, def, a, b)?;
+        if R::KIND == RelationKind::OneToMany && def.plain_links() {
+            self.link_plain(index, a, b);
+            return Ok(());
+        }
+        if R::KIND == RelationKind::ManyToMany && !self.has_link_policy(index) {
+            // an existing pair is left as it is
+            self.p_attach_boxed(index, a, b, rel.default_payload());
+            return Ok(());
+        }
+        if self.rel_store(index).linked(a, b) {
+            return Ok(());
+        }
+        self.check_new_link(index, a, b)?;
+        match R::KIND {
+            RelationKind::ManyToMany => {
+                self.p_attach_boxed(index, a, b, rel.default_payload());
+                Ok(())
+            }
+            _ => self.link_exclusive(index, a, b),
+        }
+    }
+
+    /// Links `a` and `b` in the one-to-many `index` whose links are
+    /// [plain](crate::schema::RelationDef::plain_links): `b` at most leaves its old parent.
+    #[inline]
+    pub(crate) fn link_plain(&mut self, index: u32, a: RawKey, b: RawKey) {
+        let old = match &self.relations[index as usize] {
+            RelationStore::OneToMany(r) => r.parent_of(b),
+            _ => unreachable!("a one-to-many handle names a one-to-many"),
+        };
+        match old {
+            Some(old) if old == a => {}
+            Some(old) => {
+                self.p_unlink(index, old, b);
+                self.p_attach(index, a, b);
+            }
+            None => self.p_attach(index, a, b),
+        }
+    }
+
+    /// Links every pair of `pairs` in `rel`, in order: the same result as calling
+    /// [`link`](Self::link) for each, but all or nothing (on an error nothing is linked),
+    /// and cheaper in bulk: on a one-to-many whose links need no policy check (not an
+    /// acyclic or self-link-free hierarchy, no polymorphic parent end, no delete-orphan
+    /// rule) each parent's collection grows once, to its final size.
+    ///
+    /// O(pairs), plus O(parent slots) for the sizing pass of a one-to-many.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{DeleteRule, Schema, Store};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize)] struct User;
+    /// # #[derive(Serialize, Deserialize)] struct Post(u32);
+    /// let mut schema = Schema::new();
+    /// let users = schema.table::<User>("users");
+    /// let posts = schema.table::<Post>("posts");
+    /// let authorship = schema.one_to_many(users, "posts", posts, "author", DeleteRule::Cascade);
+    /// let mut store = Store::new(schema);
+    /// let u = store.insert_all([User, User]);
+    /// let p = store.insert_all((0..5).map(Post));
+    /// store.link_all(authorship, p.iter().enumerate().map(|(i, &p)| (u[i % 2], p)))?;
+    /// assert_eq!(store.child_count(authorship, u[0]), 3);
+    /// # Ok::<(), relgraph::LinkError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`link`](Self::link), for the first pair refused; then nothing is linked.
+    #[track_caller]
+    pub fn link_all<R: Linkable>(
+        &mut self,
+        rel: R,
+        pairs: impl IntoIterator<Item = (Key<R::A>, Key<R::B>)>,
+    ) -> Result<(), LinkError> {
+        let (index, def) = self.rel(rel);
+        let (ta, tb) = (def.a_table, def.b_table);
+        let plain = R::KIND == RelationKind::OneToMany && def.plain_links();
+        let (arena_a, arena_b) = (self.arena_at::<R::A>(ta), self.arena_at::<R::B>(tb));
+        let pairs: Vec<(RawKey, RawKey)> = pairs
+            .into_iter()
+            .map(|(a, b)| {
+                let (a, b) = (a.raw(), b.raw());
+                if !arena_a.contains(a) {
+                    return Err(StaleKey {
+                        key: self.any_key(ta, a),
+                    });
+                }
+                if !arena_b.contains(b) {
+                    return Err(StaleKey {
+                        key: self.any_key(tb, b),
+                    });
+                }
+                Ok((a, b))
+            })
+            .collect::<Result<_, _>>()?;
+        if plain {
+            if let RelationStore::OneToMany(r) = &mut self.relations[index as usize] {
+                r.reserve_links(&pairs);
+            }
+            for (a, b) in pairs {
+                self.link_plain(index, a, b);
+            }
+            self.settle();
+            return Ok(());
+        }
+        self.atomic(|s| {
+            for (a, b) in pairs {
+                s.link(rel, Key::from_raw(a), Key::from_raw(b))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Whether new links of relation `index` must pass [`check_new_link`]: a
+    /// self-referential relation that forbids self-links or cycles.
+    ///
+    /// [`check_new_link`]: Self::check_new_link
+    #[inline]
+    pub(crate) fn has_link_policy(&self, index: u32) -> bool {
+        let def = &self.schema.relations[index as usize];
+        def.self_referential() && (def.rules.forbid_self_links || def.rules.acyclic)
+    }
+
+    /// Rejects a new link that a policy forbids: self-links, cycles.
+    pub(crate) fn check_new_link(&self, index: u32, a: RawKey, b: RawKey) -> Result<(), LinkError> {
+        let def = &self.schema.relations[index as usize];
+        if !def.self_referential() {
+            return Ok(());
+        }
+        if def.rules.forbid_self_links && a == b {
+            return Err(LinkError::SelfLink {
+                relation: def.name,
+                key: a,
+            });
+        }
+        if def.rules.acyclic && self.reaches(index, b, a) {
+            return Err(LinkError::Cycle {
+                relation: def.name,
+                a,
+                b,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether `to` can be reached from `from` following A -> B links (`from` reaches
+    /// itself). On a one-to-many or one-to-one this walks up from `to`: O(depth).
+    pub(crate) fn reaches(&self, index: u32, from: RawKey, to: RawKey) -> bool {
+        match self.rel_store(index) {
+            RelationStore::OneToMany(r) => {
+                let mut at = Some(to);
+                while let Some(k) = at {
+                    if k == from {
+                        return true;
+                    }
+                    at = r.parent_of(k);
+                }
+                false
+            }
+            RelationStore::OneToOne(r) => {
+                let mut at = Some(to);
+                while let Some(k) = at {
+                    if k == from {
+                        return true;
+                    }
+                    at = r.partner(End::B, k);
+                }
+                false
+            }
+            RelationStore::ManyToMany(r) => {
+                let mut seen = KeySet::default();
+                let mut stack = vec![from];
+                while let Some(k) = stack.pop() {
+                    if k == to {
+                        return true;
+                    }
+                    if seen.insert(k) {
+                        stack.extend(r.entries(End::A, k).map(|(p, _)| p));
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    /// Links `a` and `b` in a one-to-many or one-to-one, unlinking what exclusivity
+    /// requires first, and deleting whatever that orphans under a delete-orphan rule.
+    pub(crate) fn link_exclusive(
+        &mut self,
+        index: u32,
+        a: RawKey,
+        b: RawKey,
+    ) -> Result<(), LinkError> {
+        // the previous parent (or partner) of `b`, in this relation or (for a polymorphic
+        // parent end) in another relation of the group; and `a`'s previous partner
+        let (old_a, old_b) = match self.rel_store(index) {
+            RelationStore::OneToMany(r) => (r.parent_of(b), None),
+            RelationStore::OneToOne(r) => (r.partner(End::B, b), r.partner(End::A, a)),
+            RelationStore::ManyToMany(_) => unreachable!("many-to-many links are not exclusive"),
+        };
+        let old_a = match old_a {
+            Some(old) => Some((index, old)),
+            None => self.parent_elsewhere(index, b),
+        };
+        let mut lost = [(index, End::A, a); 2];
+        let mut n = 0;
+        if let Some((rel, old)) = old_a {
+            lost[n] = (rel, End::A, old);
+            n += 1;
+        }
+        if let Some(old) = old_b {
+            lost[n] = (index, End::B, old);
+            n += 1;
+        }
+        self.change_with_orphans(index, &lost[..n], &[(End::A, a), (End::B, b)], |s| {
+            if let Some((rel, old)) = old_a {
+                s.p_unlink(rel, old, b);
+            }
+            if let Some(old) = old_b {
+                s.p_unlink(index, a, old);
+            }
+            s.p_attach(index, a, b);
+        })
+    }
+
+    /// The parent of `child` in another one-to-many of the polymorphic parent end that
+    /// relation `index` belongs to. O(relations in the group).
+    pub(crate) fn parent_elsewhere(&self, index: u32, child: RawKey) -> Option<(u32, RawKey)> {
+        let group = self.schema.relations[index as usize].group?;
+        self.schema.groups[group as usize]
+            .members
+            .iter()
+            .filter(|&&m| m != index)
+            .find_map(|&m| match self.rel_store(m) {
+                RelationStore::OneToMany(r) => r.parent_of(child).map(|p| (m, p)),
+                _ => None,
+            })
+    }
+
+    /// Runs `change` (primitives on relation `index`), then deletes the entities of
+    /// `lost` (each at its end) that the change left without links where the other end's
+    /// rule is delete-orphan. If such a delete is refused, or would delete one of `keep`
+    /// (the endpoints of the links the change makes or keeps), everything is rolled back.
+    pub(crate) fn change_with_orphans(
+        &mut self,
+        index: u32,
+        lost: &[(u32, End, RawKey)],
+        keep: &[(End, RawKey)],
+        change: impl FnOnce(&mut Store),
+    ) -> Result<(), LinkError> {
+        let orphan_rule = |s: &Store, rel: u32, end: End| {
+            s.schema.relations[rel as usize].rules.rule(end.other()) == DeleteRule::DeleteOrphan
+        };
+        if !lost
+            .iter()
+            .any(|&(rel, end, _)| orphan_rule(self, rel, end))
+        {
+            change(self);
+            self.settle();
+            return Ok(());
+        }
+        self.atomic(|s| {
+            change(s);
+            let mut roots = Vec::new();
+            let mut seen = PairSet::default();
+            for &(rel, end, key) in lost {
+                let table = s.schema.relations[rel as usize].table(end);
+                let orphan = orphan_rule(s, rel, end)
+                    && s.tables[table as usize].contains(key)
+                    && s.rel_store(rel).partner_count(end, key) == 0;
+                let root = (s.root_table(table), key);
+                if orphan && seen.insert(root) {
+                    roots.push(root);
+                }
+            }
+            let plan = s.plan_remove(&roots);
+            if let Some(e) = s.first_blocker(&plan) {
+                return Err(LinkError::OrphanDelete(e));
+            }
+            if !plan.order.is_empty() && !keep.is_empty() {
+                let def = &s.schema.relations[index as usize];
+                let planned: PairSet = plan.order.iter().copied().collect();
+                let hit = keep
+                    .iter()
+                    .map(|&(end, key)| (s.root_table(def.table(end)), key))
+                    .find(|k| planned.contains(k));
+                if let Some((table, key)) = hit {
+                    let key = s.entity_name(table, key);
+                    return Err(LinkError::DeletesEndpoint {
+                        relation: def.name,
+                        key,
+                    });
+                }
+            }
+            s.apply_plan(&plan);
+            Ok(())
+        })
+    }
+
+    /// Unlinks `a` and `b` in `rel`; `Ok(false)` if they were not linked. Under a
+    /// delete-orphan rule, the end left without links is deleted (with its cascades); if
+    /// that delete is refused, nothing changes. O(1) (amortised: a collection may be
+    /// compacted).
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::Stale`] if either key names no live entity; [`LinkError::OrphanDelete`] if
+    /// the orphan it leaves would be deleted and that delete is refused. Nothing changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{DeleteRule, Schema, Store};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct User { name: String }
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Post { title: String }
+    /// # let mut schema = Schema::new();
+    /// # let users = schema.table::<User>("users");
+    /// # let posts = schema.table::<Post>("posts");
+    /// # let authorship = schema.relate(users.many("posts"), posts.one("author"));
+    /// # let mut store = Store::new(schema);
+    /// let alice = store.insert(User { name: "Alice".into() });
+    /// let guide = store.insert_child(authorship, alice, Post { title: "Guide".into() })?;
+    /// assert!(store.unlink(authorship, alice, guide)?);
+    /// assert_eq!(store.parent(authorship, guide), None);
+    /// assert!(!store.unlink(authorship, alice, guide)?, "no longer linked");
+    /// assert!(store.contains(guide), "unlinking deletes nothing without delete-orphan");
+    /// # Ok::<(), relgraph::LinkError>(())
+    /// ```
+    #[track_caller]
+    pub fn unlink<R: Relation>(
+        &mut self,
+        rel: R,
+        a: Key<R::A>,
+        b: Key<R::B>,
+    ) -> Result<bool, LinkError> {
+        let (index, def) = self.rel(rel);
+        let (a, b) = self.ends_live::<R>(index, def, a, b)?;
+        let orphaning =
+            [def.rules.on_delete_a, def.rules.on_delete_b].contains(&DeleteRule::DeleteOrphan);
+        if !orphaning {
+            let unlinked = self.p_unlink(index, a, b);
+            self.settle();
+            return Ok(unlinked);
+        }
+        if !self.rel_store(index).linked(a, b) {
+            return Ok(false);
+        }
+        let lost = [(index, End::A, a), (index, End::B, b)];
+        self.change_with_orphans(index, &lost, &[], |s| {
+            s.p_unlink(index, a, b);
+        })?;
+        Ok(true)
+    }
+
+    /// Whether `a` and `b` are linked in `rel`. O(1).
+    #[track_caller]
+    pub fn linked<R: Relation>(&self, rel: R, a: Key<R::A>, b: Key<R::B>) -> bool {
+        let index = self.rel_index(rel);
+        self.rel_store(index).linked(a.raw(), b.raw())
+    }
+
+    /// The second-end entities linked to `a`, in link order: the children of a
+    /// one-to-many, the partner of a one-to-one, the targets of a many-to-many.
+    /// O(1) per step.
+    #[track_caller]
+    pub fn targets<R: Relation>(&self, rel: R, a: Key<R::A>) -> Linked<'_, R::B> {
+        let index = self.rel_index(rel);
+        Linked::new(self, self.rel_store(index), End::A, a.raw())
+    }
+
+    /// The first-end entities linked to `b`, in link order: the parent of a one-to-many
+    /// child, the partner of a one-to-one, the sources of a many-to-many. O(1) per step.
+    #[track_caller]
+    pub fn sources<R: Relation>(&self, rel: R, b: Key<R::B>) -> Linked<'_, R::A> {
+        let index = self.rel_index(rel);
+        Linked::new(self, self.rel_store(index), End::B, b.raw())
+    }
+
+    /// Number of second-end entities linked to `a`. O(1).
+    #[track_caller]
+    pub fn target_count<R: Relation>(&self, rel: R, a: Key<R::A>) -> usize {
+        let index = self.rel_index(rel);
+        self.rel_store(index).partner_count(End::A, a.raw())
+    }
+
+    /// Number of first-end entities linked to `b`. O(1).
+    #[track_caller]
+    pub fn source_count<R: Relation>(&self, rel: R, b: Key<R::B>) -> usize {
+        let index = self.rel_index(rel);
+        self.rel_store(index).partner_count(End::B, b.raw())
+    }
+
+    /// Number of links in `rel`. O(1).
+    #[track_caller]
+    pub fn link_count<R: Relation>(&self, rel: R) -> usize {
+        let index = self.rel_index(rel);
+        self.rel_store(index).link_count()
+    }
+}
+
+/// A validated replacement collection: its owner, its members in order, and the current
+/// members it drops.
+pub(crate) struct NewCollection {
+    pub(crate) owner: RawKey,
+    pub(crate) order: Vec<RawKey>,
+    pub(crate) dropped: Vec<RawKey>,
+}
+
+/// The endpoints of the links a replaced collection will hold: the owner (if it keeps any
+/// link) and every member.
+pub(crate) fn endpoints(owner: RawKey, members: &[RawKey]) -> Vec<(End, RawKey)> {
+    if members.is_empty() {
+        return Vec::new();
+    }
+    let mut v = vec![(End::A, owner)];
+    v.extend(members.iter().map(|&m| (End::B, m)));
+    v
+}
