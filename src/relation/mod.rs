@@ -1,6 +1,6 @@
 //! Relation storage: one module per relation kind, each the only code that touches its
 //! link maps. The stores work on untyped [`RawKey`]s, so cascades, rollback and the
-//! integrity check handle every relation alike; the typed API lives in `store.rs`.
+//! integrity check handle every relation alike; the typed API lives in `store/`.
 
 pub(crate) mod list;
 pub(crate) mod many_to_many;
