@@ -22,12 +22,13 @@ use crate::store::Store;
 /// `first` (entries without a value drop without a guard).
 #[inline]
 fn drop_quietly(undo: Undo, first: &mut Option<Panic>) {
-    let holds_value = matches!(
-        undo,
-        Undo::Restore { .. } | Undo::Replace { .. } | Undo::Payload { .. } | Undo::Relink { .. }
-    );
-    if holds_value {
-        drop_guarded(undo, first);
+    match undo {
+        // nothing to free: skip the drop glue
+        Undo::Remove { .. } | Undo::Unlink { .. } | Undo::Relink { payload: None, .. } => {
+            std::mem::forget(undo)
+        }
+        Undo::Order { .. } => drop(undo),
+        _ => drop_guarded(undo, first),
     }
 }
 
@@ -60,8 +61,9 @@ impl RedoSteps {
 /// The history of a store. The undo steps' entries stay where they were recorded, at the
 /// start of the store's log (`log[..Store::kept]`): closing a step is one push of its
 /// start. Steps past the limit are dropped logically at once (no longer undoable) and
-/// freed in batches, so that dropping costs O(1) amortised per step; at most `limit +
-/// slack` steps are held.
+/// freed in batches of `slack` steps, so that dropping costs O(1) amortised per entry
+/// (each entry is moved once more when an older batch is freed); at most `limit + slack`
+/// steps are held.
 pub(crate) struct History {
     limit: usize,
     /// Start in the log and label of every step held, oldest first.
@@ -75,7 +77,7 @@ pub(crate) struct History {
 
 impl History {
     fn slack(&self) -> usize {
-        (self.limit / 2).max(16)
+        self.limit.max(16)
     }
 
     /// Makes the log's entries from `start` on a step (or part of the open group's
@@ -108,6 +110,28 @@ impl History {
         first
     }
 
+    /// Makes the log's entries from `start` on a step, as [`close`](Self::close) does,
+    /// when that needs nothing but a push: no redo steps to drop and no group open.
+    /// Returns false (nothing done) otherwise. The caller frees dropped steps when
+    /// [`needs_free`](Self::needs_free) says so.
+    #[inline]
+    pub(crate) fn push_quick(&mut self, start: usize) -> bool {
+        if !self.redo.steps.is_empty() || self.group.is_some() {
+            return false;
+        }
+        self.steps.push((start, None));
+        if self.steps.len() - self.dropped > self.limit {
+            self.dropped = self.steps.len() - self.limit;
+        }
+        true
+    }
+
+    /// Whether enough dropped steps wait to be freed.
+    #[inline]
+    pub(crate) fn needs_free(&self) -> bool {
+        self.dropped > self.slack()
+    }
+
     /// Drops the steps past the limit; frees them when enough are waiting.
     #[inline]
     fn trim(&mut self, log: &mut Vec<Undo>) -> Option<Panic> {
@@ -122,7 +146,7 @@ impl History {
     }
 
     #[cold]
-    fn free_dropped(&mut self, log: &mut Vec<Undo>) -> Option<Panic> {
+    pub(crate) fn free_dropped(&mut self, log: &mut Vec<Undo>) -> Option<Panic> {
         let n = self.steps[self.dropped].0;
         let mut first = None;
         for undo in log.drain(..n) {
