@@ -577,7 +577,9 @@ pub(crate) fn derive(
                 if payload.is_some() {
                     after.insert(Place::Pair(*rel, *a, *b), After::Gone);
                 }
-                if *at {
+                // a one-to-one end has no order to report
+                let ordered = !matches!(store.relations[*rel as usize], RelationStore::OneToOne(_));
+                if *at && ordered {
                     dirty.push((*rel, End::A, *a));
                     if payload.is_some() {
                         dirty.push((*rel, End::B, *b));
@@ -984,6 +986,11 @@ impl Store {
                 order,
             } => {
                 let rel = self.check_relation(*relation)?;
+                if let RelationStore::OneToOne(_) = &self.relations[rel as usize] {
+                    return Err(bad(format!(
+                        "{relation:?} is one-to-one: its ends have no order"
+                    )));
+                }
                 let (_, key) = self.live_ref(*owner)?;
                 let mut now = self.relations[rel as usize].partners(*end, key);
                 let mut want = order.clone();

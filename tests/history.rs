@@ -363,3 +363,58 @@ fn a_long_session_keeps_exactly_the_newest_steps_undoable() {
     assert_eq!(s.undo_steps(), 0);
     check(&s);
 }
+
+#[test]
+fn a_redone_one_to_one_link_is_a_link_event_without_a_reorder() {
+    let (mut s, r) = world(Config::default());
+    let u = user(&mut s, "u");
+    let p = profile(&mut s, "bio");
+    let (mut replica, _) = world(Config::default());
+    user(&mut replica, "u");
+    profile(&mut replica, "bio");
+    s.enable_history(10);
+    s.enable_feed(10);
+    let mut c = s.feed_cursor();
+    s.link(r.profile, u, p).unwrap();
+    s.undo().unwrap();
+    s.redo().unwrap();
+    let batches = read(&s, &mut c);
+    let redo = &batches[2].changes;
+    assert_eq!(redo.len(), 1, "{redo:?}");
+    assert!(matches!(&redo[0], Change::Linked { a, b, .. }
+        if a.key == u.raw() && b.key == p.raw()));
+    for b in &batches {
+        replica.apply_changes(b).unwrap();
+    }
+    check(&replica);
+    assert_eq!(dump(&replica, &r), dump(&s, &r));
+}
+
+#[test]
+fn a_reorder_of_a_one_to_one_end_is_refused_as_a_mismatch() {
+    let (mut s, r) = world(Config::default());
+    let u = user(&mut s, "u");
+    let ps = posts(&mut s, "p", 2);
+    let pr = profile(&mut s, "bio");
+    s.link_all(r.posts, ps.iter().map(|&p| (u, p))).unwrap();
+    s.enable_feed(10);
+    let mut c = s.feed_cursor();
+    s.link(r.profile, u, pr).unwrap();
+    s.set_children(r.posts, u, &[ps[1], ps[0]]).unwrap();
+    let batches = read(&s, &mut c);
+    let Change::Linked { relation, .. } = batches[0].changes[0] else {
+        panic!("{:?}", batches[0].changes)
+    };
+    // the reorder of the user's posts, made to name the one-to-one relation
+    let mut bad = batches[1].clone();
+    let Change::Reordered { relation: rel, .. } = &mut bad.changes[0] else {
+        panic!("{:?}", bad.changes)
+    };
+    *rel = relation;
+    let before = dump(&s, &r);
+    let e = s.apply_changes(&bad).unwrap_err();
+    assert!(e.to_string().contains("its ends have no order"), "{e}");
+    assert!(e.to_string().contains("users.profile"), "{e}");
+    assert_eq!(dump(&s, &r), before, "nothing changed");
+    check(&s);
+}
