@@ -418,3 +418,23 @@ fn a_reorder_of_a_one_to_one_end_is_refused_as_a_mismatch() {
     assert_eq!(dump(&s, &r), before, "nothing changed");
     check(&s);
 }
+
+#[test]
+fn redo_after_the_limit_was_lowered_keeps_at_most_the_limit() {
+    let (mut s, _) = world(Config::default());
+    s.enable_history(10);
+    let us: Vec<Key<User>> = (0..3).map(|i| user(&mut s, &format!("u{i}"))).collect();
+    for _ in 0..3 {
+        s.undo().unwrap();
+    }
+    s.enable_history(2);
+    assert_eq!(s.redo_steps(), 3, "undone steps can still be redone");
+    while s.redo().is_ok() {}
+    assert_eq!(s.len::<User>(), 3);
+    assert_eq!(s.undo_steps(), 2, "the oldest step was dropped");
+    s.undo().unwrap();
+    s.undo().unwrap();
+    assert_eq!(s.undo(), Err(HistoryError::NothingToUndo));
+    assert!(s.contains(us[0]) && !s.contains(us[1]));
+    check(&s);
+}
