@@ -438,3 +438,45 @@ fn redo_after_the_limit_was_lowered_keeps_at_most_the_limit() {
     assert!(s.contains(us[0]) && !s.contains(us[1]));
     check(&s);
 }
+
+#[test]
+fn a_replica_lists_a_kinds_rows_in_the_order_an_undo_puts_them_back_in() {
+    let (mut s, w) = poly::world(poly::Config::default());
+    let es: Vec<Key<poly::Email>> = (0..3)
+        .map(|i| poly::email(&mut s, &w, i, &format!("e{i}")))
+        .collect();
+    let (schema, _) = poly::schema(poly::Config::default());
+    let mut replica = Store::from_snapshot(schema, &s.to_snapshot().unwrap()).unwrap();
+    s.enable_history(10);
+    s.enable_feed(10);
+    let mut c = s.feed_cursor();
+    // removing the first email moves the last into its place; undo puts both back
+    s.remove(es[0]).unwrap();
+    let n = w.email.upcast(es[1]);
+    s.change_kind(n, w.sms, poly::Sms { phone: "1".into() })
+        .unwrap();
+    s.undo().unwrap();
+    s.undo().unwrap();
+    let order: Vec<Key<poly::Email>> = s.keys::<poly::Email>().collect();
+    assert_eq!(order, es, "undo restores the kind's order");
+    let batches = read(&s, &mut c);
+    assert!(
+        batches[3].changes.iter().any(
+            |c| matches!(c, Change::KindRowsSwapped { kind, position: 0 } if kind.name() == "email")
+        ),
+        "{:?}",
+        batches[3].changes
+    );
+    for b in &batches {
+        replica.apply_changes(b).unwrap();
+        check(&replica);
+    }
+    assert_eq!(poly::dump(&replica, &w), poly::dump(&s, &w));
+    // the redo batches too
+    s.redo().unwrap();
+    s.redo().unwrap();
+    for b in read(&s, &mut c) {
+        replica.apply_changes(&b).unwrap();
+    }
+    assert_eq!(poly::dump(&replica, &w), poly::dump(&s, &w));
+}
