@@ -329,6 +329,9 @@ impl fmt::Display for Change {
             Change::PayloadChanged { relation, a, b, .. } => {
                 write!(f, "changed the payload of {a} -> {b} ({relation:?})")
             }
+            Change::KindRowsSwapped { kind, position } => {
+                write!(f, "swapped {kind:?} row {position} with the last one")
+            }
         }
     }
 }
