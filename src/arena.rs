@@ -419,8 +419,12 @@ pub(crate) trait ErasedArena: Any + Send + Sync {
     fn bury(&mut self, first: &mut Option<Panic>);
     /// Removes the value and returns it boxed, for a rollback log.
     fn remove_boxed(&mut self, key: RawKey) -> Option<Box<dyn Any + Send + Sync>>;
-    /// Puts a boxed value made by `remove_boxed` back under its key.
-    fn restore_boxed(&mut self, key: RawKey, value: Box<dyn Any + Send + Sync>);
+    /// Puts a boxed value made by `remove_boxed` back under its key. For a kind row put
+    /// back before the end of its kind's order (inserted last, then swapped with the row
+    /// that took its place), returns that position.
+    fn restore_boxed(&mut self, key: RawKey, value: Box<dyn Any + Send + Sync>) -> Option<u32>;
+    /// For a kind: swaps its row at `pos` with its last row (its own inverse).
+    fn swap_last(&mut self, pos: usize);
     /// Swaps the value under `key` with a boxed one, returning the old value boxed.
     fn replace_boxed(
         &mut self,
@@ -507,20 +511,27 @@ impl<T: Entity> ErasedArena for Column<T> {
                 .map(|(pos, value)| Box::new(RemovedKindRow { pos, value }) as _),
         }
     }
-    fn restore_boxed(&mut self, key: RawKey, value: Box<dyn Any + Send + Sync>) {
+    fn restore_boxed(&mut self, key: RawKey, value: Box<dyn Any + Send + Sync>) -> Option<u32> {
         match self {
             Column::Slots(a) => {
                 let value = value
                     .downcast::<T>()
                     .expect("restored value has the table's type");
                 a.insert_at(key, *value);
+                None
             }
             Column::Kind(k) => {
                 let row = value
                     .downcast::<RemovedKindRow<T>>()
                     .expect("restored value has the table's type");
-                k.restore(key, row.pos, row.value);
+                k.restore(key, row.pos, row.value).map(|pos| pos as u32)
             }
+        }
+    }
+    fn swap_last(&mut self, pos: usize) {
+        match self {
+            Column::Slots(_) => unreachable!("the rows of a plain table have no order to swap"),
+            Column::Kind(k) => k.swap_last(pos),
         }
     }
     fn replace_boxed(
@@ -713,13 +724,23 @@ impl<T> KindArena<T> {
 
     /// Undoes [`remove_at`](Self::remove_at) (the rows being as it left them): the row
     /// goes back to position `pos` and the row moved into that hole goes back to the end,
-    /// so that a rollback restores the kind's iteration order exactly.
-    fn restore(&mut self, key: RawKey, pos: usize, value: T) {
+    /// so that a rollback restores the kind's iteration order exactly. Returns `pos` if
+    /// the row did not go back last.
+    fn restore(&mut self, key: RawKey, pos: usize, value: T) -> Option<usize> {
         self.insert_at(key, value);
+        let last = self.dense.len() - 1;
+        (pos < last).then(|| {
+            self.swap_last(pos);
+            pos
+        })
+    }
+
+    /// Swaps the row at `pos` with the last row.
+    fn swap_last(&mut self, pos: usize) {
         let last = self.dense.len() - 1;
         if pos < last {
             self.dense.swap(pos, last);
-            self.sparse[key.idx()] = pos as u32;
+            self.sparse[self.dense[pos].0.idx()] = pos as u32;
             self.sparse[self.dense[last].0.idx()] = last as u32;
         }
     }

@@ -233,6 +233,15 @@ pub enum Change {
         /// The partners' keys, in order.
         order: Vec<RawKey>,
     },
+    /// The order a kind's rows are listed in changed: its row at `position` and its last
+    /// row swapped places. An undo or redo puts a removed kind row back in its old place
+    /// this way, right after inserting it (last).
+    KindRowsSwapped {
+        /// The kind's table.
+        kind: TableRef,
+        /// The position (from 0) of the row that swapped with the last one.
+        position: u32,
+    },
     /// The payload of a many-to-many link changed.
     PayloadChanged {
         /// The relation.
@@ -266,6 +275,7 @@ impl Change {
                 child, from, to, ..
             } => [child, from, to].iter().any(|e| e.table.index == index),
             Change::Reordered { owner, .. } => owner.table.index == index,
+            Change::KindRowsSwapped { kind, .. } => kind.index == index,
         }
     }
 
@@ -318,6 +328,9 @@ impl fmt::Display for Change {
             ),
             Change::PayloadChanged { relation, a, b, .. } => {
                 write!(f, "changed the payload of {a} -> {b} ({relation:?})")
+            }
+            Change::KindRowsSwapped { kind, position } => {
+                write!(f, "swapped {kind:?} row {position} with the last one")
             }
         }
     }
@@ -577,7 +590,9 @@ pub(crate) fn derive(
                 if payload.is_some() {
                     after.insert(Place::Pair(*rel, *a, *b), After::Gone);
                 }
-                if *at {
+                // a one-to-one end has no order to report
+                let ordered = !matches!(store.relations[*rel as usize], RelationStore::OneToOne(_));
+                if *at && ordered {
                     dirty.push((*rel, End::A, *a));
                     if payload.is_some() {
                         dirty.push((*rel, End::B, *b));
@@ -625,6 +640,10 @@ pub(crate) fn derive(
                     payload,
                 });
             }
+            Undo::Swap { table: t, pos } => out.push(Change::KindRowsSwapped {
+                kind: table(*t),
+                position: *pos,
+            }),
             Undo::Order {
                 rel,
                 end,
@@ -984,6 +1003,11 @@ impl Store {
                 order,
             } => {
                 let rel = self.check_relation(*relation)?;
+                if let RelationStore::OneToOne(_) = &self.relations[rel as usize] {
+                    return Err(bad(format!(
+                        "{relation:?} is one-to-one: its ends have no order"
+                    )));
+                }
                 let (_, key) = self.live_ref(*owner)?;
                 let mut now = self.relations[rel as usize].partners(*end, key);
                 let mut want = order.clone();
@@ -995,6 +1019,17 @@ impl Store {
                     )));
                 }
                 self.p_reorder(rel, *end, key, order);
+            }
+            Change::KindRowsSwapped { kind, position } => {
+                let t = self.check_table(*kind)?;
+                if self.schema.tables[t as usize].base.is_none()
+                    || *position as usize >= self.tables[t as usize].len()
+                {
+                    return Err(bad(format!(
+                        "{kind:?} has no kind row at {position} to swap with its last"
+                    )));
+                }
+                self.p_swap(t, *position);
             }
             Change::PayloadChanged {
                 relation,

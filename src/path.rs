@@ -58,6 +58,10 @@ pub(crate) enum Undo {
         pos_b: u32,
         payload: Option<Boxed>,
     },
+    /// Undoes a swap of a kind's row at `pos` with its last row (a swap is its own
+    /// inverse): the second half of putting a removed kind row back in its old place
+    /// when an undo or redo is recorded (inserted last, then swapped).
+    Swap { table: u32, pos: u32 },
     /// Undoes a payload change.
     Payload {
         rel: u32,
@@ -191,6 +195,13 @@ impl Store {
         } else {
             self.graves.boxed(old);
         }
+    }
+
+    /// Swaps a kind's row at `pos` with its last row (a replica putting a row back in
+    /// its old place, as the undo or redo it follows did).
+    pub(crate) fn p_swap(&mut self, table: u32, pos: u32) {
+        self.tables[table as usize].swap_last(pos as usize);
+        self.record(|| Undo::Swap { table, pos });
     }
 
     /// Logs the insert of a row put in place by other means (a replica's decoded row).
@@ -681,9 +692,18 @@ impl Store {
                 self.forget_lists(table, key);
             }
             Undo::Restore { table, key, value } => {
-                self.tables[table as usize].restore_boxed(key, value);
+                let placed = self.tables[table as usize].restore_boxed(key, value);
                 if record {
                     self.log.push(Undo::Remove { table, key });
+                    if let Some(pos) = placed {
+                        self.log.push(Undo::Swap { table, pos });
+                    }
+                }
+            }
+            Undo::Swap { table, pos } => {
+                self.tables[table as usize].swap_last(pos as usize);
+                if record {
+                    self.log.push(Undo::Swap { table, pos });
                 }
             }
             Undo::Replace { table, key, value } => {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::snapshot::SnapshotError;
-use crate::Store;
+use crate::{HistoryError, Step, Store};
 
 static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
 
@@ -30,6 +30,8 @@ thread_local! {
 ///   is as it was before the transaction, and usable.
 /// - [`save`](Self::save) encodes the snapshot under a read lock (other readers go on;
 ///   writers wait only for the encoding) and writes the file with no lock held.
+/// - [`undo`](Self::undo) and [`redo`](Self::redo) take a history step back or forward
+///   under the write lock (outside a transaction, as [`Store::undo`] requires).
 ///
 /// The lock is only ever held for the duration of a closure, so a guard cannot be kept by
 /// mistake. Calling `read`, `write` or `save` on the same store from inside one of its
@@ -140,6 +142,40 @@ impl SharedStore {
         let _held = Held::enter(self.id, "write");
         let mut guard = self.inner.write();
         guard.transaction(f)
+    }
+
+    /// Takes back the newest history step under the write lock (see [`Store::undo`]):
+    /// readers see the store before or after it, never halfway. O(the step's changes).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::undo`]: history off, a group open, nothing to undo.
+    ///
+    /// # Panics
+    ///
+    /// If called from inside a closure of this store's `read` or `write`.
+    #[track_caller]
+    pub fn undo(&self) -> Result<Step, HistoryError> {
+        let _held = Held::enter(self.id, "undo");
+        self.inner.write().undo()
+    }
+
+    /// Brings back the newest undone history step under the write lock (see
+    /// [`Store::redo`]). O(the step's changes).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::redo`]: history off, a group open, nothing to redo.
+    ///
+    /// # Panics
+    ///
+    /// If called from inside a closure of this store's `read` or `write`; as
+    /// [`Store::redo`] if the `Drop` of a value of a dropped step panics (the lock is
+    /// released, the redo complete).
+    #[track_caller]
+    pub fn redo(&self) -> Result<Step, HistoryError> {
+        let _held = Held::enter(self.id, "redo");
+        self.inner.write().redo()
     }
 
     /// Saves the store to `path` atomically (as [`Store::save`]): the snapshot is encoded

@@ -363,3 +363,120 @@ fn a_long_session_keeps_exactly_the_newest_steps_undoable() {
     assert_eq!(s.undo_steps(), 0);
     check(&s);
 }
+
+#[test]
+fn a_redone_one_to_one_link_is_a_link_event_without_a_reorder() {
+    let (mut s, r) = world(Config::default());
+    let u = user(&mut s, "u");
+    let p = profile(&mut s, "bio");
+    let (mut replica, _) = world(Config::default());
+    user(&mut replica, "u");
+    profile(&mut replica, "bio");
+    s.enable_history(10);
+    s.enable_feed(10);
+    let mut c = s.feed_cursor();
+    s.link(r.profile, u, p).unwrap();
+    s.undo().unwrap();
+    s.redo().unwrap();
+    let batches = read(&s, &mut c);
+    let redo = &batches[2].changes;
+    assert_eq!(redo.len(), 1, "{redo:?}");
+    assert!(matches!(&redo[0], Change::Linked { a, b, .. }
+        if a.key == u.raw() && b.key == p.raw()));
+    for b in &batches {
+        replica.apply_changes(b).unwrap();
+    }
+    check(&replica);
+    assert_eq!(dump(&replica, &r), dump(&s, &r));
+}
+
+#[test]
+fn a_reorder_of_a_one_to_one_end_is_refused_as_a_mismatch() {
+    let (mut s, r) = world(Config::default());
+    let u = user(&mut s, "u");
+    let ps = posts(&mut s, "p", 2);
+    let pr = profile(&mut s, "bio");
+    s.link_all(r.posts, ps.iter().map(|&p| (u, p))).unwrap();
+    s.enable_feed(10);
+    let mut c = s.feed_cursor();
+    s.link(r.profile, u, pr).unwrap();
+    s.set_children(r.posts, u, &[ps[1], ps[0]]).unwrap();
+    let batches = read(&s, &mut c);
+    let Change::Linked { relation, .. } = batches[0].changes[0] else {
+        panic!("{:?}", batches[0].changes)
+    };
+    // the reorder of the user's posts, made to name the one-to-one relation
+    let mut bad = batches[1].clone();
+    let Change::Reordered { relation: rel, .. } = &mut bad.changes[0] else {
+        panic!("{:?}", bad.changes)
+    };
+    *rel = relation;
+    let before = dump(&s, &r);
+    let e = s.apply_changes(&bad).unwrap_err();
+    assert!(e.to_string().contains("its ends have no order"), "{e}");
+    assert!(e.to_string().contains("users.profile"), "{e}");
+    assert_eq!(dump(&s, &r), before, "nothing changed");
+    check(&s);
+}
+
+#[test]
+fn redo_after_the_limit_was_lowered_keeps_at_most_the_limit() {
+    let (mut s, _) = world(Config::default());
+    s.enable_history(10);
+    let us: Vec<Key<User>> = (0..3).map(|i| user(&mut s, &format!("u{i}"))).collect();
+    for _ in 0..3 {
+        s.undo().unwrap();
+    }
+    s.enable_history(2);
+    assert_eq!(s.redo_steps(), 3, "undone steps can still be redone");
+    while s.redo().is_ok() {}
+    assert_eq!(s.len::<User>(), 3);
+    assert_eq!(s.undo_steps(), 2, "the oldest step was dropped");
+    s.undo().unwrap();
+    s.undo().unwrap();
+    assert_eq!(s.undo(), Err(HistoryError::NothingToUndo));
+    assert!(s.contains(us[0]) && !s.contains(us[1]));
+    check(&s);
+}
+
+#[test]
+fn a_replica_lists_a_kinds_rows_in_the_order_an_undo_puts_them_back_in() {
+    let (mut s, w) = poly::world(poly::Config::default());
+    let es: Vec<Key<poly::Email>> = (0..3)
+        .map(|i| poly::email(&mut s, &w, i, &format!("e{i}")))
+        .collect();
+    let (schema, _) = poly::schema(poly::Config::default());
+    let mut replica = Store::from_snapshot(schema, &s.to_snapshot().unwrap()).unwrap();
+    s.enable_history(10);
+    s.enable_feed(10);
+    let mut c = s.feed_cursor();
+    // removing the first email moves the last into its place; undo puts both back
+    s.remove(es[0]).unwrap();
+    let n = w.email.upcast(es[1]);
+    s.change_kind(n, w.sms, poly::Sms { phone: "1".into() })
+        .unwrap();
+    s.undo().unwrap();
+    s.undo().unwrap();
+    let order: Vec<Key<poly::Email>> = s.keys::<poly::Email>().collect();
+    assert_eq!(order, es, "undo restores the kind's order");
+    let batches = read(&s, &mut c);
+    assert!(
+        batches[3].changes.iter().any(
+            |c| matches!(c, Change::KindRowsSwapped { kind, position: 0 } if kind.name() == "email")
+        ),
+        "{:?}",
+        batches[3].changes
+    );
+    for b in &batches {
+        replica.apply_changes(b).unwrap();
+        check(&replica);
+    }
+    assert_eq!(poly::dump(&replica, &w), poly::dump(&s, &w));
+    // the redo batches too
+    s.redo().unwrap();
+    s.redo().unwrap();
+    for b in read(&s, &mut c) {
+        replica.apply_changes(&b).unwrap();
+    }
+    assert_eq!(poly::dump(&replica, &w), poly::dump(&s, &w));
+}

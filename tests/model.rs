@@ -20,6 +20,22 @@
 //! must re-save to the same bytes); the model is unchanged, so the full comparison after
 //! it checks the load.
 //!
+//! History and the change feed. Most runs switch history on (a limit of 64 steps, or of 1
+//! to 3 so that the oldest steps drop) and the feed. The model keeps its own undo and redo
+//! stacks of model states (`reference::History`): a call or committed transaction that
+//! changes anything is a step (labelled when run by `Store::step`), a rolled-back one is
+//! none, new work drops the redo steps; undo and redo restore a saved state, so the
+//! comparison checks that restored entities have their old keys, and `Keys::push` that no
+//! key of a dropped redo step is issued again. Groups (`begin_group` .. `end_group`) make
+//! one step of their parts; undo is refused inside a transaction or group. A load starts
+//! without history (switched on again in most cases). Beyond the model, the harness keeps
+//! a dump of everything the store shows (keys, versions, every order, kinds' row order
+//! included) before each step and after each undone one: an undo or redo must bring back
+//! exactly that dump. A replica, loaded from the same snapshot as the store and changed
+//! only by the batches read from the store's feed (`apply_changes`), must equal the store
+//! after every step; the batches' origins and labels are checked against the model. At the
+//! end of a run every step is undone, then redone, each checked, and the history dropped.
+//!
 //! User code panics on demand. A payload's `Default` that panics after a few calls (in a
 //! many-to-many link, `link_all` or `set_targets`) and an `insert_all` input that panics
 //! midway: the model predicts whether the fault is reached, and then expects the call to
@@ -31,8 +47,8 @@
 //! values alive are exactly those the store holds (none leaked, none dropped twice), and
 //! no transaction is open.
 //!
-//! 512 cases of up to 50 steps by default; `PROPTEST_CASES=10000 cargo test --test model`
-//! runs a long campaign.
+//! 512 cases of up to 50 steps by default; `PROPTEST_CASES=10000 cargo test --release
+//! --test model` runs a long campaign (about 30 s).
 
 #[path = "model/reference.rs"]
 mod reference;
@@ -48,14 +64,15 @@ use proptest::strategy::Union;
 use proptest::test_runner::{Config, FileFailurePersistence};
 use proptest_state_machine::{prop_state_machine, ReferenceStateMachine, StateMachineTest};
 use relgraph::{
-    AnyKey, DeleteRule, Entity, Key, KindError, LinkError, ManyToMany, OneToMany, OneToOne,
-    PolyParent, RawKey, RelationName, RemoveError, Rules, Schema, Store,
+    AnyKey, ChangeBatch, DeleteRule, Entity, FeedCursor, HistoryError, Key, KindError, LinkError,
+    ManyToMany, OneToMany, OneToOne, Origin, PolyParent, RawKey, Relation, RelationName,
+    RemoveError, Rules, Schema, Store,
 };
 use serde::{Deserialize, Serialize};
 
 use reference::{
-    Fault, Id, Kind, Model, Named, Op, Outcome, Rule, Step, Tb, AUTHORSHIP, BADGE, FOLLOWS, KINDS,
-    ON_PHOTOS, ON_POSTS, OWNS, PINS, ROOTS, SPECS, TABLES, TAGGING, THUMB, TREE,
+    End, Fault, History, Id, Kind, Model, Named, Op, Outcome, Rule, Step, Tb, AUTHORSHIP, BADGE,
+    FOLLOWS, KINDS, ON_PHOTOS, ON_POSTS, OWNS, PINS, ROOTS, SPECS, TABLES, TAGGING, THUMB, TREE,
 };
 
 // ----- user code that panics on demand ------------------------------------------------
@@ -548,6 +565,136 @@ struct Sut {
     store: Store,
     h: Handles,
     keys: Keys,
+    /// With the feed on: a store changed only by the batches read from the store's feed.
+    replica: Option<Replica>,
+    /// The store as it was before each step of its history (where an undo of the step
+    /// must bring it back), by the model's step number.
+    before: HashMap<u64, Dump>,
+    /// The store as it was after each undone step (where a redo must bring it back).
+    after: HashMap<u64, Dump>,
+}
+
+/// A replica and the cursor it reads the store's feed with.
+struct Replica {
+    store: Store,
+    cursor: FeedCursor,
+    /// The number the next batch must have.
+    seq: u64,
+}
+
+/// The feed keeps this many batches (a transition makes far fewer).
+const FEED_CAPACITY: usize = 1024;
+
+/// A replica of `store` made from its snapshot `bytes`, reading the store's feed from now
+/// on.
+fn replica_from(store: &Store, bytes: &[u8]) -> Replica {
+    let replica = match Store::from_snapshot(store.schema().clone(), bytes) {
+        Ok(replica) => replica,
+        Err(e) => panic!("a saved snapshot does not load: {e}"),
+    };
+    let cursor = store.feed_cursor();
+    Replica {
+        store: replica,
+        seq: cursor.position(),
+        cursor,
+    }
+}
+
+impl Sut {
+    fn dump(&self) -> Dump {
+        dump(&self.store, &self.h, &self.keys)
+    }
+
+    /// Reads the batches the last transition left in the feed, checks them against the
+    /// model's (what made each, its label) and applies them to the replica.
+    fn feed_replica(&mut self, want: &[(Origin, Option<&'static str>)]) {
+        let Some(rep) = &mut self.replica else {
+            return;
+        };
+        let batches: Vec<ChangeBatch> = match self.store.read_feed(&mut rep.cursor) {
+            Ok(views) => views.iter().map(|v| v.batch().clone()).collect(),
+            Err(e) => panic!("the feed cannot be read: {e}"),
+        };
+        let got: Vec<(Origin, Option<&str>)> = batches
+            .iter()
+            .map(|b| (b.origin, b.label.as_deref()))
+            .collect();
+        assert_eq!(got, want, "the batches of the feed (origin, label)");
+        for batch in &batches {
+            assert_eq!(batch.seq, rep.seq, "batches are numbered in order");
+            rep.seq += 1;
+            if let Err(e) = rep.store.apply_changes(batch) {
+                panic!("a batch does not apply to the replica: {e}\n{batch:#?}");
+            }
+        }
+    }
+}
+
+/// Everything a store of the model's schema shows, by key: each table's and kind's length
+/// and rows in iteration order, every non-empty collection of every id ever issued at each
+/// end of every relation in order, and the payload values of `tagging`. Two stores with
+/// equal dumps are equal to every reading call, keys, versions and orders included.
+#[derive(Clone, Debug, PartialEq)]
+struct Dump {
+    rows: Vec<(Tb, usize, Rows)>,
+    lists: Vec<(usize, End, Id, Vec<RawKey>)>,
+    payloads: Vec<(Id, Rows)>,
+}
+
+/// Keys with values, in order.
+type Rows = Vec<(RawKey, u32)>;
+
+/// The ids issued in `table`'s key space (a kind's: its base's).
+fn issued(keys: &Keys, table: Tb) -> impl Iterator<Item = Id> + '_ {
+    (0..keys.raw.len()).filter(move |&i| keys.table[i].base() == table.base())
+}
+
+fn dump(store: &Store, h: &Handles, keys: &Keys) -> Dump {
+    let mut rows = Vec::new();
+    for t in ROOTS.into_iter().chain(KINDS) {
+        for_table!(t, |T| {
+            let listed = store.iter::<T>().map(|(k, v)| (k.raw(), v.get())).collect();
+            rows.push((t, store.len::<T>(), listed));
+        });
+    }
+    let mut lists = Vec::new();
+    for r in 0..SPECS.len() {
+        for_rel!(h, r, |rel| dump_lists(store, keys, r, rel, &mut lists));
+    }
+    let payloads = issued(keys, Tb::Post)
+        .map(|p| {
+            let with = store.targets_with(h.tagging, keys.key(p));
+            (p, with.map(|(t, w)| (t.raw(), w.value)).collect::<Vec<_>>())
+        })
+        .filter(|(_, l)| !l.is_empty())
+        .collect();
+    Dump {
+        rows,
+        lists,
+        payloads,
+    }
+}
+
+fn dump_lists<R: Relation>(
+    store: &Store,
+    keys: &Keys,
+    r: usize,
+    rel: R,
+    out: &mut Vec<(usize, End, Id, Vec<RawKey>)>,
+) {
+    let spec = &SPECS[r];
+    for a in issued(keys, spec.a) {
+        let l: Vec<RawKey> = store.targets(rel, keys.key(a)).map(|k| k.raw()).collect();
+        if !l.is_empty() {
+            out.push((r, End::A, a, l));
+        }
+    }
+    for b in issued(keys, spec.b) {
+        let l: Vec<RawKey> = store.sources(rel, keys.key(b)).map(|k| k.raw()).collect();
+        if !l.is_empty() {
+            out.push((r, End::B, b, l));
+        }
+    }
 }
 
 /// What a call returned, translated into model ids (with the names reports give).
@@ -820,6 +967,41 @@ fn insert_all(s: &mut Store, keys: &mut Keys, table: Tb, values: &[u32], fail_at
     Got::Done
 }
 
+/// Maps the ids the model issued to the keys an insert made when it panicked from a `Drop`
+/// after its change was complete (dropping history steps when the call ended), so that
+/// the keys it would have returned are lost: each id gets the first new live key of its
+/// table with its values (new rows with equal values and no links are interchangeable).
+fn adopt_keys(store: &Store, keys: &mut Keys, m: &Model) {
+    for id in keys.raw.len()..m.table_of.len() {
+        let table = m.table_of[id];
+        let value = m.values.get(&id).copied();
+        let kind = m.kinds.get(&id).copied();
+        let new: Vec<(RawKey, u32)> = for_table!(table, |T| store
+            .iter::<T>()
+            .map(|(k, v)| (k.raw(), v.get()))
+            .filter(|&(k, _)| !keys.id_of.contains_key(&(table, k)))
+            .collect());
+        let found = new.into_iter().find(|&(k, v)| {
+            let kind_fits = kind.is_none_or(|(kind, kv)| {
+                for_kind!(sut_kinds(), kind, |K, _k| store
+                    .get(Key::<K>::from_raw(k))
+                    .map(Value::get)
+                    == Some(kv))
+            });
+            Some(v) == value && kind_fits
+        });
+        match found {
+            Some((raw, _)) => keys.push(table, raw),
+            None => panic!("the store has no new row for #{id} ({table:?})"),
+        }
+    }
+}
+
+/// The kind handles (the same in every schema built by `schema()`).
+fn sut_kinds() -> Handles {
+    schema().1
+}
+
 // ----- comparison ---------------------------------------------------------------------
 
 fn compare_table<T: Value>(sut: &Sut, m: &Model, table: Tb) {
@@ -1074,13 +1256,10 @@ fn serials<T: Value>(store: &Store, out: &mut Vec<u64>) {
     out.extend(store.iter::<T>().map(|(_, v)| v.serial()));
 }
 
-/// The tracked values alive are exactly the rows and payloads the store holds: every value
-/// the store removed was dropped, and none twice.
-fn compare_lives(sut: &Sut) {
-    let (store, h) = (&sut.store, &sut.h);
-    let mut held = Vec::new();
+/// The serials of every row and payload of `store`.
+fn held(store: &Store, h: &Handles, held: &mut Vec<u64>) {
     for t in ROOTS.into_iter().chain(KINDS) {
-        for_table!(t, |T| serials::<T>(store, &mut held));
+        for_table!(t, |T| serials::<T>(store, held));
     }
     for (p, _) in store.iter::<Post>() {
         held.extend(store.targets_with(h.tagging, p).map(|(_, w)| w.life.0));
@@ -1088,13 +1267,27 @@ fn compare_lives(sut: &Sut) {
     for (n, _) in store.iter::<Node>() {
         held.extend(store.targets_with(h.follows, n).map(|(_, w)| w.life.0));
     }
+}
+
+/// The tracked values alive are exactly the rows and payloads the store and its replica
+/// hold: every value the store removed was dropped, and none twice. While the store's
+/// history has steps, it holds values too (removed rows, old values): then every value
+/// the stores hold is alive, and the exact count waits until the history is dropped
+/// (`ClearHistory`, a load, the end of the run).
+fn compare_lives(sut: &Sut) {
+    let mut held = Vec::new();
+    self::held(&sut.store, &sut.h, &mut held);
+    if let Some(rep) = &sut.replica {
+        self::held(&rep.store, &sut.h, &mut held);
+    }
+    let exact = sut.store.undo_steps() + sut.store.redo_steps() == 0;
     // (serials are unique: a value made twice has two)
     assert_eq!(DOUBLE_DROPS.with(Cell::get), 0, "a value was dropped twice");
     LIVE.with(|live| {
         let live = live.borrow();
         let gone: Vec<&u64> = held.iter().filter(|s| !live.contains(s)).collect();
         assert!(gone.is_empty(), "values held but dropped: {gone:?}");
-        if live.len() != held.len() {
+        if exact && live.len() != held.len() {
             let held: HashSet<u64> = held.into_iter().collect();
             let mut leaked: Vec<&u64> = live.difference(&held).collect();
             leaked.sort();
@@ -1111,16 +1304,52 @@ enum Transition {
     /// The op with the panicking `Drop`s armed.
     Bombs(Op),
     /// With `bombs`, the panicking `Drop`s are armed for the whole transaction: its calls,
-    /// nested rollbacks, its commit or rollback.
+    /// nested rollbacks, its commit or rollback. With a label, run by `Store::step`.
     Transaction {
         steps: Vec<Step>,
         end: TxnEnd,
         bombs: bool,
+        label: Option<&'static str>,
     },
     /// The store is saved with `to_snapshot` and replaced by the store loaded from the
-    /// bytes; the model does not change, so the comparison after it checks the load.
-    SaveLoad,
+    /// bytes; the model does not change, so the comparison after it checks the load. The
+    /// loaded store has no history: it is switched on again (in a run with history) if
+    /// `history`, and the feed always (in a run with a feed), with a new replica loaded
+    /// from the same bytes.
+    SaveLoad {
+        history: bool,
+    },
+    Undo,
+    Redo,
+    /// `begin_group(label)`, the parts (after the first, an undo must be refused), then
+    /// `end_group()`: every part that changes something is part of one step.
+    Group {
+        label: &'static str,
+        parts: Vec<Part>,
+    },
+    /// `disable_history()` (with the panicking `Drop`s armed if `bombs`: it drops every
+    /// step), then `enable_history` again if it was on.
+    ClearHistory {
+        bombs: bool,
+    },
+    /// `enable_history(limit)`: switches history on, or changes its limit (dropping the
+    /// oldest steps past it).
+    Limit(usize),
 }
+
+/// A part of a group: a call, or a transaction (with a label, run by `Store::step`).
+#[derive(Clone, Debug)]
+enum Part {
+    Op(Op),
+    Transaction {
+        steps: Vec<Step>,
+        end: TxnEnd,
+        label: Option<&'static str>,
+    },
+}
+
+/// The labels steps are given.
+const LABELS: [&str; 3] = ["Edit", "Delete 3 users", "Move"];
 
 /// How a transaction's closure ends: `Ok`, `Err`, or a panic (which must roll back too).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1134,6 +1363,172 @@ enum TxnEnd {
 struct Abandon;
 
 struct ModelMachine;
+
+/// How a run uses history and the feed.
+#[derive(Clone, Copy, Debug)]
+struct Setup {
+    /// The limit history is switched on with, from the start and after a load (`None`: no
+    /// history unless a `Limit` transition switches it on).
+    history: Option<usize>,
+    /// Whether the feed is on, with a replica kept in step by it.
+    feed: bool,
+}
+
+/// What a history call of the store must answer.
+#[derive(Clone, Debug, PartialEq)]
+enum Answer {
+    /// `begin_group`.
+    Began(Result<(), HistoryError>),
+    /// `undo`: the step's model number and its label.
+    Undone(Result<(u64, Option<&'static str>), HistoryError>),
+    /// `redo`.
+    Redone(Result<(u64, Option<&'static str>), HistoryError>),
+    /// `end_group`: whether the group made a step.
+    Ended(bool),
+}
+
+/// What a history call of the store answered.
+#[derive(Debug)]
+enum Answered {
+    Began(Result<(), HistoryError>),
+    Undone(Result<relgraph::Step, HistoryError>),
+    Redone(Result<relgraph::Step, HistoryError>),
+    Ended(bool),
+}
+
+fn answer_agrees(want: &Answer, got: &Answered) -> bool {
+    let step =
+        |w: &Result<(u64, Option<&str>), HistoryError>, g: &Result<relgraph::Step, _>| match (w, g)
+        {
+            (Ok((_, label)), Ok(step)) => step.label.as_deref() == *label && step.changes > 0,
+            (Err(a), Err(b)) => a == b,
+            _ => false,
+        };
+    match (want, got) {
+        (Answer::Began(a), Answered::Began(b)) => a == b,
+        (Answer::Undone(w), Answered::Undone(g)) | (Answer::Redone(w), Answered::Redone(g)) => {
+            step(w, g)
+        }
+        (Answer::Ended(a), Answered::Ended(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// The reference state: the model, its history while the store's is on, and what the last
+/// transition's history calls and feed batches must be.
+#[derive(Clone)]
+struct World {
+    m: Model,
+    setup: Setup,
+    history: Option<History>,
+    /// The number of the newest step made.
+    steps_made: u64,
+    answers: Vec<Answer>,
+    /// Per batch of the feed: what made it, its label.
+    batches: Vec<(Origin, Option<&'static str>)>,
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "World {{ setup: {:?}, ", self.setup)?;
+        if let Some(h) = &self.history {
+            let labels = |s: &[reference::Saved]| -> Vec<(u64, Option<&str>)> {
+                s.iter().map(|x| (x.serial, x.label)).collect()
+            };
+            write!(
+                f,
+                "history: undo {:?} redo {:?}, ",
+                labels(&h.undo),
+                labels(&h.redo)
+            )?;
+        }
+        write!(f, "{:?} }}", self.m)
+    }
+}
+
+impl World {
+    fn new(m: Model, setup: Setup) -> World {
+        World {
+            m,
+            setup,
+            history: setup.history.map(History::new),
+            steps_made: 0,
+            answers: Vec::new(),
+            batches: Vec::new(),
+        }
+    }
+
+    /// A call or top-level transaction ended; if it `logged` a change, that is a batch
+    /// and a step from `before`.
+    fn committed(&mut self, before: &Model, logged: bool, label: Option<&'static str>) {
+        if !logged {
+            return;
+        }
+        self.batches.push((Origin::Commit, label));
+        if let Some(h) = &mut self.history {
+            self.steps_made += 1;
+            h.record(self.steps_made, before, label);
+        }
+    }
+
+    fn undo(&mut self) {
+        let done = match &mut self.history {
+            None => Err(HistoryError::Off),
+            Some(h) => h.undo(&mut self.m).ok_or(HistoryError::NothingToUndo),
+        };
+        if let Ok((_, label)) = done {
+            self.batches.push((Origin::Undo, label));
+        }
+        self.answers.push(Answer::Undone(done));
+    }
+
+    fn redo(&mut self) {
+        let done = match &mut self.history {
+            None => Err(HistoryError::Off),
+            Some(h) => h.redo(&mut self.m).ok_or(HistoryError::NothingToRedo),
+        };
+        if let Ok((_, label)) = done {
+            self.batches.push((Origin::Redo, label));
+        }
+        self.answers.push(Answer::Redone(done));
+    }
+
+    /// A group: one step from the state before it if any part changed something.
+    fn group(&mut self, label: &'static str, parts: &[Part], out: &mut Vec<Outcome>) {
+        let on = self.history.is_some();
+        let began = if on { Ok(()) } else { Err(HistoryError::Off) };
+        self.answers.push(Answer::Began(began));
+        let before = self.m.clone();
+        let mut started = false;
+        for (i, part) in parts.iter().enumerate() {
+            let (logged, part_label) = match part {
+                Part::Op(op) => {
+                    let (outcome, logged) = self.m.apply_logged(op);
+                    out.push(outcome);
+                    (logged, None)
+                }
+                Part::Transaction { steps, end, label } => {
+                    let commit = *end == TxnEnd::Commit;
+                    (self.m.transaction(steps, commit, out), *label)
+                }
+            };
+            if logged {
+                // each part is its own batch, with its own label
+                self.batches.push((Origin::Commit, part_label));
+                if let (Some(h), false) = (&mut self.history, started) {
+                    self.steps_made += 1;
+                    h.record(self.steps_made, &before, Some(label));
+                    started = true;
+                }
+            }
+            if i == 0 && on {
+                self.answers
+                    .push(Answer::Undone(Err(HistoryError::InGroup)));
+            }
+        }
+        self.answers.push(Answer::Ended(started));
+    }
+}
 
 /// A live id of `table` (for a kind: a live row of that kind) 19 times in 20, else a stale
 /// one; for a kind, also sometimes a live row of another kind (stale for that kind).
@@ -1345,25 +1740,33 @@ fn insert_kind() -> impl Strategy<Value = Op> {
 }
 
 impl ReferenceStateMachine for ModelMachine {
-    type State = Model;
+    type State = World;
     type Transition = Transition;
 
-    fn init_state() -> BoxedStrategy<Model> {
+    fn init_state() -> BoxedStrategy<World> {
         let insert = (select(TABLES.to_vec()), 0..100u32)
             .prop_map(|(table, value)| Op::Insert { table, value });
-        vec(prop_oneof![3 => insert, 1 => insert_kind()], 0..64)
-            .prop_map(|inserts| {
+        let setup = prop_oneof![
+            10 => Just(Setup { history: Some(64), feed: true }),
+            4 => (1..=3usize).prop_map(|n| Setup { history: Some(n), feed: true }),
+            1 => Just(Setup { history: Some(64), feed: false }),
+            2 => Just(Setup { history: None, feed: true }),
+            3 => Just(Setup { history: None, feed: false }),
+        ];
+        let inserts = vec(prop_oneof![3 => insert, 1 => insert_kind()], 0..64);
+        (setup, inserts)
+            .prop_map(|(setup, inserts)| {
                 let mut m = Model::default();
                 for op in inserts {
                     m.apply(&op);
                 }
-                m
+                World::new(m, setup)
             })
             .boxed()
     }
 
-    fn transitions(m: &Model) -> BoxedStrategy<Transition> {
-        let op = op_strategy(m);
+    fn transitions(w: &World) -> BoxedStrategy<Transition> {
+        let op = op_strategy(&w.m);
         let step = prop_oneof![
             4 => op.clone().prop_map(Step::Op),
             1 => (vec(op.clone(), 1..3), any::<bool>())
@@ -1374,44 +1777,134 @@ impl ReferenceStateMachine for ModelMachine {
             Just(TxnEnd::Fail),
             Just(TxnEnd::Panic)
         ];
-        prop_oneof![
-            16 => op.clone().prop_map(Transition::Op),
-            3 => op.prop_map(Transition::Bombs),
-            2 => (vec(step, 1..5), end, prop::bool::weighted(0.4))
-                .prop_map(|(steps, end, bombs)| Transition::Transaction { steps, end, bombs }),
-            1 => Just(Transition::SaveLoad),
-        ]
-        .boxed()
+        let label = prop::option::of(select(LABELS.to_vec()));
+        let transaction = (vec(step.clone(), 1..5), end.clone(), label.clone());
+        let part = prop_oneof![
+            3 => op.clone().prop_map(Part::Op),
+            2 => transaction.clone().prop_map(|(steps, end, label)| Part::Transaction {
+                steps,
+                end,
+                label,
+            }),
+        ];
+        let group = (select(LABELS.to_vec()), vec(part, 1..4))
+            .prop_map(|(label, parts)| Transition::Group { label, parts });
+        let mut arms = vec![
+            (32, op.clone().prop_map(Transition::Op).boxed()),
+            (6, op.prop_map(Transition::Bombs).boxed()),
+            (
+                5,
+                (transaction, prop::bool::weighted(0.4))
+                    .prop_map(|((steps, end, label), bombs)| Transition::Transaction {
+                        steps,
+                        end,
+                        bombs,
+                        label,
+                    })
+                    .boxed(),
+            ),
+            (
+                2,
+                prop::bool::weighted(0.8)
+                    .prop_map(|history| Transition::SaveLoad { history })
+                    .boxed(),
+            ),
+            (2, group.boxed()),
+        ];
+        if w.setup.history.is_some() {
+            arms.extend([
+                (10, Just(Transition::Undo).boxed()),
+                (6, Just(Transition::Redo).boxed()),
+                (
+                    1,
+                    any::<bool>()
+                        .prop_map(|bombs| Transition::ClearHistory { bombs })
+                        .boxed(),
+                ),
+                (1, (1..=4usize).prop_map(Transition::Limit).boxed()),
+            ]);
+        } else {
+            // refused: history is off
+            arms.extend([
+                (1, Just(Transition::Undo).boxed()),
+                (1, Just(Transition::Redo).boxed()),
+            ]);
+        }
+        Union::new_weighted(arms).boxed()
     }
 
-    fn preconditions(m: &Model, t: &Transition) -> bool {
-        match t {
-            Transition::Op(op) | Transition::Bombs(op) => m.accepts(op),
-            Transition::Transaction { steps, .. } => steps.iter().all(|s| match s {
+    fn preconditions(w: &World, t: &Transition) -> bool {
+        let m = &w.m;
+        let steps_fit = |steps: &[Step]| {
+            steps.iter().all(|s| match s {
                 Step::Op(op) => m.accepts(op),
                 Step::Nested { ops, .. } => ops.iter().all(|op| m.accepts(op)),
+            })
+        };
+        match t {
+            Transition::Op(op) | Transition::Bombs(op) => m.accepts(op),
+            Transition::Transaction { steps, .. } => steps_fit(steps),
+            Transition::Group { parts, .. } => parts.iter().all(|p| match p {
+                Part::Op(op) => m.accepts(op),
+                Part::Transaction { steps, .. } => steps_fit(steps),
             }),
-            Transition::SaveLoad => true,
+            Transition::SaveLoad { .. }
+            | Transition::Undo
+            | Transition::Redo
+            | Transition::ClearHistory { .. }
+            | Transition::Limit(_) => true,
         }
     }
 
-    fn apply(mut m: Model, t: &Transition) -> Model {
+    fn apply(mut w: World, t: &Transition) -> World {
         let mut out = Vec::new();
+        w.answers.clear();
+        w.batches.clear();
         match t {
             // a panicking `Drop` changes nothing in what the call does
-            Transition::Op(op) | Transition::Bombs(op) => out.push(m.apply(op)),
-            Transition::Transaction { steps, end, .. } => {
-                m.transaction(steps, *end == TxnEnd::Commit, &mut out)
+            Transition::Op(op) | Transition::Bombs(op) => {
+                let before = w.m.clone();
+                let (outcome, logged) = w.m.apply_logged(op);
+                out.push(outcome);
+                w.committed(&before, logged, None);
             }
-            Transition::SaveLoad => {}
+            Transition::Transaction {
+                steps, end, label, ..
+            } => {
+                let before = w.m.clone();
+                let logged = w.m.transaction(steps, *end == TxnEnd::Commit, &mut out);
+                w.committed(&before, logged, *label);
+            }
+            Transition::SaveLoad { history } => {
+                w.history = w.setup.history.filter(|_| *history).map(History::new);
+            }
+            Transition::Undo => w.undo(),
+            Transition::Redo => w.redo(),
+            Transition::Group { label, parts } => w.group(label, parts, &mut out),
+            Transition::ClearHistory { .. } => {
+                if let Some(h) = &mut w.history {
+                    *h = History::new(h.limit);
+                }
+            }
+            &Transition::Limit(limit) => {
+                w.setup.history = Some(limit);
+                match &mut w.history {
+                    Some(h) => {
+                        h.limit = limit;
+                        h.trim();
+                    }
+                    None => w.history = Some(History::new(limit)),
+                }
+            }
         }
-        m.last = out;
-        m
+        w.m.last = out;
+        w
     }
 }
 
-/// The store loaded from a snapshot of `store`, which must re-save to the same bytes.
-fn save_and_load(store: &Store) -> Store {
+/// The store loaded from a snapshot of `store`, which must re-save to the same bytes, and
+/// the bytes.
+fn save_and_load(store: &Store) -> (Store, Vec<u8>) {
     let bytes = store
         .to_snapshot()
         .expect("a snapshot outside transactions");
@@ -1426,14 +1919,16 @@ fn save_and_load(store: &Store) -> Store {
         again.len(),
         bytes.len()
     );
-    loaded
+    (loaded, bytes)
 }
 
 /// Runs the steps of a transaction that ends as `end`; with `bombs`, with the panicking
 /// `Drop`s armed throughout. A call or nested transaction that panics from a `Drop` is
 /// caught where it is made (its change, or its rollback, is complete) and the transaction
 /// goes on; the transaction itself panics from a `Drop` exactly when one panicked at its
-/// end (commit or rollback).
+/// end (commit or rollback). With a `label`, it is run by `Store::step`. Inside it, undo,
+/// redo and groups are refused.
+#[allow(clippy::too_many_arguments)]
 fn transaction(
     store: &mut Store,
     h: &Handles,
@@ -1441,11 +1936,24 @@ fn transaction(
     steps: &[Step],
     end: TxnEnd,
     bombs: bool,
+    label: Option<&str>,
     got: &mut Vec<Got>,
 ) {
     // the blasts counted when the closure ends, before the commit or rollback
     let at_end = Cell::new(0);
+    let refusal = match store.history_enabled() {
+        true => HistoryError::InTransaction,
+        false => HistoryError::Off,
+    };
     let body = |s: &mut Store| {
+        assert_eq!(s.undo().err(), Some(refusal), "undo in a transaction");
+        assert_eq!(s.redo().err(), Some(refusal), "redo in a transaction");
+        assert_eq!(
+            s.begin_group("no").err(),
+            Some(refusal),
+            "a group in a transaction"
+        );
+        assert_eq!(s.end_group(), Err(HistoryError::InTransaction));
         for step in steps {
             match step {
                 Step::Op(op) => got.push(call(bombs, || run(s, h, keys, op))),
@@ -1489,7 +1997,10 @@ fn transaction(
     };
     let r = {
         let _armed = bombs.then(Bombs::arm);
-        catch_unwind(AssertUnwindSafe(|| store.transaction(body)))
+        catch_unwind(AssertUnwindSafe(|| match label {
+            Some(label) => store.step(label, body),
+            None => store.transaction(body),
+        }))
     };
     let blasted = blasts() > at_end.get();
     match r {
@@ -1519,7 +2030,7 @@ impl StateMachineTest for StoreTest {
     type SystemUnderTest = Sut;
     type Reference = ModelMachine;
 
-    fn init_test(m: &Model) -> Sut {
+    fn init_test(w: &World) -> Sut {
         // (the previous case's store is gone)
         reset_lives();
         quiet_deliberate_panics();
@@ -1534,7 +2045,11 @@ impl StateMachineTest for StoreTest {
                 id_of: HashMap::new(),
                 relations,
             },
+            replica: None,
+            before: HashMap::new(),
+            after: HashMap::new(),
         };
+        let m = &w.m;
         for (id, &table) in m.table_of.iter().enumerate() {
             let value = m.values[&id];
             let op = match m.kinds.get(&id) {
@@ -1547,35 +2062,223 @@ impl StateMachineTest for StoreTest {
             };
             run(&mut sut.store, &h, &mut sut.keys, &op);
         }
+        if let Some(limit) = w.setup.history {
+            sut.store.enable_history(limit);
+        }
+        if w.setup.feed {
+            sut.store.enable_feed(FEED_CAPACITY);
+            let bytes = sut.store.to_snapshot().expect("a snapshot");
+            sut.replica = Some(replica_from(&sut.store, &bytes));
+        }
         sut
     }
 
-    fn apply(mut sut: Sut, m: &Model, t: Transition) -> Sut {
+    fn apply(mut sut: Sut, w: &World, t: Transition) -> Sut {
         let mut got = Vec::new();
-        let Sut { store, h, keys } = &mut sut;
+        let mut answers = Vec::new();
+        let dump_before = sut.store.history_enabled().then(|| sut.dump());
+        let Sut {
+            store,
+            h,
+            keys,
+            replica,
+            ..
+        } = &mut sut;
         match &t {
             Transition::Op(op) => got.push(run(store, h, keys, op)),
-            Transition::Bombs(op) => got.push(call(true, || run(store, h, keys, op))),
+            Transition::Bombs(op) => {
+                got.push(call(true, || run(store, h, keys, op)));
+                if matches!(got[0], Got::Blasted) {
+                    adopt_keys(store, keys, &w.m);
+                }
+            }
             &Transition::Transaction {
                 ref steps,
                 end,
                 bombs,
-            } => transaction(store, h, keys, steps, end, bombs, &mut got),
-            Transition::SaveLoad => *store = save_and_load(store),
+                label,
+            } => transaction(store, h, keys, steps, end, bombs, label, &mut got),
+            &Transition::SaveLoad { .. } => {
+                let (loaded, bytes) = save_and_load(store);
+                *store = loaded;
+                assert!(!store.history_enabled(), "a loaded store has no history");
+                assert_eq!(store.undo().err(), Some(HistoryError::Off));
+                if let Some(h) = &w.history {
+                    store.enable_history(h.limit);
+                    assert_eq!(store.undo().err(), Some(HistoryError::NothingToUndo));
+                }
+                if replica.is_some() {
+                    store.enable_feed(FEED_CAPACITY);
+                    *replica = Some(replica_from(store, &bytes));
+                }
+            }
+            Transition::Undo => answers.push(Answered::Undone(store.undo())),
+            Transition::Redo => answers.push(Answered::Redone(store.redo())),
+            Transition::Group { label, parts } => {
+                answers.push(Answered::Began(store.begin_group(label)));
+                let on = store.history_enabled();
+                for (i, part) in parts.iter().enumerate() {
+                    match part {
+                        Part::Op(op) => got.push(run(store, h, keys, op)),
+                        &Part::Transaction {
+                            ref steps,
+                            end,
+                            label,
+                        } => transaction(store, h, keys, steps, end, false, label, &mut got),
+                    }
+                    if i == 0 && on {
+                        answers.push(Answered::Undone(store.undo()));
+                        let again = store.begin_group(label);
+                        assert_eq!(again, Err(HistoryError::InGroup), "a group in a group");
+                    }
+                }
+                let ended = store.end_group().expect("no transaction is open");
+                answers.push(Answered::Ended(ended));
+            }
+            &Transition::ClearHistory { bombs } => {
+                let on = store.history_enabled();
+                let before = blasts();
+                let r = {
+                    let _armed = bombs.then(Bombs::arm);
+                    catch::<Blast, _>(|| store.disable_history())
+                };
+                assert_eq!(
+                    r.is_err(),
+                    blasts() > before,
+                    "a Drop panicked iff the call did"
+                );
+                assert!(!store.history_enabled());
+                if let (true, Some(h)) = (on, &w.history) {
+                    store.enable_history(h.limit);
+                }
+            }
+            &Transition::Limit(limit) => store.enable_history(limit),
         }
-        assert!(!store.in_transaction(), "a transaction is left open");
-        assert_eq!(got.len(), m.last.len(), "number of calls");
-        for (i, (want, got)) in m.last.iter().zip(&got).enumerate() {
+        assert!(!sut.store.in_transaction(), "a transaction is left open");
+        assert_eq!(got.len(), w.m.last.len(), "number of calls");
+        for (i, (want, got)) in w.m.last.iter().zip(&got).enumerate() {
             assert!(
                 agrees(want, got),
                 "call {i}: the model expects {want:?}, the store gave {got:?}"
             );
         }
+        assert_eq!(answers.len(), w.answers.len(), "number of history calls");
+        for (want, got) in w.answers.iter().zip(&answers) {
+            assert!(
+                answer_agrees(want, got),
+                "the model expects {want:?}, the store answered {got:?}"
+            );
+        }
+        sut.feed_replica(&w.batches);
+        sut.mirror_history(w, dump_before);
         sut
     }
 
-    fn check_invariants(sut: &Sut, m: &Model) {
-        compare(sut, m);
+    fn check_invariants(sut: &Sut, w: &World) {
+        compare(sut, &w.m);
+        compare_history(sut, w);
+        if let Some(rep) = &sut.replica {
+            if let Err(e) = rep.store.check_integrity() {
+                panic!("the replica's integrity is violated: {e}");
+            }
+            assert!(
+                dump(&rep.store, &sut.h, &sut.keys) == sut.dump(),
+                "the replica differs from the store:\nreplica {:?}\nstore   {:?}",
+                dump(&rep.store, &sut.h, &sut.keys),
+                sut.dump()
+            );
+        }
+    }
+
+    /// Undoes every step left, then redoes them all, each checked as a transition; then
+    /// drops the history, after which every value is dropped or held by a store.
+    fn teardown(mut sut: Sut, mut w: World) {
+        if w.history.is_none() {
+            return;
+        }
+        for t in [Transition::Undo, Transition::Redo] {
+            loop {
+                w = ModelMachine::apply(w, &t);
+                let done = matches!(
+                    w.answers[..],
+                    [Answer::Undone(Ok(_)) | Answer::Redone(Ok(_))]
+                );
+                sut = StoreTest::apply(sut, &w, t.clone());
+                StoreTest::check_invariants(&sut, &w);
+                if !done {
+                    break;
+                }
+            }
+        }
+        let t = Transition::ClearHistory { bombs: false };
+        w = ModelMachine::apply(w, &t);
+        sut = StoreTest::apply(sut, &w, t);
+        StoreTest::check_invariants(&sut, &w);
+    }
+}
+
+impl Sut {
+    /// Keeps the dumps of the store before each step the model's history holds, and after
+    /// each undone one; an undo or redo must bring back exactly the dump it saved.
+    fn mirror_history(&mut self, w: &World, dump_before: Option<Dump>) {
+        let Some(h) = &w.history else {
+            self.before.clear();
+            self.after.clear();
+            return;
+        };
+        for answer in &w.answers {
+            match answer {
+                Answer::Undone(Ok((step, _))) => {
+                    let want = &self.before[step];
+                    assert!(
+                        *want == self.dump(),
+                        "undo of step {step} did not bring back the store as it was:\n\
+                         was {want:?}\nnow {:?}",
+                        self.dump()
+                    );
+                    let after = dump_before.clone().expect("history was on");
+                    self.after.insert(*step, after);
+                }
+                Answer::Redone(Ok((step, _))) => {
+                    let want = &self.after[step];
+                    assert!(
+                        *want == self.dump(),
+                        "redo of step {step} did not bring back the store as it was:\n\
+                         was {want:?}\nnow {:?}",
+                        self.dump()
+                    );
+                }
+                _ => {}
+            }
+        }
+        if let Some(top) = h.undo.last() {
+            if let std::collections::hash_map::Entry::Vacant(e) = self.before.entry(top.serial) {
+                e.insert(dump_before.expect("history was on before a step was made"));
+            }
+        }
+        let kept: HashSet<u64> = h.undo.iter().chain(&h.redo).map(|s| s.serial).collect();
+        self.before.retain(|s, _| kept.contains(s));
+        let undone: HashSet<u64> = h.redo.iter().map(|s| s.serial).collect();
+        self.after.retain(|s, _| undone.contains(s));
+    }
+}
+
+/// The store's history against the model's: on or off, the number of steps each way,
+/// the labels of the next undo and redo.
+fn compare_history(sut: &Sut, w: &World) {
+    let s = &sut.store;
+    match &w.history {
+        None => {
+            assert!(!s.history_enabled(), "history is on, the model's is off");
+            assert_eq!((s.undo_steps(), s.redo_steps()), (0, 0));
+        }
+        Some(h) => {
+            assert!(s.history_enabled(), "history is off, the model's is on");
+            assert_eq!(s.undo_steps(), h.undo.len(), "steps to undo");
+            assert_eq!(s.redo_steps(), h.redo.len(), "steps to redo");
+            assert_eq!(s.undo_label(), h.undo.last().map(|x| x.label), "undo label");
+            assert_eq!(s.redo_label(), h.redo.last().map(|x| x.label), "redo label");
+        }
     }
 }
 
@@ -1605,6 +2308,15 @@ prop_state_machine! {
 /// Runs a fixed sequence through the same comparison as the random cases. A kind in
 /// `inserts` inserts a row of that kind.
 fn replay(inserts: &[Tb], transitions: Vec<Transition>) {
+    let setup = Setup {
+        history: None,
+        feed: false,
+    };
+    replay_with(setup, inserts, transitions);
+}
+
+/// As `replay`, with history and the feed as `setup` says.
+fn replay_with(setup: Setup, inserts: &[Tb], transitions: Vec<Transition>) {
     let mut m = Model::default();
     for &table in inserts {
         m.apply(&match table.is_kind() {
@@ -1616,7 +2328,7 @@ fn replay(inserts: &[Tb], transitions: Vec<Transition>) {
             false => Op::Insert { table, value: 7 },
         });
     }
-    StoreTest::test_sequential(config(), m, transitions, None);
+    StoreTest::test_sequential(config(), World::new(m, setup), transitions, None);
 }
 
 #[test]
@@ -1749,6 +2461,7 @@ fn a_link_all_that_closes_a_cycle_midway_applies_nothing() {
                 ],
                 end: TxnEnd::Commit,
                 bombs: false,
+                label: None,
             },
         ],
     );
@@ -1837,7 +2550,7 @@ fn a_cascade_whose_drops_panic_deletes_everything_it_plans_and_drops_each_row_on
                     table: Tb::User,
                     value: 1,
                 }),
-                Transition::SaveLoad,
+                Transition::SaveLoad { history: true },
             ],
         )
     });
@@ -1857,6 +2570,7 @@ fn drops_that_panic_at_a_commit_or_a_rollback_leave_its_whole_effect() {
         ],
         end: TxnEnd::Commit,
         bombs: true,
+        label: None,
     };
     let insert_and_fail = |nested_commit| Transition::Transaction {
         steps: vec![Step::Nested {
@@ -1874,6 +2588,7 @@ fn drops_that_panic_at_a_commit_or_a_rollback_leave_its_whole_effect() {
         }],
         end: TxnEnd::Fail,
         bombs: true,
+        label: None,
     };
     let n = blasts_during(|| {
         replay(
@@ -1929,4 +2644,45 @@ fn a_default_that_panics_midway_through_link_all_or_set_targets_changes_nothing(
         ]
     );
     replay(&inserts, ops.into_iter().map(Transition::Op).collect());
+}
+
+#[test]
+fn new_work_after_an_undo_never_reuses_a_key_of_the_dropped_redo_step() {
+    let setup = Setup {
+        history: Some(64),
+        feed: true,
+    };
+    let insert_post = |value| {
+        Transition::Op(Op::Insert {
+            table: Tb::Post,
+            value,
+        })
+    };
+    replay_with(
+        setup,
+        &[Tb::User, Tb::Post],
+        vec![
+            insert_post(1),
+            Transition::Op(Op::Link {
+                rel: AUTHORSHIP,
+                a: 0,
+                b: 2,
+            }),
+            Transition::Undo,
+            Transition::Undo,
+            // post 2's key is stale; post 3 gets another one, and the redo steps are gone
+            insert_post(2),
+            Transition::Redo,
+            Transition::Op(Op::Remove { id: 0 }),
+            Transition::Undo,
+            Transition::Redo,
+            Transition::Undo,
+            // a loaded store starts without history
+            Transition::SaveLoad { history: false },
+            Transition::Undo,
+            Transition::Limit(2),
+            Transition::Op(Op::Remove { id: 0 }),
+            Transition::Undo,
+        ],
+    );
 }

@@ -1,12 +1,13 @@
-//! The shared handle: readers and writers on several threads, a saver, panics inside
-//! closures, and calls that would deadlock.
+//! The shared handle: readers and writers on several threads (with undo and redo), a
+//! saver, a feed consumer keeping a replica, panics inside closures, and calls that would
+//! deadlock.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use relgraph::{DeleteRule, Key, OneToMany, Schema, SharedStore, Store};
+use relgraph::{DeleteRule, HistoryError, Key, OneToMany, RemoveError, Schema, SharedStore, Store};
 use serde::{Deserialize, Serialize};
 
 mod common;
@@ -33,10 +34,24 @@ fn whole(s: &Store, rel: OneToMany<User, Post>) -> bool {
         && s.len::<Post>() == 2 * s.len::<User>()
 }
 
+/// Every user with its value and its posts in order, every post with its value.
+fn contents(s: &Store, rel: OneToMany<User, Post>) -> (Vec<String>, Vec<String>) {
+    let users = s.iter::<User>().map(|(u, v)| {
+        let posts: Vec<Key<Post>> = s.children(rel, u).collect();
+        format!("{u:?} {v:?} {posts:?}")
+    });
+    let posts = s.iter::<Post>().map(|(p, v)| format!("{p:?} {v:?}"));
+    (users.collect(), posts.collect())
+}
+
 #[test]
 fn readers_writers_and_a_saver_never_see_half_a_transaction() {
     let (schema, rel) = schema();
-    let shared = SharedStore::new(Store::new(schema.clone()));
+    let mut store = Store::new(schema.clone());
+    store.enable_history(64);
+    store.enable_feed(1 << 16);
+    let mut cursor = store.feed_cursor();
+    let shared = SharedStore::new(store);
     let stop = Arc::new(AtomicBool::new(false));
     let reads = Arc::new(AtomicU64::new(0));
     let dir = tempfile::tempdir().unwrap();
@@ -52,6 +67,7 @@ fn readers_writers_and_a_saver_never_see_half_a_transaction() {
             let shared = shared.clone();
             thread::spawn(move || {
                 let mut mine: Vec<Key<User>> = Vec::new();
+                let mut stepped = 0;
                 for i in 0..500u64 {
                     let n = w * 1_000_000 + i;
                     let r = shared.write(|s| {
@@ -81,8 +97,25 @@ fn readers_writers_and_a_saver_never_see_half_a_transaction() {
                     }
                     if i % 5 == 4 {
                         if let Some(u) = mine.pop() {
-                            shared.write(|s| s.remove(u)).unwrap();
+                            // (another writer's undo or redo may have removed it)
+                            match shared.write(|s| s.remove(u)) {
+                                Ok(()) | Err(RemoveError::Stale(_)) => {}
+                                Err(e) => panic!("{e}"),
+                            }
                         }
+                    }
+                    // undo and redo take the write lock outside a transaction
+                    let history = match i % 6 {
+                        1 | 4 => Some(shared.undo()),
+                        2 => Some(shared.redo()),
+                        _ => None,
+                    };
+                    match history {
+                        Some(Ok(_)) => stepped += 1,
+                        None
+                        | Some(Err(HistoryError::NothingToUndo))
+                        | Some(Err(HistoryError::NothingToRedo)) => {}
+                        Some(Err(e)) => panic!("{e}"),
                     }
                     // leave the readers and the saver room between transactions
                     thread::yield_now();
@@ -90,6 +123,7 @@ fn readers_writers_and_a_saver_never_see_half_a_transaction() {
                         thread::sleep(std::time::Duration::from_millis(1));
                     }
                 }
+                stepped
             })
         })
         .collect();
@@ -107,6 +141,32 @@ fn readers_writers_and_a_saver_never_see_half_a_transaction() {
             })
         })
         .collect();
+    // a consumer of the feed keeps a replica in step, reading under the read lock
+    let consumer = {
+        let (shared, stop, schema) = (shared.clone(), stop.clone(), schema.clone());
+        thread::spawn(move || {
+            let mut replica = Store::new(schema);
+            let mut batches = 0;
+            loop {
+                let stopping = stop.load(Ordering::Relaxed);
+                let read = shared.read(|s| match s.read_feed(&mut cursor) {
+                    Ok(views) => views.iter().map(|v| v.batch().clone()).collect::<Vec<_>>(),
+                    Err(e) => panic!("the consumer fell behind: {e}"),
+                });
+                for b in &read {
+                    replica
+                        .apply_changes(b)
+                        .expect("a batch applies to the replica");
+                }
+                batches += read.len();
+                if stopping {
+                    // every batch made before the writers stopped is read
+                    return (replica, batches);
+                }
+                thread::yield_now();
+            }
+        })
+    };
     let saver = {
         let (shared, stop, schema) = (shared.clone(), stop.clone(), schema.clone());
         let path = dir.path().join("world.rlg");
@@ -121,17 +181,31 @@ fn readers_writers_and_a_saver_never_see_half_a_transaction() {
             saves
         })
     };
-    for w in writers {
-        w.join().expect("a writer failed");
-    }
+    let stepped: u32 = writers
+        .into_iter()
+        .map(|w| w.join().expect("a writer failed"))
+        .sum();
     let during = reads.load(Ordering::Relaxed);
     stop.store(true, Ordering::Relaxed);
     for r in readers {
         r.join().expect("a reader failed");
     }
     let saves = saver.join().expect("the saver failed");
+    let (replica, batches) = consumer.join().expect("the consumer failed");
     std::panic::set_hook(prev);
-    println!("1,000 write transactions; {during} checked reads while they ran; {saves} saves");
+    println!(
+        "1,000 write transactions with undo and redo; {during} checked reads while they ran; \
+         ({stepped} steps taken back or forward); {saves} saves; {batches} batches applied \
+         to a replica"
+    );
+    replica.check_integrity().unwrap();
+    assert!(
+        shared.read(|s| contents(s, rel)) == contents(&replica, rel),
+        "the replica fed by the feed equals the store"
+    );
+    // at least every committed write (500 a writer, less every seventh that fails)
+    assert!(batches >= 858, "the consumer read every batch ({batches})");
+    assert!(stepped > 0, "undo and redo took steps");
     assert!(
         during >= 20,
         "the readers ran while the writers did ({during} reads)"
@@ -163,6 +237,17 @@ fn a_nested_call_on_the_same_store_panics_instead_of_deadlocking() {
     assert!(msg.contains("would wait for the lock"), "{msg}");
     let msg = panic_message(|| shared.read(|_| shared.save("never-written.rlg").unwrap()));
     assert!(msg.contains("SharedStore::read"), "{msg}");
+    let msg = panic_message(|| {
+        let _: Result<(), ()> = shared.write(|_| {
+            let _ = shared.undo();
+            Ok(())
+        });
+    });
+    assert!(msg.contains("SharedStore::undo"), "{msg}");
+    let msg = panic_message(|| shared.read(|_| drop(shared.redo())));
+    assert!(msg.contains("SharedStore::redo"), "{msg}");
+    // outside, undo answers (history is off here)
+    assert_eq!(shared.undo().unwrap_err(), HistoryError::Off);
     // the handle still works, and another store's handle may be used inside a closure
     let (other_schema, _) = self::schema();
     let other = SharedStore::new(Store::new(other_schema));

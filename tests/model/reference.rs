@@ -2,7 +2,8 @@
 //!
 //! Nothing here calls relgraph. Every entity has a model id (its index in `table_of`);
 //! every relation keeps the ordered partner list of each entity at each end. A row of the
-//! polymorphic base (`Media`) also has its current kind and that kind's value.
+//! polymorphic base (`Media`) also has its current kind and that kind's value. `History`
+//! keeps undo and redo stacks of whole model states.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -398,7 +399,7 @@ pub enum Step {
 }
 
 /// One relation: the ordered partners of every entity at each end, and link payloads.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Links {
     /// A entity -> its B partners, in order.
     pub fwd: BTreeMap<Id, Vec<Id>>,
@@ -519,6 +520,98 @@ impl fmt::Debug for Model {
     }
 }
 
+/// Whether a successful `op` writes a value even when it leaves the state as it was.
+fn writes_in_place(op: &Op, outcome: &Outcome) -> bool {
+    match op {
+        Op::Update { .. }
+        | Op::UpdateKind { .. }
+        | Op::ChangeKind { .. }
+        | Op::UpdatePayload { .. }
+        | Op::LinkWith { .. } => *outcome == Outcome::Done,
+        Op::Failing { op, .. } => *outcome != Outcome::Panicked && writes_in_place(op, outcome),
+        _ => false,
+    }
+}
+
+/// A history step as the model keeps it: its number (unique in a run), the state to go
+/// back to (before the step on the undo stack, after it on the redo stack), its label.
+#[derive(Clone)]
+pub struct Saved {
+    pub serial: u64,
+    pub state: Model,
+    pub label: Option<&'static str>,
+}
+
+/// Undo and redo as documented: a committed change is a step (the redo steps are
+/// dropped, and the oldest step past the limit); undo goes back to the state before the
+/// newest step, redo forward again.
+#[derive(Clone)]
+pub struct History {
+    pub limit: usize,
+    /// Oldest first.
+    pub undo: Vec<Saved>,
+    /// The newest undone step last.
+    pub redo: Vec<Saved>,
+}
+
+impl History {
+    pub fn new(limit: usize) -> History {
+        History {
+            limit: limit.max(1),
+            undo: Vec::new(),
+            redo: Vec::new(),
+        }
+    }
+
+    /// A new step, from the state `before` it.
+    pub fn record(&mut self, serial: u64, before: &Model, label: Option<&'static str>) {
+        self.redo.clear();
+        self.push_undo(Saved {
+            serial,
+            state: before.snapshot(),
+            label,
+        });
+    }
+
+    fn push_undo(&mut self, saved: Saved) {
+        self.undo.push(saved);
+        self.trim();
+    }
+
+    /// Drops the oldest steps past the limit.
+    pub fn trim(&mut self) {
+        let over = self.undo.len().saturating_sub(self.limit);
+        self.undo.drain(..over);
+    }
+
+    /// Takes `now` back to the state before the newest step; returns the step's number
+    /// and label, or `None` if there is none.
+    pub fn undo(&mut self, now: &mut Model) -> Option<(u64, Option<&'static str>)> {
+        let saved = self.undo.pop()?;
+        let (serial, label) = (saved.serial, saved.label);
+        self.redo.push(Saved {
+            serial,
+            state: now.snapshot(),
+            label,
+        });
+        now.restore(&saved.state);
+        Some((serial, label))
+    }
+
+    /// Takes `now` forward to the state after the newest undone step.
+    pub fn redo(&mut self, now: &mut Model) -> Option<(u64, Option<&'static str>)> {
+        let saved = self.redo.pop()?;
+        let (serial, label) = (saved.serial, saved.label);
+        self.push_undo(Saved {
+            serial,
+            state: now.snapshot(),
+            label,
+        });
+        now.restore(&saved.state);
+        Some((serial, label))
+    }
+}
+
 /// The result of a delete's planning: what goes, and what refuses it.
 struct Plan {
     removed: BTreeSet<Id>,
@@ -526,6 +619,14 @@ struct Plan {
 }
 
 impl Model {
+    /// A copy of the state, without the outcomes of the last transition.
+    fn snapshot(&self) -> Model {
+        Model {
+            last: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     pub fn alive(&self, id: Id) -> bool {
         self.values.contains_key(&id)
     }
@@ -782,15 +883,22 @@ impl Model {
 
     /// Runs a transaction: its steps in order (a failed call changes nothing and the
     /// transaction goes on), then keeps everything or nothing. Ids issued inside a
-    /// rolled-back transaction stay issued (the store's keys for them are stale).
-    pub fn transaction(&mut self, steps: &[Step], commit: bool, out: &mut Vec<Outcome>) {
+    /// rolled-back transaction stay issued (the store's keys for them are stale). Returns
+    /// whether it committed a change (see `apply_logged`): then it is a history step and a
+    /// feed batch.
+    pub fn transaction(&mut self, steps: &[Step], commit: bool, out: &mut Vec<Outcome>) -> bool {
         let mut inner = self.clone();
+        let mut logged = false;
         for step in steps {
             match step {
-                Step::Op(op) => out.push(inner.apply(op)),
+                Step::Op(op) => {
+                    let (outcome, changed) = inner.apply_logged(op);
+                    out.push(outcome);
+                    logged |= changed;
+                }
                 Step::Nested { ops, commit } => {
                     let steps: Vec<Step> = ops.iter().cloned().map(Step::Op).collect();
-                    inner.transaction(&steps, *commit, out);
+                    logged |= inner.transaction(&steps, *commit, out);
                 }
             }
         }
@@ -799,6 +907,49 @@ impl Model {
         } else {
             self.table_of = inner.table_of;
         }
+        commit && logged
+    }
+
+    /// Applies `op`, and tells whether the call changes anything: the state, or a value
+    /// written in place (an update, a kind change, a payload set, even to the value it
+    /// had). A call that changes nothing (a failed one, a link of a linked pair, a
+    /// collection set to what it is) makes no history step and no feed batch.
+    pub fn apply_logged(&mut self, op: &Op) -> (Outcome, bool) {
+        let before = self.clone();
+        let outcome = self.apply(op);
+        let logged = !self.same_state(&before)
+            || writes_in_place(op, &outcome)
+            || (outcome == Outcome::Done && before.links_change(op));
+        (outcome, logged)
+    }
+
+    fn same_state(&self, other: &Model) -> bool {
+        self.values == other.values && self.kinds == other.kinds && self.rels == other.rels
+    }
+
+    /// Whether a `link_all` that succeeds changes something on the way, even if it ends
+    /// where it started (a child moved away and back).
+    fn links_change(&self, op: &Op) -> bool {
+        match op {
+            Op::LinkAll { rel, pairs } => {
+                let mut next = self.clone();
+                pairs.iter().any(|&(a, b)| {
+                    let was = next.clone();
+                    next.link(*rel, a, b, 0, false);
+                    !next.same_state(&was)
+                })
+            }
+            Op::Failing { op, .. } => self.links_change(op),
+            _ => false,
+        }
+    }
+
+    /// Takes the live state of `saved` (values, kinds, links); ids issued since stay
+    /// issued.
+    pub fn restore(&mut self, saved: &Model) {
+        self.values = saved.values.clone();
+        self.kinds = saved.kinds.clone();
+        self.rels = saved.rels.clone();
     }
 
     fn stale(&self, ids: &[Id]) -> Option<Outcome> {
