@@ -8,10 +8,10 @@ use std::any::Any;
 use std::mem::needs_drop;
 use std::num::NonZeroU32;
 
+use crate::codec::{self, Unloadable};
 use crate::grave::{Grave, Panic};
 use crate::key::RawKey;
 use crate::schema::Entity;
-use crate::snapshot::codec::{self, Unloadable};
 
 struct Slot<T> {
     value: Option<T>,

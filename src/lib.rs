@@ -49,6 +49,8 @@
 //! See `docs/design.md` in the repository for the data model and its invariants.
 
 mod arena;
+mod checksum;
+mod codec;
 mod delete;
 mod error;
 mod grave;
@@ -57,11 +59,13 @@ mod key;
 mod path;
 mod poly;
 mod relation;
+mod rows;
 mod schema;
 mod shape;
 mod shared;
 pub mod snapshot;
 mod store;
+mod umbrella;
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]
@@ -69,7 +73,7 @@ mod store;
 pub struct ReadmeDoctests;
 
 pub use delete::{Blocker, DeletePreview, Unlinked};
-pub use error::{Error, IntegrityError, KindError, LinkError, RemoveError, Result, StaleKey};
+pub use error::{IntegrityError, KindError, LinkError, RemoveError, StaleKey};
 pub use hierarchy::{Ancestors, Descendants};
 pub use key::{AnyKey, Key, RawKey};
 pub use schema::{
@@ -78,3 +82,4 @@ pub use schema::{
 };
 pub use shared::SharedStore;
 pub use store::{Children, Linked, Rows, Store, WithPayload};
+pub use umbrella::{Error, Result};

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use super::error::{InvalidGraph, Invariant, SnapshotError};
 use super::format::{checksum, put_str, put_varint, Header, Reader, FORMAT_VERSION, HEADER_LEN};
+use crate::rows::Layout;
 use crate::schema::{DeleteRule, RelationKind, Rules, Schema};
 
 /// One table as the snapshot describes it.
@@ -508,6 +509,14 @@ impl TableImage<'_> {
     pub fn row_bytes(&self) -> &[u8] {
         match self {
             TableImage::Slots { rows, .. } | TableImage::Kind { rows, .. } => rows,
+        }
+    }
+
+    /// Where the rows go, for the table's typed loader.
+    pub fn layout(&self) -> Layout<'_> {
+        match self {
+            TableImage::Slots { slots, free, .. } => Layout::Slots { slots, free },
+            TableImage::Kind { keys, .. } => Layout::Kind { keys },
         }
     }
 

@@ -52,12 +52,11 @@
 //! ```
 
 mod build;
-pub(crate) mod codec;
 mod dot;
 mod error;
 mod format;
 pub(crate) mod image;
-pub(crate) mod load;
+mod load;
 mod save;
 
 use std::fmt;
