@@ -52,6 +52,7 @@ mod arena;
 mod checksum;
 mod codec;
 mod delete;
+mod dot;
 mod error;
 mod grave;
 mod hierarchy;
@@ -73,6 +74,7 @@ mod umbrella;
 pub struct ReadmeDoctests;
 
 pub use delete::{Blocker, DeletePreview, Unlinked};
+pub use dot::DotLabels;
 pub use error::{IntegrityError, KindError, LinkError, RemoveError, StaleKey};
 pub use hierarchy::{Ancestors, Descendants};
 pub use key::{AnyKey, Key, RawKey};

@@ -74,6 +74,23 @@ impl Header {
     ///
     /// The first check that fails.
     pub fn parse(bytes: &[u8]) -> Result<Header, SnapshotError> {
+        let header = Header::fields(bytes)?;
+        let expected = (HEADER_LEN as u64).saturating_add(header.payload_len);
+        let found = bytes.len() as u64;
+        if found < expected {
+            return Err(SnapshotError::Truncated { expected, found });
+        }
+        if found > expected {
+            return Err(SnapshotError::TrailingBytes {
+                extra: found - expected,
+            });
+        }
+        Ok(header)
+    }
+
+    /// The checks of [`parse`](Self::parse) but the last: the header of a file cut short
+    /// or with bytes appended still reads.
+    pub(crate) fn fields(bytes: &[u8]) -> Result<Header, SnapshotError> {
         let magic_len = bytes.len().min(MAGIC.len());
         if bytes[..magic_len] != MAGIC[..magic_len] {
             return Err(SnapshotError::NotASnapshot);
@@ -112,7 +129,7 @@ impl Header {
                 detail: "reserved header field is not zero",
             });
         }
-        let header = Header {
+        Ok(Header {
             version,
             flags,
             fingerprint: u64_at(24),
@@ -120,18 +137,7 @@ impl Header {
             entities: u64_at(40),
             links: u64_at(48),
             payload_checksum: u64_at(56),
-        };
-        let expected = (HEADER_LEN as u64).saturating_add(header.payload_len);
-        let found = bytes.len() as u64;
-        if found < expected {
-            return Err(SnapshotError::Truncated { expected, found });
-        }
-        if found > expected {
-            return Err(SnapshotError::TrailingBytes {
-                extra: found - expected,
-            });
-        }
-        Ok(header)
+        })
     }
 }
 
