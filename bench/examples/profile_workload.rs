@@ -1,6 +1,7 @@
 //! Runs one benchmark workload in a loop, for a profiler: `perf record` or
 //! `valgrind --tool=callgrind` on
-//! `cargo run --release -p relgraph-bench --example profile_workload -- W1`.
+//! `cargo run --profile profiling -p relgraph-bench --example profile_workload -- W1`
+//! (the `profiling` profile is `release` with symbols and line tables).
 //! `RELGRAPH_SCALE` scales the sizes (default 1.0).
 
 use relgraph_bench::*;
