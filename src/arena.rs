@@ -11,10 +11,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde::Serialize;
 
+use crate::codec::{self, Unloadable};
 use crate::grave::{Grave, Panic};
 use crate::key::RawKey;
 use crate::schema::Entity;
-use crate::snapshot::codec::{self, Unloadable};
 
 struct Slot<T> {
     value: Option<T>,

@@ -11,13 +11,13 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
-use crate::error::Error;
 use crate::grave::Boxed;
 use crate::key::{AnyKey, Key, RawKey};
 use crate::path::Undo;
 use crate::relation::RelationStore;
 use crate::schema::{End, Relation, RelationKind, RelationName, Table};
 use crate::store::Store;
+use crate::umbrella::Error;
 
 /// Where a batch came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -131,7 +131,7 @@ impl Encoded {
     /// `Serialize` failed or panicked) or its bytes do not decode as a `T`.
     pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
         let bytes = self.0.as_ref().map_err(Clone::clone)?;
-        crate::snapshot::codec::decode_one(bytes)
+        crate::codec::decode_one(bytes)
     }
 
     /// The encoded bytes, or why the value could not be encoded.

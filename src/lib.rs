@@ -84,7 +84,10 @@
 mod store;
 
 mod arena;
+mod checksum;
+mod codec;
 mod delete;
+mod dot;
 mod error;
 mod feed;
 mod grave;
@@ -94,10 +97,12 @@ mod key;
 mod path;
 mod poly;
 mod relation;
+mod rows;
 mod schema;
 mod shape;
 mod shared;
 pub mod snapshot;
+mod umbrella;
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]
@@ -105,7 +110,8 @@ pub mod snapshot;
 pub struct ReadmeDoctests;
 
 pub use delete::{Blocker, DeletePreview, Unlinked};
-pub use error::{Error, IntegrityError, KindError, LinkError, RemoveError, Result, StaleKey};
+pub use dot::DotLabels;
+pub use error::{IntegrityError, KindError, LinkError, RemoveError, StaleKey};
 pub use feed::{
     BatchView, Change, ChangeBatch, Encoded, EntityRef, FeedCursor, FeedError, Origin, RelationRef,
     TableRef,
@@ -120,3 +126,4 @@ pub use schema::{
 };
 pub use shared::SharedStore;
 pub use store::{Children, Linked, Rows, Store, WithPayload};
+pub use umbrella::{Error, Result};

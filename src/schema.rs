@@ -12,10 +12,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::arena::{Arena, Column, ErasedArena, KindArena};
+use crate::codec::{self, Blob, CodecError};
 use crate::key::Key;
 use crate::relation::{ErasedPayloads, PayloadVec};
-use crate::snapshot::codec::{self, Blob, CodecError};
-use crate::snapshot::load::{load_payloads, load_table, LoadPayloads, LoadTable};
+use crate::rows::{load_payloads, load_table, LoadPayloads, LoadTable};
 
 /// What an entity type (and a link payload type) must be: plain owned data that can be
 /// shared between threads and written to a snapshot. Implemented for every such type; no

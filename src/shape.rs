@@ -30,7 +30,7 @@ use serde::de::{
     SeqAccess, VariantAccess, Visitor,
 };
 
-use crate::snapshot::checksum;
+use crate::checksum::checksum;
 
 /// The shape fingerprint of `T`: the format's checksum of its shape text, or `None` if
 /// its `Deserialize` cannot be traced. Computed once per type and process (a trace costs

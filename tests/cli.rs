@@ -12,7 +12,7 @@ use std::process::Command;
 use common::poly;
 use common::*;
 use relgraph::snapshot::{checksum, Header, HEADER_LEN};
-use relgraph::{DeleteRule, Rules, Schema, Store};
+use relgraph::{DeleteRule, DotLabels, Rules, Schema, Store};
 
 /// What one run of the tool gave.
 #[derive(Debug)]
@@ -65,6 +65,17 @@ fn assert_file_error(run: &Run, file: &Path, reason: &str) {
     assert!(run.stderr.starts_with(&prefix), "{run:?}");
     assert!(run.stderr.contains(reason), "expected `{reason}`: {run:?}");
     assert!(run.stdout.is_empty(), "{run:?}");
+}
+
+/// Asserts a failure with exit status 1 and `relgraph: FILE: REASON` on stderr, REASON
+/// containing `reason`, after the header and what else could be read on stdout.
+#[track_caller]
+fn assert_damaged(run: &Run, file: &Path, reason: &str) {
+    assert_eq!(run.code, Some(1), "{run:?}");
+    let prefix = format!("relgraph: {}: ", file.display());
+    assert!(run.stderr.starts_with(&prefix), "{run:?}");
+    assert!(run.stderr.contains(reason), "expected `{reason}`: {run:?}");
+    assert!(run.stdout.starts_with("format version:"), "{run:?}");
 }
 
 /// Asserts a usage error: exit status 2, a message and the usage on stderr.
@@ -427,7 +438,8 @@ fn inspect_and_dot_reject_a_damaged_file_like_verify() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0x80;
     let file = write(dir.path(), "flipped.rlg", &bytes);
-    assert_file_error(&on_file("inspect", &file, &[]), &file, "checksum mismatch");
+    // inspect also prints what it could read: see the tests below
+    assert_damaged(&on_file("inspect", &file, &[]), &file, "checksum mismatch");
     assert_file_error(&on_file("dot", &file, &[]), &file, "checksum mismatch");
     let missing = dir.path().join("missing.rlg");
     assert_file_error(
@@ -436,6 +448,115 @@ fn inspect_and_dot_reject_a_damaged_file_like_verify() {
         "could not open",
     );
     assert_file_error(&on_file("dot", &missing, &[]), &missing, "could not open");
+}
+
+#[test]
+fn inspect_of_a_file_cut_short_prints_the_header_and_the_sections_before_the_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = counted_world();
+    let good = s.to_snapshot().unwrap();
+    let info = relgraph::snapshot::inspect(&good).unwrap();
+    let (t, r) = (&info.tables, &info.relations);
+    // a few bytes into the third table's section
+    let cut = HEADER_LEN as u64 + info.schema_bytes + t[0].bytes + t[1].bytes + 2;
+    let file = write(dir.path(), "cut.rlg", &good[..cut as usize]);
+    let run = on_file("inspect", &file, &[]);
+    assert_damaged(&run, &file, "truncated");
+    let out = &run.stdout;
+    assert_eq!(row_of(out, "links:")[1], info.header.links.to_string());
+    for read in &t[..2] {
+        assert_eq!(row_of(out, &read.name)[3], read.rows.to_string(), "{out}");
+    }
+    let unread = t.len() - 2;
+    assert!(
+        out.contains(&format!("tables ({}, {unread} not read):", t.len())),
+        "{out}"
+    );
+    let names: Vec<&str> = t[2..].iter().map(|t| t.name.as_str()).collect();
+    assert!(
+        out.contains(&format!("not read: {}\n", names.join(", "))),
+        "{out}"
+    );
+    let count = format!("relations ({}, {} not read):", r.len(), r.len());
+    assert!(out.contains(&count), "{out}");
+}
+
+#[test]
+fn inspect_of_a_file_with_a_damaged_payload_byte_prints_every_section_it_could_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = counted_world();
+    let mut bytes = s.to_snapshot().unwrap();
+    let info = relgraph::snapshot::inspect(&bytes).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x80;
+    let file = write(dir.path(), "flipped.rlg", &bytes);
+    let run = on_file("inspect", &file, &[]);
+    assert_damaged(&run, &file, "checksum mismatch");
+    let out = &run.stdout;
+    assert!(
+        out.contains(&format!("tables ({}):", info.tables.len())),
+        "{out}"
+    );
+    for table in &info.tables {
+        assert_eq!(row_of(out, &table.name)[3], table.rows.to_string(), "{out}");
+    }
+    // the flipped bit is in the last relation's section, which no longer parses
+    let (last, before) = info.relations.split_last().unwrap();
+    for relation in before {
+        assert_eq!(
+            row_of(out, &relation.name)[6],
+            relation.links.to_string(),
+            "{out}"
+        );
+    }
+    let n = info.relations.len();
+    assert!(
+        out.contains(&format!("relations ({n}, 1 not read):")),
+        "{out}"
+    );
+    assert!(
+        out.ends_with(&format!("not read: {}\n", last.name)),
+        "{out}"
+    );
+    // a file that is no snapshot at all shows nothing
+    let file = write(dir.path(), "text.rlg", b"hello, world");
+    assert_file_error(
+        &on_file("inspect", &file, &[]),
+        &file,
+        "not a relgraph snapshot",
+    );
+}
+
+#[test]
+fn inspect_partial_reads_every_damaged_variant_and_agrees_with_inspect() {
+    let (s, _) = small_world();
+    let good = s.to_snapshot().unwrap();
+    let declared = relgraph::snapshot::inspect(&good).unwrap().tables.len();
+    let mut partly = 0;
+    for (what, bytes, _) in damaged(&good) {
+        let partial = relgraph::snapshot::inspect_partial(&bytes);
+        match relgraph::snapshot::inspect(&bytes) {
+            Ok(info) => {
+                assert!(partial.error.is_none(), "{what}: {partial:?}");
+                assert_eq!(partial.tables, info.tables, "{what}");
+                assert_eq!(partial.relations, info.relations, "{what}");
+            }
+            Err(e) => {
+                let error = partial.error.as_ref().map(ToString::to_string);
+                assert_eq!(error, Some(e.to_string()), "{what}");
+                let read = partial.tables.len() + partial.relations.len();
+                partly += usize::from(partial.header.is_some() && read > 0);
+            }
+        }
+        if partial.schema_bytes.is_some() {
+            let tables = partial.tables.len() + partial.unread_tables.len();
+            assert_eq!(tables, declared, "{what}: {partial:?}");
+        }
+    }
+    assert!(
+        partly > 100,
+        "{partly} damaged variants showed some sections"
+    );
 }
 
 #[test]
@@ -628,20 +749,38 @@ fn dot_with_a_root_and_a_depth_keeps_only_what_the_root_reaches_within_the_depth
     let (edges, nodes) = dot_of(&file, &["--root", "users:0", "--depth", "0"]);
     assert!(edges.is_empty(), "{edges:?}");
     assert_eq!(nodes, set(&["users:0"]));
-    let (edges, _) = dot_of(&file, &["--root", "posts:1"]);
-    assert_eq!(edges, set(&[P1_T0]));
+    let (edges, _) = dot_of(&file, &["--root", "posts:1", "--depth", "1"]);
+    assert_eq!(edges, set(&[ALICE_P1, P1_T0]));
 }
 
 #[test]
-fn dot_with_a_root_and_no_depth_follows_links_to_any_depth_but_never_backwards() {
+fn dot_with_a_root_and_no_depth_follows_links_to_any_depth_and_no_further() {
     let dir = tempfile::tempdir().unwrap();
     let (s, _) = small_world();
     let file = save(&s, dir.path(), "small.rlg");
     let (edges, nodes) = dot_of(&file, &["--root", "users:0"]);
     assert_eq!(edges, set(&[ALICE_P0, ALICE_P1, P0_C0, P1_T0]));
     assert!(!nodes.contains("users:1") && !nodes.contains("posts:2"));
-    let (edges, _) = dot_of(&file, &["--root", "comments:0"]);
-    assert!(edges.is_empty(), "a child reaches nothing: {edges:?}");
+}
+
+#[test]
+fn dot_with_a_root_follows_links_in_both_directions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = small_world();
+    let file = save(&s, dir.path(), "small.rlg");
+    // a comment reaches its post, one link back; the edge still points from first end
+    let (edges, nodes) = dot_of(&file, &["--root", "comments:0", "--depth", "1"]);
+    assert_eq!(edges, set(&[P0_C0]));
+    assert_eq!(nodes, set(&["comments:0", "posts:0"]));
+    let (edges, nodes) = dot_of(&file, &["--root", "comments:0", "--depth", "2"]);
+    assert_eq!(edges, set(&[P0_C0, ALICE_P0]));
+    assert_eq!(nodes, set(&["comments:0", "posts:0", "users:0"]));
+    // the whole of what is connected to the tag, and nothing else
+    let (edges, nodes) = dot_of(&file, &["--root", "tags:0"]);
+    assert_eq!(edges, set(&[P1_T0, ALICE_P1, ALICE_P0, P0_C0]));
+    assert!(!nodes.contains("users:1") && !nodes.contains("posts:2"));
+    let (edges, _) = dot_of(&file, &["--root", "posts:2"]);
+    assert_eq!(edges, set(&[BOB_P2]));
 }
 
 /// Every way of damaging `good` this test tries, with whether the tool must refuse it:
@@ -722,4 +861,77 @@ fn verify_and_dot_never_crash_on_hundreds_of_truncated_or_bit_flipped_snapshots(
         variants.len(),
         good.len()
     );
+}
+
+/// `store.write_dot` with `labels`, as text.
+fn write_dot(store: &Store, labels: &DotLabels<'_>) -> String {
+    let mut out = Vec::new();
+    store.write_dot(&mut out, labels).expect("writes to a Vec");
+    String::from_utf8(out).expect("DOT is UTF-8")
+}
+
+#[test]
+fn write_dot_without_labels_draws_what_relgraph_dot_draws_of_the_stores_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let worlds = [
+        ("world", counted_world().0),
+        ("poly", poly::populated(poly::Config::default()).0),
+    ];
+    for (name, s) in worlds {
+        let file = save(&s, dir.path(), &format!("{name}.rlg"));
+        let run = on_file("dot", &file, &[]);
+        assert_eq!(run.code, Some(0), "{run:?}");
+        assert_eq!(write_dot(&s, &DotLabels::new()), run.stdout, "{name}");
+    }
+}
+
+#[test]
+fn write_dot_labels_the_rows_of_each_labelled_table_and_a_kinds_rows_after_their_base() {
+    let (s, _, fx) = poly::populated(poly::Config::default());
+    let labels = DotLabels::new()
+        .table(|n: &poly::Notification| format!("at {}", n.at))
+        .table(|e: &poly::Email| e.address.clone())
+        .table(|u: &User| format!("{} said \"hi\"\nand left", u.name));
+    let dot = write_dot(&s, &labels);
+    let (e0, s0) = (fx.e0.raw(), fx.s0.raw());
+    let email = format!(
+        r#""notifications:{}" [label="notifications {e0} (email)\nat 1\nalice@a"];"#,
+        e0.index()
+    );
+    assert!(dot.contains(&email), "{dot}");
+    // a kind without a label: its base's label only
+    let sms = format!(
+        r#""notifications:{}" [label="notifications {s0} (sms)\nat 2"];"#,
+        s0.index()
+    );
+    assert!(dot.contains(&sms), "{dot}");
+    let alice = fx.alice.raw();
+    let user = format!(
+        r#""users:{}" [label="users {alice}\nalice said \"hi\"\nand left"];"#,
+        alice.index()
+    );
+    assert!(dot.contains(&user), "{dot}");
+    // a table without a label: its key only
+    let phone = fx.phone.raw();
+    let device = format!(r#"[label="devices {phone}"];"#);
+    assert!(dot.contains(&device), "{dot}");
+    // the links are those of the unlabelled drawing
+    let plain = write_dot(&s, &DotLabels::new());
+    let edges = |d: &str| {
+        d.lines()
+            .filter(|l| l.contains(" -> "))
+            .map(String::from)
+            .collect()
+    };
+    let (labelled, unlabelled): (Vec<String>, Vec<String>) = (edges(&dot), edges(&plain));
+    assert_eq!(labelled, unlabelled);
+    assert!(!labelled.is_empty());
+}
+
+#[test]
+#[should_panic(expected = "is labelled but is not a table of this store")]
+fn write_dot_with_a_label_for_a_type_that_is_not_a_table_panics() {
+    let (s, _) = small_world();
+    let labels = DotLabels::new().table(|_: &Unregistered| String::new());
+    write_dot(&s, &labels);
 }

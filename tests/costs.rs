@@ -6,7 +6,7 @@
 //! quadratic path fails by as much.
 //!
 //! These tests check a complexity, not a speed: how fast relgraph is is measured by the
-//! criterion benchmarks (`cargo bench`).
+//! criterion benchmarks (`cargo bench -p relgraph-bench`).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! Decode limits (T6): a hostile length in every container of the format, in a snapshot
 //! whose header and checksums are right so that the decoder reads it, is refused with an
 //! error, quickly, and without allocating more than the decode limit (a sequence inside a
-//! row included: the size hint serde preallocates from is capped in `src/snapshot/codec.rs`,
+//! row included: the size hint serde preallocates from is capped in `src/codec.rs`,
 //! and a sequence of zero-sized elements is refused by its count); a large legitimate
 //! snapshot whose rows grow 8x in memory still loads.
 
@@ -207,7 +207,7 @@ fn snap(field: Option<(Field, u64)>) -> Snap {
     }
 }
 
-/// The decode limit of a blob of `len` bytes, as `src/snapshot/codec.rs` sets it: the
+/// The decode limit of a blob of `len` bytes, as `src/codec.rs` sets it: the
 /// smallest power of four, at least 4 KiB, that is at least 16 times the length.
 fn decode_limit(len: usize) -> usize {
     let need = (len * 16).max(4096);

@@ -132,7 +132,7 @@ fn a_snapshot_cannot_be_taken_inside_a_transaction() {
     ));
 }
 
-#[path = "../benches/common/mod.rs"]
+#[path = "../bench/src/lib.rs"]
 mod workloads;
 
 #[test]

@@ -1,10 +1,12 @@
 //! Every benchmark workload computes the same checksum on relgraph and on the
 //! hand-written baseline, at a small scale: a benchmark can never time wrong work.
 
-#[path = "../benches/common/mod.rs"]
-mod common;
+// Included rather than a dev-dependency on relgraph-bench: a dev-dependency is built for
+// every example too, the tour included.
+#[path = "../bench/src/lib.rs"]
+mod workloads;
 
-use common::*;
+use workloads::*;
 
 fn scale() -> Scale {
     Scale::from_env(0.01)

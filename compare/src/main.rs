@@ -1,6 +1,6 @@
 //! The benchmark workloads W1-W8 (WORKLOADS.md) on SQLite in memory against the
-//! hand-written baseline of `benches/common/mod.rs`: the same fixed-seed data, in the same
-//! process, the two systems timed in turn over a few rounds. Every round checks that
+//! hand-written baseline of relgraph-bench (`bench/src/lib.rs`): the same fixed-seed data,
+//! in the same process, the two systems timed in turn over a few rounds. Every round checks that
 //! SQLite computes the baseline's checksum. Prints a markdown table of the medians and
 //! their ratio (SQLite time / baseline time).
 //!
@@ -12,13 +12,11 @@
 //! Building data and the untimed starting states, and dropping the final ones, happen
 //! outside the timed regions, as in the criterion benchmarks.
 
-#[path = "../../benches/common/mod.rs"]
-mod common;
 mod sqlite;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use relgraph_bench::*;
 
 /// One round of one system: its time and its checksum.
 type Round = (Duration, u64);

@@ -4,11 +4,11 @@
 //!
 //! Row ids are the generator's indices plus one, so "weighted by user index" is
 //! "weighted by user id". Each function computes its checksum exactly as the baseline's
-//! `base_w*` function of `benches/common/mod.rs` does.
+//! `base_w*` function of relgraph-bench (`bench/src/lib.rs`) does.
 
 use rusqlite::{Connection, OptionalExtension, Result, Row};
 
-use crate::common::{BlogData, NotifData, NotifKind, OrgData, SchoolData};
+use relgraph_bench::{BlogData, NotifData, NotifKind, OrgData, SchoolData};
 
 /// A new in-memory database with foreign keys enforced (off by default in SQLite).
 fn open(schema: &str) -> Result<Connection> {

@@ -1,5 +1,6 @@
 //! The checks both snapshot fuzz targets run on a whole snapshot file: every reader
-//! (`inspect`, `verify`, `dot`, `Store::from_snapshot`) must return without panicking, and
+//! (`inspect`, `inspect_partial`, `verify`, `dot`, `Store::from_snapshot`) must return
+//! without panicking, and
 //! they must agree with each other; a snapshot that loads must give a store that passes
 //! `check_integrity`, that re-saves to exactly the same bytes, and that keeps working
 //! (inserts into every table and kind, then removes of everything, integrity after each
@@ -15,6 +16,7 @@ use crate::snapshot_schema::*;
 pub fn check_file(bytes: &[u8]) -> Result<(), SnapshotError> {
     let (schema, h) = schema();
     let info = snapshot::inspect(bytes);
+    let partial = snapshot::inspect_partial(bytes);
     let verified = snapshot::verify(bytes);
     let drawn = snapshot::dot(bytes, &DotScope::All);
     let loaded = Store::from_snapshot(schema, bytes);
@@ -30,6 +32,16 @@ pub fn check_file(bytes: &[u8]) -> Result<(), SnapshotError> {
     .flatten()
     {
         let _ = e.to_string();
+    }
+
+    // inspect_partial reads what inspect reads, and fails where it fails
+    match (&info, &partial.error) {
+        (Ok(i), None) => {
+            assert_eq!(partial.tables, i.tables, "inspect_partial's tables");
+            assert_eq!(partial.relations, i.relations, "inspect_partial's relations");
+        }
+        (Err(e), Some(p)) => assert_eq!(e.to_string(), p.to_string(), "inspect_partial"),
+        _ => panic!("inspect and inspect_partial disagree on whether the snapshot is sound"),
     }
 
     // verify is inspect plus the graph checks; dot draws what verify accepts

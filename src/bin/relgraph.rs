@@ -1,13 +1,14 @@
 //! `relgraph`: looks into relgraph snapshot files without the program that wrote them.
 //!
 //! - `inspect FILE` prints the header (format version, schema fingerprint, sizes, entity
-//!   and link counts) and a table of the snapshot's tables and relations.
+//!   and link counts) and a table of the snapshot's tables and relations; of a damaged
+//!   file, what it could read (the header, the sections before the damage), then the error.
 //! - `verify FILE` checks the header, the checksum, the structure and every graph
 //!   invariant, and prints `ok: N entities, M links` and what it checked; rows and link
 //!   payloads are not decoded (that needs the program's types: `Store::verify_file`).
 //! - `dot FILE` prints the graph as Graphviz DOT: all of it, the entities of one table and
-//!   their links (`--table NAME`), or what one entity reaches (`--root TABLE:INDEX`, at
-//!   most N links deep with `--depth N`).
+//!   their links (`--table NAME`), or what one entity reaches through links in either
+//!   direction (`--root TABLE:INDEX`, at most N links away with `--depth N`).
 //!
 //! ```sh
 //! cargo run --release --bin relgraph -- verify FILE
@@ -28,7 +29,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use relgraph::snapshot::{self, DotScope, SnapshotError, SnapshotInfo, DEFAULT_MAX_BYTES};
+use relgraph::snapshot::{self, DotScope, PartialInfo, SnapshotError, DEFAULT_MAX_BYTES};
 use relgraph::{DeleteRule, RelationKind, Rules};
 
 const USAGE: &str = "\
@@ -43,7 +44,8 @@ relgraph: inspect, verify and draw relgraph snapshot files.
 
 commands:
   inspect  the header (format version, schema fingerprint, sizes, entity and link
-           counts) and every table and relation with its rows, links and bytes
+           counts) and every table and relation with its rows, links and bytes; of a
+           damaged file, what could be read before the damage, then the error
   verify   check the header, the checksum, the structure and every graph invariant;
            rows and link payloads are not decoded (that needs the program's types:
            Store::verify_file in the program checks them)
@@ -52,7 +54,7 @@ commands:
              --table NAME         the entities of one table (or kind), their links, and
                                   the entities at the other end of those links
              --root TABLE:INDEX   the entity at slot INDEX of TABLE and what its links
-                                  reach, from first end to second end
+                                  reach, in either direction
              --depth N            with --root: at most N links away
 
 exit status: 0 success, 1 a bad or unreadable file, 2 a usage error (including a
@@ -74,6 +76,8 @@ enum Failure {
     Usage(String),
     /// The file is unreadable or not a sound snapshot: exit 1.
     File(PathBuf, SnapshotError),
+    /// What could be read of a damaged file, printed before the failure (a `File`).
+    Damaged(String, Box<Failure>),
     /// The file is sound but holds no such table or entity as the options name: exit 2.
     Scope(PathBuf, String),
 }
@@ -90,11 +94,23 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Err(Failure::Usage(message)) => {
+        Err(failure) => fail(failure),
+    }
+}
+
+/// Reports a failure; its exit status.
+fn fail(failure: Failure) -> ExitCode {
+    match failure {
+        Failure::Usage(message) => {
             complain(&format!("relgraph: {message}\n{USAGE}"));
             ExitCode::from(2)
         }
-        Err(Failure::File(path, e)) => {
+        Failure::Damaged(text, failure) => {
+            // what could be read first, on standard output (a closed pipe ends only that)
+            let _ = emit(&text);
+            fail(*failure)
+        }
+        Failure::File(path, e) => {
             complain(&format!(
                 "relgraph: {}: {}\n",
                 shown(&path),
@@ -102,7 +118,7 @@ fn main() -> ExitCode {
             ));
             ExitCode::from(1)
         }
-        Err(Failure::Scope(path, detail)) => {
+        Failure::Scope(path, detail) => {
             complain(&format!(
                 "relgraph: {}: {}\n{USAGE}",
                 shown(&path),
@@ -217,7 +233,7 @@ fn scope(
                     format!("--depth wants a number of links, not `{d}`")
                 })?),
             };
-            Ok(DotScope::Subtree {
+            Ok(DotScope::Around {
                 table: table.to_string(),
                 index,
                 depth,
@@ -241,8 +257,16 @@ fn run(command: Command) -> Result<String, Failure> {
         Command::Help => Ok(format!("{HELP}\n{USAGE}")),
         Command::Inspect(path) => {
             let bytes = read(&path)?;
-            let info = snapshot::inspect(&bytes).map_err(|e| Failure::File(path.clone(), e))?;
-            Ok(inspect_text(&info))
+            let mut info = snapshot::inspect_partial(&bytes);
+            match info.error.take() {
+                None => Ok(inspect_text(&info)),
+                // nothing to show without a header: not a snapshot, or cut inside it
+                Some(e) if info.header.is_none() => Err(Failure::File(path, e)),
+                Some(e) => {
+                    let failure = Box::new(Failure::File(path, e));
+                    Err(Failure::Damaged(inspect_text(&info), failure))
+                }
+            }
         }
         Command::Verify(path) => {
             let bytes = read(&path)?;
@@ -274,15 +298,20 @@ fn run(command: Command) -> Result<String, Failure> {
     }
 }
 
-/// The report of `inspect`.
-fn inspect_text(info: &SnapshotInfo) -> String {
-    let h = &info.header;
+/// The report of `inspect`: of a damaged file, what could be read.
+fn inspect_text(info: &PartialInfo) -> String {
+    let Some(h) = &info.header else {
+        return format!("file size: {} bytes\n", info.file_bytes);
+    };
+    let schema_size = info
+        .schema_bytes
+        .map_or_else(|| "not read".to_string(), |n| format!("{n} bytes"));
     let fields = [
         ("format version", h.version.to_string()),
         ("schema fingerprint", format!("{:016x}", h.fingerprint)),
         ("file size", format!("{} bytes", info.file_bytes)),
         ("payload size", format!("{} bytes", h.payload_len)),
-        ("schema size", format!("{} bytes", info.schema_bytes)),
+        ("schema size", schema_size),
         ("entities", h.entities.to_string()),
         ("links", h.links.to_string()),
     ];
@@ -292,8 +321,16 @@ fn inspect_text(info: &SnapshotInfo) -> String {
         let key = format!("{key}:");
         let _ = writeln!(s, "{key:width$} {value}");
     }
+    if info.schema_bytes.is_none() {
+        s.push_str("\ntables and relations: not read (the schema description is damaged)\n");
+        return s;
+    }
     let none = || "-".to_string();
-    let _ = writeln!(s, "\ntables ({}):", info.tables.len());
+    let _ = writeln!(
+        s,
+        "\ntables ({}):",
+        section_count(&info.tables, &info.unread_tables)
+    );
     let rows = info.tables.iter().map(|t| {
         vec![
             printable(&t.name),
@@ -319,7 +356,9 @@ fn inspect_text(info: &SnapshotInfo) -> String {
         &[false, true, false, true, true, true, false],
         rows.collect(),
     );
-    let _ = writeln!(s, "\nrelations ({}):", info.relations.len());
+    not_read(&mut s, &info.unread_tables);
+    let count = section_count(&info.relations, &info.unread_relations);
+    let _ = writeln!(s, "\nrelations ({count}):");
     let rows = info.relations.iter().map(|r| {
         vec![
             printable(&r.name),
@@ -350,7 +389,24 @@ fn inspect_text(info: &SnapshotInfo) -> String {
         &[false, false, false, false, true, true, false],
         rows.collect(),
     );
+    not_read(&mut s, &info.unread_relations);
     s
+}
+
+/// How many sections of a kind the schema describes, and how many of them were not read.
+fn section_count<T>(read: &[T], unread: &[String]) -> String {
+    match unread.len() {
+        0 => read.len().to_string(),
+        n => format!("{}, {n} not read", read.len() + n),
+    }
+}
+
+/// Appends the names of the sections not read, if any.
+fn not_read(out: &mut String, names: &[String]) {
+    if !names.is_empty() {
+        let names: Vec<String> = names.iter().map(|n| printable(n)).collect();
+        let _ = writeln!(out, "  not read: {}", names.join(", "));
+    }
 }
 
 /// Appends `rows` under `header` in aligned columns (right-aligned where `right`).

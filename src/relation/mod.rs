@@ -9,11 +9,11 @@ pub(crate) mod one_to_one;
 
 use std::any::Any;
 
+use crate::codec::{self, Unloadable};
 use crate::error::IntegrityError;
 use crate::grave::{self, GraveSlot};
 use crate::key::RawKey;
 use crate::schema::{End, Entity, RelationDef, RelationKind};
-use crate::snapshot::codec::{self, Unloadable};
 
 pub(crate) use many_to_many::ManyToManyStore;
 pub(crate) use one_to_many::OneToManyStore;

@@ -1,10 +1,10 @@
 //! The graph of a snapshot as Graphviz DOT, without the program's types.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::fmt::Write as _;
 
 use super::error::SnapshotError;
 use super::image::{Image, RelationImage};
+use crate::dot::{edge_line, node_line, HEAD};
 
 /// Which part of a snapshot's graph [`dot`](fn@dot) draws.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,9 +14,10 @@ pub enum DotScope {
     /// The entities of one table (or kind), their links, and the entities at the other
     /// end of those links.
     Table(String),
-    /// The entity at slot `index` of `table` and what its links reach from first end to
-    /// second end (children, partners), breadth first, at most `depth` links away.
-    Subtree {
+    /// The entity at slot `index` of `table` and what its links reach, breadth first and
+    /// in both directions (children and parents, partners at either end), at most `depth`
+    /// links away.
+    Around {
         /// The table of the root entity.
         table: String,
         /// The root entity's slot index.
@@ -27,10 +28,6 @@ pub enum DotScope {
 }
 
 type Node = (u32, u32); // (root table, slot index)
-
-fn quote(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
-}
 
 /// Draws the graph of a snapshot (checked as by [`verify`](super::verify)) as Graphviz
 /// DOT: one node per entity, labelled with its table, key and kind; one edge per link from
@@ -114,7 +111,7 @@ pub fn dot(bytes: &[u8], scope: &DotScope) -> Result<String, SnapshotError> {
             }
             (nodes, edges)
         }
-        DotScope::Subtree {
+        DotScope::Around {
             table,
             index,
             depth,
@@ -128,28 +125,34 @@ pub fn dot(bytes: &[u8], scope: &DotScope) -> Result<String, SnapshotError> {
                     detail: format!("table `{table}` has no entity at slot {index}"),
                 });
             }
-            let mut out: HashMap<Node, Vec<usize>> = HashMap::new();
-            for (e, &(a, _, _)) in edges.iter().enumerate() {
-                out.entry(a).or_default().push(e);
+            // every link at both of its ends
+            let mut touching: HashMap<Node, Vec<usize>> = HashMap::new();
+            for (e, &(a, b, _)) in edges.iter().enumerate() {
+                touching.entry(a).or_default().push(e);
+                if b != a {
+                    touching.entry(b).or_default().push(e);
+                }
             }
             let mut seen = HashSet::from([start]);
             let mut nodes = vec![start];
-            let mut kept = Vec::new();
+            let mut kept = vec![false; edges.len()];
             let mut queue = VecDeque::from([(start, 0u32)]);
             while let Some((n, d)) = queue.pop_front() {
                 if depth.is_some_and(|max| d >= max) {
                     continue;
                 }
-                for &e in out.get(&n).map_or(&[][..], |v| v.as_slice()) {
-                    let b = edges[e].1;
-                    kept.push(edges[e]);
-                    if seen.insert(b) {
-                        nodes.push(b);
-                        queue.push_back((b, d + 1));
+                for &e in touching.get(&n).map_or(&[][..], |v| v.as_slice()) {
+                    kept[e] = true;
+                    let (a, b, _) = edges[e];
+                    let other = if a == n { b } else { a };
+                    if seen.insert(other) {
+                        nodes.push(other);
+                        queue.push_back((other, d + 1));
                     }
                 }
             }
-            (nodes, kept)
+            let edges = edges.into_iter().zip(kept).filter(|&(_, k)| k);
+            (nodes, edges.map(|(e, _)| e).collect())
         }
     };
     let kind_of = |n: Node| {
@@ -159,34 +162,15 @@ pub fn dot(bytes: &[u8], scope: &DotScope) -> Result<String, SnapshotError> {
             .find(|(k, d)| d.base == Some(n.0) && live[*k][n.1 as usize] != 0)
             .map(|(_, d)| d.name)
     };
-    let mut s = String::from("digraph relgraph {\n  node [shape=box, fontname=\"monospace\"];\n");
-    for n in &nodes {
-        let name = desc.tables[n.0 as usize].name;
-        let version = live[n.0 as usize][n.1 as usize];
-        let kind = kind_of(*n).map_or(String::new(), |k| format!(" ({k})"));
-        writeln!(
-            s,
-            "  \"{}:{}\" [label=\"{} {}v{}{}\"];",
-            quote(name),
-            n.1,
-            quote(name),
-            n.1,
-            version,
-            quote(&kind)
-        )
-        .expect("writing to a String");
+    let mut s = String::from(HEAD);
+    for &(t, i) in &nodes {
+        let version = live[t as usize][i as usize];
+        let name = desc.tables[t as usize].name;
+        s.push_str(&node_line(name, i, version, kind_of((t, i)), &[]));
     }
-    for (a, b, r) in &edges {
-        writeln!(
-            s,
-            "  \"{}:{}\" -> \"{}:{}\" [label=\"{}\"];",
-            quote(desc.tables[a.0 as usize].name),
-            a.1,
-            quote(desc.tables[b.0 as usize].name),
-            b.1,
-            quote(desc.relations[*r].a_end)
-        )
-        .expect("writing to a String");
+    for &(a, b, r) in &edges {
+        let name = |n: Node| (desc.tables[n.0 as usize].name, n.1);
+        s.push_str(&edge_line(name(a), name(b), desc.relations[r].a_end));
     }
     s.push_str("}\n");
     Ok(s)

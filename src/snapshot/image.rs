@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use super::error::{InvalidGraph, Invariant, SnapshotError};
 use super::format::{checksum, put_str, put_varint, Header, Reader, FORMAT_VERSION, HEADER_LEN};
+use crate::rows::Layout;
 use crate::schema::{DeleteRule, RelationKind, Rules, Schema};
 
 /// One table as the snapshot describes it.
@@ -511,6 +512,14 @@ impl TableImage<'_> {
         }
     }
 
+    /// Where the rows go, for the table's typed loader.
+    pub fn layout(&self) -> Layout<'_> {
+        match self {
+            TableImage::Slots { slots, free, .. } => Layout::Slots { slots, free },
+            TableImage::Kind { keys, .. } => Layout::Kind { keys },
+        }
+    }
+
     /// Payload offset of the encoded rows.
     pub fn rows_at(&self) -> usize {
         match self {
@@ -749,6 +758,47 @@ impl<'a> Image<'a> {
     /// Parses a payload whose checksum is already verified (or deliberately skipped by a
     /// fuzz target).
     pub fn parse_payload(header: Header, payload: &'a [u8]) -> Result<Image<'a>, SnapshotError> {
+        let mut parts = Sections::default();
+        parts.read(header, payload)?;
+        let Sections {
+            schema: Some(schema),
+            schema_bytes,
+            tables,
+            table_bytes,
+            relations,
+            relation_bytes,
+        } = parts
+        else {
+            unreachable!("a payload read to its end has a schema")
+        };
+        Ok(Image {
+            header,
+            schema,
+            tables,
+            relations,
+            table_bytes,
+            relation_bytes,
+            schema_bytes,
+        })
+    }
+}
+
+/// The sections of a payload, as far as they were read: [`Sections::read`] stops at the
+/// first failure and leaves what it read before, for a report on a damaged file.
+#[derive(Debug, Default)]
+pub(crate) struct Sections<'a> {
+    pub schema: Option<SchemaDesc<'a>>,
+    pub schema_bytes: usize,
+    pub tables: Vec<TableImage<'a>>,
+    pub table_bytes: Vec<usize>,
+    pub relations: Vec<RelationImage<'a>>,
+    pub relation_bytes: Vec<usize>,
+}
+
+impl<'a> Sections<'a> {
+    /// Reads the schema description (checked against the header's fingerprint), then
+    /// every table and relation section; the payload must be used up exactly.
+    pub fn read(&mut self, header: Header, payload: &'a [u8]) -> Result<(), SnapshotError> {
         let mut r = Reader::new(payload);
         let format = header.version;
         let schema = SchemaDesc::read(&mut r, format)?;
@@ -760,9 +810,10 @@ impl<'a> Image<'a> {
                 "the schema fingerprint does not match the schema the payload describes",
             )));
         }
-        let schema_bytes = r.pos();
-        let mut tables = Vec::with_capacity(schema.tables.len());
-        let mut table_bytes = Vec::with_capacity(schema.tables.len());
+        self.schema_bytes = r.pos();
+        let schema = self.schema.insert(schema);
+        self.tables.reserve(schema.tables.len());
+        self.table_bytes.reserve(schema.tables.len());
         for t in &schema.tables {
             r.section = "table section";
             let start = r.pos();
@@ -770,11 +821,12 @@ impl<'a> Image<'a> {
                 None => read_slots(&mut r, format),
                 Some(_) => read_kind(&mut r),
             };
-            tables.push(table.map_err(|e| relabel(e, || format!("table {}", t.name)))?);
-            table_bytes.push(r.pos() - start);
+            let table = table.map_err(|e| relabel(e, || format!("table {}", t.name)))?;
+            self.tables.push(table);
+            self.table_bytes.push(r.pos() - start);
         }
-        let mut relations = Vec::with_capacity(schema.relations.len());
-        let mut relation_bytes = Vec::with_capacity(schema.relations.len());
+        self.relations.reserve(schema.relations.len());
+        self.relation_bytes.reserve(schema.relations.len());
         for rel in &schema.relations {
             r.section = "relation section";
             let start = r.pos();
@@ -788,25 +840,15 @@ impl<'a> Image<'a> {
                     Ok(RelationImage::ManyToMany { a, payloads, b })
                 })(),
             };
-            relations.push(
-                relation.map_err(|e| {
-                    relabel(e, || format!("relation {}", schema.relation_name(rel)))
-                })?,
-            );
-            relation_bytes.push(r.pos() - start);
+            let relation = relation
+                .map_err(|e| relabel(e, || format!("relation {}", schema.relation_name(rel))))?;
+            self.relations.push(relation);
+            self.relation_bytes.push(r.pos() - start);
         }
         if r.left() != 0 {
             r.section = "payload";
             return Err(r.malformed(format!("{} bytes after the last section", r.left())));
         }
-        Ok(Image {
-            header,
-            schema,
-            tables,
-            relations,
-            table_bytes,
-            relation_bytes,
-            schema_bytes,
-        })
+        Ok(())
     }
 }

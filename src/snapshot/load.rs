@@ -1,29 +1,16 @@
-//! Loading a snapshot into a fresh store: schema comparison, graph checks, row decoding.
+//! Loading a snapshot into a fresh store: schema comparison, graph checks, and the rows
+//! decoded by each table's and relation's typed loader (`src/rows.rs`).
 
 use super::build::{build_relation, check_counts, check_groups, liveness};
-use super::codec::{self, Blob, CodecError, Limit};
 use super::error::{InvalidGraph, Invariant, SchemaDifference, SnapshotError};
 use super::image::{Image, RelationImage, SchemaDesc, TableImage};
-use crate::arena::{Arena, Column, ErasedArena, KindArena};
+use crate::arena::ErasedArena;
+use crate::codec::{CodecError, Limit};
 use crate::key::RawKey;
-use crate::relation::{ErasedPayloads, PayloadVec, RelationStore};
-use crate::schema::{Entity, RelationDef, RowDecoder, RowError, Schema, TableDef};
+use crate::relation::RelationStore;
+use crate::rows::RowsError;
+use crate::schema::{RelationDef, RowError, Schema, TableDef};
 use crate::Store;
-
-/// Loads one table's rows (monomorphised per row type, stored in its `TableDef`).
-pub(crate) type LoadTable =
-    fn(&TableDef, &TableImage<'_>, u32, &[u32]) -> Result<Box<dyn ErasedArena>, SnapshotError>;
-
-/// Decodes one many-to-many's payloads (monomorphised per payload type): the relation,
-/// the payloads' bytes, their number, the payload version they were stored at, and the
-/// description of the link of each payload (for errors).
-pub(crate) type LoadPayloads = fn(
-    &RelationDef,
-    &[u8],
-    usize,
-    u32,
-    &dyn Fn(usize) -> String,
-) -> Result<Box<dyn ErasedPayloads>, SnapshotError>;
 
 /// A row or payload error of a migration: the codec's, or the migration's own.
 fn row_error(
@@ -66,83 +53,42 @@ fn codec_error(section: String, limit: Limit, offset: usize, e: CodecError) -> S
     }
 }
 
-/// Decodes the rows of a table stored at `version` into a column. `root_live` gives the
-/// live version of each slot of the table's root (itself, or a kind's base).
-pub(crate) fn load_table<T: Entity>(
+/// The snapshot's error for a table's rows that did not load: the section and key named,
+/// offsets made the payload's.
+fn table_error(
+    e: RowsError,
     def: &TableDef,
     image: &TableImage<'_>,
     version: u32,
     root_live: &[u32],
-) -> Result<Box<dyn ErasedArena>, SnapshotError> {
-    let migration = if version == def.version {
-        None
-    } else {
-        let m = def
-            .migrations
-            .iter()
-            .find(|(from, _)| *from == version)
-            .and_then(|(_, m)| m.downcast_ref::<RowDecoder<T>>());
-        match m {
-            Some(m) => Some(m),
-            None => {
-                return Err(SchemaDifference::NoMigration {
-                    table: def.name.to_string(),
-                    snapshot: version,
-                    program: def.version,
-                }
-                .into())
-            }
+) -> SnapshotError {
+    match e {
+        RowsError::NoMigration => SchemaDifference::NoMigration {
+            table: def.name.to_string(),
+            snapshot: version,
+            program: def.version,
         }
-    };
-    let rows = image.row_bytes();
-    let blob = Blob::new(rows.len());
-    let limit = blob.limit();
-    let mut pos = 0usize;
-    let mut row = 0usize;
-    let column = {
-        let mut next = || -> Result<T, SnapshotError> {
-            let bytes = &rows[pos..];
-            let decoded = match migration {
-                Some(m) => m(bytes, &blob),
-                None => codec::decode_canonical_in::<T>(bytes, &blob).map_err(RowError::Codec),
-            };
-            let (value, used) = decoded.map_err(|e| {
-                let at = image.rows_at() + pos;
-                row_error(
-                    e,
-                    || format!("row {row} of table {}", def.name),
-                    || {
-                        let key = row_key(image, root_live, row);
-                        (format!("table {}", def.name), format!("key {key}"))
-                    },
-                    (limit, at, version),
-                )
-            })?;
-            pos += used;
-            row += 1;
-            Ok(value)
-        };
-        match image {
-            TableImage::Slots { slots, free, .. } => {
-                Column::Slots(Arena::from_slots(slots, free, &mut next)?)
-            }
-            TableImage::Kind { keys, .. } => {
-                let keys = keys.iter().map(|&i| {
-                    RawKey::from_bits(u64::from(root_live[i as usize]) << 32 | u64::from(i))
-                        .expect("kind rows were checked against their base")
-                });
-                Column::Kind(KindArena::from_keys(keys, root_live.len(), &mut next)?)
-            }
-        }
-    };
-    if pos != rows.len() {
-        return Err(SnapshotError::Malformed {
+        .into(),
+        RowsError::Row {
+            index,
+            offset,
+            limit,
+            error,
+        } => row_error(
+            error,
+            || format!("row {index} of table {}", def.name),
+            || {
+                let key = row_key(image, root_live, index);
+                (format!("table {}", def.name), format!("key {key}"))
+            },
+            (limit, image.rows_at() + offset, version),
+        ),
+        RowsError::Trailing { offset, left } => SnapshotError::Malformed {
             section: format!("rows of table {}", def.name),
-            offset: (image.rows_at() + pos) as u64,
-            detail: format!("{} bytes left after the last row", rows.len() - pos),
-        });
+            offset: (image.rows_at() + offset) as u64,
+            detail: format!("{left} bytes left after the last row"),
+        },
     }
-    Ok(Box::new(column))
 }
 
 /// The key of the `row`-th row of a table image (the row's slot, or a kind's row).
@@ -162,58 +108,39 @@ fn row_key(image: &TableImage<'_>, root_live: &[u32], row: usize) -> String {
     key.map_or_else(|| format!("row {row}"), |k| k.to_string())
 }
 
-/// Decodes the `n` payloads of the many-to-many `def`, stored end to end in `bytes` at
-/// payload version `version` (through its migration if older than the program's).
-pub(crate) fn load_payloads<W: Entity>(
+/// The snapshot's error for a many-to-many's payloads that did not load; `link` names the
+/// link of a payload.
+fn payloads_error(
+    e: RowsError,
     def: &RelationDef,
-    bytes: &[u8],
-    n: usize,
     version: u32,
-    link: &dyn Fn(usize) -> String,
-) -> Result<Box<dyn ErasedPayloads>, SnapshotError> {
+    link: impl FnOnce(usize) -> String,
+) -> SnapshotError {
     let relation = def.name;
-    let limit = Limit::for_len(bytes.len());
-    let mut v = PayloadVec::<W>(Vec::with_capacity(n.min(bytes.len().max(1) * 4)));
-    if version == def.payload_version {
-        codec::decode_all::<W>(bytes, n, |w| v.0.push(w))
-            .map_err(|(i, e)| codec_error(format!("payload {i} of {relation}"), limit, 0, e))?;
-        return Ok(Box::new(v));
-    }
-    let Some(m) = def
-        .payload_migrations
-        .iter()
-        .find(|(from, _)| *from == version)
-        .and_then(|(_, m)| m.downcast_ref::<RowDecoder<W>>())
-    else {
-        return Err(SchemaDifference::NoPayloadMigration {
+    match e {
+        RowsError::NoMigration => SchemaDifference::NoPayloadMigration {
             relation: relation.to_string(),
             snapshot: version,
             program: def.payload_version,
         }
-        .into());
-    };
-    let blob = Blob::new(bytes.len());
-    let mut pos = 0;
-    for i in 0..n {
-        let (w, used) = m(&bytes[pos..], &blob).map_err(|e| {
-            row_error(
-                e,
-                || format!("payload {i} of {relation}"),
-                || (format!("relation {relation}"), link(i)),
-                (limit, pos, version),
-            )
-        })?;
-        pos += used;
-        v.0.push(w);
-    }
-    if pos != bytes.len() {
-        return Err(SnapshotError::Malformed {
+        .into(),
+        RowsError::Row {
+            index,
+            offset,
+            limit,
+            error,
+        } => row_error(
+            error,
+            || format!("payload {index} of {relation}"),
+            || (format!("relation {relation}"), link(index)),
+            (limit, offset, version),
+        ),
+        RowsError::Trailing { offset, left } => SnapshotError::Malformed {
             section: format!("payloads of {relation}"),
-            offset: pos as u64,
-            detail: format!("{} bytes left after the last payload", bytes.len() - pos),
-        });
+            offset: offset as u64,
+            detail: format!("{left} bytes left after the last payload"),
+        },
     }
-    Ok(Box::new(v))
 }
 
 fn shape(desc: &SchemaDesc<'_>, t: usize) -> String {
@@ -373,8 +300,9 @@ pub(crate) fn load_image(schema: Schema, img: &Image<'_>) -> Result<Store, Snaps
         );
         let payloads = match image {
             RelationImage::ManyToMany { a, payloads, .. } => {
-                let link = |i: usize| link_name(a, lives, i);
-                (def.load_payloads)(def, payloads, a.items.len(), desc.payload_version, &link)?
+                let version = desc.payload_version;
+                (def.load_payloads)(def, payloads, a.items.len(), version)
+                    .map_err(|e| payloads_error(e, def, version, |i| link_name(a, lives, i)))?
             }
             _ => (def.make_payloads)(),
         };
@@ -389,13 +317,12 @@ pub(crate) fn load_image(schema: Schema, img: &Image<'_>) -> Result<Store, Snaps
     for (ft, image) in img.tables.iter().enumerate() {
         let pt = table_map[ft];
         let def = &schema.tables[pt];
-        let root = img.schema.root(ft as u32) as usize;
-        tables[pt] = Some((def.load)(
-            def,
-            image,
-            img.schema.tables[ft].version,
-            &live[root],
-        )?);
+        let root_live = &live[img.schema.root(ft as u32) as usize];
+        let version = img.schema.tables[ft].version;
+        let rows = image.row_bytes();
+        let column = (def.load)(def, image.layout(), rows, version, root_live)
+            .map_err(|e| table_error(e, def, image, version, root_live))?;
+        tables[pt] = Some(column);
     }
     check_counts(img)?;
     let mut relations: Vec<Option<RelationStore>> =

@@ -52,12 +52,11 @@
 //! ```
 
 mod build;
-pub(crate) mod codec;
 mod dot;
 mod error;
 mod format;
 pub(crate) mod image;
-pub(crate) mod load;
+mod load;
 mod save;
 
 use std::fmt;
@@ -72,7 +71,7 @@ pub use save::{is_temp_of, temp_files, temp_path, FileSystem, StdFileSystem};
 use crate::relation::PayloadVec;
 use crate::schema::{RelationKind, Rules};
 use crate::Store;
-use image::{Image, TableImage};
+use image::{Image, RelationImage, SchemaDesc, TableImage};
 
 /// The largest snapshot [`Store::load`] reads: 4 GiB. Use [`Store::load_capped`] for
 /// another cap.
@@ -373,50 +372,150 @@ pub struct SnapshotInfo {
 
 impl SnapshotInfo {
     fn of(img: &Image<'_>, file_bytes: usize) -> SnapshotInfo {
-        let desc = &img.schema;
         SnapshotInfo {
             header: img.header,
             file_bytes: file_bytes as u64,
             schema_bytes: img.schema_bytes as u64,
-            tables: desc
-                .tables
-                .iter()
-                .zip(&img.tables)
-                .zip(&img.table_bytes)
-                .map(|((t, image), &bytes)| TableInfo {
-                    name: t.name.to_string(),
-                    version: t.version,
-                    shape: t.shape,
-                    kind_of: t.base.map(|b| desc.tables[b as usize].name.to_string()),
-                    rows: image.rows() as u64,
-                    slots: match image {
-                        TableImage::Slots { slots, .. } => slots.len() as u64,
-                        TableImage::Kind { keys, .. } => keys.len() as u64,
-                    },
-                    bytes: bytes as u64,
-                    row_bytes: image.row_bytes().len() as u64,
-                })
-                .collect(),
-            relations: desc
-                .relations
-                .iter()
-                .zip(&img.relations)
-                .zip(&img.relation_bytes)
-                .map(|((r, image), &bytes)| RelationInfo {
-                    name: desc.relation_name(r),
-                    kind: r.kind,
-                    rules: r.rules,
-                    poly_parent: r.group.map(|g| {
-                        let g = &desc.groups[g as usize];
-                        format!("{}.{}", desc.tables[g.child_table as usize].name, g.end)
-                    }),
-                    payload_version: r.payload_version,
-                    payload_shape: r.payload_shape,
-                    links: image.links() as u64,
-                    bytes: bytes as u64,
-                })
-                .collect(),
+            tables: table_infos(&img.schema, &img.tables, &img.table_bytes),
+            relations: relation_infos(&img.schema, &img.relations, &img.relation_bytes),
         }
+    }
+}
+
+/// The tables of `desc` whose sections were read (`tables`, each taking `bytes`).
+fn table_infos(
+    desc: &SchemaDesc<'_>,
+    tables: &[TableImage<'_>],
+    bytes: &[usize],
+) -> Vec<TableInfo> {
+    desc.tables
+        .iter()
+        .zip(tables)
+        .zip(bytes)
+        .map(|((t, image), &bytes)| TableInfo {
+            name: t.name.to_string(),
+            version: t.version,
+            shape: t.shape,
+            kind_of: t.base.map(|b| desc.tables[b as usize].name.to_string()),
+            rows: image.rows() as u64,
+            slots: match image {
+                TableImage::Slots { slots, .. } => slots.len() as u64,
+                TableImage::Kind { keys, .. } => keys.len() as u64,
+            },
+            bytes: bytes as u64,
+            row_bytes: image.row_bytes().len() as u64,
+        })
+        .collect()
+}
+
+/// The relations of `desc` whose sections were read (`relations`, each taking `bytes`).
+fn relation_infos(
+    desc: &SchemaDesc<'_>,
+    relations: &[RelationImage<'_>],
+    bytes: &[usize],
+) -> Vec<RelationInfo> {
+    desc.relations
+        .iter()
+        .zip(relations)
+        .zip(bytes)
+        .map(|((r, image), &bytes)| RelationInfo {
+            name: desc.relation_name(r),
+            kind: r.kind,
+            rules: r.rules,
+            poly_parent: r.group.map(|g| {
+                let g = &desc.groups[g as usize];
+                format!("{}.{}", desc.tables[g.child_table as usize].name, g.end)
+            }),
+            payload_version: r.payload_version,
+            payload_shape: r.payload_shape,
+            links: image.links() as u64,
+            bytes: bytes as u64,
+        })
+        .collect()
+}
+
+/// What [`inspect_partial`] could read of a snapshot, sound or damaged.
+#[derive(Debug)]
+pub struct PartialInfo {
+    /// The header, if its own checks pass (magic, version, header checksum, flags and
+    /// fixed fields): also for a file cut short, with bytes appended, or with a damaged
+    /// payload.
+    pub header: Option<Header>,
+    /// Size of the whole file.
+    pub file_bytes: u64,
+    /// Bytes of the schema description, if it was read and matches the header's
+    /// fingerprint.
+    pub schema_bytes: Option<u64>,
+    /// The tables whose sections were read, in declaration order: all of them, or those
+    /// before the first section that failed.
+    pub tables: Vec<TableInfo>,
+    /// The relations whose sections were read, likewise.
+    pub relations: Vec<RelationInfo>,
+    /// The tables the schema describes whose sections were not read.
+    pub unread_tables: Vec<String>,
+    /// The relations the schema describes whose sections were not read.
+    pub unread_relations: Vec<String>,
+    /// The first failure, as [`inspect`] reports it; `None` for a sound snapshot.
+    pub error: Option<SnapshotError>,
+}
+
+/// Reads what it can of a snapshot, damaged or not: as [`inspect`], but on a failure it
+/// still returns the header and the sections it read, the payload read as far as the
+/// first section that fails to parse even when the payload's checksum does not match (so
+/// the counts after a damaged byte may be wrong; the error says the file is damaged).
+/// O(bytes), twice for a damaged file. Never fails: the failure is in
+/// [`PartialInfo::error`].
+pub fn inspect_partial(bytes: &[u8]) -> PartialInfo {
+    let error = match inspect(bytes) {
+        Ok(info) => {
+            return PartialInfo {
+                header: Some(info.header),
+                file_bytes: info.file_bytes,
+                schema_bytes: Some(info.schema_bytes),
+                tables: info.tables,
+                relations: info.relations,
+                unread_tables: Vec::new(),
+                unread_relations: Vec::new(),
+                error: None,
+            }
+        }
+        Err(e) => e,
+    };
+    let header = Header::fields(bytes).ok();
+    let mut sections = image::Sections::default();
+    if let Some(h) = header {
+        let end = usize::try_from(h.payload_len).map_or(bytes.len(), |len| {
+            HEADER_LEN.saturating_add(len).min(bytes.len())
+        });
+        // what fails here is reported by `inspect` above, or follows from its failure
+        let _ = sections.read(h, &bytes[HEADER_LEN..end]);
+    }
+    let (mut tables, mut relations) = (Vec::new(), Vec::new());
+    let (mut unread_tables, mut unread_relations) = (Vec::new(), Vec::new());
+    if let Some(desc) = &sections.schema {
+        tables = table_infos(desc, &sections.tables, &sections.table_bytes);
+        relations = relation_infos(desc, &sections.relations, &sections.relation_bytes);
+        unread_tables = desc.tables[tables.len()..]
+            .iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        unread_relations = desc.relations[relations.len()..]
+            .iter()
+            .map(|r| desc.relation_name(r))
+            .collect();
+    }
+    PartialInfo {
+        header,
+        file_bytes: bytes.len() as u64,
+        schema_bytes: sections
+            .schema
+            .as_ref()
+            .map(|_| sections.schema_bytes as u64),
+        tables,
+        relations,
+        unread_tables,
+        unread_relations,
+        error: Some(error),
     }
 }
 

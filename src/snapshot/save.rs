@@ -6,10 +6,10 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::codec::{CodecError, Unloadable};
 use super::error::{IoStep, SnapshotError};
 use super::format::{checksum, put_varint, Header, FORMAT_VERSION, HEADER_LEN};
 use super::image::{put_free_list, put_slot, Lists, SchemaDesc};
+use crate::codec::{CodecError, Unloadable};
 use crate::relation::many_to_many::ManyToManyStore;
 use crate::relation::RelationStore;
 use crate::schema::End;

@@ -49,7 +49,7 @@ impl Store {
     /// the payloads replaced, leaving the relation as it was. O(links), in one pass that
     /// holds nothing but the replaced payloads; the link and payload vectors are sized from
     /// the input's size hint. On the W5 workload (2M graded links) it is as fast as
-    /// `reserve` and a loop of `link_with` (`cargo run --release --example ratios -- 7 W5`).
+    /// `reserve` and a loop of `link_with` (`cargo run --release -p relgraph-bench --example ratios -- 7 W5`).
     ///
     /// # Errors
     ///

@@ -8,7 +8,7 @@
 //! - W2 read throughput through a `SharedStore` with 1, 2 and 4 reader threads, next to
 //!   the same threads reading a plain `&Store`.
 //!
-//! `cargo bench --bench history`; `RELGRAPH_SCALE=0.1` for a tenth of the size.
+//! `cargo bench -p relgraph-bench --bench history`; `RELGRAPH_SCALE=0.1` for a tenth of the size.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -18,11 +18,7 @@ use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput,
 };
 use relgraph::{SharedStore, Store};
-
-#[path = "common/mod.rs"]
-mod common;
-
-use common::*;
+use relgraph_bench::*;
 
 fn config<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
     let mut g = c.benchmark_group(name);

@@ -2,16 +2,13 @@
 //! post linked to a random user), for relgraph or for the hand-written baseline, each in
 //! its own process so that one does not count the other's memory.
 //!
-//! Run with `cargo run --release --example memory -- relgraph` (built with the bulk
-//! calls), `-- relgraph-each` (one `insert` and `link` at a time) and `-- baseline`;
-//! `RELGRAPH_SCALE` scales the sizes.
+//! Run with `cargo run --release -p relgraph-bench --example memory -- relgraph` (built
+//! with the bulk calls), `-- relgraph-each` (one `insert` and `link` at a time) and
+//! `-- baseline`; `RELGRAPH_SCALE` scales the sizes.
 //! Prints the peak resident set (VmHWM, Linux only) after building, and the growth over
 //! the resident set before building (which holds the input data).
 
-#[path = "../benches/common/mod.rs"]
-mod common;
-
-use common::*;
+use relgraph_bench::*;
 
 fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

@@ -1,7 +1,8 @@
 //! Criterion benchmarks of the workloads W1-W9 of WORKLOADS.md: relgraph against a
 //! hand-written slotmap + Vec baseline, on the same fixed-seed data, in the same run.
 //!
-//! `cargo bench` runs the full size; `RELGRAPH_SCALE=0.1 cargo bench` a tenth of it.
+//! `cargo bench -p relgraph-bench` runs the full size; `RELGRAPH_SCALE=0.1 cargo bench -p
+//! relgraph-bench` a tenth of it.
 //! Compare each `relgraph` time with the `baseline` time of the same group.
 
 use std::hint::black_box;
@@ -10,10 +11,7 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion};
 
-#[path = "common/mod.rs"]
-mod common;
-
-use common::*;
+use relgraph_bench::*;
 
 fn config<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
     let mut g = c.benchmark_group(name);

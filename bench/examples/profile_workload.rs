@@ -1,11 +1,10 @@
 //! Runs one benchmark workload in a loop, for a profiler: `perf record` or
-//! `valgrind --tool=callgrind` on `cargo run --release --example profile_workload -- W1`.
+//! `valgrind --tool=callgrind` on
+//! `cargo run --profile profiling -p relgraph-bench --example profile_workload -- W1`
+//! (the `profiling` profile is `release` with symbols and line tables).
 //! `RELGRAPH_SCALE` scales the sizes (default 1.0).
 
-#[path = "../benches/common/mod.rs"]
-mod common;
-
-use common::*;
+use relgraph_bench::*;
 
 fn main() -> Result<(), String> {
     let which = std::env::args().nth(1).unwrap_or_default();

@@ -1,18 +1,16 @@
 //! A quick, interleaved comparison of relgraph and the baseline on the benchmark
 //! workloads: each round runs relgraph then the baseline (alternating which goes first),
-//! and the median of the rounds is reported as a ratio. Coarser than `cargo bench`, but
-//! far quicker, and robust to a noisy neighbour because both systems share each round.
+//! and the median of the rounds is reported as a ratio. Coarser than the criterion
+//! benchmarks, but far quicker, and robust to a noisy neighbour because both systems share
+//! each round.
 //!
-//! `cargo run --release --example ratios -- [ROUNDS] [WORKLOAD...]`; `RELGRAPH_SCALE`
-//! scales the sizes (default 1.0).
+//! `cargo run --release -p relgraph-bench --example ratios -- [ROUNDS] [WORKLOAD...]`;
+//! `RELGRAPH_SCALE` scales the sizes (default 1.0).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-#[path = "../benches/common/mod.rs"]
-mod common;
-
-use common::*;
+use relgraph_bench::*;
 
 fn time<R>(f: impl FnOnce() -> R) -> (Duration, R) {
     let t = Instant::now();
