@@ -24,9 +24,10 @@ use crate::store::Store;
 fn drop_quietly(undo: Undo, first: &mut Option<Panic>) {
     match undo {
         // nothing to free: skip the drop glue
-        Undo::Remove { .. } | Undo::Unlink { .. } | Undo::Relink { payload: None, .. } => {
-            std::mem::forget(undo)
-        }
+        Undo::Remove { .. }
+        | Undo::Unlink { .. }
+        | Undo::Swap { .. }
+        | Undo::Relink { payload: None, .. } => std::mem::forget(undo),
         Undo::Order { .. } => drop(undo),
         _ => drop_guarded(undo, first),
     }
