@@ -5,6 +5,7 @@
 //! removal must bring an entity back under its *old* key: [`Arena::insert_at`].
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::mem::needs_drop;
 use std::num::NonZeroU32;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -148,6 +149,8 @@ pub(crate) struct Arena<T> {
     len: usize,
     /// Values removed outside a transaction, waiting to be dropped (see `grave.rs`).
     dead: Vec<T>,
+    /// Values of recorded removals, oldest first (see `Undo::Vaulted`).
+    vault: VecDeque<T>,
 }
 
 impl<T> Default for Arena<T> {
@@ -159,6 +162,7 @@ impl<T> Default for Arena<T> {
             retired: 0,
             len: 0,
             dead: Vec::new(),
+            vault: VecDeque::new(),
         }
     }
 }
@@ -307,6 +311,7 @@ impl<T> Arena<T> {
             retired,
             len,
             dead: Vec::new(),
+            vault: VecDeque::new(),
         };
         for &index in free.iter().rev() {
             arena.push_free(index);
@@ -446,6 +451,20 @@ pub(crate) trait ErasedArena: Any + Send + Sync {
     /// Appends the encoding of every row, in the order of `layout` (and of `keys`), and
     /// checks that the rows load back (`codec::encode_checked`).
     fn encode_rows(&self, out: &mut Vec<u8>) -> Result<(), Unloadable>;
+    /// Removes the value into the back of the table's vault, where a recorded removal
+    /// keeps it (`Undo::Vaulted`): no allocation, unlike `remove_boxed`.
+    fn remove_vault(&mut self, key: RawKey) -> bool;
+    /// Puts the newest vaulted value back under `key`; as `restore_boxed` for a kind row
+    /// put back before the end of its kind's order.
+    fn restore_vault(&mut self, key: RawKey) -> Option<u32>;
+    /// Drops the oldest vaulted value, keeping the first panic of its `Drop` in `first`.
+    fn drop_vault_front(&mut self, first: &mut Option<Panic>);
+    /// Drops every vaulted value, each once, keeping the first panic in `first`.
+    fn clear_vault(&mut self, first: &mut Option<Panic>);
+    /// Number of vaulted values.
+    fn vault_len(&self) -> usize;
+    /// The encoding of the vaulted value `back` places before the newest.
+    fn encode_vaulted(&self, back: usize) -> Result<Vec<u8>, String>;
     /// The encoding of the live row under `key` (for the change feed).
     fn encode_row(&self, key: RawKey) -> Result<Vec<u8>, String>;
     /// The encoding of a value boxed by `remove_boxed` or `replace_boxed`.
@@ -586,6 +605,64 @@ impl<T: Entity> ErasedArena for Column<T> {
             }
         }
     }
+    #[inline]
+    fn remove_vault(&mut self, key: RawKey) -> bool {
+        match self {
+            Column::Slots(a) => match a.remove(key) {
+                Some(v) => {
+                    a.vault.push_back(v);
+                    true
+                }
+                None => false,
+            },
+            Column::Kind(k) => match k.remove_at(key) {
+                Some(row) => {
+                    k.vault.push_back(row);
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+    fn restore_vault(&mut self, key: RawKey) -> Option<u32> {
+        match self {
+            Column::Slots(a) => {
+                let value = a.vault.pop_back().expect("a vaulted value");
+                a.insert_at(key, value);
+                None
+            }
+            Column::Kind(k) => {
+                let (pos, value) = k.vault.pop_back().expect("a vaulted value");
+                k.restore(key, pos, value).map(|pos| pos as u32)
+            }
+        }
+    }
+    fn drop_vault_front(&mut self, first: &mut Option<Panic>) {
+        let r = catch_unwind(AssertUnwindSafe(|| match self {
+            Column::Slots(a) => drop(a.vault.pop_front()),
+            Column::Kind(k) => drop(k.vault.pop_front()),
+        }));
+        if let Err(p) = r {
+            first.get_or_insert(p);
+        }
+    }
+    fn clear_vault(&mut self, first: &mut Option<Panic>) {
+        while self.vault_len() > 0 {
+            self.drop_vault_front(first);
+        }
+    }
+    fn vault_len(&self) -> usize {
+        match self {
+            Column::Slots(a) => a.vault.len(),
+            Column::Kind(k) => k.vault.len(),
+        }
+    }
+    fn encode_vaulted(&self, back: usize) -> Result<Vec<u8>, String> {
+        match self {
+            Column::Slots(a) => encode_value(&a.vault[a.vault.len() - 1 - back]),
+            Column::Kind(k) => encode_value(&k.vault[k.vault.len() - 1 - back].1),
+        }
+    }
     fn encode_row(&self, key: RawKey) -> Result<Vec<u8>, String> {
         let value = self.get(key).expect("encoding a live row");
         encode_value(value)
@@ -649,6 +726,9 @@ pub(crate) struct KindArena<T> {
     sparse: Vec<u32>,
     /// Values removed outside a transaction, waiting to be dropped (see `grave.rs`).
     dead: Vec<T>,
+    /// Values of recorded removals with their dense positions, oldest first (see
+    /// `Undo::Vaulted`).
+    vault: VecDeque<(usize, T)>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -659,6 +739,7 @@ impl<T> Default for KindArena<T> {
             dense: Vec::new(),
             sparse: Vec::new(),
             dead: Vec::new(),
+            vault: VecDeque::new(),
         }
     }
 }
@@ -681,6 +762,7 @@ impl<T> KindArena<T> {
             dense: Vec::with_capacity(keys.len()),
             sparse: vec![NONE; slots],
             dead: Vec::new(),
+            vault: VecDeque::new(),
         };
         for key in keys {
             let value = next()?;

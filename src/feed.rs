@@ -499,6 +499,8 @@ enum After<'l> {
     /// Before this point the entity or link did not exist.
     Gone,
     Boxed(&'l Boxed),
+    /// The value in the table's vault this many places before its newest.
+    Vaulted(usize),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -538,11 +540,25 @@ pub(crate) fn derive(
         Encoded(match after.get(&Place::Row(t, key)) {
             None => arena.encode_row(key),
             Some(After::Boxed(v)) => arena.encode_boxed(&***v),
+            Some(After::Vaulted(back)) => arena.encode_vaulted(*back),
             Some(After::Gone) => Err("the row was inserted twice".to_string()),
         })
     };
+    // per table: the vaulted values met so far (the log's newest first, as the vault's)
+    let mut vaulted: Vec<usize> = Vec::new();
     for undo in log.iter().rev() {
         match undo {
+            Undo::Vaulted { table: t, key } => {
+                let t = *t as usize;
+                if vaulted.len() <= t {
+                    vaulted.resize(t + 1, 0);
+                }
+                after.insert(Place::Row(t as u32, *key), After::Vaulted(vaulted[t]));
+                vaulted[t] += 1;
+                out.push(Change::Removed {
+                    entity: entity(t as u32, *key),
+                });
+            }
             Undo::Remove { table: t, key } => {
                 let row = row_after(&after, *t, *key);
                 after.insert(Place::Row(*t, *key), After::Gone);
@@ -583,6 +599,7 @@ pub(crate) fn derive(
                             }
                             Some(After::Boxed(v)) => r.payloads.encode_boxed(&***v),
                             Some(After::Gone) => Err("the link was made twice".to_string()),
+                            Some(After::Vaulted(_)) => unreachable!("payloads are not vaulted"),
                         }))
                     }
                     _ => None,
@@ -630,6 +647,7 @@ pub(crate) fn derive(
                     }
                     Some(After::Boxed(v)) => r.payloads.encode_boxed(&***v),
                     Some(After::Gone) => Err("the link was removed".to_string()),
+                    Some(After::Vaulted(_)) => unreachable!("payloads are not vaulted"),
                 });
                 after.insert(Place::Pair(*rel, *a, *b), After::Boxed(value));
                 let (a, b) = ends(*rel, *a, *b);

@@ -29,6 +29,10 @@ pub(crate) struct Savepoint {
 pub(crate) enum Undo {
     /// Undoes an insert.
     Remove { table: u32, key: RawKey },
+    /// Undoes a remove whose value waits in the table's vault (`ErasedArena::remove_vault`):
+    /// the vault's values are in the order of these entries in the log, so the newest
+    /// entry's value is the vault's newest.
+    Vaulted { table: u32, key: RawKey },
     /// Undoes a remove: the value goes back under its old key.
     Restore {
         table: u32,
@@ -149,10 +153,9 @@ impl Store {
     /// the table's grave until the call ends (see `grave.rs`).
     pub(crate) fn p_remove(&mut self, table: u32, key: RawKey) {
         if self.recording() {
-            let value = self.tables[table as usize]
-                .remove_boxed(key)
-                .expect("removing a live entity");
-            self.log.push(Undo::Restore { table, key, value });
+            let removed = self.tables[table as usize].remove_vault(key);
+            debug_assert!(removed, "removing a live entity");
+            self.log.push(Undo::Vaulted { table, key });
         } else {
             let t = &mut self.tables[table as usize];
             self.graves.dirty |= t.needs_drop();
@@ -618,7 +621,7 @@ impl Store {
     #[inline(never)]
     fn free_history(&mut self) {
         let h = self.history.as_deref_mut().expect("history on");
-        let first = h.free_dropped(&mut self.log);
+        let first = h.free_dropped(&mut self.log, &mut self.tables);
         self.kept = self.log.len();
         if let Some(p) = first {
             resume_unwind(p);
@@ -659,14 +662,20 @@ impl Store {
         match self.history.as_deref_mut() {
             // the entries stay in the log: they are the new step
             Some(h) => {
-                let first = h.close(&mut self.log, start, label);
+                let first = h.close(&mut self.log, &mut self.tables, start, label);
                 self.kept = self.log.len();
                 first
             }
             None => {
                 let mut log = std::mem::take(&mut self.log);
-                let first = log.drain_quietly();
+                let mut first = log.drain_quietly();
                 self.log = log;
+                // every vaulted value belongs to the log just closed
+                for t in &mut self.tables {
+                    if t.vault_len() > 0 {
+                        t.clear_vault(&mut first);
+                    }
+                }
                 first
             }
         }
@@ -693,6 +702,15 @@ impl Store {
             }
             Undo::Restore { table, key, value } => {
                 let placed = self.tables[table as usize].restore_boxed(key, value);
+                if record {
+                    self.log.push(Undo::Remove { table, key });
+                    if let Some(pos) = placed {
+                        self.log.push(Undo::Swap { table, pos });
+                    }
+                }
+            }
+            Undo::Vaulted { table, key } => {
+                let placed = self.tables[table as usize].restore_vault(key);
                 if record {
                     self.log.push(Undo::Remove { table, key });
                     if let Some(pos) = placed {
