@@ -1141,19 +1141,6 @@ impl Schema {
         &mut self.relations[index as usize]
     }
 
-    /// The schema's fingerprint: the format's [`checksum`](crate::snapshot::checksum) of
-    /// its canonical text (tables with versions, kinds and the shape fingerprints of their
-    /// row types, relations with ends, rules, payload versions and payload shapes,
-    /// polymorphic parent ends, in declaration order). A type's shape is what its
-    /// `Deserialize` reads, names left out: a type whose `Deserialize` cannot be traced
-    /// (it uses `deserialize_any`, refuses placeholder values, or panics) has none and is
-    /// not checked on load. Snapshots record it; two schemas
-    /// with the same fingerprint load each other's snapshots without comparison.
-    #[track_caller]
-    pub fn fingerprint(&self) -> u64 {
-        crate::snapshot::image::SchemaDesc::of(self).fingerprint()
-    }
-
     /// Number of tables declared.
     #[track_caller]
     pub fn table_count(&self) -> usize {

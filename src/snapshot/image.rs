@@ -107,6 +107,23 @@ pub(crate) fn kind_name(k: RelationKind) -> &'static str {
     }
 }
 
+/// The fingerprint lives with the schema description it is computed from, so that the
+/// schema (below the file format) does not import the format.
+impl Schema {
+    /// The schema's fingerprint: the format's [`checksum`](crate::snapshot::checksum) of
+    /// its canonical text (tables with versions, kinds and the shape fingerprints of their
+    /// row types, relations with ends, rules, payload versions and payload shapes,
+    /// polymorphic parent ends, in declaration order). A type's shape is what its
+    /// `Deserialize` reads, names left out: a type whose `Deserialize` cannot be traced
+    /// (it uses `deserialize_any`, refuses placeholder values, or panics) has none and is
+    /// not checked on load. Snapshots record it; two schemas
+    /// with the same fingerprint load each other's snapshots without comparison.
+    #[track_caller]
+    pub fn fingerprint(&self) -> u64 {
+        SchemaDesc::of(self).fingerprint()
+    }
+}
+
 impl<'a> SchemaDesc<'a> {
     /// The description of a program's schema.
     pub fn of(schema: &'a Schema) -> SchemaDesc<'a> {
