@@ -188,8 +188,14 @@ impl Store {
 
     /// Replaces the value under `key` with a boxed one of the table's type.
     pub(crate) fn p_replace_boxed(&mut self, table: u32, key: RawKey, value: Boxed) {
+        self.swap_boxed(table, key, value, self.recording());
+    }
+
+    /// Replaces the value under `key` with a boxed one; the old value is logged (with
+    /// `record`) or goes to the graves.
+    fn swap_boxed(&mut self, table: u32, key: RawKey, value: Boxed, record: bool) {
         let old = self.tables[table as usize].replace_boxed(key, value);
-        if self.recording() {
+        if record {
             self.log.push(Undo::Replace {
                 table,
                 key,
@@ -724,18 +730,7 @@ impl Store {
                     self.log.push(Undo::Swap { table, pos });
                 }
             }
-            Undo::Replace { table, key, value } => {
-                let old = self.tables[table as usize].replace_boxed(key, value);
-                if record {
-                    self.log.push(Undo::Replace {
-                        table,
-                        key,
-                        value: old,
-                    });
-                } else {
-                    self.graves.boxed(old);
-                }
-            }
+            Undo::Replace { table, key, value } => self.swap_boxed(table, key, value, record),
             Undo::Unlink { rel, a, b, .. } if record => {
                 let unlinked = self.p_unlink(rel, a, b);
                 debug_assert!(unlinked, "reverting a link that exists");

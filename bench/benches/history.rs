@@ -39,6 +39,30 @@ fn feed_on(s: &mut Store) {
     s.enable_feed(1 << 20);
 }
 
+/// Times `work` on the W1 state, built (untimed) on a store that `setup` prepared.
+fn on_w1_state(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    data: &BlogData,
+    name: &str,
+    setup: fn(&mut Store),
+    work: impl Fn(&mut RgBlog) -> u64,
+) {
+    g.bench_function(name, |b| {
+        b.iter_batched(
+            || {
+                let mut s = rg_w1(data.clone()).0;
+                setup(&mut s.store);
+                s
+            },
+            |mut s| {
+                let sum = work(&mut s);
+                (s, sum)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+}
+
 fn recording(c: &mut Criterion) {
     let scale = Scale::from_env(1.0);
     let data = BlogData::new(&scale);
@@ -64,48 +88,16 @@ fn recording(c: &mut Criterion) {
     g.finish();
 
     let mut g = config(c, "H2 W4 moves");
-    for (name, setup) in [
-        ("history off", (|_: &mut Store| {}) as fn(&mut Store)),
-        ("history on", history_on),
-        ("feed on", feed_on),
-    ] {
-        g.bench_function(name, |b| {
-            b.iter_batched(
-                || {
-                    let mut s = rg_w1(data.clone()).0;
-                    setup(&mut s.store);
-                    s
-                },
-                |mut s| {
-                    let sum = rg_w4(&mut s, &data.moves);
-                    (s, sum)
-                },
-                BatchSize::PerIteration,
-            )
-        });
-    }
+    let w4 = |s: &mut RgBlog| rg_w4(s, &data.moves);
+    on_w1_state(&mut g, &data, "history off", |_| {}, w4);
+    on_w1_state(&mut g, &data, "history on", history_on, w4);
+    on_w1_state(&mut g, &data, "feed on", feed_on, w4);
     g.finish();
 
     let mut g = config(c, "H3 W7 cascade deletes");
-    for (name, setup) in [
-        ("history off", (|_: &mut Store| {}) as fn(&mut Store)),
-        ("history on", history_on),
-    ] {
-        g.bench_function(name, |b| {
-            b.iter_batched(
-                || {
-                    let mut s = rg_w1(data.clone()).0;
-                    setup(&mut s.store);
-                    s
-                },
-                |mut s| {
-                    let sum = rg_w7(&mut s, &data.deletes);
-                    (s, sum)
-                },
-                BatchSize::PerIteration,
-            )
-        });
-    }
+    let w7 = |s: &mut RgBlog| rg_w7(s, &data.deletes);
+    on_w1_state(&mut g, &data, "history off", |_| {}, w7);
+    on_w1_state(&mut g, &data, "history on", history_on, w7);
     // the deletes as one step, undone and redone
     let deleted = || {
         let mut s = rg_w1(data.clone()).0;
