@@ -622,6 +622,15 @@ impl Store {
         self.settle_slow();
     }
 
+    /// [`settle`](Self::settle) for a call that puts nothing in the graves unless it
+    /// records (`insert`, `link`): one flag to test when history and feed are off.
+    #[inline]
+    pub(crate) fn settle_recorded(&mut self) {
+        if self.rec {
+            self.settle();
+        }
+    }
+
     /// Frees the history's dropped steps, resuming the first panic of a `Drop`.
     #[cold]
     #[inline(never)]

@@ -56,7 +56,7 @@ impl Store {
             return self.insert_plain_kind(table, value);
         }
         let key = self.p_insert(table, value);
-        self.settle();
+        self.settle_recorded();
         Key::from_raw(key)
     }
 
