@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::grave::Boxed;
 use crate::key::{AnyKey, Key, RawKey};
 use crate::path::Undo;
-use crate::relation::RelationStore;
+use crate::relation::{ManyToManyStore, RelationStore};
 use crate::schema::{End, Relation, RelationKind, RelationName, Table};
 use crate::store::Store;
 use crate::umbrella::Error;
@@ -544,6 +544,19 @@ pub(crate) fn derive(
             Some(After::Gone) => Err("the row was inserted twice".to_string()),
         })
     };
+    let payload_after = |after: &Afters<'_>, r: &ManyToManyStore, rel: u32, a, b| {
+        Encoded(match after.get(&Place::Pair(rel, a, b)) {
+            None => {
+                let i = r
+                    .link_index(a, b)
+                    .expect("a link the batch made or changed");
+                r.payloads.encode_at(i)
+            }
+            Some(After::Boxed(v)) => r.payloads.encode_boxed(&***v),
+            Some(After::Gone) => Err("the link did not exist then".to_string()),
+            Some(After::Vaulted(_)) => unreachable!("payloads are not vaulted"),
+        })
+    };
     // per table: the vaulted values met so far (the log's newest first, as the vault's)
     let mut vaulted: Vec<usize> = Vec::new();
     for undo in log.iter().rev() {
@@ -591,17 +604,7 @@ pub(crate) fn derive(
             }
             Undo::Unlink { rel, a, b, at } => {
                 let payload = match &store.relations[*rel as usize] {
-                    RelationStore::ManyToMany(r) => {
-                        Some(Encoded(match after.get(&Place::Pair(*rel, *a, *b)) {
-                            None => {
-                                let i = r.link_index(*a, *b).expect("a link made by the batch");
-                                r.payloads.encode_at(i)
-                            }
-                            Some(After::Boxed(v)) => r.payloads.encode_boxed(&***v),
-                            Some(After::Gone) => Err("the link was made twice".to_string()),
-                            Some(After::Vaulted(_)) => unreachable!("payloads are not vaulted"),
-                        }))
-                    }
+                    RelationStore::ManyToMany(r) => Some(payload_after(&after, r, *rel, *a, *b)),
                     _ => None,
                 };
                 if payload.is_some() {
@@ -640,15 +643,7 @@ pub(crate) fn derive(
                 let RelationStore::ManyToMany(r) = &store.relations[*rel as usize] else {
                     unreachable!("payload on a relation that is not many-to-many")
                 };
-                let payload = Encoded(match after.get(&Place::Pair(*rel, *a, *b)) {
-                    None => {
-                        let i = r.link_index(*a, *b).expect("a link the batch changed");
-                        r.payloads.encode_at(i)
-                    }
-                    Some(After::Boxed(v)) => r.payloads.encode_boxed(&***v),
-                    Some(After::Gone) => Err("the link was removed".to_string()),
-                    Some(After::Vaulted(_)) => unreachable!("payloads are not vaulted"),
-                });
+                let payload = payload_after(&after, r, *rel, *a, *b);
                 after.insert(Place::Pair(*rel, *a, *b), After::Boxed(value));
                 let (a, b) = ends(*rel, *a, *b);
                 out.push(Change::PayloadChanged {

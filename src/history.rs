@@ -123,10 +123,16 @@ impl History {
             return false;
         }
         self.steps.push((start, None));
+        self.drop_past_limit();
+        true
+    }
+
+    /// Marks the steps past the limit dropped (no longer undoable).
+    #[inline]
+    fn drop_past_limit(&mut self) {
         if self.steps.len() - self.dropped > self.limit {
             self.dropped = self.steps.len() - self.limit;
         }
-        true
     }
 
     /// Whether enough dropped steps wait to be freed.
@@ -138,11 +144,8 @@ impl History {
     /// Drops the steps past the limit; frees them when enough are waiting.
     #[inline]
     fn trim(&mut self, log: &mut Vec<Undo>, tables: &mut [Box<dyn ErasedArena>]) -> Option<Panic> {
-        let keep = self.limit;
-        if self.steps.len() - self.dropped > keep {
-            self.dropped = self.steps.len() - keep;
-        }
-        if self.dropped <= self.slack() {
+        self.drop_past_limit();
+        if !self.needs_free() {
             return None;
         }
         self.free_dropped(log, tables)
@@ -295,12 +298,7 @@ impl Store {
             drop_quietly(undo, &mut first);
         }
         self.kept = 0;
-        // every vaulted value belongs to a step of the history
-        for t in &mut self.tables {
-            if t.vault_len() > 0 {
-                t.clear_vault(&mut first);
-            }
-        }
+        self.clear_vaults(&mut first);
         if let Some(p) = first {
             resume_unwind(p);
         }

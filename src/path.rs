@@ -220,12 +220,18 @@ impl Store {
 
     /// Replaces the payload of the existing many-to-many link (a, b) with a boxed one.
     pub(crate) fn p_set_payload_boxed(&mut self, rel: u32, a: RawKey, b: RawKey, w: Boxed) {
+        self.swap_payload_boxed(rel, a, b, w, self.recording());
+    }
+
+    /// Replaces the payload of the link (a, b) with a boxed one; the old payload is logged
+    /// (with `record`) or goes to the graves.
+    fn swap_payload_boxed(&mut self, rel: u32, a: RawKey, b: RawKey, w: Boxed, record: bool) {
         let RelationStore::ManyToMany(r) = &mut self.relations[rel as usize] else {
             unreachable!("payload on a relation that is not many-to-many")
         };
         let index = r.link_index(a, b).expect("the link exists");
         let old = r.payloads.replace_boxed(index, w);
-        if self.recording() {
+        if record {
             self.log.push(Undo::Payload {
                 rel,
                 a,
@@ -234,6 +240,25 @@ impl Store {
             });
         } else {
             self.graves.boxed(old);
+        }
+    }
+
+    /// Logs the inverse of putting a removed row back: its removal, and the swap that put
+    /// a kind row back before the end of its kind's order (`placed`).
+    fn log_restored(&mut self, table: u32, key: RawKey, placed: Option<u32>) {
+        self.log.push(Undo::Remove { table, key });
+        if let Some(pos) = placed {
+            self.log.push(Undo::Swap { table, pos });
+        }
+    }
+
+    /// Drops every vaulted value: at depth 0 with history off (or switched off), they all
+    /// belong to the log just closed.
+    pub(crate) fn clear_vaults(&mut self, first: &mut Option<Panic>) {
+        for t in &mut self.tables {
+            if t.vault_len() > 0 {
+                t.clear_vault(first);
+            }
         }
     }
 
@@ -685,12 +710,7 @@ impl Store {
                 let mut log = std::mem::take(&mut self.log);
                 let mut first = log.drain_quietly();
                 self.log = log;
-                // every vaulted value belongs to the log just closed
-                for t in &mut self.tables {
-                    if t.vault_len() > 0 {
-                        t.clear_vault(&mut first);
-                    }
-                }
+                self.clear_vaults(&mut first);
                 first
             }
         }
@@ -718,19 +738,13 @@ impl Store {
             Undo::Restore { table, key, value } => {
                 let placed = self.tables[table as usize].restore_boxed(key, value);
                 if record {
-                    self.log.push(Undo::Remove { table, key });
-                    if let Some(pos) = placed {
-                        self.log.push(Undo::Swap { table, pos });
-                    }
+                    self.log_restored(table, key, placed);
                 }
             }
             Undo::Vaulted { table, key } => {
                 let placed = self.tables[table as usize].restore_vault(key);
                 if record {
-                    self.log.push(Undo::Remove { table, key });
-                    if let Some(pos) = placed {
-                        self.log.push(Undo::Swap { table, pos });
-                    }
+                    self.log_restored(table, key, placed);
                 }
             }
             Undo::Swap { table, pos } => {
@@ -781,23 +795,7 @@ impl Store {
                     });
                 }
             }
-            Undo::Payload { rel, a, b, value } => {
-                let RelationStore::ManyToMany(r) = &mut self.relations[rel as usize] else {
-                    unreachable!("payload on a relation that is not many-to-many")
-                };
-                let index = r.link_index(a, b).expect("link exists");
-                let old = r.payloads.replace_boxed(index, value);
-                if record {
-                    self.log.push(Undo::Payload {
-                        rel,
-                        a,
-                        b,
-                        value: old,
-                    });
-                } else {
-                    self.graves.boxed(old);
-                }
-            }
+            Undo::Payload { rel, a, b, value } => self.swap_payload_boxed(rel, a, b, value, record),
             Undo::Order {
                 rel,
                 end,
@@ -840,7 +838,7 @@ pub(crate) fn payloads_mut<W: Entity>(r: &mut crate::relation::ManyToManyStore) 
 
 /// Dropping the log's entries (which hold removed rows and payloads) one by one, whatever
 /// their `Drop` does.
-pub(crate) trait DrainQuietly {
+trait DrainQuietly {
     /// Empties the log, keeping its capacity; returns the first panic of a `Drop`.
     fn drain_quietly(&mut self) -> Option<Panic>;
 }
