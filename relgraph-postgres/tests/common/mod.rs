@@ -461,3 +461,244 @@ pub fn populated(seed: u64) -> (Store, M) {
     s.check_integrity().unwrap();
     (s, m)
 }
+
+fn pick<T: Copy>(r: &mut Rng, v: &[T]) -> Option<T> {
+    (!v.is_empty()).then(|| v[r.below(v.len())])
+}
+
+/// One random change of the store: a call, a transaction of a few calls, an undo or a
+/// redo (history must be on). Refused changes (restrict, acyclic) are fine.
+pub fn random_step(s: &mut Store, m: &M, r: &mut Rng) {
+    match r.below(10) {
+        0 => {
+            let _ = s.undo();
+        }
+        1 => {
+            let _ = s.redo();
+        }
+        2 => {
+            let _ = s.transaction(|s| {
+                for _ in 0..1 + r.below(4) {
+                    one_change(s, m, r);
+                }
+                Ok::<(), ()>(())
+            });
+        }
+        _ => one_change(s, m, r),
+    }
+}
+
+fn one_change(s: &mut Store, m: &M, r: &mut Rng) {
+    let users: Vec<_> = s.keys::<User>().collect();
+    let posts: Vec<_> = s.keys::<Post>().collect();
+    let photos: Vec<_> = s.keys::<Photo>().collect();
+    let courses: Vec<_> = s.keys::<Course>().collect();
+    let comments: Vec<_> = s.keys::<Comment>().collect();
+    let notes: Vec<_> = s.keys::<Note>().collect();
+    let emps: Vec<_> = s.keys::<Employee>().collect();
+    let notifs: Vec<_> = s.keys::<Notification>().collect();
+    match r.below(24) {
+        0 => {
+            s.insert(user(r));
+        }
+        1 => {
+            if let Some(u) = pick(r, &users) {
+                let v = user(r);
+                let _ = s.replace(u, v);
+            }
+        }
+        2 => {
+            if let Some(u) = pick(r, &users) {
+                let _ = s.remove(u);
+            }
+        }
+        3 | 4 => {
+            if let Some(u) = pick(r, &users) {
+                let _ = s.insert_child(m.authored, u, post(r));
+            }
+        }
+        5 => {
+            if let (Some(u), Some(p)) = (pick(r, &users), pick(r, &posts)) {
+                let _ = s.link(m.authored, u, p); // a move when linked
+            }
+        }
+        6 => {
+            if let Some(p) = pick(r, &posts) {
+                let _ = s.remove(p);
+            }
+        }
+        7 => {
+            if let (Some(u), Some(c)) = (pick(r, &users), pick(r, &courses)) {
+                let e = Enrollment {
+                    grade: r.below(400) as f64 / 4.0,
+                    note: r.chance(30).then(|| "x\ty".into()),
+                };
+                let _ = s.link_with(m.enrolled, u, c, e);
+            }
+        }
+        8 => {
+            if let (Some(u), Some(c)) = (pick(r, &users), pick(r, &courses)) {
+                let _ = s.unlink(m.enrolled, u, c);
+            }
+        }
+        9 => {
+            if let (Some(u), Some(c)) = (pick(r, &users), pick(r, &courses)) {
+                let g = r.below(100) as f64;
+                let _ = s.update_payload(m.enrolled, u, c, |e| e.grade = g);
+            }
+        }
+        10 => {
+            if let Some(u) = pick(r, &users) {
+                let mut kids: Vec<_> = s.children(m.authored, u).collect();
+                if kids.len() > 1 {
+                    let i = r.below(kids.len());
+                    kids.swap(0, i);
+                    kids.rotate_left(1);
+                    let _ = s.set_children(m.authored, u, &kids);
+                }
+            }
+        }
+        11 => {
+            if let Some(u) = pick(r, &users) {
+                let mut t: Vec<_> = s.targets(m.enrolled, u).collect();
+                t.reverse();
+                if let Some(c) = pick(r, &courses) {
+                    if !t.contains(&c) {
+                        t.push(c);
+                    }
+                }
+                let _ = s.set_targets(m.enrolled, u, &t);
+            }
+        }
+        12 => {
+            if let (Some(a), Some(b)) = (pick(r, &users), pick(r, &users)) {
+                if r.chance(60) {
+                    let _ = s.link(m.follows, a, b);
+                } else {
+                    let _ = s.unlink(m.follows, a, b);
+                }
+            }
+        }
+        13 => {
+            if let Some(u) = pick(r, &users) {
+                let p = s.insert(Profile {
+                    bio: format!("b{}", r.next() % 100),
+                });
+                let _ = s.link(m.profile, u, p); // evicts the old profile
+            }
+        }
+        14 => {
+            if let Some(u) = pick(r, &users) {
+                let n = match r.below(3) {
+                    0 => m.email.upcast(s.insert_kind(
+                        m.email,
+                        Notification {
+                            created_at: r.next() as i64,
+                        },
+                        Email { to: "a@b".into() },
+                    )),
+                    1 => m.sms.upcast(s.insert_kind(
+                        m.sms,
+                        Notification { created_at: 1 },
+                        Sms {
+                            number: "+1".into(),
+                        },
+                    )),
+                    _ => s.insert(Notification { created_at: 2 }),
+                };
+                let _ = s.link(m.inbox, u, n);
+            }
+        }
+        15 => {
+            if let Some(n) = pick(r, &notifs) {
+                let _ = s.remove(n);
+            }
+        }
+        16 => {
+            if let Some(n) = pick(r, &notifs) {
+                if let Some(u) = s.parent(m.inbox, n) {
+                    let _ = s.unlink(m.inbox, u, n);
+                }
+                let _ = if r.chance(50) {
+                    s.change_kind(n, m.email, Email { to: "new@x".into() })
+                        .map(|_| ())
+                } else {
+                    s.change_kind(
+                        n,
+                        m.sms,
+                        Sms {
+                            number: "+9".into(),
+                        },
+                    )
+                    .map(|_| ())
+                };
+            }
+        }
+        17 => {
+            let c = s.insert(Comment {
+                text: format!("c{}", r.next() % 50),
+            });
+            if r.chance(50) {
+                if let Some(p) = pick(r, &posts) {
+                    let _ = s.link(m.post_comments, p, c);
+                }
+            } else if let Some(p) = pick(r, &photos) {
+                let _ = s.link(m.photo_comments, p, c);
+            }
+        }
+        18 => {
+            // moves a comment across the polymorphic parent end
+            if let (Some(c), Some(p), Some(ph)) =
+                (pick(r, &comments), pick(r, &posts), pick(r, &photos))
+            {
+                let _ = if r.chance(50) {
+                    s.link(m.post_comments, p, c)
+                } else {
+                    s.link(m.photo_comments, ph, c)
+                };
+            }
+        }
+        19 => {
+            if let Some(u) = pick(r, &users) {
+                let _ = s.insert_child(m.shot, u, Photo { url: "u".into() });
+            }
+        }
+        20 => {
+            if let Some(u) = pick(r, &users) {
+                let _ = s.insert_child(m.noted, u, Note { text: "n".into() });
+            }
+            if let Some(n) = pick(r, &notes) {
+                let _ = s.remove(n);
+            }
+        }
+        21 => {
+            if let (Some(a), Some(b)) = (pick(r, &emps), pick(r, &emps)) {
+                let _ = s.link(m.manages, a, b);
+            } else {
+                s.insert(Employee { name: "e".into() });
+            }
+        }
+        22 => {
+            s.insert(Employee {
+                name: format!("e{}", r.next() % 9),
+            });
+            if let Some(e) = pick(r, &emps) {
+                if r.chance(30) {
+                    let _ = s.remove(e);
+                }
+            }
+        }
+        _ => {
+            if let Some(c) = pick(r, &courses) {
+                if r.chance(30) {
+                    let _ = s.remove(c);
+                }
+            } else {
+                s.insert(Course { name: "new".into() });
+            }
+            if r.chance(50) {
+                s.insert(Course { name: "c".into() });
+            }
+        }
+    }
+}
