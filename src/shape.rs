@@ -1048,4 +1048,76 @@ mod tests {
         assert!(fingerprint::<A>().is_some());
         assert_eq!(fingerprint::<A>(), fingerprint::<Renamed>());
     }
+
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    enum Status {
+        Open,
+        Moved(u8),
+        Closed { at: i64 },
+    }
+
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct Wrapped(u16);
+
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct Row {
+        name: String,
+        status: Status,
+        level: Wrapped,
+        tags: Vec<Option<char>>,
+    }
+
+    #[test]
+    fn a_named_shape_keeps_the_names_of_structs_fields_and_variants() {
+        let shape = describe::<Row>().expect("traceable");
+        let TypeShape::Struct { name, fields } = shape else {
+            panic!("a struct: {shape:?}")
+        };
+        assert_eq!(name, "Row");
+        let names: Vec<&str> = fields.iter().map(|f| f.0).collect();
+        assert_eq!(names, ["name", "status", "level", "tags"]);
+        assert_eq!(fields[0].1, TypeShape::Str);
+        assert_eq!(
+            fields[1].1,
+            TypeShape::Enum {
+                name: "Status",
+                variants: vec![
+                    ("Open", TypeShape::Unit),
+                    ("Moved", TypeShape::U8),
+                    ("Closed", TypeShape::Tuple(vec![TypeShape::I64])),
+                ],
+            }
+        );
+        assert_eq!(
+            fields[2].1,
+            TypeShape::Newtype {
+                name: "Wrapped",
+                inner: Box::new(TypeShape::U16)
+            }
+        );
+        assert_eq!(
+            fields[3].1,
+            TypeShape::Seq(Box::new(TypeShape::Option(Box::new(TypeShape::Char))))
+        );
+    }
+
+    #[test]
+    fn a_recursive_type_names_the_container_it_repeats() {
+        let shape = describe::<Tree>().expect("traceable");
+        let TypeShape::Enum { variants, .. } = &shape else {
+            panic!("an enum: {shape:?}")
+        };
+        assert!(
+            format!("{variants:?}").contains("Recursive(1)"),
+            "{variants:?}"
+        );
+    }
+
+    #[test]
+    fn an_untraceable_type_has_no_named_shape() {
+        assert_eq!(describe::<Any>(), None);
+    }
 }

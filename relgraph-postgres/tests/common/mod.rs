@@ -73,6 +73,29 @@ pub struct Photo {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Comment {
     pub text: String,
+    /// a recursive type, as jsonb
+    pub replies: Vec<Reply>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Reply {
+    pub text: String,
+    pub replies: Vec<Reply>,
+}
+
+/// A comment with a thread of replies two deep.
+pub fn comment(text: String) -> Comment {
+    let leaf = |t: &str| Reply {
+        text: t.to_string(),
+        replies: Vec::new(),
+    };
+    Comment {
+        replies: vec![Reply {
+            text: format!("re: {text}"),
+            replies: vec![leaf("agreed"), leaf("tab\there")],
+        }],
+        text,
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -364,14 +387,8 @@ pub fn populated(seed: u64) -> (Store, M) {
                     },
                 )
                 .unwrap();
-            s.insert_child(
-                m.photo_comments,
-                p,
-                Comment {
-                    text: "nice".into(),
-                },
-            )
-            .unwrap();
+            s.insert_child(m.photo_comments, p, comment("nice".into()))
+                .unwrap();
         }
         if i % 4 != 1 {
             let p = s.insert(Profile {
@@ -419,14 +436,8 @@ pub fn populated(seed: u64) -> (Store, M) {
     let posts: Vec<_> = s.keys::<Post>().collect();
     for (i, &p) in posts.iter().enumerate() {
         if i % 2 == 0 {
-            s.insert_child(
-                m.post_comments,
-                p,
-                Comment {
-                    text: format!("c{i}"),
-                },
-            )
-            .unwrap();
+            s.insert_child(m.post_comments, p, comment(format!("c{i}")))
+                .unwrap();
         }
     }
     let emps: Vec<_> = (0..6)
@@ -635,9 +646,7 @@ fn one_change(s: &mut Store, m: &M, r: &mut Rng) {
             }
         }
         17 => {
-            let c = s.insert(Comment {
-                text: format!("c{}", r.next() % 50),
-            });
+            let c = s.insert(comment(format!("c{}", r.next() % 50)));
             if r.chance(50) {
                 if let Some(p) = pick(r, &posts) {
                     let _ = s.link(m.post_comments, p, c);
