@@ -267,3 +267,81 @@ fn write_behind_keeps_the_database_in_step_through_a_dropped_connection() {
         store.feed_cursor().position() - 1
     );
 }
+
+#[test]
+fn write_behind_blocks_the_program_when_its_queue_is_full() {
+    let srv = server();
+    let (mut store, _m) = populated(15);
+    store.enable_feed(100);
+    let mapping = Mapping::new(store.schema()).unwrap();
+    let mut db = fresh_db(&srv, "back_pressure");
+    mapping.export(&mut db, &store).unwrap();
+    let sync = PgSync::new(
+        &mapping,
+        srv.connect("back_pressure").unwrap(),
+        store.feed_cursor(),
+    )
+    .unwrap();
+    // another session holds the bookkeeping row: the writer waits on its first batch
+    let mut holder = srv.connect("back_pressure").unwrap();
+    let mut lock = holder.transaction().unwrap();
+    lock.execute("SELECT 1 FROM relgraph_state FOR UPDATE", &[])
+        .unwrap();
+    let url = srv.url("back_pressure");
+    let mut wb = sync.write_behind(2, move || {
+        postgres::Client::connect(&url, postgres::NoTls).map_err(Error::from)
+    });
+    let mut queued_all = true;
+    for i in 0..6 {
+        store.insert(common::Course {
+            name: format!("c{i}"),
+        });
+        queued_all &= wb.try_send(&store).unwrap();
+    }
+    // one batch with the writer, two in the queue: the rest held by the program
+    assert!(!queued_all, "the queue took every batch");
+    assert_eq!(mapping.applied_seq(&mut db).unwrap(), 0);
+    lock.rollback().unwrap();
+    wb.send(&store).unwrap();
+    wb.finish().unwrap();
+    mapping.compare(&mut db, &store).unwrap();
+    assert_eq!(mapping.applied_seq(&mut db).unwrap(), 6);
+}
+
+#[test]
+fn a_store_imported_from_a_synced_database_is_attached_and_kept_in_step() {
+    let srv = server();
+    let (mut store, m) = populated(16);
+    store.enable_feed(1000);
+    let mapping = Mapping::new(store.schema()).unwrap();
+    let mut db = fresh_db(&srv, "attach");
+    mapping.export(&mut db, &store).unwrap();
+    let mut sync = PgSync::new(
+        &mapping,
+        srv.connect("attach").unwrap(),
+        store.feed_cursor(),
+    )
+    .unwrap();
+    let mut r = Rng(8);
+    for _ in 0..50 {
+        random_step(&mut store, &m, &mut r);
+    }
+    sync.sync(&store).unwrap();
+    let applied = mapping.applied_seq(&mut db).unwrap();
+    assert!(applied > 20);
+    // a new process: the store read back from the database, its feed numbered from 1
+    let mut back = mapping.import(&mut db).unwrap();
+    back.check_integrity().unwrap();
+    back.enable_history(10);
+    back.enable_feed(1000);
+    let mut sync = PgSync::attach(&mapping, srv.connect("attach").unwrap(), &back).unwrap();
+    for _ in 0..50 {
+        random_step(&mut back, &m, &mut r);
+        sync.sync(&back).unwrap();
+    }
+    mapping.compare(&mut db, &back).unwrap();
+    assert_eq!(
+        mapping.applied_seq(&mut db).unwrap(),
+        applied + back.feed_cursor().position() - 1
+    );
+}
