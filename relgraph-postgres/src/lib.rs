@@ -35,7 +35,7 @@ use std::fmt;
 pub use mapping::Mapping;
 pub use pg::ExportReport;
 pub use server::TempServer;
-pub use sync::{Applied, PgSync, WriteBehind};
+pub use sync::{PgSync, WriteBehind};
 
 /// What went wrong. Messages name the table, column, row or relation involved.
 #[derive(Debug)]
@@ -68,7 +68,7 @@ pub enum Error {
     Feed(relgraph::FeedError),
     /// The write-behind thread stopped on this error.
     WriterStopped(String),
-    /// A `COPY` stream failed.
+    /// A `COPY` stream failed, or the temporary server could not be set up.
     Io(String),
     /// PostgreSQL reported an error (the transaction was rolled back).
     Postgres(postgres::Error),

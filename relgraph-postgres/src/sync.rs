@@ -28,7 +28,7 @@ struct Applier {
 
 /// What applying one batch did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Applied {
+enum Applied {
     /// The batch was written in its own transaction.
     Written,
     /// The database holds it already (recorded batch number at or past it): skipped.

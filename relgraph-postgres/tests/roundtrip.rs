@@ -120,3 +120,33 @@ fn the_ddl_has_typed_columns_foreign_keys_with_delete_rules_and_indexes() {
         assert!(ddl.contains(want), "missing {want} in\n{ddl}");
     }
 }
+
+#[test]
+fn a_schema_that_cannot_be_laid_out_is_refused_naming_the_table() {
+    // a row type whose Deserialize asks for deserialize_any: no fields to map
+    let mut schema = relgraph::Schema::new();
+    schema.table::<serde_json::Value>("documents");
+    let err = Mapping::new(&schema).unwrap_err();
+    assert!(matches!(err, Error::Mapping(_)), "{err}");
+    assert!(err.to_string().contains("table documents"), "{err}");
+
+    // a field named like a relation's column
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Owner {
+        name: String,
+    }
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Pet {
+        owner_id: u32,
+    }
+    let mut schema = relgraph::Schema::new();
+    let owners = schema.table::<Owner>("owners");
+    let pets = schema.table::<Pet>("pets");
+    schema.relate(owners.many("pets"), pets.one("owner"));
+    let err = Mapping::new(&schema).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("table pets: column owner_id is taken twice"),
+        "{err}"
+    );
+}
