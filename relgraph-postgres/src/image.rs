@@ -16,6 +16,8 @@ pub(crate) enum TableSec {
     Slots {
         raw: Vec<u8>,
         live: Vec<(u32, u32)>,
+        /// Vacant slots (index, highest version issued).
+        vacant: Vec<(u32, u32)>,
         rows: Vec<u8>,
     },
     /// A kind: its rows' slots in the kind's order, their encoded rows.
@@ -166,6 +168,7 @@ impl Mapping {
                 continue;
             }
             let mut live = Vec::new();
+            let mut vacant = Vec::new();
             for i in 0..n {
                 let x = r.varint()?;
                 let high = (x >> 2) as u32;
@@ -176,6 +179,8 @@ impl Mapping {
                 };
                 if version != 0 {
                     live.push((i as u32, version));
+                } else {
+                    vacant.push((i as u32, high));
                 }
             }
             let free = r.varint()?;
@@ -184,7 +189,12 @@ impl Mapping {
             }
             let raw = r.b[start..r.pos].to_vec();
             let rows = r.blob()?.to_vec();
-            tables.push(TableSec::Slots { raw, live, rows });
+            tables.push(TableSec::Slots {
+                raw,
+                live,
+                vacant,
+                rows,
+            });
         }
         let mut relations = Vec::with_capacity(self.relations.len());
         for rel in &self.relations {
@@ -220,7 +230,9 @@ impl Mapping {
         let mut entities = 0u64;
         for t in &parsed.tables {
             match t {
-                TableSec::Slots { raw, live, rows } => {
+                TableSec::Slots {
+                    raw, live, rows, ..
+                } => {
                     entities += live.len() as u64;
                     out.extend_from_slice(raw);
                     put_blob(&mut out, rows);
@@ -278,27 +290,39 @@ impl Mapping {
 }
 
 /// The slot section of a plain table whose slot states are not known (the change feed
-/// changed the table): slots up to the highest live one, each live slot at its version,
-/// each vacant one at `vacant` version (from `relgraph_slots`, else 1), the lowest
-/// vacant slot reused first.
-pub(crate) fn derived_slots(live: &[(u32, u32)], vacant: &dyn Fn(u32) -> u32) -> Vec<u8> {
-    let n = live.last().map_or(0, |&(i, _)| i as usize + 1);
-    let mut states = vec![(0u32, 0u32); n];
+/// changed the table): slots up to the highest live or recorded vacant one, each live
+/// slot at its version, each vacant one at the highest version recorded for it in
+/// `relgraph_vacant` (1 if none), the lowest vacant slot reused first. No key the store
+/// issued is issued again.
+pub(crate) fn derived_slots(live: &[(u32, u32)], vacant: &[(u32, u32)]) -> Vec<u8> {
+    let n = live
+        .iter()
+        .chain(vacant)
+        .map(|&(i, _)| i as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let mut states = vec![(1u32, 0u32); n];
+    for &(i, high) in vacant {
+        let s = &mut states[i as usize];
+        s.0 = s.0.max(high);
+    }
     for &(i, v) in live {
-        states[i as usize] = (v, v);
+        states[i as usize].1 = v;
     }
     let mut out = Vec::new();
     put_varint(&mut out, n as u64);
     let mut free = Vec::new();
-    for (i, s) in states.iter_mut().enumerate() {
-        if s.1 == 0 {
-            s.0 = vacant(i as u32).max(1);
-            if s.0 < u32::MAX {
+    for (i, &(high, version)) in states.iter().enumerate() {
+        if version == 0 {
+            if high < u32::MAX {
                 free.push(i as u32);
             }
-            put_varint(&mut out, u64::from(s.0) << 2);
+            put_varint(&mut out, u64::from(high) << 2);
+        } else if version >= high {
+            put_varint(&mut out, u64::from(version) << 2 | 1);
         } else {
-            put_varint(&mut out, u64::from(s.0) << 2 | 1);
+            put_varint(&mut out, u64::from(high) << 2 | 2);
+            put_varint(&mut out, u64::from(version));
         }
     }
     put_varint(&mut out, free.len() as u64);

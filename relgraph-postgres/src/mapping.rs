@@ -329,7 +329,7 @@ impl Mapping {
     }
 
     /// The PostgreSQL DDL of the schema, as a database administrator would read it:
-    /// tables, then foreign keys and indexes, then relgraph's two bookkeeping tables.
+    /// tables (relgraph's bookkeeping tables last), then foreign keys and indexes.
     pub fn postgres_ddl(&self) -> String {
         let d = self.ddl(Dialect::Postgres);
         let mut s = String::new();
@@ -361,6 +361,7 @@ impl Mapping {
         );
         v.push(STATE_TABLE.to_string());
         v.push(SLOTS_TABLE.to_string());
+        v.push(VACANT_TABLE.to_string());
         v
     }
 
@@ -535,6 +536,10 @@ impl Mapping {
         tables.push(format!(
             "CREATE TABLE {SLOTS_TABLE} (\n  table_name text PRIMARY KEY,\n  slots {blob}\n)"
         ));
+        tables.push(format!(
+            "CREATE TABLE {VACANT_TABLE} (\n  table_name text NOT NULL,\n  id {key} NOT NULL,\n  \
+             version {key} NOT NULL,\n  PRIMARY KEY (table_name, id)\n)"
+        ));
         Ddl {
             tables,
             constraints,
@@ -547,6 +552,11 @@ pub(crate) const STATE_TABLE: &str = "relgraph_state";
 /// relgraph's bookkeeping: each plain table's slot states and free list, as a snapshot
 /// holds them (NULL once the change feed changed the table).
 pub(crate) const SLOTS_TABLE: &str = "relgraph_slots";
+
+/// relgraph's bookkeeping: per plain table, the highest version issued for each slot
+/// vacant at the export or vacated by a synced batch, so that an import after a sync
+/// never issues a key again.
+pub(crate) const VACANT_TABLE: &str = "relgraph_vacant";
 
 /// DDL statements: tables (with their checks), then foreign keys and indexes.
 pub(crate) struct Ddl {

@@ -8,7 +8,7 @@ use relgraph::{RelationKind, Store};
 
 use crate::codec::{decode_col, encode_col, Bin, Val};
 use crate::image::{derived_slots, Lists, Parsed, RelSec, TableSec};
-use crate::mapping::{q, sql_type, Dialect, Mapping, SLOTS_TABLE, STATE_TABLE};
+use crate::mapping::{q, sql_type, Dialect, Mapping, SLOTS_TABLE, STATE_TABLE, VACANT_TABLE};
 use crate::text::{copy_field, copy_rows, parse_val};
 use crate::Error;
 
@@ -262,10 +262,19 @@ impl Mapping {
             &[&format!("{:016x}", self.fingerprint), &(applied_seq as i64)],
         )?;
         for (t, tm) in self.tables.iter().enumerate() {
-            if let TableSec::Slots { raw, .. } = &parsed.tables[t] {
+            if let TableSec::Slots { raw, vacant, .. } = &parsed.tables[t] {
                 tx.execute(
                     &format!("INSERT INTO {SLOTS_TABLE} (table_name, slots) VALUES ($1, $2)"),
                     &[&tm.name, raw],
+                )?;
+                let ids: Vec<i64> = vacant.iter().map(|v| i64::from(v.0)).collect();
+                let highs: Vec<i64> = vacant.iter().map(|v| i64::from(v.1)).collect();
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {VACANT_TABLE} (table_name, id, version) \
+                         SELECT $1, * FROM unnest($2::bigint[], $3::bigint[])"
+                    ),
+                    &[&tm.name, &ids, &highs],
                 )?;
             }
         }
@@ -362,7 +371,7 @@ impl Mapping {
                 ));
             }
         }
-        for t in [STATE_TABLE, SLOTS_TABLE] {
+        for t in [STATE_TABLE, SLOTS_TABLE, VACANT_TABLE] {
             if !found.contains_key(t) {
                 return mismatch(format!("table {t} is missing (not a relgraph database)"));
             }
@@ -450,8 +459,9 @@ impl Mapping {
     /// Reads the database back into a store: the same keys, the same order of every
     /// collection and kind, the same rows and payloads. If no change feed batch changed
     /// a table since the export, its slot states and free list are those the store had,
-    /// so the store re-saves to the same snapshot bytes; otherwise its vacant slots below
-    /// the highest live one are rebuilt at version 1 and reused lowest first. The result
+    /// so the store re-saves to the same snapshot bytes; otherwise its vacant slots are
+    /// rebuilt from the highest versions recorded in `relgraph_vacant` (no key is issued
+    /// twice) and reused lowest first. The result
     /// goes through the store's snapshot loader, which checks every invariant. Reads in
     /// one repeatable-read transaction.
     ///
@@ -471,6 +481,19 @@ impl Mapping {
         let mut saved: HashMap<String, Option<Vec<u8>>> = HashMap::new();
         for r in tx.query(&format!("SELECT table_name, slots FROM {SLOTS_TABLE}"), &[])? {
             saved.insert(r.get(0), r.get(1));
+        }
+        let mut vacated: HashMap<String, Vec<(u32, u32)>> = HashMap::new();
+        for r in tx.query(
+            &format!("SELECT table_name, id, version FROM {VACANT_TABLE} ORDER BY table_name, id"),
+            &[],
+        )? {
+            let (id, v): (i64, i64) = (r.get(1), r.get(2));
+            let (Ok(id), Ok(v)) = (u32::try_from(id), u32::try_from(v)) else {
+                return Err(Error::Value(format!(
+                    "{VACANT_TABLE}: slot {id} version {v}"
+                )));
+            };
+            vacated.entry(r.get(0)).or_default().push((id, v));
         }
         let mut tables = Vec::with_capacity(self.tables.len());
         for tm in &self.tables {
@@ -515,13 +538,15 @@ impl Mapping {
                 continue;
             }
             let live = keys;
+            let vacant = vacated.remove(tm.name).unwrap_or_default();
             let raw = match saved.get(tm.name).cloned().flatten() {
                 Some(raw) if slots_match(&raw, &live) => raw,
-                _ => derived_slots(&live, &|_| 1),
+                _ => derived_slots(&live, &vacant),
             };
             tables.push(TableSec::Slots {
                 raw,
                 live,
+                vacant,
                 rows: bytes,
             });
         }

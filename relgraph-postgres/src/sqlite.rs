@@ -6,7 +6,7 @@ use rusqlite::Connection;
 
 use crate::codec::Val;
 use crate::image::TableSec;
-use crate::mapping::{q, Dialect, Mapping, SLOTS_TABLE, STATE_TABLE};
+use crate::mapping::{q, Dialect, Mapping, SLOTS_TABLE, STATE_TABLE, VACANT_TABLE};
 use crate::pg::{ExportReport, RowSink};
 use crate::text::float_text;
 use crate::Error;
@@ -130,11 +130,19 @@ impl Mapping {
             rusqlite::params![format!("{:016x}", self.fingerprint), applied_seq as i64],
         )?;
         for (t, tm) in self.tables.iter().enumerate() {
-            if let TableSec::Slots { raw, .. } = &parsed.tables[t] {
+            if let TableSec::Slots { raw, vacant, .. } = &parsed.tables[t] {
                 tx.execute(
                     &format!("INSERT INTO {SLOTS_TABLE} (table_name, slots) VALUES (?1, ?2)"),
                     rusqlite::params![tm.name, raw],
                 )?;
+                for &(id, high) in vacant {
+                    tx.execute(
+                        &format!(
+                            "INSERT INTO {VACANT_TABLE} (table_name, id, version) VALUES (?1, ?2, ?3)"
+                        ),
+                        rusqlite::params![tm.name, id, high],
+                    )?;
+                }
             }
         }
         tx.commit()?;

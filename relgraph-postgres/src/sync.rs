@@ -12,7 +12,9 @@ use postgres::{Client, Statement, Transaction};
 use relgraph::{Change, ChangeBatch, End, EntityRef, FeedCursor, RelationKind, Store};
 
 use crate::codec::{decode_col, Bin};
-use crate::mapping::{lit, q, sql_type, Column, Dialect, Mapping, SLOTS_TABLE, STATE_TABLE};
+use crate::mapping::{
+    lit, q, sql_type, Column, Dialect, Mapping, SLOTS_TABLE, STATE_TABLE, VACANT_TABLE,
+};
 use crate::text::val_text;
 use crate::Error;
 
@@ -147,6 +149,19 @@ impl Applier {
                             vec![id(entity)],
                         ));
                         out.push(slots_stale(tm.name));
+                        out.push((
+                            format!(
+                                "INSERT INTO {VACANT_TABLE} (table_name, id, version) \
+                                 VALUES ($1, $2::text::bigint, $3::text::bigint) \
+                                 ON CONFLICT (table_name, id) DO UPDATE SET version = \
+                                 greatest({VACANT_TABLE}.version, excluded.version)"
+                            ),
+                            vec![
+                                Some(tm.name.to_string()),
+                                id(entity),
+                                Some(entity.key.version().to_string()),
+                            ],
+                        ));
                     }
                 }
             }
