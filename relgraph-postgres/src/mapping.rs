@@ -94,7 +94,7 @@ pub(crate) fn lit(s: &str) -> String {
 
 /// The fields of a row shape as columns: a struct's fields, nothing for a unit, else one
 /// column `value`.
-fn columns_of(owner: &str, shape: &TypeShape) -> Vec<Column> {
+fn columns_of(shape: &TypeShape) -> Vec<Column> {
     let fields: Vec<(String, TypeShape)> = match peel(shape) {
         TypeShape::Struct { fields, .. } => fields
             .iter()
@@ -108,7 +108,6 @@ fn columns_of(owner: &str, shape: &TypeShape) -> Vec<Column> {
             .collect(),
         _ => vec![("value".to_string(), shape.clone())],
     };
-    let _ = owner;
     fields
         .into_iter()
         .map(|(name, shape)| {
@@ -155,7 +154,7 @@ impl Mapping {
                 name: t.name,
                 base: t.base,
                 kinds: t.kinds.clone(),
-                cols: columns_of(t.name, row),
+                cols: columns_of(row),
             });
         }
         let groups = schema.describe_poly_parents();
@@ -203,7 +202,7 @@ impl Mapping {
                         a_pos: format!("{}_pos", r.name.a_end),
                         b_id,
                         b_pos: format!("{}_pos", r.name.b_end),
-                        payload: columns_of(r.name.a_table, payload),
+                        payload: columns_of(payload),
                     })
                 }
                 _ => None,

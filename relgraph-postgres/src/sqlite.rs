@@ -15,7 +15,6 @@ struct LiteSink<'c> {
     tx: &'c rusqlite::Transaction<'c>,
     sql: String,
     table: String,
-    columns: Vec<String>,
     rows: u64,
 }
 
@@ -45,7 +44,6 @@ impl RowSink for LiteSink<'_> {
             marks.join(", ")
         );
         self.table = table.to_string();
-        self.columns = columns.to_vec();
         self.rows = 0;
         Ok(())
     }
@@ -66,7 +64,6 @@ impl RowSink for LiteSink<'_> {
     }
 
     fn end(&mut self) -> Result<u64, Error> {
-        let _ = &self.columns;
         Ok(self.rows)
     }
 }
@@ -118,7 +115,6 @@ impl Mapping {
                 tx: &tx,
                 sql: String::new(),
                 table: String::new(),
-                columns: Vec::new(),
                 rows: 0,
             },
         )?;

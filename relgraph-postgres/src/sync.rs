@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use postgres::types::ToSql;
 use postgres::{Client, Statement, Transaction};
-use relgraph::{Change, ChangeBatch, End, EntityRef, FeedCursor, RelationKind, Store};
+use relgraph::{Change, ChangeBatch, End, EntityRef, FeedCursor, Store};
 
 use crate::codec::{decode_col, Bin};
 use crate::mapping::{
@@ -394,7 +394,6 @@ impl Applier {
                 i = q(&l.id)
             ));
         }
-        let _ = r.kind == RelationKind::OneToOne;
         (
             format!(
                 "UPDATE {t} SET {} WHERE id = $2::text::bigint",
@@ -590,6 +589,8 @@ struct Progress {
     sent: u64,
     done: u64,
     error: Option<String>,
+    /// Set by `Drop`: stop retrying.
+    abandon: bool,
 }
 
 /// Write-behind: the program's thread reads the feed ([`send`](Self::send)) and a
@@ -631,6 +632,9 @@ impl WriteBehind {
                     match applier.apply(&batch) {
                         Ok(_) => break,
                         Err(Error::Postgres(_)) | Err(Error::Io(_)) => {
+                            if p.0.lock().unwrap_or_else(|e| e.into_inner()).abandon {
+                                return;
+                            }
                             std::thread::sleep(pause);
                             pause = (pause * 2).min(Duration::from_secs(2));
                             if let Ok(c) = connect() {
@@ -772,8 +776,15 @@ impl WriteBehind {
 }
 
 impl Drop for WriteBehind {
-    /// Stops the writer after the batches already queued are written.
+    /// Stops the writer: the batches already queued are written if the database takes
+    /// them; a batch that fails is not retried (the database's batch number says where a
+    /// later sync resumes). Use [`finish`](WriteBehind::finish) to wait for every batch.
     fn drop(&mut self) {
+        self.progress
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .abandon = true;
         self.stop();
     }
 }
