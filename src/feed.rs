@@ -43,6 +43,11 @@ impl TableRef {
         self.name
     }
 
+    /// The table's place in the schema ([`TableDescription::index`](crate::TableDescription)).
+    pub fn index(self) -> usize {
+        self.index as usize
+    }
+
     /// Whether this is the table `table` (of the same schema).
     pub fn is<T>(self, table: Table<T>) -> bool {
         self.index == table.index
@@ -102,6 +107,12 @@ impl RelationRef {
     /// How the relation is named (`users.posts <-> posts.author`).
     pub fn name(self) -> RelationName {
         self.name
+    }
+
+    /// The relation's place in the schema
+    /// ([`RelationDescription::index`](crate::RelationDescription)).
+    pub fn index(self) -> usize {
+        self.index as usize
     }
 
     /// Whether this is the relation `rel` (of the same schema).

@@ -87,6 +87,7 @@ mod arena;
 mod checksum;
 mod codec;
 mod delete;
+mod describe;
 mod dot;
 mod error;
 mod feed;
@@ -110,6 +111,7 @@ mod umbrella;
 pub struct ReadmeDoctests;
 
 pub use delete::{Blocker, DeletePreview, Unlinked};
+pub use describe::{PolyParentDescription, RelationDescription, TableDescription};
 pub use dot::DotLabels;
 pub use error::{IntegrityError, KindError, LinkError, RemoveError, StaleKey};
 pub use feed::{
@@ -124,6 +126,7 @@ pub use schema::{
     DeleteRule, End, Ends, Entity, Kind, Linkable, ManyEnd, ManyToMany, OneEnd, OneToMany,
     OneToOne, PolyParent, Relation, RelationKind, RelationName, Rules, Schema, Table,
 };
+pub use shape::TypeShape;
 pub use shared::SharedStore;
 pub use store::{Children, Linked, Rows, Store, WithPayload};
 pub use umbrella::{Error, Result};

@@ -268,6 +268,8 @@ pub(crate) struct TableDef {
     pub migrations: Vec<(u32, Arc<dyn Any + Send + Sync>)>,
     /// The shape fingerprint of the row type (`None`: untraceable, not checked).
     pub shape: Option<u64>,
+    /// Traces the row type's named shape (for [`Schema::describe_tables`]).
+    pub describe: fn() -> Option<crate::shape::TypeShape>,
     /// For a kind: the base table it belongs to.
     pub base: Option<u32>,
     /// For a base: its kind tables, in declaration order.
@@ -303,6 +305,8 @@ pub(crate) struct RelationDef {
     pub payload_migrations: Vec<(u32, Arc<dyn Any + Send + Sync>)>,
     /// The shape fingerprint of the payload type (`None`: untraceable, not checked).
     pub payload_shape: Option<u64>,
+    /// Traces the payload type's named shape (for [`Schema::describe_relations`]).
+    pub describe_payload: fn() -> Option<crate::shape::TypeShape>,
     /// The polymorphic parent group this one-to-many belongs to.
     pub group: Option<u32>,
 }
@@ -513,6 +517,7 @@ impl Schema {
             version: 1,
             migrations: Vec::new(),
             shape: crate::shape::fingerprint::<T>(),
+            describe: crate::shape::describe::<T>,
             base,
             kinds: Vec::new(),
         });
@@ -923,6 +928,7 @@ impl Schema {
                 RelationKind::ManyToMany => crate::shape::fingerprint::<W>(),
                 _ => None,
             },
+            describe_payload: crate::shape::describe::<W>,
             group,
         });
         index

@@ -63,6 +63,134 @@ pub(crate) fn shape_text<T: DeserializeOwned>() -> Option<String> {
 const PROFILES: u8 = 3;
 
 fn shape_text_with<T: DeserializeOwned>(profile: u8) -> Option<String> {
+    let (t, root) = trace::<T>(profile)?;
+    let mut out = String::new();
+    t.print(&root, &mut Vec::new(), &mut out).ok()?;
+    Some(out)
+}
+
+/// The serde data model of a row or payload type as the snapshot encoding reads it, with
+/// the names a shape fingerprint leaves out (structs, fields, variants): what a program
+/// needs to lay rows out elsewhere (typed columns in SQL) and to decode and encode their
+/// snapshot bytes ([`Encoded::bytes`](crate::Encoded::bytes), snapshot rows) without
+/// the Rust type. Made by [`Schema::describe_tables`](crate::Schema::describe_tables)
+/// and [`Schema::describe_relations`](crate::Schema::describe_relations).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TypeShape {
+    /// `bool`: one byte, 0 or 1.
+    Bool,
+    /// `i8`: one byte.
+    I8,
+    /// `i16`: zigzag varint.
+    I16,
+    /// `i32`: zigzag varint.
+    I32,
+    /// `i64`: zigzag varint.
+    I64,
+    /// `i128`: zigzag varint.
+    I128,
+    /// `u8`: one byte.
+    U8,
+    /// `u16`: varint.
+    U16,
+    /// `u32`: varint.
+    U32,
+    /// `u64`: varint.
+    U64,
+    /// `u128`: varint.
+    U128,
+    /// `f32`: 4 bytes little-endian.
+    F32,
+    /// `f64`: 8 bytes little-endian.
+    F64,
+    /// `char`: its UTF-8 bytes.
+    Char,
+    /// A string: varint length, UTF-8 bytes.
+    Str,
+    /// A byte buffer: varint length, bytes.
+    Bytes,
+    /// `()`, a unit struct or a unit variant's content: no bytes.
+    Unit,
+    /// An option: a byte 0 (`None`) or 1 followed by the value.
+    Option(Box<TypeShape>),
+    /// A sequence: varint length, the elements.
+    Seq(Box<TypeShape>),
+    /// A map: varint length, the entries (key, value).
+    Map(Box<TypeShape>, Box<TypeShape>),
+    /// A tuple (and the fields of a tuple or struct variant): the elements in order.
+    Tuple(Vec<TypeShape>),
+    /// A struct: its fields in order, with their serde names.
+    Struct {
+        /// The struct's serde name.
+        name: &'static str,
+        /// Each field's serde name and shape, in order.
+        fields: Vec<(&'static str, TypeShape)>,
+    },
+    /// A tuple struct: its fields in order.
+    TupleStruct {
+        /// The struct's serde name.
+        name: &'static str,
+        /// Each field's shape, in order.
+        fields: Vec<TypeShape>,
+    },
+    /// A newtype struct: its inner value.
+    Newtype {
+        /// The struct's serde name.
+        name: &'static str,
+        /// The inner value's shape.
+        inner: Box<TypeShape>,
+    },
+    /// An enum: the variant's index as a varint, then its content.
+    Enum {
+        /// The enum's serde name.
+        name: &'static str,
+        /// Each variant's serde name and content (`Unit`, the inner value of a newtype
+        /// variant, or a `Tuple` of the fields of a tuple or struct variant).
+        variants: Vec<(&'static str, TypeShape)>,
+    },
+    /// A recursive type where it repeats: the value has the shape of the `n`-th enclosing
+    /// struct, tuple struct, newtype or enum (1: the innermost).
+    Recursive(usize),
+}
+
+impl TypeShape {
+    /// Whether the shape is a single SQL-like scalar: an integer, float, `bool`, `char`,
+    /// string or byte buffer.
+    pub fn is_scalar(&self) -> bool {
+        matches!(
+            self,
+            TypeShape::Bool
+                | TypeShape::I8
+                | TypeShape::I16
+                | TypeShape::I32
+                | TypeShape::I64
+                | TypeShape::I128
+                | TypeShape::U8
+                | TypeShape::U16
+                | TypeShape::U32
+                | TypeShape::U64
+                | TypeShape::U128
+                | TypeShape::F32
+                | TypeShape::F64
+                | TypeShape::Char
+                | TypeShape::Str
+                | TypeShape::Bytes
+        )
+    }
+}
+
+/// The named shape of `T` (see [`TypeShape`]), or `None` if its `Deserialize` cannot be
+/// traced. Traces the type each call (microseconds for common types).
+pub(crate) fn describe<T: DeserializeOwned>() -> Option<TypeShape> {
+    (0..PROFILES).find_map(|profile| {
+        let (t, root) = trace::<T>(profile)?;
+        t.named(&root, &mut Vec::new())
+    })
+}
+
+/// Traces `T` with a placeholder set: the tracer and the root shape.
+fn trace<T: DeserializeOwned>(profile: u8) -> Option<(Tracer, Fmt)> {
     let mut t = Tracer {
         profile,
         ..Tracer::default()
@@ -76,9 +204,7 @@ fn shape_text_with<T: DeserializeOwned>(profile: u8) -> Option<String> {
         drop(T::deserialize(&mut t).ok()?);
         let root = std::mem::replace(&mut t.last, Fmt::Unknown);
         if !t.incomplete() {
-            let mut out = String::new();
-            t.print(&root, &mut Vec::new(), &mut out).ok()?;
-            return Some(out);
+            return Some((t, root));
         }
         if !t.progress {
             return None;
@@ -361,6 +487,88 @@ impl Tracer {
         });
         let fmts = self.frames.pop().unwrap_or_default();
         Ok((r?, fmts))
+    }
+
+    /// The named shape of `fmt`; `None` where something is unknown.
+    fn named(&self, fmt: &Fmt, stack: &mut Vec<usize>) -> Option<TypeShape> {
+        if stack.len() > MAX_DEPTH {
+            return None;
+        }
+        let boxed = |s: Option<TypeShape>| s.map(Box::new);
+        Some(match fmt {
+            Fmt::Prim(p) => match *p {
+                "bool" => TypeShape::Bool,
+                "i8" => TypeShape::I8,
+                "i16" => TypeShape::I16,
+                "i32" => TypeShape::I32,
+                "i64" => TypeShape::I64,
+                "i128" => TypeShape::I128,
+                "u8" => TypeShape::U8,
+                "u16" => TypeShape::U16,
+                "u32" => TypeShape::U32,
+                "u64" => TypeShape::U64,
+                "u128" => TypeShape::U128,
+                "f32" => TypeShape::F32,
+                "f64" => TypeShape::F64,
+                "char" => TypeShape::Char,
+                "str" => TypeShape::Str,
+                "bytes" => TypeShape::Bytes,
+                "()" => TypeShape::Unit,
+                _ => return None,
+            },
+            Fmt::Unit => TypeShape::Unit,
+            Fmt::Unknown => return None,
+            Fmt::Option(f) => TypeShape::Option(boxed(self.named(f, stack))?),
+            Fmt::Seq(f) => TypeShape::Seq(boxed(self.named(f, stack))?),
+            Fmt::Map(k, v) => {
+                TypeShape::Map(boxed(self.named(k, stack))?, boxed(self.named(v, stack))?)
+            }
+            Fmt::Tuple(fs) => TypeShape::Tuple(
+                fs.iter()
+                    .map(|f| self.named(f, stack))
+                    .collect::<Option<_>>()?,
+            ),
+            Fmt::Ref(id) => {
+                if let Some(pos) = stack.iter().rposition(|s| s == id) {
+                    return Some(TypeShape::Recursive(stack.len() - pos));
+                }
+                stack.push(*id);
+                let c = &self.containers[*id];
+                let (kind, name, names, _) = c.key;
+                let fields = |f: &Option<Fmt>, stack: &mut Vec<usize>| match f {
+                    Some(Fmt::Tuple(fs)) => fs
+                        .iter()
+                        .map(|f| self.named(f, stack))
+                        .collect::<Option<Vec<_>>>(),
+                    _ => None,
+                };
+                let shape = match (&c.body, kind) {
+                    (Body::Newtype(f), _) => TypeShape::Newtype {
+                        name,
+                        inner: Box::new(self.named(f.as_ref()?, stack)?),
+                    },
+                    (Body::Fields(f), 1) => TypeShape::Struct {
+                        name,
+                        fields: names.iter().copied().zip(fields(f, stack)?).collect(),
+                    },
+                    (Body::Fields(f), _) => TypeShape::TupleStruct {
+                        name,
+                        fields: fields(f, stack)?,
+                    },
+                    (Body::Enum(vs), _) => TypeShape::Enum {
+                        name,
+                        variants: names
+                            .iter()
+                            .copied()
+                            .zip(vs.iter())
+                            .map(|(n, v)| Some((n, self.named(v.as_ref()?, stack)?)))
+                            .collect::<Option<_>>()?,
+                    },
+                };
+                stack.pop();
+                shape
+            }
+        })
     }
 
     fn print(&self, fmt: &Fmt, stack: &mut Vec<usize>, out: &mut String) -> Result<(), ()> {
@@ -839,5 +1047,77 @@ mod tests {
         assert_eq!(fingerprint::<Panics>(), None);
         assert!(fingerprint::<A>().is_some());
         assert_eq!(fingerprint::<A>(), fingerprint::<Renamed>());
+    }
+
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    enum Status {
+        Open,
+        Moved(u8),
+        Closed { at: i64 },
+    }
+
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct Wrapped(u16);
+
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct Row {
+        name: String,
+        status: Status,
+        level: Wrapped,
+        tags: Vec<Option<char>>,
+    }
+
+    #[test]
+    fn a_named_shape_keeps_the_names_of_structs_fields_and_variants() {
+        let shape = describe::<Row>().expect("traceable");
+        let TypeShape::Struct { name, fields } = shape else {
+            panic!("a struct: {shape:?}")
+        };
+        assert_eq!(name, "Row");
+        let names: Vec<&str> = fields.iter().map(|f| f.0).collect();
+        assert_eq!(names, ["name", "status", "level", "tags"]);
+        assert_eq!(fields[0].1, TypeShape::Str);
+        assert_eq!(
+            fields[1].1,
+            TypeShape::Enum {
+                name: "Status",
+                variants: vec![
+                    ("Open", TypeShape::Unit),
+                    ("Moved", TypeShape::U8),
+                    ("Closed", TypeShape::Tuple(vec![TypeShape::I64])),
+                ],
+            }
+        );
+        assert_eq!(
+            fields[2].1,
+            TypeShape::Newtype {
+                name: "Wrapped",
+                inner: Box::new(TypeShape::U16)
+            }
+        );
+        assert_eq!(
+            fields[3].1,
+            TypeShape::Seq(Box::new(TypeShape::Option(Box::new(TypeShape::Char))))
+        );
+    }
+
+    #[test]
+    fn a_recursive_type_names_the_container_it_repeats() {
+        let shape = describe::<Tree>().expect("traceable");
+        let TypeShape::Enum { variants, .. } = &shape else {
+            panic!("an enum: {shape:?}")
+        };
+        assert!(
+            format!("{variants:?}").contains("Recursive(1)"),
+            "{variants:?}"
+        );
+    }
+
+    #[test]
+    fn an_untraceable_type_has_no_named_shape() {
+        assert_eq!(describe::<Any>(), None);
     }
 }
