@@ -657,6 +657,8 @@ pub(crate) fn derive(
                 kind: table(*t),
                 position: *pos,
             }),
+            // indexes are derived: a replica keeps its own
+            Undo::Index { .. } => {}
             Undo::Order {
                 rel,
                 end,
@@ -956,6 +958,10 @@ impl Store {
                 let value = self.tables[t as usize]
                     .decode_boxed(bytes)
                     .map_err(|e| bad(format!("{entity}: {e}")))?;
+                if self.ix.on_table(t) {
+                    self.ix_check(crate::index::Ids::Rows(t), &*value, Some((key, key)))
+                        .map_err(|e| bad(format!("{entity}: {e}")))?;
+                }
                 self.p_replace_boxed(t, key, value);
             }
             Change::KindChanged {
@@ -1082,6 +1088,17 @@ impl Store {
             .insert_encoded(entity.key, bytes)
             .map_err(|e| bad(format!("{entity}: {e}")))?;
         self.log_insert(t, entity.key);
+        if self.ix.on_table(t) {
+            // the stored row is decoded once more for its keys; a refusal rolls the batch
+            // back, the row's insert with it
+            let value = self.tables[t as usize]
+                .decode_boxed(bytes)
+                .map_err(|e| bad(format!("{entity}: {e}")))?;
+            let ids = crate::index::Ids::Rows(t);
+            self.ix_stage(ids, &*value, None)
+                .map_err(|e| bad(format!("{entity}: {e}")))?;
+            self.ix_commit(ids, (entity.key, entity.key));
+        }
         Ok(())
     }
 
@@ -1117,6 +1134,10 @@ impl Store {
                     .payloads
                     .decode_boxed(bytes)
                     .map_err(|e| bad(format!("payload: {e}")))?;
+                if self.ix.on_rel(rel) {
+                    self.ix_check(crate::index::Ids::Links(rel), &*w, None)
+                        .map_err(|e| bad(format!("{a:?}, {b:?}: {e}")))?;
+                }
                 self.p_attach_boxed(rel, a, b, w);
             }
             _ => self.p_attach(rel, a, b),

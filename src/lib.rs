@@ -93,6 +93,7 @@ mod feed;
 mod grave;
 mod hierarchy;
 mod history;
+mod index;
 mod key;
 mod path;
 mod poly;
@@ -118,6 +119,7 @@ pub use feed::{
 };
 pub use hierarchy::{Ancestors, Descendants};
 pub use history::{HistoryError, Step};
+pub use index::{Hashed, Index, IndexEntity, IndexError, IndexValue, Ordered, Structure};
 pub use key::{AnyKey, Key, RawKey};
 pub use poly::{KindSet, Plain, Which};
 pub use schema::{

@@ -298,6 +298,14 @@ impl Store {
             return keys;
         }
         let table = self.plain_table_of::<T>();
+        if self.ix.on_table(table) {
+            // indexed: one primitive at a time, all or nothing
+            let keys = self.atomic(|s| {
+                Ok::<_, std::convert::Infallible>(values.map(|v| s.insert(v)).collect())
+            });
+            let Ok(keys) = keys;
+            return keys;
+        }
         let hint = values.size_hint().0;
         self.reserve_at::<T>(table, hint);
         let recording = self.recording();
