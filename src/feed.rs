@@ -1135,7 +1135,7 @@ impl Store {
                     .decode_boxed(bytes)
                     .map_err(|e| bad(format!("payload: {e}")))?;
                 if self.ix.on_rel(rel) {
-                    self.ix_check(crate::index::Ids::Links(rel), &*w, None)
+                    self.ix_check(crate::index::Ids::Links(rel), &*w, Some((a, b)))
                         .map_err(|e| bad(format!("{a:?}, {b:?}: {e}")))?;
                 }
                 self.p_attach_boxed(rel, a, b, w);

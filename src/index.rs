@@ -45,8 +45,9 @@ pub struct Ordered;
 
 type Types<E, V, S> = PhantomData<fn() -> (E, V, S)>;
 
-/// A key closure, its row type erased.
-type KeyFn<V> = Arc<dyn Fn(&dyn Any) -> V + Send + Sync>;
+/// A key closure, its row type erased: the entity (a link's pair; `None` for a row not
+/// inserted yet) and its row or payload.
+type KeyFn<V> = Arc<dyn Fn(Option<Ent>, &dyn Any) -> V + Send + Sync>;
 
 /// The handle of a secondary index, returned by the index declarations of [`Schema`]:
 /// `E` is what it finds (`Key<T>` for an index on a table or kind, `(Key<A>, Key<B>)`
@@ -404,7 +405,7 @@ impl<V: IndexValue, M: KeyMap<V>> ErasedIndex for Typed<V, M> {
     }
 
     fn stage(&mut self, value: &dyn Any, exclude: Option<Ent>) -> Result<(), (String, Ent)> {
-        let v = (self.key)(value);
+        let v = (self.key)(exclude, value);
         if self.unique {
             if let Some(h) = self.held_by_other(&v, exclude) {
                 return Err((format!("{v:?}"), h));
@@ -460,7 +461,7 @@ impl<V: IndexValue, M: KeyMap<V>> ErasedIndex for Typed<V, M> {
             if err.is_some() {
                 return;
             }
-            let v = key(value);
+            let v = key(Some(e), value);
             if self.unique {
                 if let Some(h) = self.held_by_other(&v, None) {
                     err = Some((format!("{v:?}"), h));
@@ -692,7 +693,8 @@ impl Schema {
         key: impl Fn(&T) -> V + Send + Sync + 'static,
     ) -> Index<Key<T>, V, S> {
         let t = self.table_handle_index(table);
-        let key = Arc::new(move |x: &dyn Any| key(x.downcast_ref::<T>().expect("a row")));
+        let key =
+            Arc::new(move |_: Option<Ent>, x: &dyn Any| key(x.downcast_ref::<T>().expect("a row")));
         let index = self.declare_index::<V, S>(Decl {
             name,
             target: Target::Rows(t),
@@ -713,10 +715,14 @@ impl Schema {
         rel: ManyToMany<A, B, W>,
         name: &'static str,
         unique: bool,
-        key: impl Fn(&W) -> V + Send + Sync + 'static,
+        key: impl Fn(Key<A>, Key<B>, &W) -> V + Send + Sync + 'static,
     ) -> Index<(Key<A>, Key<B>), V, S> {
         let r = self.relation_index((rel.tag, rel.index));
-        let key = Arc::new(move |x: &dyn Any| key(x.downcast_ref::<W>().expect("a payload")));
+        let key = Arc::new(move |e: Option<Ent>, x: &dyn Any| {
+            let (a, b) = e.expect("a link's key is computed with its pair");
+            let w = x.downcast_ref::<W>().expect("a payload");
+            key(Key::from_raw(a), Key::from_raw(b), w)
+        });
         let index = self.declare_index::<V, S>(Decl {
             name,
             target: Target::Payloads(r),
@@ -807,8 +813,10 @@ impl Schema {
     }
 
     /// Declares a hash index on the payloads of a many-to-many (every enrollment with
-    /// grade 90): it finds links, `(Key<A>, Key<B>)`. Kept exact by every link, unlink,
-    /// payload change and delete. `unique`: no two links may hold the same value.
+    /// grade 90): it finds links, `(Key<A>, Key<B>)`. `key` computes the value from the
+    /// link's two keys and its payload, so that a value may name an end: `(course,
+    /// grade)` finds the students of one course by grade. Kept exact by every link,
+    /// unlink, payload change and delete. `unique`: no two links may hold the same value.
     ///
     /// # Panics
     ///
@@ -819,7 +827,7 @@ impl Schema {
         rel: ManyToMany<A, B, W>,
         name: &'static str,
         unique: bool,
-        key: impl Fn(&W) -> V + Send + Sync + 'static,
+        key: impl Fn(Key<A>, Key<B>, &W) -> V + Send + Sync + 'static,
     ) -> Index<(Key<A>, Key<B>), V, Hashed> {
         self.link_index(rel, name, unique, key)
     }
@@ -837,7 +845,7 @@ impl Schema {
         rel: ManyToMany<A, B, W>,
         name: &'static str,
         unique: bool,
-        key: impl Fn(&W) -> V + Send + Sync + 'static,
+        key: impl Fn(Key<A>, Key<B>, &W) -> V + Send + Sync + 'static,
     ) -> Index<(Key<A>, Key<B>), V, Ordered> {
         self.link_index(rel, name, unique, key)
     }

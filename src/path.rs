@@ -440,7 +440,7 @@ impl Store {
         // payload: nothing to stage)
         let indexed = self.ix.on_rel(rel) && !self.relations[rel as usize].linked(a, b);
         if indexed {
-            self.ix_stage_or_panic(Ids::Links(rel), &*w, None);
+            self.ix_stage_or_panic(Ids::Links(rel), &*w, Some((a, b)));
         }
         let RelationStore::ManyToMany(r) = &mut self.relations[rel as usize] else {
             unreachable!("payload on a relation that is not many-to-many")

@@ -89,9 +89,14 @@ fn schema(indexes: bool) -> (Schema, Option<W>) {
         by_age: s.ordered_index(users, "users_by_age", false, |u: &User| u.age),
         by_title: s.index(posts_t, "posts_by_title", |p: &Post| p.title.clone()),
         by_address: s.unique_index(email, "emails_by_address", |e: &Email| e.address.clone()),
-        by_grade: s.ordered_payload_index(enrolled, "enrollments_by_grade", false, |g: &Grade| g.0),
+        by_grade: s.ordered_payload_index(
+            enrolled,
+            "enrollments_by_grade",
+            false,
+            |_, _, g: &Grade| g.0,
+        ),
         // grades by tens
-        seat: s.payload_index(enrolled, "seats", false, |g: &Grade| g.0 / 10),
+        seat: s.payload_index(enrolled, "seats", false, |_, _, g: &Grade| g.0 / 10),
         posts,
         enrolled,
         email,
@@ -511,4 +516,91 @@ fn a_replica_fed_by_the_change_feed_keeps_its_indexes_exact() {
     check(&rep);
     assert_eq!(rep.lookup(w.by_name, "Anna"), Some(ann));
     assert_eq!(rep.lookup(w.by_grade, &43), Some((ann, c)));
+}
+
+// ----- joins ----------------------------------------------------------------------------
+
+#[test]
+fn the_parents_of_indexed_children_are_found_once_each_in_order_first_met() {
+    let (mut s, w) = world();
+    let ann = s.insert(user("Ann", "ann@x", 30));
+    let bob = s.insert(user("Bob", "bob@x", 40));
+    let _cy = s.insert(user("Cy", "cy@x", 50));
+    for (u, t) in [(ann, "X"), (bob, "Y"), (ann, "X"), (bob, "X")] {
+        s.insert_child(w.posts, u, Post { title: t.into() })
+            .unwrap();
+    }
+    let mut with_x = s.parents_of(w.posts, s.lookup_all(w.by_title, "X"));
+    with_x.sort();
+    assert_eq!(with_x, sorted(vec![ann, bob]));
+    // a semi-join by key set: the posts of users over 35
+    let older: relgraph::KeySet<User> = s.range(w.by_age, 36..).map(|(_, u)| u).collect();
+    let titles: Vec<&str> = s
+        .link_pairs(w.posts)
+        .filter(|&(u, _)| older.contains(u))
+        .map(|(_, p)| s[p].title.as_str())
+        .collect();
+    assert_eq!(sorted(titles), ["X", "Y"]);
+    assert_eq!(s.link_pairs(w.posts).count(), 4);
+}
+
+#[test]
+fn children_of_one_kind_are_listed_in_link_order_with_their_rows() {
+    let mut schema = Schema::new();
+    let users = schema.table::<User>("users");
+    let notes = schema.table::<Notification>("notifications");
+    let email = schema.kind::<Notification, Email>(notes, "email");
+    let sms = schema.kind::<Notification, Sms>(notes, "sms");
+    let inbox = schema.one_to_many(users, "inbox", notes, "user", DeleteRule::Cascade);
+    let mut s = Store::new(schema);
+    let ann = s.insert(user("Ann", "ann@x", 30));
+    let mut emails = Vec::new();
+    for i in 0..3 {
+        let e = s.insert_kind(
+            email,
+            Notification { at: i },
+            Email {
+                address: format!("{i}@x"),
+            },
+        );
+        s.link(inbox, ann, email.upcast(e)).unwrap();
+        emails.push(e);
+        let m = s.insert_kind(sms, Notification { at: i }, Sms { number: "1".into() });
+        s.link(inbox, ann, sms.upcast(m)).unwrap();
+    }
+    let got: Vec<_> = s
+        .children_of_kind(inbox, ann, email)
+        .map(|(k, e)| (k, e.address.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        emails
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| (k, format!("{i}@x")))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(s.children_of_kind(inbox, ann, sms).count(), 3);
+}
+
+#[test]
+fn ancestors_and_descendants_are_filtered_by_the_values_an_index_keeps() {
+    let mut schema = Schema::new();
+    let users = schema.table::<User>("users");
+    let tree = schema.one_to_many(users, "reports", users, "manager", DeleteRule::Nullify);
+    let dept = schema.index(users, "users_by_dept", |u: &User| u.age / 10);
+    let mut s = Store::new(schema);
+    let top = s.insert(user("Top", "t", 10));
+    let mid = s.insert_child(tree, top, user("Mid", "m", 20)).unwrap();
+    let low = s.insert_child(tree, mid, user("Low", "l", 11)).unwrap();
+    let leaf = s.insert_child(tree, low, user("Leaf", "f", 12)).unwrap();
+    let ones: Vec<_> = s.ancestors_where(tree, leaf, dept, &1).collect();
+    assert_eq!(ones, [low, top]);
+    let below: Vec<_> = s.descendants_where(tree, top, dept, &1).collect();
+    assert_eq!(below, [(low, 2), (leaf, 3)]);
+    s.update(low, |u| u.age = 25).unwrap();
+    assert_eq!(
+        s.ancestors_where(tree, leaf, dept, &1).collect::<Vec<_>>(),
+        [top]
+    );
 }

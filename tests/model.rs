@@ -505,7 +505,7 @@ fn schema() -> (Schema, Handles) {
         video,
         note,
     };
-    s.ordered_payload_index(h.tagging, "tagging_by_grade", false, |g: &Grade| {
+    s.ordered_payload_index(h.tagging, "tagging_by_grade", false, |_, _, g: &Grade| {
         g.value % 3
     });
     (s, h)
