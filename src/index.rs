@@ -127,12 +127,11 @@ pub enum Bucket {
 pub struct Holders(FastSet);
 
 impl Bucket {
-    fn iter(&self) -> impl DoubleEndedIterator<Item = Ent> + '_ {
-        let (one, many) = match self {
-            Bucket::One(e) => (Some(*e), None),
-            Bucket::Many(s) => (None, Some(s.0.iter().copied())),
-        };
-        one.into_iter().chain(many.into_iter().flatten())
+    fn iter(&self) -> BucketIter<'_> {
+        match self {
+            Bucket::One(e) => BucketIter::One(Some(*e)),
+            Bucket::Many(s) => BucketIter::Many(s.0.iter()),
+        }
     }
 
     fn len(&self) -> usize {
@@ -183,15 +182,44 @@ impl Bucket {
     }
 }
 
+/// The holders of one value.
+enum BucketIter<'a> {
+    One(Option<Ent>),
+    Many(indexmap::set::Iter<'a, Ent>),
+}
+
+impl Iterator for BucketIter<'_> {
+    type Item = Ent;
+    #[inline]
+    fn next(&mut self) -> Option<Ent> {
+        match self {
+            BucketIter::One(e) => e.take(),
+            BucketIter::Many(i) => i.next().copied(),
+        }
+    }
+}
+
+impl DoubleEndedIterator for BucketIter<'_> {
+    #[inline]
+    fn next_back(&mut self) -> Option<Ent> {
+        match self {
+            BucketIter::One(e) => e.take(),
+            BucketIter::Many(i) => i.next_back().copied(),
+        }
+    }
+}
+
 /// The value -> entities map of an index. Not for use outside relgraph.
 #[doc(hidden)]
 pub trait KeyMap<V>: Default + Send + Sync + 'static {
     fn get<Q: ?Sized + Hash + Ord>(&self, v: &Q) -> Option<&Bucket>
     where
         V: Borrow<Q>;
-    fn get_mut(&mut self, v: &V) -> Option<&mut Bucket>;
-    fn insert(&mut self, v: V, b: Bucket);
-    fn remove(&mut self, v: &V);
+    /// Adds `e` as a holder of `v` (one lookup).
+    fn add(&mut self, v: V, e: Ent);
+    /// Takes `e` out of `v`'s holders, and `v` out when it has none left (one lookup).
+    fn remove_holder(&mut self, v: V, e: Ent);
+    fn reserve(&mut self, additional: usize);
     fn len(&self) -> usize;
     fn iter(&self) -> Box<dyn Iterator<Item = (&V, &Bucket)> + '_>;
 }
@@ -213,14 +241,25 @@ impl<V: IndexValue> KeyMap<V> for HashKeys<V> {
     {
         self.0.get(v)
     }
-    fn get_mut(&mut self, v: &V) -> Option<&mut Bucket> {
-        self.0.get_mut(v)
+    fn add(&mut self, v: V, e: Ent) {
+        match self.0.entry(v) {
+            indexmap::map::Entry::Occupied(o) => o.into_mut().push(e),
+            indexmap::map::Entry::Vacant(x) => {
+                x.insert(Bucket::One(e));
+            }
+        }
     }
-    fn insert(&mut self, v: V, b: Bucket) {
-        self.0.insert(v, b);
+    fn remove_holder(&mut self, v: V, e: Ent) {
+        let (i, _, b) = self
+            .0
+            .get_full_mut(&v)
+            .expect("every side entry is in the map");
+        if b.remove(e) {
+            self.0.swap_remove_index(i);
+        }
     }
-    fn remove(&mut self, v: &V) {
-        self.0.swap_remove(v);
+    fn reserve(&mut self, additional: usize) {
+        self.0.reserve(additional);
     }
     fn len(&self) -> usize {
         self.0.len()
@@ -247,15 +286,27 @@ impl<V: IndexValue> KeyMap<V> for OrderedKeys<V> {
     {
         self.0.get(v)
     }
-    fn get_mut(&mut self, v: &V) -> Option<&mut Bucket> {
-        self.0.get_mut(v)
+    fn add(&mut self, v: V, e: Ent) {
+        match self.0.entry(v) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut().push(e),
+            std::collections::btree_map::Entry::Vacant(x) => {
+                x.insert(Bucket::One(e));
+            }
+        }
     }
-    fn insert(&mut self, v: V, b: Bucket) {
-        self.0.insert(v, b);
+    fn remove_holder(&mut self, v: V, e: Ent) {
+        match self.0.entry(v) {
+            std::collections::btree_map::Entry::Occupied(mut o) => {
+                if o.get_mut().remove(e) {
+                    o.remove();
+                }
+            }
+            std::collections::btree_map::Entry::Vacant(_) => {
+                unreachable!("every side entry is in the map")
+            }
+        }
     }
-    fn remove(&mut self, v: &V) {
-        self.0.remove(v);
-    }
+    fn reserve(&mut self, _: usize) {}
     fn len(&self) -> usize {
         self.0.len()
     }
@@ -338,6 +389,8 @@ pub(crate) trait ErasedIndex: Send + Sync {
     /// Sets `e`'s key to `key` (`None`: no key), returning the key it had, boxed when
     /// `record`. No user code beyond the key type's `Hash`, `Eq` and `Ord`.
     fn set(&mut self, e: Ent, key: Option<Boxed>, record: bool) -> Option<Option<Boxed>>;
+    /// Makes room for `additional` more entities.
+    fn reserve(&mut self, additional: usize);
     /// Recomputes every key from the store (a load).
     fn rebuild(&mut self, store: &Store) -> Result<(), (String, Ent)>;
     /// Compares with an index rebuilt from the store.
@@ -373,24 +426,20 @@ impl<V: IndexValue, M: KeyMap<V>> Typed<V, M> {
     }
 
     fn add(&mut self, e: Ent, v: V) {
-        match self.map.get_mut(&v) {
-            Some(b) => b.push(e),
-            None => self.map.insert(v.clone(), Bucket::One(e)),
-        }
+        self.map.add(v.clone(), e);
         self.side.set(e, v);
     }
 
-    fn drop_entry(&mut self, e: Ent) -> Option<V> {
+    /// Takes `e` out; returns the key it had (`record`) or drops it.
+    fn drop_entry(&mut self, e: Ent, record: bool) -> Option<Option<V>> {
         let v = self.side.take(e)?;
-        let empty = self
-            .map
-            .get_mut(&v)
-            .map(|b| b.remove(e))
-            .expect("every side entry is in the map");
-        if empty {
-            self.map.remove(&v);
+        if record {
+            self.map.remove_holder(v.clone(), e);
+            Some(Some(v))
+        } else {
+            self.map.remove_holder(v, e);
+            Some(None)
         }
-        Some(v)
     }
 
     fn held_by_other(&self, v: &V, exclude: Option<Ent>) -> Option<Ent> {
@@ -424,13 +473,9 @@ impl<V: IndexValue, M: KeyMap<V>> ErasedIndex for Typed<V, M> {
         if self.side.get(e) == Some(&v) {
             return None;
         }
-        let old = self.drop_entry(e);
+        let old = self.drop_entry(e, record).flatten();
         self.add(e, v);
-        Some(if record {
-            old.map(|o| Box::new(o) as Boxed)
-        } else {
-            None
-        })
+        Some(old.map(|o| Box::new(o) as Boxed))
     }
 
     fn set(&mut self, e: Ent, key: Option<Boxed>, record: bool) -> Option<Option<Boxed>> {
@@ -438,15 +483,18 @@ impl<V: IndexValue, M: KeyMap<V>> ErasedIndex for Typed<V, M> {
         if self.side.get(e) == new.as_ref() {
             return None;
         }
-        let old = self.drop_entry(e);
+        let old = self.drop_entry(e, record).flatten();
         if let Some(v) = new {
             self.add(e, v);
         }
-        Some(if record {
-            old.map(|o| Box::new(o) as Boxed)
-        } else {
-            None
-        })
+        Some(old.map(|o| Box::new(o) as Boxed))
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        self.map.reserve(additional);
+        if let Side::Slots(s) = &mut self.side {
+            s.reserve(additional);
+        }
     }
 
     fn rebuild(&mut self, store: &Store) -> Result<(), (String, Ent)> {
@@ -455,6 +503,11 @@ impl<V: IndexValue, M: KeyMap<V>> ErasedIndex for Typed<V, M> {
             Target::Rows(_) => Side::Slots(Vec::new()),
             Target::Payloads(_) => Side::Pairs(HashMap::default()),
         };
+        let n = match self.target {
+            Target::Rows(t) => store.tables[t as usize].len(),
+            Target::Payloads(r) => store.relations[r as usize].link_count(),
+        };
+        self.reserve(n);
         let mut err = None;
         let key = self.key.clone();
         (self.scan)(store, self.target, &mut |e, value| {
@@ -1164,6 +1217,16 @@ impl Store {
         self.ix_stage(ids, value, exclude)?;
         self.ix_unstage(ids);
         Ok(())
+    }
+
+    /// Makes room in the row indexes of `table` for `additional` more rows.
+    pub(crate) fn ix_reserve(&mut self, table: u32, additional: usize) {
+        if self.ix.on_table(table) {
+            let Indexes { list, rows, .. } = &mut self.ix;
+            for &i in &rows[table as usize] {
+                list[i as usize].reserve(additional);
+            }
+        }
     }
 
     /// Drops the staged keys (the change did not happen).

@@ -368,6 +368,7 @@ impl Store {
     pub fn reserve<T: Entity>(&mut self, additional: usize) {
         let table = self.table_of::<T>();
         self.reserve_at::<T>(table, additional);
+        self.ix_reserve(table, additional);
     }
 
     /// [`reserve`](Self::reserve) of the table at index `table`.
