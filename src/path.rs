@@ -142,7 +142,7 @@ impl Store {
     #[inline]
     pub(crate) fn p_insert<T: Entity>(&mut self, table: u32, value: T) -> RawKey {
         if self.ix.on_table(table) {
-            self.ix_stage_or_panic(Ids::Rows(table), &value, None);
+            return self.p_insert_indexed(table, value);
         }
         let key = self
             .arena_at_mut::<T>(table)
@@ -150,9 +150,22 @@ impl Store {
             .expect("a kind row is inserted under its base row's key")
             .insert(value);
         self.record(|| Undo::Remove { table, key });
-        if self.ix.on_table(table) {
-            self.ix_commit(Ids::Rows(table), (key, key));
-        }
+        key
+    }
+
+    /// [`p_insert`](Self::p_insert) into an indexed table: the keys are staged (and
+    /// checked) before the row goes in. Out of line, so that the plain path stays as it
+    /// was.
+    #[inline(never)]
+    fn p_insert_indexed<T: Entity>(&mut self, table: u32, value: T) -> RawKey {
+        self.ix_stage_or_panic(Ids::Rows(table), &value, None);
+        let key = self
+            .arena_at_mut::<T>(table)
+            .slots_mut()
+            .expect("a kind row is inserted under its base row's key")
+            .insert(value);
+        self.record(|| Undo::Remove { table, key });
+        self.ix_commit(Ids::Rows(table), (key, key));
         key
     }
 
@@ -160,13 +173,19 @@ impl Store {
     #[inline]
     pub(crate) fn p_insert_at<T: Entity>(&mut self, table: u32, key: RawKey, value: T) {
         if self.ix.on_table(table) {
-            self.ix_stage_or_panic(Ids::Rows(table), &value, None);
+            return self.p_insert_at_indexed(table, key, value);
         }
         self.arena_at_mut::<T>(table).insert_at(key, value);
         self.record(|| Undo::Remove { table, key });
-        if self.ix.on_table(table) {
-            self.ix_commit(Ids::Rows(table), (key, key));
-        }
+    }
+
+    /// [`p_insert_at`](Self::p_insert_at) into an indexed kind, out of line.
+    #[inline(never)]
+    fn p_insert_at_indexed<T: Entity>(&mut self, table: u32, key: RawKey, value: T) {
+        self.ix_stage_or_panic(Ids::Rows(table), &value, None);
+        self.arena_at_mut::<T>(table).insert_at(key, value);
+        self.record(|| Undo::Remove { table, key });
+        self.ix_commit(Ids::Rows(table), (key, key));
     }
 
     /// Removes an entity that has no links left. Outside a transaction its value waits in

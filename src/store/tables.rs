@@ -238,7 +238,8 @@ impl Store {
 
     /// The key of the first entity of type `T` that `pred` accepts, in the order of
     /// [`iter`](Self::iter) (slot order, not insertion order: a slot freed by a remove is
-    /// reused), or `None`. A scan: O(slots) at worst.
+    /// reused), or `None`. A scan: O(slots) at worst; for lookups by value declare an
+    /// index ([`Schema::index`]) and use [`find_by`](Self::find_by), O(1).
     ///
     /// # Examples
     ///
