@@ -604,3 +604,54 @@ fn ancestors_and_descendants_are_filtered_by_the_values_an_index_keeps() {
         [top]
     );
 }
+
+#[test]
+fn bulk_inserts_and_links_into_indexed_tables_keep_every_index_exact() {
+    let (mut s, w) = world();
+    let us = s.insert_all((0..5).map(|i| user(&format!("u{i}"), &format!("{i}@x"), i)));
+    let cs = s.insert_all((0..3).map(|i| Course {
+        code: format!("c{i}"),
+    }));
+    s.link_all_with(
+        w.enrolled,
+        us.iter()
+            .zip(cs.iter().cycle())
+            .map(|(&u, &c)| (u, c, Grade(50))),
+    )
+    .unwrap();
+    check(&s);
+    assert_eq!(s.count_by(w.by_grade, &50), 5);
+    assert_eq!(s.lookup(w.by_email, "3@x"), Some(us[3]));
+    // a duplicate inside a bulk insert refuses the whole call: nothing of it stays
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        s.insert_all([user("a", "new@x", 1), user("b", "0@x", 2)])
+    }));
+    assert!(r.is_err());
+    check(&s);
+    assert_eq!((s.len::<User>(), s.lookup(w.by_email, "new@x")), (5, None));
+}
+
+#[test]
+fn an_orphan_delete_takes_the_orphans_out_of_their_indexes() {
+    let mut schema = Schema::new();
+    let users = schema.table::<User>("users");
+    let posts = schema.table::<Post>("posts");
+    let rel = schema.one_to_many(users, "posts", posts, "author", DeleteRule::DeleteOrphan);
+    let by_title = schema.index(posts, "posts_by_title", |p: &Post| p.title.clone());
+    let mut s = Store::new(schema);
+    let ann = s.insert(user("Ann", "a", 1));
+    let p = s
+        .insert_child(
+            rel,
+            ann,
+            Post {
+                title: "gone".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(s.lookup(by_title, "gone"), Some(p));
+    s.unlink(rel, ann, p).unwrap();
+    check(&s);
+    assert!(!s.contains(p));
+    assert_eq!(s.lookup(by_title, "gone"), None);
+}
