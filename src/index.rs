@@ -178,7 +178,12 @@ impl Bucket {
     }
 
     fn set_eq(&self, other: &Bucket) -> bool {
-        self.len() == other.len() && other.iter().all(|e| self.iter().any(|x| x == e))
+        let sorted = |b: &Bucket| {
+            let mut v: Vec<Ent> = b.iter().collect();
+            v.sort_unstable();
+            v
+        };
+        self.len() == other.len() && sorted(self) == sorted(other)
     }
 }
 

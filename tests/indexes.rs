@@ -655,3 +655,20 @@ fn an_orphan_delete_takes_the_orphans_out_of_their_indexes() {
     assert!(!s.contains(p));
     assert_eq!(s.lookup(by_title, "gone"), None);
 }
+
+#[test]
+fn an_index_handle_used_on_a_store_without_that_index_panics_naming_it() {
+    let (_, w) = schema(true);
+    let (plain, _) = schema(false);
+    let s = Store::new(plain);
+    let r = catch_unwind(AssertUnwindSafe(|| s.lookup(w.unwrap().by_email, "a")));
+    let msg = r.unwrap_err();
+    let msg = msg
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .unwrap_or_default();
+    assert!(
+        msg.contains("an index handle (#1) of another schema"),
+        "{msg}"
+    );
+}
