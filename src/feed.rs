@@ -1070,6 +1070,11 @@ impl Store {
                 if r.link_index(a.key, b.key).is_none() {
                     return Err(bad(format!("{a} and {b} are not linked by {relation:?}")));
                 }
+                if self.ix.on_rel(rel) {
+                    let pair = Some((a.key, b.key));
+                    self.ix_check(crate::index::Ids::Links(rel), &*value, pair)
+                        .map_err(|e| bad(format!("payload of {a}, {b}: {e}")))?;
+                }
                 self.p_set_payload_boxed(rel, a.key, b.key, value);
             }
         }

@@ -672,3 +672,35 @@ fn an_index_handle_used_on_a_store_without_that_index_panics_naming_it() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_replica_whose_own_unique_index_a_batch_breaks_refuses_the_batch_whole() {
+    // the source has no index; the replica declares a unique one on the users' email
+    let (plain, _) = schema(false);
+    let mut s = Store::new(plain);
+    s.enable_feed(16);
+    let bytes = s.to_snapshot().unwrap();
+    let mut cursor = s.feed_cursor();
+    let (indexed, w) = schema(true);
+    let w = w.unwrap();
+    let mut rep = Store::from_snapshot(indexed, &bytes).unwrap();
+    s.insert(user("Ann", "same@x", 1));
+    let bob = s.insert(user("Bob", "bob@x", 2));
+    s.transaction(|s| {
+        s.insert(user("Cy", "cy@x", 3));
+        s.update(bob, |u| u.email = "same@x".into())
+    })
+    .unwrap();
+    let batches: Vec<_> = s.read_feed(&mut cursor).unwrap();
+    rep.apply_changes(batches[0].batch()).unwrap();
+    rep.apply_changes(batches[1].batch()).unwrap();
+    let err = rep.apply_changes(batches[2].batch()).unwrap_err();
+    assert!(err.to_string().contains("users_by_email"), "{err}");
+    check(&rep);
+    assert_eq!(
+        rep.len::<User>(),
+        2,
+        "Cy's insert was rolled back with the batch"
+    );
+    assert_eq!(rep.lookup(w.by_email, "bob@x"), Some(bob));
+}
