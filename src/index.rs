@@ -17,7 +17,7 @@ use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
-use indexmap::{IndexMap, IndexSet};
+use indexmap::IndexMap;
 
 use crate::error::{LinkError, StaleKey};
 use crate::key::{Key, RawKey};
@@ -31,7 +31,6 @@ use crate::store::Store;
 pub(crate) type Ent = (RawKey, RawKey);
 
 type Boxed = Box<dyn Any + Send + Sync>;
-type FastSet = IndexSet<Ent, BuildHasherDefault<PairHasher>>;
 
 /// Marker of a hash (equality) index: [`Schema::index`], [`Schema::unique_index`],
 /// [`Schema::payload_index`].
@@ -121,10 +120,11 @@ pub enum Bucket {
     Many(Holders),
 }
 
-/// Two or more holders of one value: removal by `swap_remove`, O(1).
+/// Two or more holders of one value, each at the position its side entry records:
+/// removal by `swap_remove`, O(1), repointing the holder it moves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[doc(hidden)]
-pub struct Holders(FastSet);
+pub struct Holders(Vec<Ent>);
 
 impl Bucket {
     fn iter(&self) -> BucketIter<'_> {
@@ -144,35 +144,42 @@ impl Bucket {
     fn first(&self) -> Ent {
         match self {
             Bucket::One(e) => *e,
-            Bucket::Many(s) => *s.0.first().expect("a bucket is never empty"),
+            Bucket::Many(s) => s.0[0],
         }
     }
 
-    fn push(&mut self, e: Ent) {
+    /// Adds `e`; its position.
+    fn push(&mut self, e: Ent) -> u32 {
         match self {
             Bucket::One(o) => {
-                let mut s = FastSet::default();
-                s.insert(*o);
-                s.insert(e);
-                *self = Bucket::Many(Holders(s));
+                *self = Bucket::Many(Holders(vec![*o, e]));
+                1
             }
             Bucket::Many(s) => {
-                s.0.insert(e);
+                s.0.push(e);
+                (s.0.len() - 1) as u32
             }
         }
     }
 
-    /// Removes `e`; true when the bucket is left empty.
-    fn remove(&mut self, e: Ent) -> bool {
+    /// Removes the holder `e` at `pos`: whether the bucket is left empty, and the holder
+    /// moved into `pos` (its side entry must follow).
+    fn remove(&mut self, e: Ent, pos: u32) -> (bool, Option<Ent>) {
         match self {
-            Bucket::One(o) => *o == e,
+            Bucket::One(o) => {
+                debug_assert!(*o == e && pos == 0, "the side entry names the holder");
+                (true, None)
+            }
             Bucket::Many(s) => {
-                s.0.swap_remove(&e);
+                let pos = pos as usize;
+                debug_assert_eq!(s.0[pos], e, "the side entry names the holder");
+                s.0.swap_remove(pos);
+                let moved = s.0.get(pos).copied();
                 if s.0.len() == 1 {
-                    let last = s.0[0];
-                    *self = Bucket::One(last);
+                    // the one left is at position 0 (moved there, or there already)
+                    *self = Bucket::One(s.0[0]);
                 }
-                false
+                (false, moved)
             }
         }
     }
@@ -190,7 +197,7 @@ impl Bucket {
 /// The holders of one value.
 enum BucketIter<'a> {
     One(Option<Ent>),
-    Many(indexmap::set::Iter<'a, Ent>),
+    Many(std::slice::Iter<'a, Ent>),
 }
 
 impl Iterator for BucketIter<'_> {
@@ -220,10 +227,11 @@ pub trait KeyMap<V>: Default + Send + Sync + 'static {
     fn get<Q: ?Sized + Hash + Ord>(&self, v: &Q) -> Option<&Bucket>
     where
         V: Borrow<Q>;
-    /// Adds `e` as a holder of `v` (one lookup).
-    fn add(&mut self, v: V, e: Ent);
-    /// Takes `e` out of `v`'s holders, and `v` out when it has none left (one lookup).
-    fn remove_holder(&mut self, v: V, e: Ent);
+    /// Adds `e` as a holder of `v` (one lookup); its position among the holders.
+    fn add(&mut self, v: V, e: Ent) -> u32;
+    /// Takes `e` (at `pos`) out of `v`'s holders, and `v` out when it has none left (one
+    /// lookup); the holder moved into `pos`, if any.
+    fn remove_holder(&mut self, v: V, e: Ent, pos: u32) -> Option<Ent>;
     fn reserve(&mut self, additional: usize);
     fn len(&self) -> usize;
     fn iter(&self) -> Box<dyn Iterator<Item = (&V, &Bucket)> + '_>;
@@ -246,22 +254,25 @@ impl<V: IndexValue> KeyMap<V> for HashKeys<V> {
     {
         self.0.get(v)
     }
-    fn add(&mut self, v: V, e: Ent) {
+    fn add(&mut self, v: V, e: Ent) -> u32 {
         match self.0.entry(v) {
             indexmap::map::Entry::Occupied(o) => o.into_mut().push(e),
             indexmap::map::Entry::Vacant(x) => {
                 x.insert(Bucket::One(e));
+                0
             }
         }
     }
-    fn remove_holder(&mut self, v: V, e: Ent) {
+    fn remove_holder(&mut self, v: V, e: Ent, pos: u32) -> Option<Ent> {
         let (i, _, b) = self
             .0
             .get_full_mut(&v)
             .expect("every side entry is in the map");
-        if b.remove(e) {
+        let (empty, moved) = b.remove(e, pos);
+        if empty {
             self.0.swap_remove_index(i);
         }
+        moved
     }
     fn reserve(&mut self, additional: usize) {
         self.0.reserve(additional);
@@ -291,20 +302,23 @@ impl<V: IndexValue> KeyMap<V> for OrderedKeys<V> {
     {
         self.0.get(v)
     }
-    fn add(&mut self, v: V, e: Ent) {
+    fn add(&mut self, v: V, e: Ent) -> u32 {
         match self.0.entry(v) {
             std::collections::btree_map::Entry::Occupied(o) => o.into_mut().push(e),
             std::collections::btree_map::Entry::Vacant(x) => {
                 x.insert(Bucket::One(e));
+                0
             }
         }
     }
-    fn remove_holder(&mut self, v: V, e: Ent) {
+    fn remove_holder(&mut self, v: V, e: Ent, pos: u32) -> Option<Ent> {
         match self.0.entry(v) {
             std::collections::btree_map::Entry::Occupied(mut o) => {
-                if o.get_mut().remove(e) {
+                let (empty, moved) = o.get_mut().remove(e, pos);
+                if empty {
                     o.remove();
                 }
+                moved
             }
             std::collections::btree_map::Entry::Vacant(_) => {
                 unreachable!("every side entry is in the map")
@@ -342,6 +356,12 @@ impl<V> Side<V> {
                 s[e.0.idx()].replace(v)
             }
             Side::Pairs(p) => p.insert(e, v),
+        }
+    }
+    fn get_mut(&mut self, e: Ent) -> Option<&mut V> {
+        match self {
+            Side::Slots(s) => s.get_mut(e.0.idx()).and_then(Option::as_mut),
+            Side::Pairs(p) => p.get_mut(&e),
         }
     }
     fn take(&mut self, e: Ent) -> Option<V> {
@@ -408,7 +428,8 @@ struct Typed<V: IndexValue, M: KeyMap<V>> {
     unique: bool,
     key: KeyFn<V>,
     scan: Scan,
-    side: Side<V>,
+    /// Each entity's key and its position among the key's holders.
+    side: Side<(V, u32)>,
     map: M,
     staged: Option<V>,
 }
@@ -431,20 +452,27 @@ impl<V: IndexValue, M: KeyMap<V>> Typed<V, M> {
     }
 
     fn add(&mut self, e: Ent, v: V) {
-        self.map.add(v.clone(), e);
-        self.side.set(e, v);
+        let pos = self.map.add(v.clone(), e);
+        self.side.set(e, (v, pos));
+    }
+
+    /// The key `e` holds.
+    fn key_of(&self, e: Ent) -> Option<&V> {
+        self.side.get(e).map(|(v, _)| v)
     }
 
     /// Takes `e` out; returns the key it had (`record`) or drops it.
     fn drop_entry(&mut self, e: Ent, record: bool) -> Option<Option<V>> {
-        let v = self.side.take(e)?;
-        if record {
-            self.map.remove_holder(v.clone(), e);
-            Some(Some(v))
+        let (v, pos) = self.side.take(e)?;
+        let (moved, out) = if record {
+            (self.map.remove_holder(v.clone(), e, pos), Some(v))
         } else {
-            self.map.remove_holder(v, e);
-            Some(None)
+            (self.map.remove_holder(v, e, pos), None)
+        };
+        if let Some(m) = moved {
+            self.side.get_mut(m).expect("a holder has a side entry").1 = pos;
         }
+        Some(out)
     }
 
     fn held_by_other(&self, v: &V, exclude: Option<Ent>) -> Option<Ent> {
@@ -475,7 +503,7 @@ impl<V: IndexValue, M: KeyMap<V>> ErasedIndex for Typed<V, M> {
 
     fn commit(&mut self, e: Ent, record: bool) -> Option<Option<Boxed>> {
         let v = self.staged.take().expect("a key staged before the commit");
-        if self.side.get(e) == Some(&v) {
+        if self.key_of(e) == Some(&v) {
             return None;
         }
         let old = self.drop_entry(e, record).flatten();
@@ -485,7 +513,7 @@ impl<V: IndexValue, M: KeyMap<V>> ErasedIndex for Typed<V, M> {
 
     fn set(&mut self, e: Ent, key: Option<Boxed>, record: bool) -> Option<Option<Boxed>> {
         let new = key.map(|k| *k.downcast::<V>().expect("a key of the index's type"));
-        if self.side.get(e) == new.as_ref() {
+        if self.key_of(e) == new.as_ref() {
             return None;
         }
         let old = self.drop_entry(e, record).flatten();
@@ -568,8 +596,18 @@ impl<V: IndexValue, M: KeyMap<V>> ErasedIndex for Typed<V, M> {
                 }
             }
             for e in b.iter() {
-                if self.side.get(e) != Some(v) {
+                if self.key_of(e) != Some(v) {
                     return Err(format!("index `{name}`: the side entry of {e:?} is wrong"));
+                }
+            }
+        }
+        for (v, b) in self.map.iter() {
+            for (i, e) in b.iter().enumerate() {
+                if self.side.get(e).map(|(_, p)| *p as usize) != Some(i) {
+                    return Err(format!(
+                        "index `{name}`: {e:?} is holder #{i} of {v:?}, its side entry says \
+                         otherwise"
+                    ));
                 }
             }
         }
@@ -986,7 +1024,7 @@ impl Store {
         idx: Index<E, V, S>,
         entity: E,
     ) -> Option<&V> {
-        self.typed(idx).side.get(entity.into().0)
+        self.typed(idx).key_of(entity.into().0)
     }
 
     /// Number of distinct values in the index. O(1).
