@@ -1,10 +1,11 @@
 //! Secondary indexes: values computed from rows (or many-to-many payloads) mapped back to
 //! the entities (or links) holding them, kept exact by the primitives of `path.rs`.
 //!
-//! Every index keeps, per entity, the key it holds in the index (the *side map*), so a
-//! removal and a rollback never call the key closure (user code) again. A change that
-//! adds or changes a key computes it first (`stage`), checks uniqueness, and only then
-//! changes anything. With history or a transaction open, each change of an entity's key
+//! Every index keeps, per entity, where its key is (the *side map*: the key's entry in a
+//! hash index's map, the key itself in an ordered index, and the entity's position among
+//! the key's holders), so a removal and a rollback never call the key closure (user code)
+//! again. A change that adds or changes a key computes it first (`stage`), checks
+//! uniqueness, and only then changes anything. With history or a transaction open, each change of an entity's key
 //! is logged as `Undo::Index`, the key it replaced, so that rollback, undo and redo set the
 //! index back exactly without user code.
 
@@ -106,8 +107,8 @@ impl Structure for Ordered {
     type Map<V: IndexValue> = OrderedKeys<V>;
 }
 
-/// What an indexed value must be: owned, cloneable (the index keeps it twice: in its map
-/// and per entity), printable for error messages, and both hashable and ordered (integers,
+/// What an indexed value must be: owned, cloneable (an ordered index keeps it in its map
+/// and per entity; a rollback keeps the value it replaces), printable for error messages, and both hashable and ordered (integers,
 /// strings, tuples of them, enums deriving these). Implemented for every such type.
 pub trait IndexValue: Clone + Eq + Hash + Ord + fmt::Debug + Send + Sync + 'static {}
 impl<V: Clone + Eq + Hash + Ord + fmt::Debug + Send + Sync + 'static> IndexValue for V {}
@@ -227,11 +228,25 @@ pub trait KeyMap<V>: Default + Send + Sync + 'static {
     fn get<Q: ?Sized + Hash + Ord>(&self, v: &Q) -> Option<&Bucket>
     where
         V: Borrow<Q>;
-    /// Adds `e` as a holder of `v` (one lookup); its position among the holders.
-    fn add(&mut self, v: V, e: Ent) -> u32;
-    /// Takes `e` (at `pos`) out of `v`'s holders, and `v` out when it has none left (one
-    /// lookup); the holder moved into `pos`, if any.
-    fn remove_holder(&mut self, v: V, e: Ent, pos: u32) -> Option<Ent>;
+    /// What an entity's side entry keeps: enough to find its key and its place among
+    /// the key's holders without hashing.
+    type At: Send + Sync + 'static;
+    /// Adds `e` as a holder of `v` (one lookup); its side entry.
+    fn add(&mut self, v: V, e: Ent) -> Self::At;
+    /// The key a side entry names.
+    fn key<'a>(&'a self, at: &'a Self::At) -> &'a V;
+    /// The holder's position among its key's holders.
+    fn pos(at: &Self::At) -> u32;
+    /// Takes `e` (whose side entry `at` was taken out of `side`) out of its key's holders,
+    /// and the key out when it has none left, repointing the side entries of the holders
+    /// this moves; returns the key when `record`.
+    fn remove(
+        &mut self,
+        at: Self::At,
+        e: Ent,
+        side: &mut Side<Self::At>,
+        record: bool,
+    ) -> Option<V>;
     fn reserve(&mut self, additional: usize);
     fn len(&self) -> usize;
     fn iter(&self) -> Box<dyn Iterator<Item = (&V, &Bucket)> + '_>;
@@ -254,25 +269,57 @@ impl<V: IndexValue> KeyMap<V> for HashKeys<V> {
     {
         self.0.get(v)
     }
-    fn add(&mut self, v: V, e: Ent) -> u32 {
-        match self.0.entry(v) {
-            indexmap::map::Entry::Occupied(o) => o.into_mut().push(e),
+    /// The entry's index in the map and the holder's position: no copy of the key.
+    type At = (u32, u32);
+    fn add(&mut self, v: V, e: Ent) -> (u32, u32) {
+        let entry = self.0.entry(v);
+        let i = u32::try_from(entry.index()).expect("at most 2^32 values in an index");
+        match entry {
+            indexmap::map::Entry::Occupied(o) => (i, o.into_mut().push(e)),
             indexmap::map::Entry::Vacant(x) => {
                 x.insert(Bucket::One(e));
-                0
+                (i, 0)
             }
         }
     }
-    fn remove_holder(&mut self, v: V, e: Ent, pos: u32) -> Option<Ent> {
-        let (i, _, b) = self
+    fn key<'a>(&'a self, at: &'a (u32, u32)) -> &'a V {
+        self.0
+            .get_index(at.0 as usize)
+            .expect("a side entry names an entry")
             .0
-            .get_full_mut(&v)
-            .expect("every side entry is in the map");
+    }
+    fn pos(at: &(u32, u32)) -> u32 {
+        at.1
+    }
+    fn remove(
+        &mut self,
+        (i, pos): (u32, u32),
+        e: Ent,
+        side: &mut Side<(u32, u32)>,
+        record: bool,
+    ) -> Option<V> {
+        let (_, b) = self
+            .0
+            .get_index_mut(i as usize)
+            .expect("a side entry names an entry");
         let (empty, moved) = b.remove(e, pos);
-        if empty {
-            self.0.swap_remove_index(i);
+        if let Some(m) = moved {
+            side.get_mut(m).expect("a holder has a side entry").1 = pos;
         }
-        moved
+        if !empty {
+            return record.then(|| self.key(&(i, pos)).clone());
+        }
+        let (key, _) = self
+            .0
+            .swap_remove_index(i as usize)
+            .expect("a side entry names an entry");
+        // the last entry moved into `i`: its holders follow
+        if let Some((_, b)) = self.0.get_index(i as usize) {
+            for h in b.iter() {
+                side.get_mut(h).expect("a holder has a side entry").0 = i;
+            }
+        }
+        record.then_some(key)
     }
     fn reserve(&mut self, additional: usize) {
         self.0.reserve(additional);
@@ -302,27 +349,43 @@ impl<V: IndexValue> KeyMap<V> for OrderedKeys<V> {
     {
         self.0.get(v)
     }
-    fn add(&mut self, v: V, e: Ent) -> u32 {
-        match self.0.entry(v) {
+    /// The key (a B-tree has no positions) and the holder's position.
+    type At = (V, u32);
+    fn add(&mut self, v: V, e: Ent) -> (V, u32) {
+        let pos = match self.0.entry(v.clone()) {
             std::collections::btree_map::Entry::Occupied(o) => o.into_mut().push(e),
             std::collections::btree_map::Entry::Vacant(x) => {
                 x.insert(Bucket::One(e));
                 0
             }
-        }
+        };
+        (v, pos)
     }
-    fn remove_holder(&mut self, v: V, e: Ent, pos: u32) -> Option<Ent> {
-        match self.0.entry(v) {
-            std::collections::btree_map::Entry::Occupied(mut o) => {
-                let (empty, moved) = o.get_mut().remove(e, pos);
-                if empty {
-                    o.remove();
-                }
-                moved
-            }
-            std::collections::btree_map::Entry::Vacant(_) => {
-                unreachable!("every side entry is in the map")
-            }
+    fn key<'a>(&'a self, at: &'a (V, u32)) -> &'a V {
+        &at.0
+    }
+    fn pos(at: &(V, u32)) -> u32 {
+        at.1
+    }
+    fn remove(
+        &mut self,
+        (v, pos): (V, u32),
+        e: Ent,
+        side: &mut Side<(V, u32)>,
+        record: bool,
+    ) -> Option<V> {
+        let std::collections::btree_map::Entry::Occupied(mut o) = self.0.entry(v) else {
+            unreachable!("every side entry is in the map")
+        };
+        let (empty, moved) = o.get_mut().remove(e, pos);
+        if let Some(m) = moved {
+            side.get_mut(m).expect("a holder has a side entry").1 = pos;
+        }
+        if empty {
+            let (key, _) = o.remove_entry();
+            record.then_some(key)
+        } else {
+            record.then(|| o.key().clone())
         }
     }
     fn reserve(&mut self, _: usize) {}
@@ -334,46 +397,61 @@ impl<V: IndexValue> KeyMap<V> for OrderedKeys<V> {
     }
 }
 
-/// Each entity's current key: by slot for rows, by pair for links.
-enum Side<V> {
+/// Each entity's side entry: by slot for rows, by pair for links. Not for use outside
+/// relgraph.
+#[doc(hidden)]
+pub struct Side<V>(SideOf<V>);
+
+enum SideOf<V> {
     Slots(Vec<Option<V>>),
     Pairs(HashMap<Ent, V, BuildHasherDefault<PairHasher>>),
 }
 
 impl<V> Side<V> {
+    fn new(target: Target) -> Self {
+        Side(match target {
+            Target::Rows(_) => SideOf::Slots(Vec::new()),
+            Target::Payloads(_) => SideOf::Pairs(HashMap::default()),
+        })
+    }
+    fn reserve(&mut self, additional: usize) {
+        if let SideOf::Slots(s) = &mut self.0 {
+            s.reserve(additional);
+        }
+    }
     fn get(&self, e: Ent) -> Option<&V> {
-        match self {
-            Side::Slots(s) => s.get(e.0.idx()).and_then(Option::as_ref),
-            Side::Pairs(p) => p.get(&e),
+        match &self.0 {
+            SideOf::Slots(s) => s.get(e.0.idx()).and_then(Option::as_ref),
+            SideOf::Pairs(p) => p.get(&e),
         }
     }
     fn set(&mut self, e: Ent, v: V) -> Option<V> {
-        match self {
-            Side::Slots(s) => {
+        match &mut self.0 {
+            SideOf::Slots(s) => {
                 if s.len() <= e.0.idx() {
                     s.resize_with(e.0.idx() + 1, || None);
                 }
                 s[e.0.idx()].replace(v)
             }
-            Side::Pairs(p) => p.insert(e, v),
+            SideOf::Pairs(p) => p.insert(e, v),
         }
     }
     fn get_mut(&mut self, e: Ent) -> Option<&mut V> {
-        match self {
-            Side::Slots(s) => s.get_mut(e.0.idx()).and_then(Option::as_mut),
-            Side::Pairs(p) => p.get_mut(&e),
+        match &mut self.0 {
+            SideOf::Slots(s) => s.get_mut(e.0.idx()).and_then(Option::as_mut),
+            SideOf::Pairs(p) => p.get_mut(&e),
         }
     }
     fn take(&mut self, e: Ent) -> Option<V> {
-        match self {
-            Side::Slots(s) => s.get_mut(e.0.idx()).and_then(Option::take),
-            Side::Pairs(p) => p.remove(&e),
+        match &mut self.0 {
+            SideOf::Slots(s) => s.get_mut(e.0.idx()).and_then(Option::take),
+            SideOf::Pairs(p) => p.remove(&e),
         }
     }
     fn len(&self) -> usize {
-        match self {
-            Side::Slots(s) => s.iter().flatten().count(),
-            Side::Pairs(p) => p.len(),
+        match &self.0 {
+            SideOf::Slots(s) => s.iter().flatten().count(),
+            SideOf::Pairs(p) => p.len(),
         }
     }
 }
@@ -428,8 +506,9 @@ struct Typed<V: IndexValue, M: KeyMap<V>> {
     unique: bool,
     key: KeyFn<V>,
     scan: Scan,
-    /// Each entity's key and its position among the key's holders.
-    side: Side<(V, u32)>,
+    /// Each entity's side entry: its key (or where the map keeps it) and its position
+    /// among the key's holders.
+    side: Side<M::At>,
     map: M,
     staged: Option<V>,
 }
@@ -442,37 +521,26 @@ impl<V: IndexValue, M: KeyMap<V>> Typed<V, M> {
             unique: def.unique,
             key: def.key.clone(),
             scan: def.scan,
-            side: match def.target {
-                Target::Rows(_) => Side::Slots(Vec::new()),
-                Target::Payloads(_) => Side::Pairs(HashMap::default()),
-            },
+            side: Side::new(def.target),
             map: M::default(),
             staged: None,
         }
     }
 
     fn add(&mut self, e: Ent, v: V) {
-        let pos = self.map.add(v.clone(), e);
-        self.side.set(e, (v, pos));
+        let at = self.map.add(v, e);
+        self.side.set(e, at);
     }
 
     /// The key `e` holds.
     fn key_of(&self, e: Ent) -> Option<&V> {
-        self.side.get(e).map(|(v, _)| v)
+        self.side.get(e).map(|at| self.map.key(at))
     }
 
     /// Takes `e` out; returns the key it had (`record`) or drops it.
     fn drop_entry(&mut self, e: Ent, record: bool) -> Option<Option<V>> {
-        let (v, pos) = self.side.take(e)?;
-        let (moved, out) = if record {
-            (self.map.remove_holder(v.clone(), e, pos), Some(v))
-        } else {
-            (self.map.remove_holder(v, e, pos), None)
-        };
-        if let Some(m) = moved {
-            self.side.get_mut(m).expect("a holder has a side entry").1 = pos;
-        }
-        Some(out)
+        let at = self.side.take(e)?;
+        Some(self.map.remove(at, e, &mut self.side, record))
     }
 
     fn held_by_other(&self, v: &V, exclude: Option<Ent>) -> Option<Ent> {
@@ -525,17 +593,12 @@ impl<V: IndexValue, M: KeyMap<V>> ErasedIndex for Typed<V, M> {
 
     fn reserve(&mut self, additional: usize) {
         self.map.reserve(additional);
-        if let Side::Slots(s) = &mut self.side {
-            s.reserve(additional);
-        }
+        self.side.reserve(additional);
     }
 
     fn rebuild(&mut self, store: &Store) -> Result<(), (String, Ent)> {
         self.map = M::default();
-        self.side = match self.target {
-            Target::Rows(_) => Side::Slots(Vec::new()),
-            Target::Payloads(_) => Side::Pairs(HashMap::default()),
-        };
+        self.side = Side::new(self.target);
         let n = match self.target {
             Target::Rows(t) => store.tables[t as usize].len(),
             Target::Payloads(r) => store.relations[r as usize].link_count(),
@@ -566,7 +629,7 @@ impl<V: IndexValue, M: KeyMap<V>> ErasedIndex for Typed<V, M> {
             unique: self.unique,
             key: self.key.clone(),
             scan: self.scan,
-            side: Side::Slots(Vec::new()),
+            side: Side::new(self.target),
             map: M::default(),
             staged: None,
         };
@@ -603,7 +666,7 @@ impl<V: IndexValue, M: KeyMap<V>> ErasedIndex for Typed<V, M> {
         }
         for (v, b) in self.map.iter() {
             for (i, e) in b.iter().enumerate() {
-                if self.side.get(e).map(|(_, p)| *p as usize) != Some(i) {
+                if self.side.get(e).map(|at| M::pos(at) as usize) != Some(i) {
                     return Err(format!(
                         "index `{name}`: {e:?} is holder #{i} of {v:?}, its side entry says \
                          otherwise"
