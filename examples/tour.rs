@@ -6,6 +6,7 @@
 //! - polymorphism: kinds of a base (`notifications.rs`), polymorphic associations
 //!   (`comments.rs`)
 //! - undo/redo and the change feed (`editor.rs`)
+//! - lookups by value and joins: secondary and unique indexes (`queries.rs`)
 //! - delete rules and transactions (below)
 //! - snapshots: an atomic save, a validated load, a damaged file refused (below)
 //!
@@ -23,6 +24,8 @@ mod enrollment;
 mod notifications;
 #[allow(dead_code)]
 mod org_chart;
+#[allow(dead_code)]
+mod queries;
 
 use relgraph::{DeleteRule, RemoveError, Schema, Store};
 use serde::{Deserialize, Serialize};
@@ -176,6 +179,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     comments::run()?;
     println!();
     editor::run()?;
+    println!();
+    queries::run()?;
     println!();
     rules_and_transactions()?;
     println!();

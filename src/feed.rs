@@ -668,6 +668,8 @@ pub(crate) fn derive(
                 kind: table(*t),
                 position: *pos,
             }),
+            // indexes are derived: a replica keeps its own
+            Undo::Index { .. } => {}
             Undo::Order {
                 rel,
                 end,
@@ -967,6 +969,10 @@ impl Store {
                 let value = self.tables[t as usize]
                     .decode_boxed(bytes)
                     .map_err(|e| bad(format!("{entity}: {e}")))?;
+                if self.ix.on_table(t) {
+                    self.ix_check(crate::index::Ids::Rows(t), &*value, Some((key, key)))
+                        .map_err(|e| bad(format!("{entity}: {e}")))?;
+                }
                 self.p_replace_boxed(t, key, value);
             }
             Change::KindChanged {
@@ -1075,6 +1081,11 @@ impl Store {
                 if r.link_index(a.key, b.key).is_none() {
                     return Err(bad(format!("{a} and {b} are not linked by {relation:?}")));
                 }
+                if self.ix.on_rel(rel) {
+                    let pair = Some((a.key, b.key));
+                    self.ix_check(crate::index::Ids::Links(rel), &*value, pair)
+                        .map_err(|e| bad(format!("payload of {a}, {b}: {e}")))?;
+                }
                 self.p_set_payload_boxed(rel, a.key, b.key, value);
             }
         }
@@ -1093,6 +1104,17 @@ impl Store {
             .insert_encoded(entity.key, bytes)
             .map_err(|e| bad(format!("{entity}: {e}")))?;
         self.log_insert(t, entity.key);
+        if self.ix.on_table(t) {
+            // the stored row is decoded once more for its keys; a refusal rolls the batch
+            // back, the row's insert with it
+            let value = self.tables[t as usize]
+                .decode_boxed(bytes)
+                .map_err(|e| bad(format!("{entity}: {e}")))?;
+            let ids = crate::index::Ids::Rows(t);
+            self.ix_stage(ids, &*value, None)
+                .map_err(|e| bad(format!("{entity}: {e}")))?;
+            self.ix_commit(ids, (entity.key, entity.key));
+        }
         Ok(())
     }
 
@@ -1128,6 +1150,10 @@ impl Store {
                     .payloads
                     .decode_boxed(bytes)
                     .map_err(|e| bad(format!("payload: {e}")))?;
+                if self.ix.on_rel(rel) {
+                    self.ix_check(crate::index::Ids::Links(rel), &*w, Some((a, b)))
+                        .map_err(|e| bad(format!("{a:?}, {b:?}: {e}")))?;
+                }
                 self.p_attach_boxed(rel, a, b, w);
             }
             _ => self.p_attach(rel, a, b),

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 use std::marker::PhantomData;
 
+use crate::index::{Index, IndexValue, Structure};
 use crate::key::{Key, RawKey};
 use crate::relation::many_to_many::PairHasher;
 use crate::relation::{OneToManyStore, RelationStore};
@@ -126,6 +127,74 @@ impl Store {
     pub fn roots<T: Entity>(&self, rel: OneToMany<T, T>) -> impl Iterator<Item = Key<T>> + '_ {
         self.keys::<T>()
             .filter(move |&k| self.parent(rel, k).is_none())
+    }
+
+    /// The descendants of `node` that have no children, breadth-first (`node` itself if
+    /// it has none). O(subtree).
+    #[track_caller]
+    pub fn leaves<T: Entity>(
+        &self,
+        rel: OneToMany<T, T>,
+        node: Key<T>,
+    ) -> impl Iterator<Item = Key<T>> + '_ {
+        let alone = (self.child_count(rel, node) == 0).then_some(node);
+        alone.into_iter().chain(
+            self.descendants(rel, node)
+                .map(|(k, _)| k)
+                .filter(move |&k| self.child_count(rel, k) == 0),
+        )
+    }
+
+    /// Number of entities in the subtree of `node`, `node` included. O(subtree), as a
+    /// plain loop over the levels.
+    #[track_caller]
+    pub fn subtree_size<T: Entity>(&self, rel: OneToMany<T, T>, node: Key<T>) -> usize {
+        1 + self.descendants(rel, node).count()
+    }
+
+    /// The lowest common ancestor of `a` and `b`: the deepest entity that is `a` or one of
+    /// its ancestors and `b` or one of its ancestors (`a` itself if it is an ancestor of
+    /// `b`); `None` if they are in different trees. O(depth of a + depth of b).
+    #[track_caller]
+    pub fn lowest_common_ancestor<T: Entity>(
+        &self,
+        rel: OneToMany<T, T>,
+        a: Key<T>,
+        b: Key<T>,
+    ) -> Option<Key<T>> {
+        let above_a: crate::KeySet<T> = std::iter::once(a).chain(self.ancestors(rel, a)).collect();
+        std::iter::once(b)
+            .chain(self.ancestors(rel, b))
+            .find(|&k| above_a.contains(k))
+    }
+
+    /// The ancestors of `node`, nearest first, whose value in the index `idx` (an index
+    /// on `T`'s rows) is `value`: "every manager above X in the sales department". Reads
+    /// the values the index keeps: O(depth), no key closure called.
+    #[track_caller]
+    pub fn ancestors_where<'a, T: Entity, V: IndexValue, S: Structure>(
+        &'a self,
+        rel: OneToMany<T, T>,
+        node: Key<T>,
+        idx: Index<Key<T>, V, S>,
+        value: &'a V,
+    ) -> impl Iterator<Item = Key<T>> + 'a {
+        self.ancestors(rel, node)
+            .filter(move |&k| self.indexed_value(idx, k) == Some(value))
+    }
+
+    /// The descendants of `node` (breadth-first, with their depth) whose value in the
+    /// index `idx` is `value`. O(subtree), no key closure called.
+    #[track_caller]
+    pub fn descendants_where<'a, T: Entity, V: IndexValue, S: Structure>(
+        &'a self,
+        rel: OneToMany<T, T>,
+        node: Key<T>,
+        idx: Index<Key<T>, V, S>,
+        value: &'a V,
+    ) -> impl Iterator<Item = (Key<T>, usize)> + 'a {
+        self.descendants(rel, node)
+            .filter(move |&(k, _)| self.indexed_value(idx, k) == Some(value))
     }
 }
 

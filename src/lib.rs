@@ -94,6 +94,8 @@ mod feed;
 mod grave;
 mod hierarchy;
 mod history;
+mod index;
+mod join;
 mod key;
 mod path;
 mod poly;
@@ -120,6 +122,8 @@ pub use feed::{
 };
 pub use hierarchy::{Ancestors, Descendants};
 pub use history::{HistoryError, Step};
+pub use index::{Hashed, Index, IndexEntity, IndexError, IndexValue, Ordered, Structure};
+pub use join::{KeySet, LinkPairs};
 pub use key::{AnyKey, Key, RawKey};
 pub use poly::{KindSet, Plain, Which};
 pub use schema::{

@@ -11,6 +11,7 @@ use std::panic::resume_unwind;
 use crate::arena::Column;
 use crate::feed::Origin;
 use crate::grave::{Boxed, Grave, Panic};
+use crate::index::{Ids, IndexError};
 use crate::key::RawKey;
 use crate::relation::RelationStore;
 use crate::schema::{End, Entity};
@@ -73,6 +74,13 @@ pub(crate) enum Undo {
         b: RawKey,
         value: Boxed,
     },
+    /// Undoes a change of an entity's key in a secondary index: the key it had (`None`:
+    /// none). Logged after the primitive's own inverse, so applied before it.
+    Index {
+        index: u32,
+        ent: crate::index::Ent,
+        key: Option<Boxed>,
+    },
     /// Undoes a reorder: the partners of `key` at `end`, holes included, as they were.
     /// `logical`: the order of the partners changed (false for a compaction, which only
     /// closes holes).
@@ -133,6 +141,9 @@ impl Store {
     /// Inserts into a plain table or a polymorphic base: a fresh key.
     #[inline]
     pub(crate) fn p_insert<T: Entity>(&mut self, table: u32, value: T) -> RawKey {
+        if self.ix.on_table(table) {
+            return self.p_insert_indexed(table, value);
+        }
         let key = self
             .arena_at_mut::<T>(table)
             .slots_mut()
@@ -142,11 +153,39 @@ impl Store {
         key
     }
 
+    /// [`p_insert`](Self::p_insert) into an indexed table: the keys are staged (and
+    /// checked) before the row goes in. Out of line, so that the plain path stays as it
+    /// was.
+    #[inline(never)]
+    fn p_insert_indexed<T: Entity>(&mut self, table: u32, value: T) -> RawKey {
+        self.ix_stage_or_panic(Ids::Rows(table), &value, None);
+        let key = self
+            .arena_at_mut::<T>(table)
+            .slots_mut()
+            .expect("a kind row is inserted under its base row's key")
+            .insert(value);
+        self.record(|| Undo::Remove { table, key });
+        self.ix_commit(Ids::Rows(table), (key, key));
+        key
+    }
+
     /// Inserts a kind row under its base row's (new) key.
     #[inline]
     pub(crate) fn p_insert_at<T: Entity>(&mut self, table: u32, key: RawKey, value: T) {
+        if self.ix.on_table(table) {
+            return self.p_insert_at_indexed(table, key, value);
+        }
         self.arena_at_mut::<T>(table).insert_at(key, value);
         self.record(|| Undo::Remove { table, key });
+    }
+
+    /// [`p_insert_at`](Self::p_insert_at) into an indexed kind, out of line.
+    #[inline(never)]
+    fn p_insert_at_indexed<T: Entity>(&mut self, table: u32, key: RawKey, value: T) {
+        self.ix_stage_or_panic(Ids::Rows(table), &value, None);
+        self.arena_at_mut::<T>(table).insert_at(key, value);
+        self.record(|| Undo::Remove { table, key });
+        self.ix_commit(Ids::Rows(table), (key, key));
     }
 
     /// Removes an entity that has no links left. Outside a transaction its value waits in
@@ -165,6 +204,9 @@ impl Store {
             // (a leaf's one relation keeps nothing at its child end)
             self.forget_lists(table, key);
         }
+        if self.ix.on_table(table) {
+            self.ix_remove(Ids::Rows(table), (key, key));
+        }
     }
 
     /// Disowns the (empty) relation lists of a removed entity.
@@ -176,6 +218,9 @@ impl Store {
 
     /// Replaces the value under `key`; the old one is kept boxed for a rollback.
     pub(crate) fn p_replace<T: Entity>(&mut self, table: u32, key: RawKey, value: T) {
+        if self.ix.on_table(table) {
+            self.ix_stage_or_panic(Ids::Rows(table), &value, Some((key, key)));
+        }
         let old = self.tables[table as usize].replace_boxed(key, Box::new(value));
         if self.recording() {
             self.log.push(Undo::Replace {
@@ -184,11 +229,21 @@ impl Store {
                 value: old,
             });
         }
+        if self.ix.on_table(table) {
+            self.ix_commit(Ids::Rows(table), (key, key));
+        }
     }
 
     /// Replaces the value under `key` with a boxed one of the table's type.
     pub(crate) fn p_replace_boxed(&mut self, table: u32, key: RawKey, value: Boxed) {
+        let indexed = self.ix.on_table(table);
+        if indexed {
+            self.ix_stage_or_panic(Ids::Rows(table), &*value, Some((key, key)));
+        }
         self.swap_boxed(table, key, value, self.recording());
+        if indexed {
+            self.ix_commit(Ids::Rows(table), (key, key));
+        }
     }
 
     /// Replaces the value under `key` with a boxed one; the old value is logged (with
@@ -220,7 +275,14 @@ impl Store {
 
     /// Replaces the payload of the existing many-to-many link (a, b) with a boxed one.
     pub(crate) fn p_set_payload_boxed(&mut self, rel: u32, a: RawKey, b: RawKey, w: Boxed) {
+        let indexed = self.ix.on_rel(rel);
+        if indexed {
+            self.ix_stage_or_panic(Ids::Links(rel), &*w, Some((a, b)));
+        }
         self.swap_payload_boxed(rel, a, b, w, self.recording());
+        if indexed {
+            self.ix_commit(Ids::Links(rel), (a, b));
+        }
     }
 
     /// Replaces the payload of the link (a, b) with a boxed one; the old payload is logged
@@ -268,6 +330,11 @@ impl Store {
         key: RawKey,
         f: impl FnOnce(&mut T) -> R,
     ) -> Option<R> {
+        if self.ix.on_table(table) {
+            return self
+                .p_update_indexed(table, key, f)
+                .unwrap_or_else(|e| crate::index::refused(e));
+        }
         let recording = self.recording();
         let value = self.tables[table as usize]
             .as_any_mut()
@@ -284,6 +351,41 @@ impl Store {
             });
         }
         Some(f(value))
+    }
+
+    /// [`p_update`](Self::p_update) of a row of an indexed table: `f` changes a clone,
+    /// whose keys are computed and checked before it replaces the row. A panic in `f` or
+    /// a key closure, or a refused key, leaves the row and the indexes as they were.
+    pub(crate) fn p_update_indexed<T: Entity + Clone, R>(
+        &mut self,
+        table: u32,
+        key: RawKey,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Result<Option<R>, IndexError> {
+        let Some(value) = self.arena_at::<T>(table).get(key) else {
+            return Ok(None);
+        };
+        let mut new = value.clone();
+        let r = f(&mut new);
+        self.ix_stage(Ids::Rows(table), &new, Some((key, key)))?;
+        let slot = self
+            .arena_at_mut::<T>(table)
+            .get_mut(key)
+            .expect("the row is live");
+        let old = std::mem::replace(slot, new);
+        if self.rec {
+            self.log.push(Undo::Replace {
+                table,
+                key,
+                value: Box::new(old),
+            });
+            self.ix_commit(Ids::Rows(table), (key, key));
+        } else {
+            self.ix_commit(Ids::Rows(table), (key, key));
+            // the change is complete: a panic of this `Drop` propagates after it
+            drop(old);
+        }
+        Ok(Some(r))
     }
 
     /// Links `a` and `b` in a one-to-many or one-to-one whose ends are free (`b` has no
@@ -308,6 +410,17 @@ impl Store {
     /// Adds the many-to-many link (a, b) with a typed payload; if the pair is linked
     /// already, replaces its payload instead. One pair lookup either way.
     pub(crate) fn p_attach_with<W: Entity>(&mut self, rel: u32, a: RawKey, b: RawKey, w: W) {
+        if self.ix.on_rel(rel) {
+            self.ix_stage_or_panic(Ids::Links(rel), &w, Some((a, b)));
+            self.p_attach_with_inner(rel, a, b, w);
+            self.ix_commit(Ids::Links(rel), (a, b));
+        } else {
+            self.p_attach_with_inner(rel, a, b, w);
+        }
+    }
+
+    #[inline]
+    fn p_attach_with_inner<W: Entity>(&mut self, rel: u32, a: RawKey, b: RawKey, w: W) {
         let RelationStore::ManyToMany(r) = &mut self.relations[rel as usize] else {
             unreachable!("payload on a relation that is not many-to-many")
         };
@@ -342,6 +455,12 @@ impl Store {
     /// Adds the many-to-many link (a, b) with a boxed payload unless the pair is linked
     /// already (then nothing changes). One pair lookup either way.
     pub(crate) fn p_attach_boxed(&mut self, rel: u32, a: RawKey, b: RawKey, w: Boxed) {
+        // an indexed relation stages the new link's key first (a linked pair keeps its
+        // payload: nothing to stage)
+        let indexed = self.ix.on_rel(rel) && !self.relations[rel as usize].linked(a, b);
+        if indexed {
+            self.ix_stage_or_panic(Ids::Links(rel), &*w, Some((a, b)));
+        }
         let RelationStore::ManyToMany(r) = &mut self.relations[rel as usize] else {
             unreachable!("payload on a relation that is not many-to-many")
         };
@@ -353,6 +472,9 @@ impl Store {
                 b,
                 at: false,
             });
+            if indexed {
+                self.ix_commit(Ids::Links(rel), (a, b));
+            }
         } else if self.recording() && !w.is::<()>() {
             // the unused payload's `Drop` is user code: inside a savepoint (`link_all`, a
             // transaction) it waits for the savepoint's end, so that it cannot stop the
@@ -387,6 +509,9 @@ impl Store {
                 }
             }
         };
+        if self.ix.on_rel(rel) {
+            self.ix_remove(Ids::Links(rel), (a, b));
+        }
         if recording {
             self.log.push(Undo::Relink {
                 rel,
@@ -453,6 +578,11 @@ impl Store {
         b: RawKey,
         f: impl FnOnce(&mut W) -> R,
     ) -> Option<R> {
+        if self.ix.on_rel(rel) {
+            return self
+                .p_update_payload_indexed(rel, a, b, f)
+                .unwrap_or_else(|e| crate::index::refused(e));
+        }
         let recording = self.recording();
         let RelationStore::ManyToMany(r) = &mut self.relations[rel as usize] else {
             unreachable!("payload on a relation that is not many-to-many")
@@ -469,6 +599,43 @@ impl Store {
             });
         }
         Some(f(w))
+    }
+
+    /// [`p_update_payload`](Self::p_update_payload) on an indexed relation: as
+    /// [`p_update_indexed`](Self::p_update_indexed), for the payload.
+    pub(crate) fn p_update_payload_indexed<W: Entity + Clone, R>(
+        &mut self,
+        rel: u32,
+        a: RawKey,
+        b: RawKey,
+        f: impl FnOnce(&mut W) -> R,
+    ) -> Result<Option<R>, IndexError> {
+        let RelationStore::ManyToMany(r) = &self.relations[rel as usize] else {
+            unreachable!("payload on a relation that is not many-to-many")
+        };
+        let Some(index) = r.link_index(a, b) else {
+            return Ok(None);
+        };
+        let mut new = payloads::<W>(r)[index].clone();
+        let out = f(&mut new);
+        self.ix_stage(Ids::Links(rel), &new, Some((a, b)))?;
+        let RelationStore::ManyToMany(r) = &mut self.relations[rel as usize] else {
+            unreachable!("payload on a relation that is not many-to-many")
+        };
+        let old = std::mem::replace(&mut payloads_mut::<W>(r)[index], new);
+        if self.rec {
+            self.log.push(Undo::Payload {
+                rel,
+                a,
+                b,
+                value: Box::new(old),
+            });
+            self.ix_commit(Ids::Links(rel), (a, b));
+        } else {
+            self.ix_commit(Ids::Links(rel), (a, b));
+            drop(old);
+        }
+        Ok(Some(out))
     }
 
     /// Rewrites the order of the partners of `key` (at `end`) to `order`, which must be a
@@ -796,6 +963,7 @@ impl Store {
                 }
             }
             Undo::Payload { rel, a, b, value } => self.swap_payload_boxed(rel, a, b, value, record),
+            Undo::Index { index, ent, key } => self.ix_revert(index, ent, key, record),
             Undo::Order {
                 rel,
                 end,

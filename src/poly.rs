@@ -188,6 +188,13 @@ impl Store {
         value: K,
     ) -> Key<K> {
         self.kind_check(kind);
+        if self.ix.on_table(kind.table) {
+            // the kind row's keys are checked before the base row goes in
+            let ids = crate::index::Ids::Rows(kind.table);
+            if let Err(e) = self.ix_check(ids, &value, None) {
+                crate::index::refused(e);
+            }
+        }
         let key = self.p_insert(kind.base, base);
         self.p_insert_at(kind.table, key, value);
         self.settle();
@@ -324,6 +331,13 @@ impl Store {
                         relation: self.schema.relations[rel as usize].name,
                         key: self.any_key(old, raw),
                     });
+                }
+            }
+            if self.ix.on_table(to.table) {
+                // the new kind row's keys are checked before the old one goes
+                let ids = crate::index::Ids::Rows(to.table);
+                if let Err(e) = self.ix_check(ids, &value, None) {
+                    crate::index::refused(e);
                 }
             }
             self.p_remove(old, raw);

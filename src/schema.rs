@@ -366,7 +366,7 @@ pub(crate) type TypeMap = HashMap<TypeId, u32, std::hash::BuildHasherDefault<Typ
 /// and the tags of the tables it joins). Two schemas declared the same way give the same
 /// tags, so their handles work on each other's stores; a handle used on a schema declared
 /// differently is caught, in O(1). Never zero.
-fn tag(what: impl Hash) -> u32 {
+pub(crate) fn tag(what: impl Hash) -> u32 {
     let mut h = std::hash::DefaultHasher::new();
     what.hash(&mut h);
     let v = h.finish();
@@ -420,6 +420,8 @@ pub struct Schema {
     pub(crate) relations: Vec<RelationDef>,
     pub(crate) groups: Vec<GroupDef>,
     pub(crate) by_type: TypeMap,
+    /// Secondary indexes (`index.rs`): not part of the fingerprint or the snapshot.
+    pub(crate) indexes: Vec<crate::index::IndexDef>,
 }
 
 impl Default for Schema {
@@ -456,6 +458,7 @@ impl Schema {
             relations: Vec::new(),
             groups: Vec::new(),
             by_type: TypeMap::default(),
+            indexes: Vec::new(),
         }
     }
 
@@ -1225,6 +1228,12 @@ impl Schema {
             .get(index as usize)
             .map(|d| format!("table `{}`", d.name));
         foreign_handle(what, index, here)
+    }
+
+    /// The index of a table handle of this schema (panics for another schema's).
+    #[track_caller]
+    pub(crate) fn table_handle_index<T>(&self, table: Table<T>) -> u32 {
+        table.check(self)
     }
 
     pub(crate) fn table_index<T: 'static>(&self) -> Option<u32> {

@@ -29,6 +29,8 @@ pub enum Error {
     History(crate::history::HistoryError),
     /// A change feed that could not be read or applied.
     Feed(crate::feed::FeedError),
+    /// A change a unique index refused (boxed: it names the value and its holder).
+    Index(Box<crate::index::IndexError>),
 }
 
 impl fmt::Display for Error {
@@ -42,6 +44,7 @@ impl fmt::Display for Error {
             Error::Snapshot(e) => e.fmt(f),
             Error::History(e) => e.fmt(f),
             Error::Feed(e) => e.fmt(f),
+            Error::Index(e) => e.fmt(f),
         }
     }
 }
@@ -57,6 +60,7 @@ impl std::error::Error for Error {
             Error::Snapshot(e) => Some(e),
             Error::History(e) => Some(e),
             Error::Feed(e) => Some(e),
+            Error::Index(e) => Some(&**e),
         }
     }
 }
@@ -64,6 +68,12 @@ impl std::error::Error for Error {
 impl From<crate::history::HistoryError> for Error {
     fn from(e: crate::history::HistoryError) -> Self {
         Error::History(e)
+    }
+}
+
+impl From<crate::index::IndexError> for Error {
+    fn from(e: crate::index::IndexError) -> Self {
+        Error::Index(Box::new(e))
     }
 }
 

@@ -613,3 +613,43 @@ fn descendants_by_next_and_by_fold_agree_with_a_reference_walk() {
         }
     }
 }
+
+#[test]
+fn leaves_are_the_descendants_without_children_and_a_childless_node_is_its_own_leaf() {
+    for rules in both_kinds() {
+        let (s, r, o) = org(rules);
+        assert_eq!(
+            names(&s, s.leaves(r.reports, o.ceo)),
+            ["dev2", "acct", "intern"]
+        );
+        assert_eq!(names(&s, s.leaves(r.reports, o.cto)), ["dev2", "intern"]);
+        assert_eq!(names(&s, s.leaves(r.reports, o.loner)), ["loner"]);
+    }
+}
+
+#[test]
+fn subtree_size_counts_the_node_and_every_descendant() {
+    for rules in both_kinds() {
+        let (s, r, o) = org(rules);
+        assert_eq!(s.subtree_size(r.reports, o.ceo), 7);
+        assert_eq!(s.subtree_size(r.reports, o.cto), 4);
+        assert_eq!(s.subtree_size(r.reports, o.intern), 1);
+    }
+}
+
+#[test]
+fn the_lowest_common_ancestor_is_the_deepest_shared_one_and_none_across_trees() {
+    for rules in both_kinds() {
+        let (s, r, o) = org(rules);
+        let lca = |a, b| s.lowest_common_ancestor(r.reports, a, b);
+        assert_eq!(lca(o.intern, o.dev2), Some(o.cto));
+        assert_eq!(lca(o.intern, o.acct), Some(o.ceo));
+        assert_eq!(
+            lca(o.cto, o.intern),
+            Some(o.cto),
+            "an ancestor of the other"
+        );
+        assert_eq!(lca(o.dev2, o.dev2), Some(o.dev2));
+        assert_eq!(lca(o.intern, o.loner), None);
+    }
+}

@@ -484,6 +484,10 @@ fn schema() -> (Schema, Handles) {
     let video = s.kind::<Media, Video>(media, "video");
     let note = s.kind::<Media, Note>(media, "note");
     let target = s.poly_parent(comments, "target");
+    // secondary indexes, checked against a rebuild after every step (`compare`): on a
+    // table, on a kind, on a many-to-many's payloads
+    s.index(users, "users_by_value", |u: &User| u.0 % 7);
+    s.ordered_index(photo, "photos_by_value", false, |p: &Photo| p.0 % 5);
     // in the order of SPECS: a relation's index is its position there
     let h = Handles {
         authorship: s.one_to_many(users, "posts", posts, "author", rules(AUTHORSHIP)),
@@ -501,6 +505,9 @@ fn schema() -> (Schema, Handles) {
         video,
         note,
     };
+    s.ordered_payload_index(h.tagging, "tagging_by_grade", false, |_, _, g: &Grade| {
+        g.value % 3
+    });
     (s, h)
 }
 
@@ -1233,6 +1240,14 @@ fn compare(sut: &Sut, m: &Model) {
         panic!("integrity violated: {e}");
     }
     assert!(!sut.store.in_transaction(), "a transaction is left open");
+    if let Err(e) = sut.store.check_indexes() {
+        panic!("an index differs from its rebuild: {e}");
+    }
+    if let Some(rep) = &sut.replica {
+        if let Err(e) = rep.store.check_indexes() {
+            panic!("a replica's index differs from its rebuild: {e}");
+        }
+    }
     compare_lives(sut);
     for t in ROOTS {
         for_table!(t, |T| compare_table::<T>(sut, m, t));

@@ -1138,3 +1138,34 @@ pub fn rg_w9_load(bytes: &[u8]) -> RgW9 {
         enrolled,
     }
 }
+
+// ----- secondary indexes (benches/indexes.rs) -------------------------------------------
+
+/// The W1 store with two indexes on the posts: title (hash) and score (ordered).
+fn rg_blog_store_indexed() -> (Store, OneToMany<User, Post>) {
+    let mut schema = Schema::new();
+    let users = schema.table::<User>("users");
+    let posts = schema.table::<Post>("posts");
+    let authorship = schema.one_to_many(users, "posts", posts, "author", DeleteRule::Cascade);
+    schema.index(posts, "posts_by_title", |p: &Post| p.title.clone());
+    schema.ordered_index(posts, "posts_by_score", false, |p: &Post| p.score);
+    (Store::new(schema), authorship)
+}
+
+/// [`rg_w1_each`] on a store whose posts have two indexes (title: hash; score:
+/// ordered).
+pub fn rg_w1_each_indexed(d: BlogData) -> (RgBlog, u64) {
+    let (mut store, authorship) = rg_blog_store_indexed();
+    store.reserve::<User>(d.users.len());
+    store.reserve::<Post>(d.posts.len());
+    let ukeys: Vec<Key<User>> = d.users.into_iter().map(|u| store.insert(u)).collect();
+    let mut pkeys = Vec::with_capacity(d.posts.len());
+    for (p, &a) in d.posts.into_iter().zip(&d.author) {
+        let k = store.insert(p);
+        store
+            .link(authorship, ukeys[a as usize], k)
+            .expect("live keys");
+        pkeys.push(k);
+    }
+    rg_blog(store, authorship, ukeys, pkeys)
+}

@@ -293,6 +293,11 @@ impl ManyToManyStore {
             .map_or_else(Vec::new, |l| l.list.raw().to_vec())
     }
 
+    /// Every link: its index (its payload's) and its two ends.
+    pub fn pairs(&self) -> impl Iterator<Item = (usize, RawKey, RawKey)> + '_ {
+        self.links.iter().enumerate().map(|(i, l)| (i, l.a, l.b))
+    }
+
     /// The index of the link between `a` and `b`: a scan of the shorter collection, or a
     /// lookup in its partner index when it is longer than [`SCAN_LIMIT`].
     #[inline]

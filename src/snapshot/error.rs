@@ -119,6 +119,10 @@ pub enum SnapshotError {
         /// Why, and what to change.
         cause: String,
     },
+    /// A unique index the program declares refuses the stored rows (two hold the same
+    /// value: the snapshot was saved by a program without that index, or with another
+    /// key). Indexes are rebuilt by every load, after every other check.
+    Index(Box<crate::index::IndexError>),
 }
 
 /// The step of a save or a load at which a file operation failed.
@@ -256,6 +260,7 @@ impl fmt::Display for SnapshotError {
                 key,
                 cause,
             } => write!(f, "cannot save {section} at {key}: {cause}"),
+            SnapshotError::Index(e) => write!(f, "cannot rebuild the indexes: {e}"),
         }
     }
 }
@@ -266,6 +271,7 @@ impl std::error::Error for SnapshotError {
             SnapshotError::Io { source, .. } => Some(source),
             SnapshotError::SchemaMismatch(e) => Some(e),
             SnapshotError::Invalid(e) => Some(e),
+            SnapshotError::Index(e) => Some(&**e),
             _ => None,
         }
     }

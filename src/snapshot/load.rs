@@ -340,7 +340,11 @@ pub(crate) fn load_image(schema: Schema, img: &Image<'_>) -> Result<Store, Snaps
         .zip(&schema.relations)
         .map(|(r, def)| r.unwrap_or_else(|| RelationStore::new(def)))
         .collect();
-    let store = Store::from_parts(schema, tables, relations);
+    let mut store = Store::from_parts(schema, tables, relations);
     debug_assert_eq!(store.check_integrity(), Ok(()));
+    // indexes are not stored: rebuilt from the rows (see docs/design.md, "Indexes")
+    store
+        .rebuild_indexes()
+        .map_err(|e| SnapshotError::Index(Box::new(e)))?;
     Ok(store)
 }

@@ -82,7 +82,7 @@ impl Store {
     ) -> Result<(), LinkError> {
         let index = self.rel_index(rel);
         let links = links.into_iter();
-        if self.recording() || self.has_link_policy(index) {
+        if self.recording() || self.has_link_policy(index) || self.ix.on_rel(index) {
             // inside a transaction every link is logged anyway; a policy checks each link
             return self.atomic(|s| {
                 for (a, b, w) in links {

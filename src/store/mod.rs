@@ -82,6 +82,8 @@ pub struct Store {
     pub(crate) instance: u64,
     /// Values removed outside a transaction, dropped when the call ends.
     pub(crate) graves: Graves,
+    /// Secondary indexes (`index.rs`), kept by the primitives.
+    pub(crate) ix: crate::index::Indexes,
 }
 
 static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
@@ -138,6 +140,7 @@ impl Store {
                     && r.rules.rule(End::B) == DeleteRule::Nullify
             })
             .collect();
+        let ix = crate::index::Indexes::new(&schema);
         Store {
             schema,
             tables,
@@ -153,6 +156,7 @@ impl Store {
             label: None,
             instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
             graves: Graves::new(schema_relations),
+            ix,
         }
     }
 

@@ -238,7 +238,8 @@ impl Store {
 
     /// The key of the first entity of type `T` that `pred` accepts, in the order of
     /// [`iter`](Self::iter) (slot order, not insertion order: a slot freed by a remove is
-    /// reused), or `None`. A scan: O(slots) at worst.
+    /// reused), or `None`. A scan: O(slots) at worst; for lookups by value declare an
+    /// index ([`Schema::index`]) and use [`find_by`](Self::find_by), O(1).
     ///
     /// # Examples
     ///
@@ -298,6 +299,14 @@ impl Store {
             return keys;
         }
         let table = self.plain_table_of::<T>();
+        if self.ix.on_table(table) {
+            // indexed: one primitive at a time, all or nothing
+            let keys = self.atomic(|s| {
+                Ok::<_, std::convert::Infallible>(values.map(|v| s.insert(v)).collect())
+            });
+            let Ok(keys) = keys;
+            return keys;
+        }
         let hint = values.size_hint().0;
         self.reserve_at::<T>(table, hint);
         let recording = self.recording();
@@ -360,6 +369,7 @@ impl Store {
     pub fn reserve<T: Entity>(&mut self, additional: usize) {
         let table = self.table_of::<T>();
         self.reserve_at::<T>(table, additional);
+        self.ix_reserve(table, additional);
     }
 
     /// [`reserve`](Self::reserve) of the table at index `table`.
