@@ -49,6 +49,12 @@ impl OneToManyStore {
             .map(|r| r.parent.idx())
     }
 
+    /// Whether `child` has a parent: then it is alive.
+    #[inline]
+    pub fn vouches_child(&self, child: RawKey) -> bool {
+        self.parent_of(child).is_some()
+    }
+
     /// The parent and the child's position in the parent's list.
     pub fn parent_pos(&self, child: RawKey) -> Option<(RawKey, u32)> {
         match self.parent.get(child.idx()) {
@@ -159,6 +165,17 @@ impl OneToManyStore {
         }
         if let Some(last) = pairs.iter().map(|(_, c)| c.idx()).max() {
             self.size_parents(last + 1);
+        }
+    }
+
+    /// Gives `parent`'s list room for `expected` children if it has no room at all yet (a
+    /// bulk link that cannot count the children of each parent first).
+    #[inline]
+    pub fn presize(&mut self, parent: RawKey, expected: usize) {
+        let list = grow(&mut self.children, parent.idx());
+        if list.owner() != parent.version() || list.capacity() == 0 {
+            list.claim(parent.version());
+            list.reserve(expected);
         }
     }
 

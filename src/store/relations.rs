@@ -298,7 +298,11 @@ impl Store {
         }
         // (keys of a kind index the slots of its base)
         let slots_b = self.tables[self.root_table(tb) as usize].slot_count();
-        if pairs.size_hint().0 > 0 {
+        // a new list gets room for the average number of new children a parent: most
+        // lists then grow once at most, where doubling from nothing grows them thrice
+        let hint = pairs.size_hint().0;
+        let expected = hint.div_ceil(self.tables[ta as usize].len().max(1)).max(1);
+        if hint > 0 {
             // room for every parent's list and every child's parent entry, once
             let slots_a = self.tables[self.root_table(ta) as usize].slot_count();
             let r = &mut self.relations[index as usize];
@@ -312,40 +316,74 @@ impl Store {
             sp: None,
             armed: true,
         };
-        for (a, b) in pairs {
-            let (a, b) = (a.raw(), b.raw());
-            let s = &mut *g.store;
-            let RelationStore::OneToMany(r) = &s.relations[index as usize] else {
+        let mut pairs = pairs.map(|(a, b)| (a.raw(), b.raw()));
+        // new links of children without a parent, while nothing records: appended in a
+        // tight loop, the typed arenas at hand (no primitive to log or settle: the only
+        // changes `p_attach` would make); the first move ends it
+        let mut stale = None;
+        let mut first_move = None;
+        {
+            let Guard { store, fresh, .. } = &mut g;
+            let Store {
+                tables, relations, ..
+            } = &mut **store;
+            let column = |t: u32| tables[t as usize].as_any();
+            let arena_a = column(ta)
+                .downcast_ref::<Column<A>>()
+                .expect("declared type");
+            let arena_b = column(tb)
+                .downcast_ref::<Column<B>>()
+                .expect("declared type");
+            let RelationStore::OneToMany(r) = &mut relations[index as usize] else {
                 unreachable!("a plain one-to-many")
             };
-            let stale = if !r.owns_list(a) && !s.tables[ta as usize].contains(a) {
-                Some((ta, a))
-            } else {
+            for (a, b) in pairs.by_ref() {
+                if !r.owns_list(a) && !arena_a.contains(a) {
+                    stale = Some((ta, a));
+                    break;
+                }
                 match r.parent_of(b) {
-                    None if !s.tables[tb as usize].contains(b) => Some((tb, b)),
-                    None => {
-                        s.p_attach(index, a, b);
-                        if g.sp.is_none() {
-                            g.fresh[b.idx() / 64] |= 1 << (b.idx() % 64);
-                        }
-                        None
+                    None if !arena_b.contains(b) => {
+                        stale = Some((tb, b));
+                        break;
                     }
-                    Some(old) if old == a => None,
+                    None => {
+                        r.presize(a, expected);
+                        r.attach(a, b);
+                        fresh[b.idx() / 64] |= 1 << (b.idx() % 64);
+                    }
+                    Some(old) if old == a => {}
                     Some(_) => {
-                        // a move: from here on the savepoint records the changes
-                        if g.sp.is_none() {
-                            g.sp = Some(s.begin());
-                        }
-                        s.link_plain(index, a, b);
-                        None
+                        first_move = Some((a, b));
+                        break;
                     }
                 }
-            };
-            if let Some((table, key)) = stale {
-                g.undo();
-                let key = g.store.any_key(table, key);
-                return Err(LinkError::Stale(StaleKey { key }));
             }
+        }
+        if let Some((a, b)) = first_move {
+            // from the first move on, a savepoint records the changes
+            g.sp = Some(g.store.begin());
+            g.store.link_plain(index, a, b);
+            for (a, b) in pairs {
+                let s = &mut *g.store;
+                let RelationStore::OneToMany(r) = &s.relations[index as usize] else {
+                    unreachable!("a plain one-to-many")
+                };
+                if !r.owns_list(a) && !s.tables[ta as usize].contains(a) {
+                    stale = Some((ta, a));
+                    break;
+                }
+                if !r.vouches_child(b) && !s.tables[tb as usize].contains(b) {
+                    stale = Some((tb, b));
+                    break;
+                }
+                s.link_plain(index, a, b);
+            }
+        }
+        if let Some((table, key)) = stale {
+            g.undo();
+            let key = g.store.any_key(table, key);
+            return Err(LinkError::Stale(StaleKey { key }));
         }
         g.armed = false;
         let store = &mut *g.store;
