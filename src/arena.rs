@@ -183,7 +183,9 @@ impl<T> Arena<T> {
 
     #[inline]
     pub fn insert(&mut self, value: T) -> RawKey {
-        while let Some(index) = self.free.pop() {
+        // (tested first, inline: most inserts find no free slot)
+        while self.free.top.is_some() {
+            let index = self.free.pop().expect("a free slot on top");
             self.listed.clear(index);
             let slot = &mut self.slots[index as usize];
             if slot.value.is_some() {

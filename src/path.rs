@@ -679,7 +679,7 @@ impl Store {
 
     /// [`settle`](Self::settle) for a call that puts nothing in the graves unless it
     /// records (`insert`, `link`): one flag to test when history and feed are off.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn settle_recorded(&mut self) {
         if self.rec {
             self.settle();

@@ -114,11 +114,10 @@ impl Store {
         b: Key<R::B>,
     ) -> Result<(), LinkError> {
         let (index, def) = self.rel(rel);
-        let (a, b) = self.ends_live::<R>(index, def, a, b)?;
         if R::KIND == RelationKind::OneToMany && def.plain_links() {
-            self.link_plain(index, a, b);
-            return Ok(());
+            return self.link_plain_checked(index, def.a_table, def.b_table, a.raw(), b.raw());
         }
+        let (a, b) = self.ends_live::<R>(index, def, a, b)?;
         if R::KIND == RelationKind::ManyToMany && !self.has_link_policy(index) {
             // an existing pair is left as it is
             self.p_attach_boxed(index, a, b, rel.default_payload());
@@ -135,6 +134,50 @@ impl Store {
             }
             _ => self.link_exclusive(index, a, b),
         }
+    }
+
+    /// [`link_plain`](Self::link_plain) after checking both keys, reading the child's
+    /// parent entry once: it proves the child alive, and a link to `a` proves `a` alive.
+    #[inline(always)]
+    fn link_plain_checked(
+        &mut self,
+        index: u32,
+        ta: u32,
+        tb: u32,
+        a: RawKey,
+        b: RawKey,
+    ) -> Result<(), LinkError> {
+        let RelationStore::OneToMany(r) = &self.relations[index as usize] else {
+            unreachable!("a one-to-many handle names a one-to-many")
+        };
+        let old = r.parent_of(b);
+        if old == Some(a) {
+            return Ok(());
+        }
+        // (one call through the table's vtable, no downcast)
+        let live = |s: &Store, table: u32, key: RawKey| {
+            if s.tables[table as usize].contains(key) {
+                Ok(())
+            } else {
+                Err(StaleKey {
+                    key: s.any_key(table, key),
+                })
+            }
+        };
+        if !r.owns_list(a) {
+            live(self, ta, a)?;
+        }
+        match old {
+            Some(old) => {
+                self.p_unlink(index, old, b);
+                self.p_attach(index, a, b);
+            }
+            None => {
+                live(self, tb, b)?;
+                self.p_attach(index, a, b);
+            }
+        }
+        Ok(())
     }
 
     /// Links `a` and `b` in the one-to-many `index` whose links are
