@@ -672,25 +672,43 @@ pub fn rg_w8_build_with(d: NotifData, how: W8Build) -> RgNotif {
     let mut store = Store::new(schema);
     if how == W8Build::Bulk {
         let ukeys = store.insert_all(d.users);
-        // the rows of each kind in one call, each with its owner
+        // the rows of each kind in one call; the owners of each kind's rows beside them
         let (mut emails, mut smss, mut pushes) = (Vec::new(), Vec::new(), Vec::new());
+        let mut owners: [Vec<u32>; 3] = Default::default();
         for ((base, kind), &o) in d.notifications.into_iter().zip(&d.owner) {
-            match kind {
-                NotifKind::Email(e) => emails.push((o, (base, e))),
-                NotifKind::Sms(s) => smss.push((o, (base, s))),
-                NotifKind::Push(p) => pushes.push((o, (base, p))),
-            }
+            let k = match kind {
+                NotifKind::Email(e) => {
+                    emails.push((base, e));
+                    0
+                }
+                NotifKind::Sms(s) => {
+                    smss.push((base, s));
+                    1
+                }
+                NotifKind::Push(p) => {
+                    pushes.push((base, p));
+                    2
+                }
+            };
+            owners[k].push(o);
         }
         let mut pairs = Vec::with_capacity(d.owner.len());
-        let (owners, rows): (Vec<u32>, Vec<_>) = emails.into_iter().unzip();
-        let keys = store.insert_kind_all(email, rows);
-        pairs.extend(owners.iter().zip(keys).map(|(&o, k)| (o, email.upcast(k))));
-        let (owners, rows): (Vec<u32>, Vec<_>) = smss.into_iter().unzip();
-        let keys = store.insert_kind_all(sms, rows);
-        pairs.extend(owners.iter().zip(keys).map(|(&o, k)| (o, sms.upcast(k))));
-        let (owners, rows): (Vec<u32>, Vec<_>) = pushes.into_iter().unzip();
-        let keys = store.insert_kind_all(push, rows);
-        pairs.extend(owners.iter().zip(keys).map(|(&o, k)| (o, push.upcast(k))));
+        let keys = store.insert_kind_all(email, emails);
+        pairs.extend(
+            owners[0]
+                .iter()
+                .zip(keys)
+                .map(|(&o, k)| (o, email.upcast(k))),
+        );
+        let keys = store.insert_kind_all(sms, smss);
+        pairs.extend(owners[1].iter().zip(keys).map(|(&o, k)| (o, sms.upcast(k))));
+        let keys = store.insert_kind_all(push, pushes);
+        pairs.extend(
+            owners[2]
+                .iter()
+                .zip(keys)
+                .map(|(&o, k)| (o, push.upcast(k))),
+        );
         store
             .link_all(
                 inbox,

@@ -346,11 +346,17 @@ impl Store {
         let hint = pairs.size_hint().0;
         let expected = hint.div_ceil(self.tables[ta as usize].len().max(1)).max(1);
         if hint > 0 {
-            // room for every parent's list and every child's parent entry, once
+            // room for every parent's list and every child's parent entry, once; a batch
+            // for half the child slots or more gets its parent entries at once
             let slots_a = self.tables[self.root_table(ta) as usize].slot_count();
-            let r = &mut self.relations[index as usize];
+            let RelationStore::OneToMany(r) = &mut self.relations[index as usize] else {
+                unreachable!("a plain one-to-many")
+            };
             r.reserve_slots(End::A, slots_a);
             r.reserve_slots(End::B, slots_b);
+            if hint >= slots_b / 2 {
+                r.size_parents(slots_b);
+            }
         }
         let mut g = Guard {
             store: self,
