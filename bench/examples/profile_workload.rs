@@ -87,12 +87,13 @@ fn main() -> Result<(), String> {
                 sum
             }
         }
-        "W5" => {
+        "W5" | "W5each" | "W5bulk" => {
             let d = SchoolData::new(&scale);
-            if rg {
-                rg_w5(d).1
-            } else {
-                base_w5(d).1
+            match (rg, which.as_str()) {
+                (true, "W5") => rg_w5(d).1,
+                (true, "W5each") => rg_w5_each(d).1,
+                (true, _) => rg_w5_bulk(d).1,
+                (false, _) => base_w5(d).1,
             }
         }
         "W6" => {
@@ -168,7 +169,7 @@ fn main() -> Result<(), String> {
         }
         _ => {
             return Err(
-                "usage: profile_workload W1|W1each|W1user|W2|W3|W4|W5|W6|W6build|W6bulk|W7|W8|\
+                "usage: profile_workload W1|W1each|W1user|W2|W3|W4|W5|W5each|W5bulk|W6|W6build|W6bulk|W7|W8|\
                  W8each|W8bulk|W8kind [relgraph|baseline]"
                     .into(),
             )

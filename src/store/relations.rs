@@ -279,7 +279,12 @@ impl Store {
                 r.reserve_links(&pairs);
             }
             for (a, b) in pairs {
-                self.link_plain(index, a, b);
+                if forest {
+                    // (every child of the batch is new and parentless)
+                    self.p_attach(index, a, b);
+                } else {
+                    self.link_plain(index, a, b);
+                }
             }
             self.settle();
             return Ok(());
