@@ -293,7 +293,7 @@ impl Store {
     /// # use serde::{Deserialize, Serialize};
     /// # #[derive(Serialize, Deserialize)] struct User;
     /// # #[derive(Serialize, Deserialize)] struct Notification;
-    /// # #[derive(Serialize, Deserialize)] struct Email { address: String }
+    /// # #[derive(Serialize, Deserialize, Debug, PartialEq)] struct Email { address: String }
     /// # #[derive(Serialize, Deserialize)] struct Sms;
     /// let mut schema = Schema::new();
     /// let users = schema.table::<User>("users");

@@ -387,6 +387,7 @@ impl ManyToManyStore {
 
     /// Removes the link at `index` (between `a` and `b`) whose payload the caller has just
     /// swap-removed at the same index; returns its positions.
+    #[inline]
     pub fn detach_index(
         &mut self,
         index: usize,
