@@ -169,8 +169,8 @@ fn main() -> Result<(), String> {
         }
         _ => {
             return Err(
-                "usage: profile_workload W1|W1each|W1user|W2|W3|W4|W5|W5each|W5bulk|W6|W6build|W6bulk|W7|W8|\
-                 W8each|W8bulk|W8kind [relgraph|baseline]"
+                "usage: profile_workload W1|W1each|W1user|W2|W3|W4|W5|W5each|W5bulk|W6|\
+                 W6build|W6bulk|W7|W8|W8each|W8bulk|W8kind [relgraph|baseline]"
                     .into(),
             )
         }
