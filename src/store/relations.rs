@@ -346,10 +346,13 @@ impl Store {
         }
         // (keys of a kind index the slots of its base)
         let slots_b = self.tables[self.root_table(tb) as usize].slot_count();
-        // a new list gets room for the average number of new children a parent: most
-        // lists then grow once at most, where doubling from nothing grows them thrice
+        // a new list gets room for the power of two at or above the average number of new
+        // children a parent: most lists never grow, where doubling from nothing grows them
+        // thrice (and the room is what doubling would have given)
         let hint = pairs.size_hint().0;
-        let expected = hint.div_ceil(self.tables[ta as usize].len().max(1)).max(1);
+        let expected = hint
+            .div_ceil(self.tables[ta as usize].len().max(1))
+            .next_power_of_two();
         if hint > 0 {
             // room for every parent's list and every child's parent entry, once; a batch
             // for half the child slots or more gets its parent entries at once
