@@ -183,7 +183,9 @@ impl<T> Arena<T> {
 
     #[inline]
     pub fn insert(&mut self, value: T) -> RawKey {
-        while let Some(index) = self.free.pop() {
+        // (tested first, inline: most inserts find no free slot)
+        while self.free.top.is_some() {
+            let index = self.free.pop().expect("a free slot on top");
             self.listed.clear(index);
             let slot = &mut self.slots[index as usize];
             if slot.value.is_some() {
@@ -751,6 +753,22 @@ impl<T> KindArena<T> {
     fn position(&self, key: RawKey) -> Option<usize> {
         let i = *self.sparse.get(key.idx())?;
         (i != NONE && self.dense[i as usize].0 == key).then_some(i as usize)
+    }
+
+    /// The row of `key`, a live key of the base: the slot index alone answers, since a
+    /// kind row lives under the key of its (live) base row and leaves with it. Reads the
+    /// kind's fields only if the caller uses the reference.
+    #[inline]
+    pub fn row_of_live(&self, key: RawKey) -> Option<&T> {
+        let i = *self.sparse.get(key.idx())?;
+        if i == NONE {
+            return None;
+        }
+        debug_assert!(
+            self.dense[i as usize].0 == key,
+            "a kind row under its base key"
+        );
+        Some(&self.dense[i as usize].1)
     }
 
     /// A kind with the rows under `keys` (distinct live base keys, checked by the caller),

@@ -39,7 +39,9 @@
 //! 7. **Then the rest**: payloads on many-to-many links ([`Schema::relate_with`],
 //!    [`Store::link_with`]), polymorphism ([`Schema::kind`], [`Schema::plain_kind`],
 //!    [`Store::insert_kind`], [`Store::kind_of`]), hierarchies ([`Store::ancestors`],
-//!    [`Store::descendants`]), bulk calls ([`Store::insert_all`], [`Store::link_all`]),
+//!    [`Store::descendants`]), bulk calls ([`Store::insert_all`], [`Store::link_all`],
+//!    [`Store::link_all_with`], [`Store::insert_kind_all`]), [`Store::children_of_kind`],
+//!    [`Store::unlink_take`],
 //!    [`SharedStore`] across threads, [snapshots](snapshot), [`Store::check_integrity`].
 //!
 //! Iterating a table ([`Store::iter`], [`Store::keys`], [`Store::find`]) follows slot

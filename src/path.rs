@@ -529,6 +529,36 @@ impl Store {
         true
     }
 
+    /// Unlinks the many-to-many pair (a, b) and hands back its payload (one pair lookup);
+    /// `None` if they were not linked. While recording, the log keeps a clone of it.
+    pub(crate) fn p_unlink_take<W: Entity + Clone>(
+        &mut self,
+        rel: u32,
+        a: RawKey,
+        b: RawKey,
+    ) -> Option<W> {
+        let recording = self.recording();
+        let RelationStore::ManyToMany(r) = &mut self.relations[rel as usize] else {
+            unreachable!("payload on a relation that is not many-to-many")
+        };
+        let index = r.link_index(a, b)?;
+        let w = payloads_mut::<W>(r).swap_remove(index);
+        let (pos_a, pos_b) = r.detach_index(index, a, b, !recording);
+        if recording {
+            self.log.push(Undo::Relink {
+                rel,
+                a,
+                b,
+                pos_a,
+                pos_b,
+                payload: Some(Box::new(w.clone())),
+            });
+            self.p_compact(rel, End::A, a);
+            self.p_compact(rel, End::B, b);
+        }
+        Some(w)
+    }
+
     /// Closes the holes of the list of `key` at `end` when they outnumber its links,
     /// logging the list as it was (holes included). Only while recording: otherwise
     /// `detach` compacts by itself. Amortised O(1) per unlink, as unlogged compaction.
@@ -816,7 +846,7 @@ impl Store {
 
     /// [`settle`](Self::settle) for a call that puts nothing in the graves unless it
     /// records (`insert`, `link`): one flag to test when history and feed are off.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn settle_recorded(&mut self) {
         if self.rec {
             self.settle();

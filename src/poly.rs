@@ -14,10 +14,11 @@ use std::marker::PhantomData;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::arena::Column;
 use crate::error::{KindError, StaleKey};
 use crate::key::{AnyKey, Key, RawKey};
 use crate::relation::RelationStore;
-use crate::schema::{Entity, Kind, PolyParent};
+use crate::schema::{Entity, Kind, OneToMany, PolyParent};
 use crate::store::Store;
 
 /// The fields of a row of a base's own kind, declared with
@@ -199,6 +200,141 @@ impl Store {
         self.p_insert_at(kind.table, key, value);
         self.settle();
         Key::from_raw(key)
+    }
+
+    /// Inserts a row of kind `K` for every `(base fields, kind fields)` of `rows`, in
+    /// order, and returns their kind keys: the same as calling
+    /// [`insert_kind`](Self::insert_kind) for each, with the handle checked and room
+    /// reserved once (from the input's size hint: base slots, the kind's rows, the
+    /// relations' entries), and no key to upcast to link the rows in bulk
+    /// ([`Kind::upcast`] is free). O(rows). If `rows` panics, the rows inserted before
+    /// are taken out again (their keys stay unused): the call changes nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{Schema, Store};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize)] struct Notification { created_at: u64 }
+    /// # #[derive(Serialize, Deserialize)] struct Email { address: String }
+    /// let mut schema = Schema::new();
+    /// let notifications = schema.table::<Notification>("notifications");
+    /// let email = schema.kind::<Notification, Email>(notifications, "email");
+    /// let mut store = Store::new(schema);
+    /// let keys = store.insert_kind_all(
+    ///     email,
+    ///     (0..3).map(|i| (Notification { created_at: i }, Email { address: format!("{i}@b") })),
+    /// );
+    /// assert_eq!(store.len::<Email>(), 3);
+    /// assert_eq!(store[email.upcast(keys[2])].created_at, 2);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the kind handle is of a schema declared differently.
+    #[track_caller]
+    pub fn insert_kind_all<B: Entity, K: Entity>(
+        &mut self,
+        kind: Kind<B, K>,
+        rows: impl IntoIterator<Item = (B, K)>,
+    ) -> Vec<Key<K>> {
+        self.kind_check(kind);
+        let rows = rows.into_iter();
+        let hint = rows.size_hint().0;
+        self.reserve_at::<B>(kind.base, hint);
+        self.arena_at_mut::<K>(kind.table).reserve(hint);
+        if self.recording() {
+            self.log.reserve(2 * hint);
+        }
+        // if `rows` panics midway, the rows inserted before the panic are taken out again,
+        // newest first (and their log entries with them), as `insert_all` does
+        struct Guard<'a, K> {
+            store: &'a mut Store,
+            tables: (u32, u32),
+            mark: usize,
+            keys: Vec<Key<K>>,
+        }
+        impl<K> Drop for Guard<'_, K> {
+            fn drop(&mut self) {
+                // only reached while unwinding (the keys are taken out on success)
+                let s = &mut *self.store;
+                s.log.truncate(self.mark);
+                let (base, table) = self.tables;
+                for k in self.keys.iter().rev() {
+                    s.tables[table as usize].remove_defer(k.raw());
+                    s.tables[base as usize].remove_defer(k.raw());
+                }
+                // a panicking `Drop` of one of them must not abort the unwinding
+                let _ = s.graves.bury(&mut s.tables);
+            }
+        }
+        let mark = self.log.len();
+        let mut guard = Guard {
+            store: self,
+            tables: (kind.base, kind.table),
+            mark,
+            keys: Vec::with_capacity(hint),
+        };
+        for (base, value) in rows {
+            let s = &mut *guard.store;
+            let key = s.p_insert(kind.base, base);
+            s.p_insert_at(kind.table, key, value);
+            guard.keys.push(Key::from_raw(key));
+        }
+        let keys = std::mem::take(&mut guard.keys);
+        std::mem::forget(guard);
+        self.settle();
+        keys
+    }
+
+    /// The children of `parent` in `rel` that are rows of kind `K`, in link order, with
+    /// that kind's fields: the same as filtering [`children`](Self::children) with
+    /// [`downcast`](Self::downcast), without a handle check and a table lookup per child.
+    /// O(1) per child (the kind's slot index is read for each child; the kind's fields
+    /// only when used).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{Rules, Schema, Store};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize)] struct User;
+    /// # #[derive(Serialize, Deserialize)] struct Notification;
+    /// # #[derive(Serialize, Deserialize, Debug, PartialEq)] struct Email { address: String }
+    /// # #[derive(Serialize, Deserialize)] struct Sms;
+    /// let mut schema = Schema::new();
+    /// let users = schema.table::<User>("users");
+    /// let notifications = schema.table::<Notification>("notifications");
+    /// let email = schema.kind::<Notification, Email>(notifications, "email");
+    /// let sms = schema.kind::<Notification, Sms>(notifications, "sms");
+    /// let inbox = schema.relate(users.many("notifications"), notifications.one("user"));
+    /// let mut store = Store::new(schema);
+    /// let u = store.insert(User);
+    /// let e = store.insert_kind(email, Notification, Email { address: "a@b".into() });
+    /// let s = store.insert_kind(sms, Notification, Sms);
+    /// store.link_all(inbox, [(u, sms.upcast(s)), (u, email.upcast(e))])?;
+    /// let emails: Vec<_> = store.children_of_kind(inbox, u, email).collect();
+    /// assert_eq!(emails, [(e, &Email { address: "a@b".into() })]);
+    /// # Ok::<(), relgraph::LinkError>(())
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If a handle is of a schema declared differently.
+    #[track_caller]
+    pub fn children_of_kind<P: Entity, B: Entity, K: Entity>(
+        &self,
+        rel: OneToMany<P, B>,
+        parent: Key<P>,
+        kind: Kind<B, K>,
+    ) -> impl Iterator<Item = (Key<K>, &K)> + '_ {
+        self.kind_check(kind);
+        let Column::Kind(rows) = self.arena_at::<K>(kind.table) else {
+            unreachable!("a kind handle names a kind")
+        };
+        self.otm(rel)
+            .children_of(parent.raw())
+            .filter_map(move |c| rows.row_of_live(c).map(|v| (Key::from_raw(c), v)))
     }
 
     /// The same row as a key of kind `K`, if the row is of that kind; `None` if it is of

@@ -335,6 +335,16 @@ impl RelationDef {
             && self.rules.on_delete_a != DeleteRule::DeleteOrphan
             && self.rules.on_delete_b != DeleteRule::DeleteOrphan
     }
+
+    /// Whether a new link of this one-to-many needs no check beyond its ends being alive
+    /// and its self-referential policy (acyclic, no self-links): a self-referential
+    /// relation without a polymorphic parent end or a delete-orphan rule.
+    pub fn forest_links(&self) -> bool {
+        self.self_referential()
+            && self.group.is_none()
+            && self.rules.on_delete_a != DeleteRule::DeleteOrphan
+            && self.rules.on_delete_b != DeleteRule::DeleteOrphan
+    }
 }
 
 /// Identity hasher for `TypeId` (already a hash): keeps the type lookup of

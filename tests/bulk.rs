@@ -2177,3 +2177,156 @@ fn the_free_list_across_chunk_boundaries() {
     ];
     free_list_matches_a_vec_stack(&ops);
 }
+
+// ----- link_all on a hierarchy checked in one pass ------------------------------------
+
+/// Employees `n`, linked first by `before` (pairs that would close a cycle or self-link
+/// are skipped), then a `link_all` of `batch` against a loop of `link`, under `rules`.
+fn hierarchy_batch(
+    rules: Rules,
+    n: usize,
+    before: &[(usize, usize)],
+    batch: &[(usize, usize)],
+) -> Result<(), LinkError> {
+    let cfg = Config {
+        reports: rules,
+        ..Config::default()
+    };
+    let build = |s: &mut Store, r: &Rels| {
+        let es: Vec<Key<Employee>> = (0..n).map(|i| employee(s, &format!("e{i}"))).collect();
+        for &(a, b) in before {
+            let _ = s.link(r.reports, es[a % n], es[b % n]);
+        }
+        es
+    };
+    let (.., got) = against_a_loop(cfg, build, |r, es| {
+        let pairs = batch.iter().map(|&(a, b)| (es[a % n], es[b % n]));
+        (r.reports, pairs.collect())
+    });
+    got
+}
+
+#[test]
+fn link_all_on_an_acyclic_hierarchy_of_new_children_reports_the_loops_first_error() {
+    let acyclic = Rules::new().acyclic();
+    // a chain built in bulk, top down and bottom up: no cycle
+    let chain: Vec<(usize, usize)> = (0..9).map(|i| (i, i + 1)).collect();
+    hierarchy_batch(acyclic, 10, &[], &chain).unwrap();
+    let reversed: Vec<_> = chain.iter().rev().copied().collect();
+    hierarchy_batch(acyclic, 10, &[], &reversed).unwrap();
+    // closing the chain on itself, through links made earlier in the same batch
+    let mut closed = chain[..8].to_vec();
+    closed.push((8, 0));
+    let e = hierarchy_batch(acyclic, 10, &[], &closed).unwrap_err();
+    assert!(matches!(e, LinkError::Cycle { .. }), "{e:?}");
+    // through links made before the batch: e0 -> e1 exists, the batch puts e0 under e1's
+    // new child e2
+    let e = hierarchy_batch(acyclic, 4, &[(0, 1)], &[(1, 2), (2, 0)]).unwrap_err();
+    assert!(matches!(e, LinkError::Cycle { .. }), "{e:?}");
+    // a self-link (an acyclic relation forbids them too)
+    let e = hierarchy_batch(acyclic, 3, &[], &[(0, 1), (2, 2)]).unwrap_err();
+    assert!(matches!(e, LinkError::SelfLink { .. }), "{e:?}");
+    let both = Rules::new().acyclic().forbid_self_links();
+    let e = hierarchy_batch(both, 3, &[], &[(0, 1), (2, 2)]).unwrap_err();
+    assert!(matches!(e, LinkError::SelfLink { .. }), "{e:?}");
+    let no_self = Rules::new().forbid_self_links();
+    hierarchy_batch(no_self, 3, &[], &[(0, 1), (1, 0)]).unwrap();
+    let e = hierarchy_batch(no_self, 3, &[], &[(0, 1), (1, 1)]).unwrap_err();
+    assert!(matches!(e, LinkError::SelfLink { .. }), "{e:?}");
+}
+
+#[test]
+fn link_all_builds_a_large_acyclic_hierarchy_as_a_loop_of_link_does() {
+    let mut rng = 7u64;
+    let mut next = |n: usize| {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (rng >> 33) as usize % n
+    };
+    // employee i > 0 under a random j < i, in shuffled order
+    let mut batch: Vec<(usize, usize)> = (1..2000).map(|i| (next(i), i)).collect();
+    for i in (1..batch.len()).rev() {
+        batch.swap(i, next(i + 1));
+    }
+    hierarchy_batch(Rules::new().acyclic(), 2000, &[], &batch).unwrap();
+    // every employee descends from e0: putting e0 under any of them closes a cycle
+    batch.push((next(1999) + 1, 0));
+    let e = hierarchy_batch(Rules::new().acyclic(), 2000, &[], &batch).unwrap_err();
+    assert!(matches!(e, LinkError::Cycle { .. }), "{e:?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn link_all_on_a_hierarchy_matches_a_loop_of_link_on_random_batches(
+        rules in prop_oneof![
+            Just(Rules::new().acyclic()),
+            Just(Rules::new().forbid_self_links()),
+            Just(Rules::new().acyclic().forbid_self_links()),
+        ],
+        n in 1..12usize,
+        before in vec((0..12usize, 0..12usize), 0..10),
+        batch in vec((0..12usize, 0..12usize), 0..16),
+    ) {
+        let _ = hierarchy_batch(rules, n, &before, &batch);
+    }
+}
+
+// ----- link_all on a plain one-to-many, linked as the pairs come -----------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn a_streamed_link_all_with_a_stale_key_or_a_panic_midway_changes_nothing(
+        before in vec((0..4usize, 0..10usize), 0..12),
+        batch in vec((0..4usize, 0..10usize), 1..24),
+        at in 0..24usize,
+        panic in any::<bool>(),
+    ) {
+        let (mut s, r) = world(Config::default());
+        let u = s.insert_all((0..4).map(|i| User { name: format!("u{i}") }));
+        let p = s.insert_all((0..10).map(|i| Post { title: format!("p{i}") }));
+        let before_links = before;
+        for &(a, b) in &before_links {
+            s.link(r.posts, u[a], p[b]).unwrap();
+        }
+        let gone = s.insert(Post { title: "gone".into() });
+        s.remove(gone).unwrap();
+        let before = dump(&s, &r);
+        let at = at % batch.len();
+        let pairs = batch.iter().enumerate().map(|(i, &(a, b))| {
+            if i == at {
+                assert!(!panic, "the input panics");
+                (u[a], gone)
+            } else {
+                (u[a], p[b])
+            }
+        });
+        let got = catch_unwind(AssertUnwindSafe(|| s.link_all(r.posts, pairs)));
+        match got {
+            Ok(e) => prop_assert_eq!(e, Err(stale("posts", gone))),
+            Err(_) => prop_assert!(panic),
+        }
+        check(&s);
+        prop_assert_eq!(dump(&s, &r), before);
+        // and the store goes on as its twin, built alike, does with a loop of link
+        let (mut twin, tr) = world(Config::default());
+        let tu = twin.insert_all((0..4).map(|i| User { name: format!("u{i}") }));
+        let tp = twin.insert_all((0..10).map(|i| Post { title: format!("p{i}") }));
+        for &(a, b) in &before_links {
+            twin.link(tr.posts, tu[a], tp[b]).unwrap();
+        }
+        let gone = twin.insert(Post { title: "gone".into() });
+        twin.remove(gone).unwrap();
+        prop_assert_eq!(dump(&twin, &tr), dump(&s, &r));
+        s.link_all(r.posts, batch.iter().map(|&(a, b)| (u[a], p[b]))).unwrap();
+        for &(a, b) in &batch {
+            twin.link(tr.posts, tu[a], tp[b]).unwrap();
+        }
+        check(&s);
+        prop_assert_eq!(dump(&s, &r), dump(&twin, &tr));
+    }
+}

@@ -787,3 +787,144 @@ fn inserting_a_base_row_without_a_plain_kind_says_how_to_declare_one() {
     });
     assert!(msg.contains("schema.plain_kind(notifications"), "{msg}");
 }
+
+// ----- kinds in bulk and per kind -------------------------------------------------------
+
+#[test]
+fn insert_kind_all_gives_the_rows_and_keys_a_loop_of_insert_kind_gives() {
+    let (mut s, w) = world(Config::default());
+    let (mut twin, tw) = world(Config::default());
+    // a vacant slot first, so that the free list is used too
+    let gone = sms(&mut s, &w, 0, "+0");
+    s.remove(w.sms.upcast(gone)).unwrap();
+    let tgone = sms(&mut twin, &tw, 0, "+0");
+    twin.remove(tw.sms.upcast(tgone)).unwrap();
+    let rows = |i: u64| {
+        (
+            n(i),
+            Email {
+                address: format!("{i}@b"),
+            },
+        )
+    };
+    let bulk = s.insert_kind_all(w.email, (1..6).map(rows));
+    let each: Vec<Key<Email>> = (1..6)
+        .map(|i| {
+            let (b, e) = rows(i);
+            twin.insert_kind(tw.email, b, e)
+        })
+        .collect();
+    assert_eq!(bulk, each, "the same keys");
+    assert_eq!(
+        bulk[0].raw().index(),
+        gone.raw().index(),
+        "the vacant slot reused"
+    );
+    check(&s);
+    assert_eq!(dump(&s, &w), dump(&twin, &tw));
+    assert_eq!(s[w.email.upcast(bulk[4])], n(5));
+    assert_eq!(s.kind_name(w.email.upcast(bulk[2])), Some("email"));
+    assert!(s.insert_kind_all(w.sms, std::iter::empty()).is_empty());
+}
+
+#[test]
+fn insert_kind_all_whose_rows_panic_midway_changes_nothing() {
+    for txn in [false, true] {
+        let (mut s, w) = world(Config::default());
+        email(&mut s, &w, 0, "kept@b");
+        let before = dump(&s, &w);
+        let rows = (1..6u64).map(|i| {
+            assert!(i < 4, "the input panics");
+            (
+                n(i),
+                Sms {
+                    phone: format!("+{i}"),
+                },
+            )
+        });
+        let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if txn {
+                let _ = s.transaction(|s| {
+                    s.insert_kind_all(w.sms, rows);
+                    Ok::<(), ()>(())
+                });
+            } else {
+                s.insert_kind_all(w.sms, rows);
+            }
+        }));
+        assert!(got.is_err());
+        check(&s);
+        assert_eq!(dump(&s, &w), before, "in a transaction: {txn}");
+        assert_eq!(s.len::<Sms>(), 0);
+        assert!(!s.in_transaction());
+    }
+}
+
+#[test]
+fn insert_kind_all_in_a_failed_transaction_is_undone() {
+    let (mut s, w) = world(Config::default());
+    let before = dump(&s, &w);
+    let mut keys = Vec::new();
+    let out = s.transaction(|s| {
+        keys = s.insert_kind_all(w.push, (0..3).map(|i| (n(i), Push { title: "t".into() })));
+        Err::<(), ()>(())
+    });
+    assert!(out.is_err());
+    check(&s);
+    assert_eq!(dump(&s, &w), before);
+    assert!(
+        keys.iter().all(|&k| s.get(k).is_none()),
+        "its keys stay stale"
+    );
+}
+
+#[test]
+fn children_of_kind_lists_what_filtering_children_by_downcast_lists() {
+    let (mut s, w) = world(Config::default());
+    let u = s.insert(User { name: "u".into() });
+    let other = s.insert(User { name: "o".into() });
+    let mut made = Vec::new();
+    for i in 0..30u64 {
+        let k = match i % 3 {
+            0 => w.email.upcast(email(&mut s, &w, i, &format!("{i}@b"))),
+            1 => w.sms.upcast(sms(&mut s, &w, i, "+1")),
+            _ => w.push.upcast(push(&mut s, &w, i, "t")),
+        };
+        made.push(k);
+    }
+    s.link_all(
+        w.inbox,
+        made.iter()
+            .map(|&k| (if k.raw().index() % 4 == 0 { other } else { u }, k)),
+    )
+    .unwrap();
+    // holes in the list, a removed row, a kind changed, a row moved to the other user
+    s.unlink(w.inbox, u, made[3]).unwrap();
+    s.remove(made[6]).unwrap();
+    s.change_kind(made[9], w.sms, Sms { phone: "+9".into() })
+        .unwrap();
+    s.link(w.inbox, other, made[15]).unwrap();
+    check(&s);
+    for user in [u, other] {
+        let by_filter: Vec<(Key<Email>, &Email)> = s
+            .children(w.inbox, user)
+            .filter_map(|k| s.downcast(w.email, k))
+            .map(|e| (e, &s[e]))
+            .collect();
+        let by_kind: Vec<(Key<Email>, &Email)> =
+            s.children_of_kind(w.inbox, user, w.email).collect();
+        assert_eq!(by_kind, by_filter);
+        let sms_kind = s.children_of_kind(w.inbox, user, w.sms).count();
+        let sms_filter = s
+            .children(w.inbox, user)
+            .filter(|&k| s.downcast(w.sms, k).is_some());
+        assert_eq!(sms_kind, sms_filter.count());
+    }
+    assert!(s.children_of_kind(w.inbox, u, w.email).count() > 0);
+    s.remove(u).unwrap();
+    assert_eq!(
+        s.children_of_kind(w.inbox, u, w.email).count(),
+        0,
+        "a stale parent"
+    );
+}

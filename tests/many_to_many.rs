@@ -681,3 +681,94 @@ fn random_links_unlinks_payloads_and_replacements_match_a_plain_model() {
         assert_eq!(s.link_count(r.enrollments), w.len());
     }
 }
+
+// ----- unlink handing back the payload --------------------------------------------------
+
+/// A student linked to eight courses with grades 10, 20, ...; returns the store, the
+/// student and the courses.
+fn graded() -> (relgraph::Store, Rels, Key<Student>, Vec<Key<Course>>) {
+    let (mut s, r) = setup();
+    let st = student(&mut s, "s");
+    let cs: Vec<Key<Course>> = (0..8).map(|i| course(&mut s, &format!("c{i}"))).collect();
+    for (i, &c) in cs.iter().enumerate() {
+        let grade = 10 * (i as u32 + 1);
+        s.link_with(r.enrollments, st, c, Enrollment { grade })
+            .unwrap();
+    }
+    (s, r, st, cs)
+}
+
+#[test]
+fn unlink_take_hands_back_the_payload_and_leaves_what_read_then_unlink_leaves() {
+    let (mut s, r, st, cs) = graded();
+    let (mut twin, tr, tst, tcs) = graded();
+    for i in [3, 0, 7, 3, 5] {
+        let read = twin.payload(tr.enrollments, tst, tcs[i]).cloned();
+        let unlinked = twin.unlink(tr.enrollments, tst, tcs[i]).unwrap();
+        let taken = s.unlink_take(r.enrollments, st, cs[i]).unwrap();
+        assert_eq!(taken, read, "course {i}");
+        assert_eq!(taken.is_some(), unlinked);
+        check(&s);
+        assert_eq!(dump(&s, &r), dump(&twin, &tr));
+    }
+    assert_eq!(
+        grades(&s, &r, st),
+        [(cs[1], 20), (cs[2], 30), (cs[4], 50), (cs[6], 70)]
+    );
+    // stale keys are refused, as by unlink
+    let gone = course(&mut s, "gone");
+    s.remove(gone).unwrap();
+    let e = s.unlink_take(r.enrollments, st, gone).unwrap_err();
+    assert_eq!(Err(e), s.unlink(r.enrollments, st, gone).map(|_| ()));
+}
+
+#[test]
+fn unlink_take_in_a_failed_transaction_and_under_history_is_undone_with_its_payload() {
+    let (mut s, r, st, cs) = graded();
+    let before = dump(&s, &r);
+    let out = s.transaction(|s| {
+        assert_eq!(
+            s.unlink_take(r.enrollments, st, cs[2]).unwrap(),
+            Some(Enrollment { grade: 30 })
+        );
+        check(s);
+        Err::<(), ()>(())
+    });
+    assert!(out.is_err());
+    check(&s);
+    assert_eq!(dump(&s, &r), before);
+    s.enable_history(8);
+    let taken = s.unlink_take(r.enrollments, st, cs[5]).unwrap();
+    assert_eq!(taken, Some(Enrollment { grade: 60 }));
+    let after = dump(&s, &r);
+    s.undo().unwrap();
+    check(&s);
+    assert_eq!(dump(&s, &r), before);
+    assert_eq!(
+        s.payload(r.enrollments, st, cs[5]),
+        Some(&Enrollment { grade: 60 })
+    );
+    s.redo().unwrap();
+    assert_eq!(dump(&s, &r), after);
+}
+
+#[test]
+fn unlink_take_under_delete_orphan_deletes_the_orphan_or_changes_nothing() {
+    let cfg = Config {
+        enrollments: relgraph::Rules::new().on_delete(relgraph::DeleteRule::DeleteOrphan),
+        ..Config::default()
+    };
+    let (mut s, r) = world(cfg);
+    let st = student(&mut s, "s");
+    let c = course(&mut s, "c");
+    s.link_with(r.enrollments, st, c, Enrollment { grade: 4 })
+        .unwrap();
+    let taken = s.unlink_take(r.enrollments, st, c).unwrap();
+    assert_eq!(taken, Some(Enrollment { grade: 4 }));
+    check(&s);
+    assert!(
+        !s.contains(c),
+        "the course left without students is deleted"
+    );
+    assert!(s.contains(st));
+}

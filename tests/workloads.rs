@@ -41,6 +41,14 @@ fn blog_workloads_agree_with_the_baseline() {
         assert_eq!(a, b, "children of {u:?}");
     }
     each.store.check_integrity().unwrap();
+    let (user, user1) = rg_w1_user(data.clone());
+    assert_eq!(user1, base1, "W1 one by one without reserve");
+    for (&u, &v) in bulk.users.iter().zip(&user.users) {
+        let a: Vec<_> = bulk.store.children(bulk.authorship, u).collect();
+        let b: Vec<_> = user.store.children(user.authorship, v).collect();
+        assert_eq!(a, b, "children of {u:?}");
+    }
+    user.store.check_integrity().unwrap();
     let (mut rg, _) = rg_w1(data.clone());
     let (mut base, _) = base_w1(data.clone());
     let left = rg_w7(&mut rg, &data.deletes);
@@ -72,6 +80,16 @@ fn tree_workload_agrees_with_the_baseline() {
     let sum = rg_w6(&rg, &data.samples);
     assert_eq!(sum, base_w6(&base, &data.samples), "W6");
     assert_eq!(sum / 1_000_003, data.employees.len() as u64 - 1);
+    for how in [W6Build::OneByOne, W6Build::Bulk] {
+        let other = rg_w6_build_with(data.clone(), how);
+        other.store.check_integrity().unwrap();
+        assert_eq!(rg_w6(&other, &data.samples), sum, "W6 built another way");
+        for (&a, &b) in rg.keys.iter().zip(&other.keys) {
+            let x: Vec<_> = rg.store.children(rg.reports, a).collect();
+            let y: Vec<_> = other.store.children(other.reports, b).collect();
+            assert_eq!(x, y, "subordinates of {a:?}");
+        }
+    }
 }
 
 #[test]
@@ -89,6 +107,21 @@ fn polymorphic_workload_agrees_with_the_baseline() {
         .sum();
     assert!(by_kind > 0);
     assert_eq!(rg_w8_scan_base(&rg), by_kind, "by kind and by base agree");
+    assert_eq!(rg_w8_query_per_kind(&rg, &data.samples), sum, "W8 per kind");
+    let emails = base_w8_emails(&base, &data.samples);
+    assert!(emails > 0);
+    assert_eq!(rg_w8_emails_per_kind(&rg, &data.samples), emails);
+    assert_eq!(rg_w8_emails_downcast(&rg, &data.samples), emails);
+    for how in [W8Build::OneByOne, W8Build::Bulk] {
+        let other = rg_w8_build_with(data.clone(), how);
+        other.store.check_integrity().unwrap();
+        assert_eq!(
+            rg_w8_query(&other, &data.samples),
+            sum,
+            "W8 built another way"
+        );
+        assert_eq!(rg_w8_query_per_kind(&other, &data.samples), sum);
+    }
 }
 
 #[test]

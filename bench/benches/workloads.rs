@@ -39,6 +39,10 @@ fn blog(c: &mut Criterion) {
     g.bench_function("relgraph one by one", |b| {
         b.iter_batched(|| data.clone(), rg_w1_each, BatchSize::PerIteration)
     });
+    // as a user writes it: one `insert` and `link` at a time, no `reserve`
+    g.bench_function("relgraph one by one, no reserve", |b| {
+        b.iter_batched(|| data.clone(), rg_w1_user, BatchSize::PerIteration)
+    });
     g.finish();
 
     let mut g = config(c, "W2 forward traversal");
@@ -132,6 +136,26 @@ fn org(c: &mut Criterion) {
         b.iter(|| base_w6(black_box(&base), &data.samples))
     });
     g.finish();
+
+    // the acyclic hierarchy's build: tuned, one call at a time, in bulk
+    let mut g = config(c, "W6 build");
+    for (name, how) in [
+        ("relgraph, reserve + link each", W6Build::Tuned),
+        ("relgraph, link each, no reserve", W6Build::OneByOne),
+        ("relgraph, insert_all + link_all", W6Build::Bulk),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || data.clone(),
+                |d| rg_w6_build_with(d, how),
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    g.bench_function("baseline", |b| {
+        b.iter_batched(|| data.clone(), base_w6_build, BatchSize::PerIteration)
+    });
+    g.finish();
 }
 
 fn notifications(c: &mut Criterion) {
@@ -139,6 +163,20 @@ fn notifications(c: &mut Criterion) {
     let mut g = config(c, "W8 polymorphic build");
     g.bench_function("relgraph", |b| {
         b.iter_batched(|| data.clone(), rg_w8_build, BatchSize::PerIteration)
+    });
+    g.bench_function("relgraph, insert_kind each, no reserve", |b| {
+        b.iter_batched(
+            || data.clone(),
+            |d| rg_w8_build_with(d, W8Build::OneByOne),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("relgraph, insert_kind_all, no reserve", |b| {
+        b.iter_batched(
+            || data.clone(),
+            |d| rg_w8_build_with(d, W8Build::Bulk),
+            BatchSize::PerIteration,
+        )
     });
     g.bench_function("baseline", |b| {
         b.iter_batched(|| data.clone(), base_w8_build, BatchSize::PerIteration)
@@ -151,8 +189,24 @@ fn notifications(c: &mut Criterion) {
     g.bench_function("relgraph", |b| {
         b.iter(|| rg_w8_query(black_box(&rg), &data.samples))
     });
+    g.bench_function("relgraph, per kind", |b| {
+        b.iter(|| rg_w8_query_per_kind(black_box(&rg), &data.samples))
+    });
     g.bench_function("baseline", |b| {
         b.iter(|| base_w8_query(black_box(&base), &data.samples))
+    });
+    g.finish();
+
+    // the email part alone: a user's notifications of one kind
+    let mut g = config(c, "W8 emails of a user");
+    g.bench_function("relgraph, downcast per child", |b| {
+        b.iter(|| rg_w8_emails_downcast(black_box(&rg), &data.samples))
+    });
+    g.bench_function("relgraph, children_of_kind", |b| {
+        b.iter(|| rg_w8_emails_per_kind(black_box(&rg), &data.samples))
+    });
+    g.bench_function("baseline", |b| {
+        b.iter(|| base_w8_emails(black_box(&base), &data.samples))
     });
     g.finish();
 

@@ -3,7 +3,8 @@
 //! its own process so that one does not count the other's memory.
 //!
 //! Run with `cargo run --release -p relgraph-bench --example memory -- relgraph` (built
-//! with the bulk calls), `-- relgraph-each` (one `insert` and `link` at a time) and
+//! with the bulk calls), `-- relgraph-each` (one `insert` and `link` at a time, after
+//! `reserve`), `-- relgraph-user` (the same without `reserve`) and
 //! `-- baseline`; `RELGRAPH_SCALE` scales the sizes.
 //! Prints the peak resident set (VmHWM, Linux only) after building, and the growth over
 //! the resident set before building (which holds the input data).
@@ -32,12 +33,17 @@ fn main() -> Result<(), String> {
             std::hint::black_box(&state);
             sum
         }
+        "relgraph-user" => {
+            let (state, sum) = rg_w1_user(data);
+            std::hint::black_box(&state);
+            sum
+        }
         "baseline" => {
             let (state, sum) = base_w1(data);
             std::hint::black_box(&state);
             sum
         }
-        _ => return Err("usage: memory relgraph|relgraph-each|baseline".into()),
+        _ => return Err("usage: memory relgraph|relgraph-each|relgraph-user|baseline".into()),
     };
     let peak = status_kib("VmHWM:").ok_or("no VmHWM")?;
     println!(

@@ -42,11 +42,12 @@ fn main() -> Result<(), String> {
             eprintln!("{which} {system}: {:?} for 10 runs", t.elapsed());
             sum
         }
-        "W1" | "W1each" => {
+        "W1" | "W1each" | "W1user" => {
             let d = BlogData::new(&scale);
             let t = std::time::Instant::now();
             let sum = match (rg, which.as_str()) {
                 (true, "W1") => rg_w1(d).1,
+                (true, "W1user") => rg_w1_user(d).1,
                 (true, _) => rg_w1_each(d).1,
                 (false, _) => base_w1(d).1,
             };
@@ -86,12 +87,13 @@ fn main() -> Result<(), String> {
                 sum
             }
         }
-        "W5" => {
+        "W5" | "W5each" | "W5bulk" => {
             let d = SchoolData::new(&scale);
-            if rg {
-                rg_w5(d).1
-            } else {
-                base_w5(d).1
+            match (rg, which.as_str()) {
+                (true, "W5") => rg_w5(d).1,
+                (true, "W5each") => rg_w5_each(d).1,
+                (true, _) => rg_w5_bulk(d).1,
+                (false, _) => base_w5(d).1,
             }
         }
         "W6" => {
@@ -102,6 +104,51 @@ fn main() -> Result<(), String> {
             } else {
                 let s = base_w6_build(d.clone());
                 (0..10).map(|_| base_w6(&s, &d.samples)).sum()
+            }
+        }
+        "W4" => {
+            let d = BlogData::new(&scale);
+            if rg {
+                rg_w4(&mut rg_w1(d.clone()).0, &d.moves)
+            } else {
+                base_w4(&mut base_w1(d.clone()).0, &d.moves)
+            }
+        }
+        "W6build" | "W6bulk" => {
+            let d = OrgData::new(&scale);
+            let how = if which == "W6bulk" {
+                W6Build::Bulk
+            } else {
+                W6Build::OneByOne
+            };
+            if rg {
+                let s = rg_w6_build_with(d, how);
+                s.store.link_count(s.reports) as u64
+            } else {
+                base_w6_build(d).parent.len() as u64
+            }
+        }
+        "W8bulk" | "W8each" => {
+            let d = NotifData::new(&scale);
+            let how = if which == "W8bulk" {
+                W8Build::Bulk
+            } else {
+                W8Build::OneByOne
+            };
+            if rg {
+                rg_w8_build_with(d, how).users.len() as u64
+            } else {
+                base_w8_build(d).ukeys.len() as u64
+            }
+        }
+        "W8kind" => {
+            let d = NotifData::new(&scale);
+            if rg {
+                let s = rg_w8_build(d.clone());
+                (0..20).map(|_| rg_w8_emails_per_kind(&s, &d.samples)).sum()
+            } else {
+                let s = base_w8_build(d.clone());
+                (0..20).map(|_| base_w8_emails(&s, &d.samples)).sum()
             }
         }
         "W7" => {
@@ -122,7 +169,9 @@ fn main() -> Result<(), String> {
         }
         _ => {
             return Err(
-                "usage: profile_workload W1|W1each|W2|W3|W5|W6|W7|W8 [relgraph|baseline]".into(),
+                "usage: profile_workload W1|W1each|W1user|W2|W3|W4|W5|W5each|W5bulk|W6|\
+                 W6build|W6bulk|W7|W8|W8each|W8bulk|W8kind [relgraph|baseline]"
+                    .into(),
             )
         }
     };

@@ -1,6 +1,7 @@
 //! A quick, interleaved comparison of relgraph and the baseline on the benchmark
 //! workloads: each round runs relgraph then the baseline (alternating which goes first),
-//! and the median of the rounds is reported as a ratio. Coarser than the criterion
+//! and the median of the rounds is reported as a ratio, with the ratio of the best times
+//! of each. Coarser than the criterion
 //! benchmarks, but far quicker, and robust to a noisy neighbour because both systems share
 //! each round.
 //!
@@ -52,12 +53,15 @@ fn compare(
         a.push(ra.0);
         b.push(rb.0);
     }
+    let best = |v: &[Duration]| v.iter().min().copied().expect("one round at least");
+    let (ba, bb) = (best(&a), best(&b));
     let (ma, mb) = (median(a), median(b));
     println!(
-        "{name:<14} relgraph {:>10.3?}  baseline {:>10.3?}  ratio {:.2}",
+        "{name:<18} relgraph {:>10.3?}  baseline {:>10.3?}  ratio {:.2}  (best of {rounds}: {:.2})",
         ma,
         mb,
-        ma.as_secs_f64() / mb.as_secs_f64()
+        ma.as_secs_f64() / mb.as_secs_f64(),
+        ba.as_secs_f64() / bb.as_secs_f64()
     );
 }
 
@@ -68,7 +72,7 @@ fn main() {
     let want = |w: &str| only.is_empty() || only.iter().any(|o| o == w);
     let scale = Scale::from_env(1.0);
 
-    if ["W1", "W1each", "W2", "W3", "W4", "W7"]
+    if ["W1", "W1each", "W1user", "W2", "W3", "W4", "W7"]
         .iter()
         .any(|w| want(w))
     {
@@ -81,6 +85,14 @@ fn main() {
                 "W1 one by one",
                 rounds,
                 || build(&d, rg_w1_each),
+                || build(&d, base_w1),
+            );
+        }
+        if want("W1user") {
+            compare(
+                "W1 user, no reserve",
+                rounds,
+                || build(&d, rg_w1_user),
                 || build(&d, base_w1),
             );
         }
@@ -158,6 +170,32 @@ fn main() {
             || time(|| rg_w6(&rg, &d.samples)),
             || time(|| base_w6(&base, &d.samples)),
         );
+        drop((rg, base));
+        // the builds; checksum: the number of links
+        for (name, how) in [
+            ("W6 build tuned", W6Build::Tuned),
+            ("W6 build each", W6Build::OneByOne),
+            ("W6 build bulk", W6Build::Bulk),
+        ] {
+            compare(
+                name,
+                rounds,
+                || {
+                    build(&d, |d| {
+                        let s = rg_w6_build_with(d, how);
+                        let n = s.store.link_count(s.reports) as u64;
+                        (s, n)
+                    })
+                },
+                || {
+                    build(&d, |d| {
+                        let s = base_w6_build(d);
+                        let n = s.parent.len() as u64;
+                        (s, n)
+                    })
+                },
+            );
+        }
     }
     if want("W8") {
         let d = NotifData::new(&scale);
@@ -185,6 +223,56 @@ fn main() {
             "W8 query",
             rounds * 3,
             || time(|| rg_w8_query(&rg, &d.samples)),
+            || time(|| base_w8_query(&base, &d.samples)),
+        );
+        compare(
+            "W8 query per kind",
+            rounds * 3,
+            || time(|| rg_w8_query_per_kind(&rg, &d.samples)),
+            || time(|| base_w8_query(&base, &d.samples)),
+        );
+        compare(
+            "W8 emails downcast",
+            rounds * 3,
+            || time(|| rg_w8_emails_downcast(&rg, &d.samples)),
+            || time(|| base_w8_emails(&base, &d.samples)),
+        );
+        compare(
+            "W8 emails per kind",
+            rounds * 3,
+            || time(|| rg_w8_emails_per_kind(&rg, &d.samples)),
+            || time(|| base_w8_emails(&base, &d.samples)),
+        );
+        drop((rg, base));
+        for (name, how) in [
+            ("W8 build each", W8Build::OneByOne),
+            ("W8 build bulk", W8Build::Bulk),
+        ] {
+            compare(
+                name,
+                rounds,
+                || {
+                    build(&d, |d| {
+                        let s = rg_w8_build_with(d, how);
+                        let n = s.users.len() as u64;
+                        (s, n)
+                    })
+                },
+                || {
+                    build(&d, |d| {
+                        let s = base_w8_build(d);
+                        let n = s.ukeys.len() as u64;
+                        (s, n)
+                    })
+                },
+            );
+        }
+        let bulk = rg_w8_build_with(d.clone(), W8Build::Bulk);
+        let base = base_w8_build(d.clone());
+        compare(
+            "W8 bulk, per kind",
+            rounds * 3,
+            || time(|| rg_w8_query_per_kind(&bulk, &d.samples)),
             || time(|| base_w8_query(&base, &d.samples)),
         );
     }

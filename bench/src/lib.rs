@@ -415,6 +415,22 @@ pub fn rg_w1_each_on(d: BlogData, setup: impl FnOnce(&mut Store)) -> (RgBlog, u6
     rg_blog(store, authorship, ukeys, pkeys)
 }
 
+/// W1 as a user writes it from the docs: one `insert` and one `link` at a time, nothing
+/// reserved.
+pub fn rg_w1_user(d: BlogData) -> (RgBlog, u64) {
+    let (mut store, authorship) = rg_blog_store();
+    let ukeys: Vec<Key<User>> = d.users.into_iter().map(|u| store.insert(u)).collect();
+    let mut pkeys = Vec::with_capacity(d.posts.len());
+    for (p, &a) in d.posts.into_iter().zip(&d.author) {
+        let k = store.insert(p);
+        store
+            .link(authorship, ukeys[a as usize], k)
+            .expect("live keys");
+        pkeys.push(k);
+    }
+    rg_blog(store, authorship, ukeys, pkeys)
+}
+
 pub fn rg_counts_checksum(b: &RgBlog) -> u64 {
     b.users
         .iter()
@@ -558,7 +574,22 @@ pub struct RgOrg {
     pub keys: Vec<Key<Employee>>,
 }
 
+/// How W6's tree is built.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum W6Build {
+    /// `reserve` first, then one `insert` and one `link` at a time.
+    Tuned,
+    /// One `insert` and one `link` at a time, nothing reserved.
+    OneByOne,
+    /// `insert_all`, then one `link_all` of the acyclic hierarchy.
+    Bulk,
+}
+
 pub fn rg_w6_build(d: OrgData) -> RgOrg {
+    rg_w6_build_with(d, W6Build::Tuned)
+}
+
+pub fn rg_w6_build_with(d: OrgData, how: W6Build) -> RgOrg {
     let mut schema = Schema::new();
     let employees = schema.table::<Employee>("employees");
     let reports = schema.one_to_many(
@@ -569,7 +600,21 @@ pub fn rg_w6_build(d: OrgData) -> RgOrg {
         Rules::new().acyclic(),
     );
     let mut store = Store::new(schema);
-    store.reserve::<Employee>(d.employees.len());
+    if how == W6Build::Bulk {
+        let keys = store.insert_all(d.employees);
+        let pairs = d.manager.iter().enumerate().skip(1);
+        store
+            .link_all(reports, pairs.map(|(i, &m)| (keys[m as usize], keys[i])))
+            .expect("acyclic by construction");
+        return RgOrg {
+            store,
+            reports,
+            keys,
+        };
+    }
+    if how == W6Build::Tuned {
+        store.reserve::<Employee>(d.employees.len());
+    }
     let keys: Vec<Key<Employee>> = d.employees.into_iter().map(|e| store.insert(e)).collect();
     for (i, &m) in d.manager.iter().enumerate().skip(1) {
         store
@@ -601,7 +646,22 @@ pub struct RgNotif {
     pub users: Vec<Key<User>>,
 }
 
+/// How W8's rows are inserted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum W8Build {
+    /// `reserve` of every table and kind, then one `insert_kind` at a time.
+    Tuned,
+    /// One `insert_kind` at a time, nothing reserved.
+    OneByOne,
+    /// One `insert_kind_all` per kind, nothing reserved.
+    Bulk,
+}
+
 pub fn rg_w8_build(d: NotifData) -> RgNotif {
+    rg_w8_build_with(d, W8Build::Tuned)
+}
+
+pub fn rg_w8_build_with(d: NotifData, how: W8Build) -> RgNotif {
     let mut schema = Schema::new();
     let users = schema.table::<User>("users");
     let notifications = schema.table::<Notification>("notifications");
@@ -610,6 +670,77 @@ pub fn rg_w8_build(d: NotifData) -> RgNotif {
     let push = schema.kind::<Notification, Push>(notifications, "push");
     let inbox = schema.one_to_many(users, "notifications", notifications, "user", Rules::new());
     let mut store = Store::new(schema);
+    if how == W8Build::Bulk {
+        let ukeys = store.insert_all(d.users);
+        // the rows of each kind in one call; the owners of each kind's rows beside them
+        let (mut emails, mut smss, mut pushes) = (Vec::new(), Vec::new(), Vec::new());
+        let mut owners: [Vec<u32>; 3] = Default::default();
+        for ((base, kind), &o) in d.notifications.into_iter().zip(&d.owner) {
+            let k = match kind {
+                NotifKind::Email(e) => {
+                    emails.push((base, e));
+                    0
+                }
+                NotifKind::Sms(s) => {
+                    smss.push((base, s));
+                    1
+                }
+                NotifKind::Push(p) => {
+                    pushes.push((base, p));
+                    2
+                }
+            };
+            owners[k].push(o);
+        }
+        let mut pairs = Vec::with_capacity(d.owner.len());
+        let keys = store.insert_kind_all(email, emails);
+        pairs.extend(
+            owners[0]
+                .iter()
+                .zip(keys)
+                .map(|(&o, k)| (o, email.upcast(k))),
+        );
+        let keys = store.insert_kind_all(sms, smss);
+        pairs.extend(owners[1].iter().zip(keys).map(|(&o, k)| (o, sms.upcast(k))));
+        let keys = store.insert_kind_all(push, pushes);
+        pairs.extend(
+            owners[2]
+                .iter()
+                .zip(keys)
+                .map(|(&o, k)| (o, push.upcast(k))),
+        );
+        store
+            .link_all(
+                inbox,
+                pairs.into_iter().map(|(o, n)| (ukeys[o as usize], n)),
+            )
+            .expect("live keys");
+        return RgNotif {
+            store,
+            inbox,
+            email,
+            sms,
+            users: ukeys,
+        };
+    }
+    if how == W8Build::OneByOne {
+        let ukeys: Vec<Key<User>> = d.users.into_iter().map(|u| store.insert(u)).collect();
+        for ((base, kind), &o) in d.notifications.into_iter().zip(&d.owner) {
+            let n = match kind {
+                NotifKind::Email(e) => email.upcast(store.insert_kind(email, base, e)),
+                NotifKind::Sms(s) => sms.upcast(store.insert_kind(sms, base, s)),
+                NotifKind::Push(p) => push.upcast(store.insert_kind(push, base, p)),
+            };
+            store.link(inbox, ukeys[o as usize], n).expect("live keys");
+        }
+        return RgNotif {
+            store,
+            inbox,
+            email,
+            sms,
+            users: ukeys,
+        };
+    }
     store.reserve::<User>(d.users.len());
     store.reserve::<Notification>(d.notifications.len());
     // each kind's rows are stored together: room for as many as the input holds
@@ -665,6 +796,50 @@ pub fn rg_w8_query(n: &RgNotif, samples: &[u32]) -> u64 {
             .count() as u64;
     }
     sms * 1_000_003 + count * 1_009 + emails
+}
+
+/// [`rg_w8_query`] with the email notifications of each sampled user walked per kind
+/// (`children_of_kind`) instead of a `downcast` per child.
+pub fn rg_w8_query_per_kind(n: &RgNotif, samples: &[u32]) -> u64 {
+    let sms: u64 = n
+        .store
+        .iter::<Sms>()
+        .map(|(_, s)| s.phone.len() as u64)
+        .sum();
+    let count = n.store.len::<Sms>() as u64;
+    let mut emails = 0u64;
+    for &u in samples {
+        emails += n
+            .store
+            .children_of_kind(n.inbox, n.users[u as usize], n.email)
+            .count() as u64;
+    }
+    sms * 1_000_003 + count * 1_009 + emails
+}
+
+/// The email part of W8's query alone, walked per kind: the emails of the sampled users.
+pub fn rg_w8_emails_per_kind(n: &RgNotif, samples: &[u32]) -> u64 {
+    samples
+        .iter()
+        .map(|&u| {
+            n.store
+                .children_of_kind(n.inbox, n.users[u as usize], n.email)
+                .count() as u64
+        })
+        .sum()
+}
+
+/// The email part of W8's query alone, with a `downcast` per child.
+pub fn rg_w8_emails_downcast(n: &RgNotif, samples: &[u32]) -> u64 {
+    samples
+        .iter()
+        .map(|&u| {
+            n.store
+                .children(n.inbox, n.users[u as usize])
+                .filter(|&k| n.store.downcast(n.email, k).is_some())
+                .count() as u64
+        })
+        .sum()
 }
 
 /// The same SMS sum by a scan of the base: every row, downcast to SMS.
@@ -927,6 +1102,19 @@ pub fn base_w8_build(d: NotifData) -> BaseNotif {
         users,
         ukeys,
     }
+}
+
+/// The email part of W8's query alone, for the baseline.
+pub fn base_w8_emails(n: &BaseNotif, samples: &[u32]) -> u64 {
+    samples
+        .iter()
+        .map(|&u| {
+            n.inbox[n.ukeys[u as usize]]
+                .iter()
+                .filter(|&&k| matches!(n.notifications[k].1, NotifKind::Email(_)))
+                .count() as u64
+        })
+        .sum()
 }
 
 pub fn base_w8_query(n: &BaseNotif, samples: &[u32]) -> u64 {

@@ -56,6 +56,11 @@ impl<E: Copy + PartialEq> HoleList<E> {
         self.items.get(pos as usize).copied().flatten()
     }
 
+    /// The number of elements (holes included) the list holds without reallocating.
+    pub fn capacity(&self) -> usize {
+        self.items.capacity()
+    }
+
     /// Makes room for `additional` more elements.
     pub fn reserve(&mut self, additional: usize) {
         self.items.reserve(additional);

@@ -379,7 +379,6 @@ impl ManyToManyStore {
         payload: Option<&mut GraveSlot>,
     ) -> Option<Detached> {
         let index = self.link_index(a, b)?;
-        let Link { pos_a, pos_b, .. } = self.links.swap_remove(index);
         let payload = match payload {
             None => Some(self.payloads.swap_remove_boxed(index)),
             Some(grave) => {
@@ -387,6 +386,21 @@ impl ManyToManyStore {
                 None
             }
         };
+        let (pos_a, pos_b) = self.detach_index(index, a, b, compact);
+        Some((pos_a, pos_b, payload))
+    }
+
+    /// Removes the link at `index` (between `a` and `b`) whose payload the caller has just
+    /// swap-removed at the same index; returns its positions.
+    #[inline]
+    pub fn detach_index(
+        &mut self,
+        index: usize,
+        a: RawKey,
+        b: RawKey,
+        compact: bool,
+    ) -> (u32, u32) {
+        let Link { pos_a, pos_b, .. } = self.links.swap_remove(index);
         self.a_lists[a.idx()].remove(pos_a);
         self.b_lists[b.idx()].remove(pos_b);
         // the last link moved into `index`: repoint its two list entries
@@ -398,7 +412,7 @@ impl ManyToManyStore {
             self.compact(End::A, a);
             self.compact(End::B, b);
         }
-        Some((pos_a, pos_b, payload))
+        (pos_a, pos_b)
     }
 
     /// Whether the list of `key` at `end` has enough holes to be worth compacting.

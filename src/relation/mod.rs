@@ -32,9 +32,19 @@ pub(crate) fn reserve_to<T>(v: &mut Vec<T>, slots: usize) {
 #[inline]
 pub(crate) fn grow<T: Default>(v: &mut Vec<T>, i: usize) -> &mut T {
     if i >= v.len() {
-        v.resize_with(i + 1, T::default);
+        grow_to(v, i);
     }
     &mut v[i]
+}
+
+/// The growing half of [`grow`], out of line: the hot path is a bounds check.
+#[inline(never)]
+fn grow_to<T: Default>(v: &mut Vec<T>, i: usize) {
+    if i == v.len() {
+        v.push(T::default());
+    } else {
+        v.resize_with(i + 1, T::default);
+    }
 }
 
 /// The storage of one relation.

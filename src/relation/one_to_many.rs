@@ -37,6 +37,24 @@ impl OneToManyStore {
         }
     }
 
+    /// The slot of the parent of the live entity at child slot `child`. Every parent
+    /// entry belongs to a live child (an unlink or a removal clears it), so the slot alone
+    /// names the child.
+    #[inline]
+    pub fn parent_slot(&self, child: usize) -> Option<usize> {
+        self.parent
+            .get(child)
+            .copied()
+            .flatten()
+            .map(|r| r.parent.idx())
+    }
+
+    /// Whether `child` has a parent: then it is alive.
+    #[inline]
+    pub fn vouches_child(&self, child: RawKey) -> bool {
+        self.parent_of(child).is_some()
+    }
+
     /// The parent and the child's position in the parent's list.
     pub fn parent_pos(&self, child: RawKey) -> Option<(RawKey, u32)> {
         match self.parent.get(child.idx()) {
@@ -150,6 +168,17 @@ impl OneToManyStore {
         }
     }
 
+    /// Gives `parent`'s list room for `expected` children if it has no room at all yet (a
+    /// bulk link that cannot count the children of each parent first).
+    #[inline]
+    pub fn presize(&mut self, parent: RawKey, expected: usize) {
+        let list = grow(&mut self.children, parent.idx());
+        if list.owner() != parent.version() || list.capacity() == 0 {
+            list.claim(parent.version());
+            list.reserve(expected);
+        }
+    }
+
     /// Appends `child` (which has no parent) to `parent`'s children.
     #[inline]
     pub fn attach(&mut self, parent: RawKey, child: RawKey) -> u32 {
@@ -204,6 +233,15 @@ impl OneToManyStore {
             });
         }
         Some((parent, pos))
+    }
+
+    /// Unlinks the child at slot `child` (which has a parent) from its parent, leaving a
+    /// hole (trailing holes are dropped): undoes an append when the appends after it are
+    /// undone too.
+    pub fn detach_slot(&mut self, child: usize) {
+        let r = self.parent[child].take().expect("child has a parent");
+        self.links -= 1;
+        self.children[r.parent.idx()].remove(r.pos);
     }
 
     /// Unlinks every child of `parent`, calling `each(child, position)` for each, last

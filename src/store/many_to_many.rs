@@ -193,6 +193,65 @@ impl Store {
         Ok(())
     }
 
+    /// Unlinks `a` and `b` and hands back the link's payload: `Ok(None)` if they were not
+    /// linked. The same as reading [`payload`](Self::payload) and then calling
+    /// [`unlink`](Self::unlink), in one pair lookup, and the payload is moved out, not
+    /// cloned (inside a transaction, or with history or the change feed on, the log keeps
+    /// a clone to put back). Under a delete-orphan rule, the end left without links is
+    /// deleted as by `unlink`. O(1) amortised.
+    ///
+    /// # Errors
+    ///
+    /// As [`unlink`](Self::unlink): [`LinkError::Stale`] if either key names no live
+    /// entity; [`LinkError::OrphanDelete`] if the orphan it leaves would be deleted and that
+    /// delete is refused. Nothing changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use relgraph::{Rules, Schema, Store};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize)] struct Student;
+    /// # #[derive(Serialize, Deserialize)] struct Course;
+    /// let mut schema = Schema::new();
+    /// let students = schema.table::<Student>("students");
+    /// let courses = schema.table::<Course>("courses");
+    /// let grades = schema.many_to_many_with::<_, _, u8>(students, "courses", courses, "students", Rules::new());
+    /// let mut store = Store::new(schema);
+    /// let (s, c) = (store.insert(Student), store.insert(Course));
+    /// store.link_with(grades, s, c, 90)?;
+    /// assert_eq!(store.unlink_take(grades, s, c)?, Some(90));
+    /// assert_eq!(store.unlink_take(grades, s, c)?, None, "no longer linked");
+    /// # Ok::<(), relgraph::LinkError>(())
+    /// ```
+    #[track_caller]
+    pub fn unlink_take<A: Entity, B: Entity, W: Entity + Clone>(
+        &mut self,
+        rel: ManyToMany<A, B, W>,
+        a: Key<A>,
+        b: Key<B>,
+    ) -> Result<Option<W>, LinkError> {
+        let (index, def) = self.rel(rel);
+        let (a, b) = self.ends_live::<ManyToMany<A, B, W>>(index, def, a, b)?;
+        let orphaning =
+            [def.rules.on_delete_a, def.rules.on_delete_b].contains(&DeleteRule::DeleteOrphan);
+        if !orphaning {
+            let taken = self.p_unlink_take(index, a, b);
+            self.settle();
+            return Ok(taken);
+        }
+        if !self.rel_store(index).linked(a, b) {
+            return Ok(None);
+        }
+        let mut taken = None;
+        let lost = [(index, End::A, a), (index, End::B, b)];
+        // on an error the rollback puts back the log's clone, and `taken` is dropped
+        self.change_with_orphans(index, &lost, &[], |s| {
+            taken = s.p_unlink_take(index, a, b);
+        })?;
+        Ok(taken)
+    }
+
     /// The payload of the link between `a` and `b`, if they are linked. O(1).
     #[track_caller]
     pub fn payload<A: Entity, B: Entity, W: Entity>(
