@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use crate::key::{Key, RawKey};
 use crate::relation::many_to_many::PairHasher;
 use crate::relation::RelationStore;
-use crate::schema::{Entity, Kind, OneToMany, Relation};
+use crate::schema::{Entity, OneToMany, Relation};
 use crate::store::Store;
 
 /// A set of keys of one table: the result of a lookup or walk, to test membership in
@@ -125,22 +125,6 @@ impl Store {
             .filter_map(|c| self.parent(rel, c))
             .filter(|&p| seen.insert(p))
             .collect()
-    }
-
-    /// The children of `parent` in `rel` that are of kind `kind`, with their kind rows,
-    /// in link order: no downcast per child at the call site (each child costs one O(1)
-    /// look in the kind's slot index). O(children).
-    #[track_caller]
-    pub fn children_of_kind<'a, P: Entity, B: Entity, K: Entity>(
-        &'a self,
-        rel: OneToMany<P, B>,
-        parent: Key<P>,
-        kind: Kind<B, K>,
-    ) -> impl Iterator<Item = (Key<K>, &'a K)> + 'a {
-        self.children(rel, parent).filter_map(move |c| {
-            let k = self.downcast(kind, c)?;
-            Some((k, self.get(k)?))
-        })
     }
 
     /// Every `(a, b)` pair of `rel`: for a one-to-many every (parent, child), in child

@@ -544,6 +544,9 @@ impl Store {
         let index = r.link_index(a, b)?;
         let w = payloads_mut::<W>(r).swap_remove(index);
         let (pos_a, pos_b) = r.detach_index(index, a, b, !recording);
+        if self.ix.on_rel(rel) {
+            self.ix_remove(Ids::Links(rel), (a, b));
+        }
         if recording {
             self.log.push(Undo::Relink {
                 rel,

@@ -401,6 +401,55 @@ fn a_payload_index_follows_set_targets_update_payload_and_deletes() {
     assert_eq!(s.count_by(w.by_grade, &70), 0);
 }
 
+#[test]
+fn unlink_take_drops_the_links_keys_from_every_payload_index() {
+    let (mut s, w) = world();
+    let ann = s.insert(user("Ann", "ann@x", 30));
+    let c = s.insert(Course { code: "c".into() });
+    s.link_with(w.enrolled, ann, c, Grade(95)).unwrap();
+    assert_eq!(s.count_by(w.by_grade, &95), 1);
+    let r: Result<(), Error> = s.transaction(|s| {
+        assert_eq!(s.unlink_take(w.enrolled, ann, c)?, Some(Grade(95)));
+        check(s);
+        assert_eq!(s.count_by(w.by_grade, &95), 0);
+        assert_eq!(s.count_by(w.seat, &9), 0);
+        // a taken address: refused, the transaction rolls back
+        s.try_insert(user("Ann 2", "ann@x", 1))?;
+        Ok(())
+    });
+    assert!(matches!(r, Err(Error::Index(_))), "{r:?}");
+    // rolled back, the link and its keys are back
+    check(&s);
+    assert_eq!(s.lookup(w.by_grade, &95), Some((ann, c)));
+    assert_eq!(s.unlink_take(w.enrolled, ann, c).unwrap(), Some(Grade(95)));
+    check(&s);
+    assert_eq!(s.distinct_values(w.by_grade), 0);
+}
+
+#[test]
+fn insert_kind_all_into_an_indexed_kind_keeps_the_index_exact_or_changes_nothing() {
+    let (mut s, w) = world();
+    let mail = |a: &str| (Notification { at: 1 }, Email { address: a.into() });
+    let keys = s.insert_kind_all(w.email, [mail("a@b"), mail("c@d")]);
+    check(&s);
+    assert_eq!(s.lookup(w.by_address, "c@d"), Some(keys[1]));
+    // a batch whose last row breaks the unique index panics before changing anything
+    let before = s.len::<Notification>();
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        s.insert_kind_all(w.email, [mail("e@f"), mail("a@b")])
+    }))
+    .unwrap_err();
+    let msg = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .unwrap_or_default();
+    assert!(msg.contains("emails_by_address"), "{msg}");
+    check(&s);
+    assert_eq!(s.len::<Notification>(), before);
+    assert_eq!(s.lookup(w.by_address, "e@f"), None);
+    assert_eq!(s.lookup(w.by_address, "a@b"), Some(keys[0]));
+}
+
 // ----- user code that panics ------------------------------------------------------------
 
 #[test]
