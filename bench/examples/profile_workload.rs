@@ -104,6 +104,22 @@ fn main() -> Result<(), String> {
                 (0..10).map(|_| base_w6(&s, &d.samples)).sum()
             }
         }
+        "W1eachix" => {
+            let d = BlogData::new(&scale);
+            if rg {
+                rg_w1_each_indexed(d).1
+            } else {
+                base_w1_indexed(d).1
+            }
+        }
+        "W7ix" => {
+            let d = BlogData::new(&scale);
+            if rg {
+                rg_w7(&mut rg_w1_each_indexed(d.clone()).0, &d.deletes)
+            } else {
+                base_w7_indexed(&mut base_w1_indexed(d.clone()).0, &d.deletes)
+            }
+        }
         "W7" => {
             let d = BlogData::new(&scale);
             if rg {
@@ -122,7 +138,8 @@ fn main() -> Result<(), String> {
         }
         _ => {
             return Err(
-                "usage: profile_workload W1|W1each|W2|W3|W5|W6|W7|W8 [relgraph|baseline]".into(),
+                "usage: profile_workload W1|W1each|W1eachix|W2|W3|W5|W6|W7|W7ix|W8 \
+                 [relgraph|baseline]".into(),
             )
         }
     };
