@@ -192,6 +192,38 @@ fn an_ordered_index_answers_ranges_first_last_and_prefixes_in_order() {
     assert_eq!(all, ["Abe", "Ada", "Al", "Bo", "Cy"]);
 }
 
+#[test]
+fn a_range_read_from_both_ends_hands_out_every_holder_of_shared_values_once() {
+    let (mut s, w) = world();
+    let ages = [0, 1, 1, 2, 3, 3, 3, 4, 4];
+    let keys = s.insert_all((0..9).map(|i| user(&format!("u{i}"), &format!("{i}@x"), ages[i])));
+    let all: Vec<(u32, Key<User>)> = s.range(w.by_age, ..).map(|(a, k)| (*a, k)).collect();
+    assert_eq!(all.iter().map(|p| p.0).collect::<Vec<_>>(), ages);
+    assert_eq!(sorted(all.iter().map(|p| p.1).collect()), keys);
+    let mut backward: Vec<_> = s.range(w.by_age, ..).rev().map(|(a, k)| (*a, k)).collect();
+    backward.reverse();
+    assert_eq!(backward, all);
+    // every order of reading the 8 holders of 1..=4 from the front and the back
+    let want = &all[1..];
+    for mask in 0..256u32 {
+        let mut it = s.range(w.by_age, 1..=4);
+        let (mut head, mut tail) = (Vec::new(), Vec::new());
+        for step in 0..8 {
+            if mask >> step & 1 == 1 {
+                head.push(it.next().map(|(a, k)| (*a, k)).expect("a holder left"));
+            } else {
+                tail.push(it.next_back().map(|(a, k)| (*a, k)).expect("a holder left"));
+            }
+        }
+        assert!(
+            it.next().is_none() && it.next_back().is_none(),
+            "order {mask:#b}"
+        );
+        head.extend(tail.into_iter().rev());
+        assert_eq!(head, want, "order {mask:#b}");
+    }
+}
+
 // ----- unique indexes -------------------------------------------------------------------
 
 #[test]

@@ -132,7 +132,11 @@ fn upkeep(c: &mut Criterion) {
     let (_, plain) = rg_w1_each(data.clone());
     let (_, indexed) = rg_w1_each_indexed(data.clone());
     assert_eq!(plain, indexed, "W1 checksums differ");
-    assert_eq!(plain, base_w1_indexed(data.clone()).1, "W1 checksums differ");
+    assert_eq!(
+        plain,
+        base_w1_indexed(data.clone()).1,
+        "W1 checksums differ"
+    );
 
     let mut g = config(c, "W1 one by one, two indexes on posts");
     g.bench_function("relgraph without indexes", |b| {

@@ -139,7 +139,8 @@ fn main() -> Result<(), String> {
         _ => {
             return Err(
                 "usage: profile_workload W1|W1each|W1eachix|W2|W3|W5|W6|W7|W7ix|W8 \
-                 [relgraph|baseline]".into(),
+                 [relgraph|baseline]"
+                    .into(),
             )
         }
     };
