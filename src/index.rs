@@ -1,13 +1,13 @@
 //! Secondary indexes: values computed from rows (or many-to-many payloads) mapped back to
 //! the entities (or links) holding them, kept exact by the primitives of `path.rs`.
 //!
-//! Every index keeps, per entity, where its key is (the *side map*: the key's entry in a
-//! hash index's map, the key itself in an ordered index, and the entity's position among
-//! the key's holders), so a removal and a rollback never call the key closure (user code)
+//! Every index keeps, per entity, where its key is (the *side map*: the key's hash in a
+//! hash index, the key itself in an ordered index, and the entity's position among the
+//! key's holders), so a removal and a rollback never call the key closure (user code)
 //! again. A change that adds or changes a key computes it first (`stage`), checks
-//! uniqueness, and only then changes anything. With history or a transaction open, each change of an entity's key
-//! is logged as `Undo::Index`, the key it replaced, so that rollback, undo and redo set the
-//! index back exactly without user code.
+//! uniqueness, and only then changes anything. With history or a transaction open, each
+//! change of an entity's key is logged as `Undo::Index`, the key it replaced, so that
+//! rollback, undo and redo set the index back exactly without user code.
 
 use std::any::Any;
 use std::borrow::Borrow;
