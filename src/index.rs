@@ -109,8 +109,9 @@ impl Structure for Ordered {
 }
 
 /// What an indexed value must be: owned, cloneable (an ordered index keeps it in its map
-/// and per entity; a rollback keeps the value it replaces), printable for error messages, and both hashable and ordered (integers,
-/// strings, tuples of them, enums deriving these). Implemented for every such type.
+/// and per entity; a rollback keeps the value it replaces), printable for error messages,
+/// and both hashable and ordered (integers, strings, tuples of them, enums deriving
+/// these). Implemented for every such type.
 pub trait IndexValue: Clone + Eq + Hash + Ord + fmt::Debug + Send + Sync + 'static {}
 impl<V: Clone + Eq + Hash + Ord + fmt::Debug + Send + Sync + 'static> IndexValue for V {}
 
