@@ -1,24 +1,25 @@
 //! Secondary indexes: values computed from rows (or many-to-many payloads) mapped back to
 //! the entities (or links) holding them, kept exact by the primitives of `path.rs`.
 //!
-//! Every index keeps, per entity, where its key is (the *side map*: the key's entry in a
-//! hash index's map, the key itself in an ordered index, and the entity's position among
-//! the key's holders), so a removal and a rollback never call the key closure (user code)
+//! Every index keeps, per entity, where its key is (the *side map*: the key's hash in a
+//! hash index, the key itself in an ordered index, and the entity's position among the
+//! key's holders), so a removal and a rollback never call the key closure (user code)
 //! again. A change that adds or changes a key computes it first (`stage`), checks
-//! uniqueness, and only then changes anything. With history or a transaction open, each change of an entity's key
-//! is logged as `Undo::Index`, the key it replaced, so that rollback, undo and redo set the
-//! index back exactly without user code.
+//! uniqueness, and only then changes anything. With history or a transaction open, each
+//! change of an entity's key is logged as `Undo::Index`, the key it replaced, so that
+//! rollback, undo and redo set the index back exactly without user code.
 
 use std::any::Any;
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hash, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash};
 use std::marker::PhantomData;
+use std::num::NonZeroU32;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
-use indexmap::IndexMap;
+use hashbrown::hash_table::{Entry, HashTable};
 
 use crate::error::{LinkError, StaleKey};
 use crate::key::{Key, RawKey};
@@ -108,8 +109,9 @@ impl Structure for Ordered {
 }
 
 /// What an indexed value must be: owned, cloneable (an ordered index keeps it in its map
-/// and per entity; a rollback keeps the value it replaces), printable for error messages, and both hashable and ordered (integers,
-/// strings, tuples of them, enums deriving these). Implemented for every such type.
+/// and per entity; a rollback keeps the value it replaces), printable for error messages,
+/// and both hashable and ordered (integers, strings, tuples of them, enums deriving
+/// these). Implemented for every such type.
 pub trait IndexValue: Clone + Eq + Hash + Ord + fmt::Debug + Send + Sync + 'static {}
 impl<V: Clone + Eq + Hash + Ord + fmt::Debug + Send + Sync + 'static> IndexValue for V {}
 
@@ -142,6 +144,15 @@ impl Bucket {
         }
     }
 
+    /// Whether `e` is the holder at `pos`.
+    #[inline]
+    fn holds(&self, e: Ent, pos: u32) -> bool {
+        match self {
+            Bucket::One(o) => *o == e,
+            Bucket::Many(s) => s.0.get(pos as usize) == Some(&e),
+        }
+    }
+
     fn first(&self) -> Ent {
         match self {
             Bucket::One(e) => *e,
@@ -153,7 +164,10 @@ impl Bucket {
     fn push(&mut self, e: Ent) -> u32 {
         match self {
             Bucket::One(o) => {
-                *self = Bucket::Many(Holders(vec![*o, e]));
+                // room for a few more: a value held twice is often held more often
+                let mut v = Vec::with_capacity(4);
+                v.extend([*o, e]);
+                *self = Bucket::Many(Holders(v));
                 1
             }
             Bucket::Many(s) => {
@@ -222,6 +236,86 @@ impl DoubleEndedIterator for BucketIter<'_> {
     }
 }
 
+/// The `(value, holder)` pairs of an ordered map's entries, in order: a single holder is
+/// handed out straight from its bucket (no inner iterator to set up), so a range of
+/// single-holder values costs what the map's own range costs.
+struct Flat<'a, V, I> {
+    outer: I,
+    front: Option<(&'a V, std::slice::Iter<'a, Ent>)>,
+    back: Option<(&'a V, std::slice::Iter<'a, Ent>)>,
+}
+
+impl<'a, V, I> Flat<'a, V, I> {
+    fn new(outer: I) -> Self {
+        Flat {
+            outer,
+            front: None,
+            back: None,
+        }
+    }
+}
+
+impl<'a, V: 'a, I: Iterator<Item = (&'a V, &'a Bucket)>> Iterator for Flat<'a, V, I> {
+    type Item = (&'a V, Ent);
+    #[inline]
+    fn next(&mut self) -> Option<(&'a V, Ent)> {
+        if let Some((v, it)) = &mut self.front {
+            if let Some(e) = it.next() {
+                return Some((v, *e));
+            }
+            self.front = None;
+        }
+        match self.outer.next() {
+            Some((v, Bucket::One(e))) => Some((v, *e)),
+            Some((v, Bucket::Many(h))) => {
+                let mut it = h.0.iter();
+                let e = *it.next().expect("a shared value has holders");
+                self.front = Some((v, it));
+                Some((v, e))
+            }
+            None => {
+                let (v, it) = self.back.as_mut()?;
+                let (v, e) = (*v, it.next().copied());
+                if e.is_none() {
+                    self.back = None;
+                }
+                e.map(|e| (v, e))
+            }
+        }
+    }
+}
+
+impl<'a, V: 'a, I: DoubleEndedIterator<Item = (&'a V, &'a Bucket)>> DoubleEndedIterator
+    for Flat<'a, V, I>
+{
+    #[inline]
+    fn next_back(&mut self) -> Option<(&'a V, Ent)> {
+        if let Some((v, it)) = &mut self.back {
+            if let Some(e) = it.next_back() {
+                return Some((v, *e));
+            }
+            self.back = None;
+        }
+        match self.outer.next_back() {
+            Some((v, Bucket::One(e))) => Some((v, *e)),
+            Some((v, Bucket::Many(h))) => {
+                let mut it = h.0.iter();
+                let e = *it.next_back().expect("a shared value has holders");
+                self.back = Some((v, it));
+                Some((v, e))
+            }
+            None => {
+                let (v, it) = self.front.as_mut()?;
+                let (v, e) = (*v, it.next_back().copied());
+                if e.is_none() {
+                    self.front = None;
+                }
+                e.map(|e| (v, e))
+            }
+        }
+    }
+}
+
 /// The value -> entities map of an index. Not for use outside relgraph.
 #[doc(hidden)]
 pub trait KeyMap<V>: Default + Send + Sync + 'static {
@@ -233,10 +327,12 @@ pub trait KeyMap<V>: Default + Send + Sync + 'static {
     type At: Send + Sync + 'static;
     /// Adds `e` as a holder of `v` (one lookup); its side entry.
     fn add(&mut self, v: V, e: Ent) -> Self::At;
-    /// The key a side entry names.
-    fn key<'a>(&'a self, at: &'a Self::At) -> &'a V;
+    /// The key the side entry `at` of `e` names.
+    fn key<'a>(&'a self, at: &'a Self::At, e: Ent) -> &'a V;
     /// The holder's position among its key's holders.
     fn pos(at: &Self::At) -> u32;
+    /// Sets the holder's position (a removal moved it).
+    fn set_pos(at: &mut Self::At, pos: u32);
     /// Takes `e` (whose side entry `at` was taken out of `side`) out of its key's holders,
     /// and the key out when it has none left, repointing the side entries of the holders
     /// this moves; returns the key when `record`.
@@ -252,12 +348,54 @@ pub trait KeyMap<V>: Default + Send + Sync + 'static {
     fn iter(&self) -> Box<dyn Iterator<Item = (&V, &Bucket)> + '_>;
 }
 
-/// A hash index's map: an `IndexMap` (removal by `swap_remove`, O(1)).
+/// A hash index's map: a `HashTable` of `(value, holders)`, hashed with foldhash (keyed
+/// per map). A side entry keeps the value's hash: a removal finds the entry by its holder,
+/// without hashing or comparing the value, and moves no other entry.
 #[doc(hidden)]
-pub struct HashKeys<V>(IndexMap<V, Bucket, RandomState>);
+pub struct HashKeys<V> {
+    table: HashTable<(V, Bucket)>,
+    hasher: foldhash::fast::RandomState,
+}
 impl<V> Default for HashKeys<V> {
     fn default() -> Self {
-        HashKeys(IndexMap::default())
+        HashKeys {
+            table: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+}
+
+/// A hash index's side entry: the value's hash and the holder's position among its
+/// holders (plus one: 16 bytes with the `Option` of the side map). Not for use outside
+/// relgraph.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct HashAt {
+    hash: u64,
+    pos1: NonZeroU32,
+}
+
+const _: () = assert!(std::mem::size_of::<Option<HashAt>>() == 16);
+
+impl HashAt {
+    #[inline]
+    fn new(hash: u64, pos: u32) -> Self {
+        let pos1 = NonZeroU32::new(pos.wrapping_add(1)).expect("fewer than 2^32 holders");
+        HashAt { hash, pos1 }
+    }
+    #[inline]
+    fn pos(&self) -> u32 {
+        self.pos1.get() - 1
+    }
+}
+
+impl<V: IndexValue> HashKeys<V> {
+    /// The entry holding `e` at `at.pos`.
+    #[inline]
+    fn entry_of(&self, at: &HashAt, e: Ent) -> &(V, Bucket) {
+        self.table
+            .find(at.hash, |(_, b)| b.holds(e, at.pos()))
+            .expect("a side entry names an entry")
     }
 }
 
@@ -267,68 +405,63 @@ impl<V: IndexValue> KeyMap<V> for HashKeys<V> {
     where
         V: IndexValue + Borrow<Q>,
     {
-        self.0.get(v)
+        let hash = self.hasher.hash_one(v);
+        self.table
+            .find(hash, |(k, _)| k.borrow() == v)
+            .map(|(_, b)| b)
     }
-    /// The entry's index in the map and the holder's position: no copy of the key.
-    type At = (u32, u32);
-    fn add(&mut self, v: V, e: Ent) -> (u32, u32) {
-        let entry = self.0.entry(v);
-        let i = u32::try_from(entry.index()).expect("at most 2^32 values in an index");
-        match entry {
-            indexmap::map::Entry::Occupied(o) => (i, o.into_mut().push(e)),
-            indexmap::map::Entry::Vacant(x) => {
-                x.insert(Bucket::One(e));
-                (i, 0)
+    type At = HashAt;
+    #[inline]
+    fn add(&mut self, v: V, e: Ent) -> HashAt {
+        let hash = self.hasher.hash_one(&v);
+        let hasher = &self.hasher;
+        let entry = self
+            .table
+            .entry(hash, |(k, _)| *k == v, |(k, _)| hasher.hash_one(k));
+        let pos = match entry {
+            Entry::Occupied(mut o) => o.get_mut().1.push(e),
+            Entry::Vacant(x) => {
+                x.insert((v, Bucket::One(e)));
+                0
             }
-        }
+        };
+        HashAt::new(hash, pos)
     }
-    fn key<'a>(&'a self, at: &'a (u32, u32)) -> &'a V {
-        self.0
-            .get_index(at.0 as usize)
-            .expect("a side entry names an entry")
-            .0
+    fn key<'a>(&'a self, at: &'a HashAt, e: Ent) -> &'a V {
+        &self.entry_of(at, e).0
     }
-    fn pos(at: &(u32, u32)) -> u32 {
-        at.1
+    fn pos(at: &HashAt) -> u32 {
+        at.pos()
     }
-    fn remove(
-        &mut self,
-        (i, pos): (u32, u32),
-        e: Ent,
-        side: &mut Side<(u32, u32)>,
-        record: bool,
-    ) -> Option<V> {
-        let (_, b) = self
-            .0
-            .get_index_mut(i as usize)
-            .expect("a side entry names an entry");
-        let (empty, moved) = b.remove(e, pos);
+    fn set_pos(at: &mut HashAt, pos: u32) {
+        *at = HashAt::new(at.hash, pos);
+    }
+    #[inline]
+    fn remove(&mut self, at: HashAt, e: Ent, side: &mut Side<HashAt>, record: bool) -> Option<V> {
+        let pos = at.pos();
+        let Ok(mut o) = self.table.find_entry(at.hash, |(_, b)| b.holds(e, pos)) else {
+            unreachable!("a side entry names an entry")
+        };
+        let (empty, moved) = o.get_mut().1.remove(e, pos);
         if let Some(m) = moved {
-            side.get_mut(m).expect("a holder has a side entry").1 = pos;
+            Self::set_pos(side.get_mut(m).expect("a holder has a side entry"), pos);
         }
-        if !empty {
-            return record.then(|| self.key(&(i, pos)).clone());
+        if empty {
+            let ((key, _), _) = o.remove();
+            record.then_some(key)
+        } else {
+            record.then(|| o.get().0.clone())
         }
-        let (key, _) = self
-            .0
-            .swap_remove_index(i as usize)
-            .expect("a side entry names an entry");
-        // the last entry moved into `i`: its holders follow
-        if let Some((_, b)) = self.0.get_index(i as usize) {
-            for h in b.iter() {
-                side.get_mut(h).expect("a holder has a side entry").0 = i;
-            }
-        }
-        record.then_some(key)
     }
     fn reserve(&mut self, additional: usize) {
-        self.0.reserve(additional);
+        let hasher = &self.hasher;
+        self.table.reserve(additional, |(k, _)| hasher.hash_one(k));
     }
     fn len(&self) -> usize {
-        self.0.len()
+        self.table.len()
     }
     fn iter(&self) -> Box<dyn Iterator<Item = (&V, &Bucket)> + '_> {
-        Box::new(self.0.iter())
+        Box::new(self.table.iter().map(|(k, b)| (k, b)))
     }
 }
 
@@ -361,11 +494,14 @@ impl<V: IndexValue> KeyMap<V> for OrderedKeys<V> {
         };
         (v, pos)
     }
-    fn key<'a>(&'a self, at: &'a (V, u32)) -> &'a V {
+    fn key<'a>(&'a self, at: &'a (V, u32), _: Ent) -> &'a V {
         &at.0
     }
     fn pos(at: &(V, u32)) -> u32 {
         at.1
+    }
+    fn set_pos(at: &mut (V, u32), pos: u32) {
+        at.1 = pos;
     }
     fn remove(
         &mut self,
@@ -379,7 +515,7 @@ impl<V: IndexValue> KeyMap<V> for OrderedKeys<V> {
         };
         let (empty, moved) = o.get_mut().remove(e, pos);
         if let Some(m) = moved {
-            side.get_mut(m).expect("a holder has a side entry").1 = pos;
+            Self::set_pos(side.get_mut(m).expect("a holder has a side entry"), pos);
         }
         if empty {
             let (key, _) = o.remove_entry();
@@ -428,10 +564,15 @@ impl<V> Side<V> {
     fn set(&mut self, e: Ent, v: V) -> Option<V> {
         match &mut self.0 {
             SideOf::Slots(s) => {
-                if s.len() <= e.0.idx() {
-                    s.resize_with(e.0.idx() + 1, || None);
+                let i = e.0.idx();
+                if i < s.len() {
+                    s[i].replace(v)
+                } else {
+                    // (a fresh slot is usually the next one)
+                    s.resize_with(i, || None);
+                    s.push(Some(v));
+                    None
                 }
-                s[e.0.idx()].replace(v)
             }
             SideOf::Pairs(p) => p.insert(e, v),
         }
@@ -492,6 +633,8 @@ pub(crate) trait ErasedIndex: Send + Sync {
     /// Sets `e`'s key to `key` (`None`: no key), returning the key it had, boxed when
     /// `record`. No user code beyond the key type's `Hash`, `Eq` and `Ord`.
     fn set(&mut self, e: Ent, key: Option<Boxed>, record: bool) -> Option<Option<Boxed>>;
+    /// `set(e, None, record)`: takes `e` out (a removal), no key to compare.
+    fn remove(&mut self, e: Ent, record: bool) -> Option<Option<Boxed>>;
     /// Makes room for `additional` more entities.
     fn reserve(&mut self, additional: usize);
     /// Recomputes every key from the store (a load).
@@ -534,7 +677,7 @@ impl<V: IndexValue, M: KeyMap<V>> Typed<V, M> {
 
     /// The key `e` holds.
     fn key_of(&self, e: Ent) -> Option<&V> {
-        self.side.get(e).map(|at| self.map.key(at))
+        self.side.get(e).map(|at| self.map.key(at, e))
     }
 
     /// Takes `e` out; returns the key it had (`record`) or drops it.
@@ -571,11 +714,21 @@ impl<V: IndexValue, M: KeyMap<V>> ErasedIndex for Typed<V, M> {
 
     fn commit(&mut self, e: Ent, record: bool) -> Option<Option<Boxed>> {
         let v = self.staged.take().expect("a key staged before the commit");
-        if self.key_of(e) == Some(&v) {
+        let Some(at) = self.side.get(e) else {
+            // a new entity (an insert): one side access
+            self.add(e, v);
+            return Some(None);
+        };
+        if self.map.key(at, e) == &v {
             return None;
         }
         let old = self.drop_entry(e, record).flatten();
         self.add(e, v);
+        Some(old.map(|o| Box::new(o) as Boxed))
+    }
+
+    fn remove(&mut self, e: Ent, record: bool) -> Option<Option<Boxed>> {
+        let old = self.drop_entry(e, record)?;
         Some(old.map(|o| Box::new(o) as Boxed))
     }
 
@@ -1109,11 +1262,7 @@ impl Store {
         Q: ?Sized + Ord,
         R: RangeBounds<Q>,
     {
-        self.typed(idx)
-            .map
-            .0
-            .range::<Q, R>(range)
-            .flat_map(|(v, b)| b.iter().map(move |e| (v, E::from_ent(e))))
+        Flat::new(self.typed(idx).map.0.range::<Q, R>(range)).map(|(v, e)| (v, E::from_ent(e)))
     }
 
     /// Every entity in value order, with its value: `range(idx, ..)`.
@@ -1122,11 +1271,7 @@ impl Store {
         &self,
         idx: Index<E, V, Ordered>,
     ) -> impl DoubleEndedIterator<Item = (&V, E)> + '_ {
-        self.typed(idx)
-            .map
-            .0
-            .iter()
-            .flat_map(|(v, b)| b.iter().map(move |e| (v, E::from_ent(e))))
+        Flat::new(self.typed(idx).map.0.iter()).map(|(v, e)| (v, E::from_ent(e)))
     }
 
     /// The smallest value and an entity holding it. O(log n).
@@ -1374,7 +1519,7 @@ impl Store {
             Ids::Links(r) => &links[r as usize],
         };
         for &index in ids {
-            if let Some(key) = list[index as usize].set(e, None, rec) {
+            if let Some(key) = list[index as usize].remove(e, rec) {
                 if rec {
                     self.log.push(Undo::Index { index, ent: e, key });
                 }

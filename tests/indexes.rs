@@ -171,6 +171,40 @@ fn a_value_held_by_many_rows_finds_them_all_and_counts_them() {
     assert_eq!(scanned, sorted(s.lookup_all(w.by_age, &2).collect()));
 }
 
+/// A value whose hashes all collide: a hash index must still tell its values apart.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Colliding(u32);
+
+impl std::hash::Hash for Colliding {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+
+#[test]
+fn values_whose_hashes_collide_keep_their_own_holders_through_changes_and_removals() {
+    let mut schema = Schema::new();
+    let users = schema.table::<User>("users");
+    let by_age = schema.index(users, "users_by_colliding_age", |u: &User| Colliding(u.age));
+    let mut s = Store::new(schema);
+    let keys = s.insert_all((0..12).map(|i| user(&format!("u{i}"), &format!("{i}@x"), i % 4)));
+    check(&s);
+    // take out holders from the middle of each value's holders, move one to another value
+    for &i in &[5usize, 0, 10] {
+        s.remove(keys[i]).unwrap();
+        check(&s);
+    }
+    s.update(keys[1], |u| u.age = 2).unwrap();
+    check(&s);
+    for age in 0..4 {
+        let want: Vec<Key<User>> = s.filter::<User>(|u| u.age == age).map(|(k, _)| k).collect();
+        assert_eq!(
+            sorted(s.lookup_all(by_age, &Colliding(age)).collect()),
+            sorted(want)
+        );
+    }
+    assert_eq!(s.indexed_value(by_age, keys[1]), Some(&Colliding(2)));
+    assert_eq!(s.distinct_values(by_age), 4);
+}
+
 #[test]
 fn an_ordered_index_answers_ranges_first_last_and_prefixes_in_order() {
     let (mut s, w) = world();
@@ -190,6 +224,38 @@ fn an_ordered_index_answers_ranges_first_last_and_prefixes_in_order() {
     assert_eq!(a_names, ["Abe", "Ada", "Al"]);
     let all: Vec<&str> = s.in_order(w.by_name).map(|(n, _)| n.as_str()).collect();
     assert_eq!(all, ["Abe", "Ada", "Al", "Bo", "Cy"]);
+}
+
+#[test]
+fn a_range_read_from_both_ends_hands_out_every_holder_of_shared_values_once() {
+    let (mut s, w) = world();
+    let ages = [0, 1, 1, 2, 3, 3, 3, 4, 4];
+    let keys = s.insert_all((0..9).map(|i| user(&format!("u{i}"), &format!("{i}@x"), ages[i])));
+    let all: Vec<(u32, Key<User>)> = s.range(w.by_age, ..).map(|(a, k)| (*a, k)).collect();
+    assert_eq!(all.iter().map(|p| p.0).collect::<Vec<_>>(), ages);
+    assert_eq!(sorted(all.iter().map(|p| p.1).collect()), keys);
+    let mut backward: Vec<_> = s.range(w.by_age, ..).rev().map(|(a, k)| (*a, k)).collect();
+    backward.reverse();
+    assert_eq!(backward, all);
+    // every order of reading the 8 holders of 1..=4 from the front and the back
+    let want = &all[1..];
+    for mask in 0..256u32 {
+        let mut it = s.range(w.by_age, 1..=4);
+        let (mut head, mut tail) = (Vec::new(), Vec::new());
+        for step in 0..8 {
+            if mask >> step & 1 == 1 {
+                head.push(it.next().map(|(a, k)| (*a, k)).expect("a holder left"));
+            } else {
+                tail.push(it.next_back().map(|(a, k)| (*a, k)).expect("a holder left"));
+            }
+        }
+        assert!(
+            it.next().is_none() && it.next_back().is_none(),
+            "order {mask:#b}"
+        );
+        head.extend(tail.into_iter().rev());
+        assert_eq!(head, want, "order {mask:#b}");
+    }
 }
 
 // ----- unique indexes -------------------------------------------------------------------

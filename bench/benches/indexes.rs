@@ -1,7 +1,9 @@
 //! Secondary indexes: a lookup by an indexed field in a table of 1M rows against a scan and
 //! against a hand-written `HashMap<String, key>` beside a slotmap; a range of an ordered
 //! index against a hand-written `BTreeMap`; the cost of keeping two indexes during W1 (one
-//! call at a time) and W7.
+//! call at a time) and W7, against the same work without indexes and against the
+//! hand-written baseline with the same two indexes kept by hand (a `HashMap` of titles, a
+//! `BTreeSet` of `(score, post)`).
 //!
 //! `cargo bench -p relgraph-bench --bench indexes` (full size; `RELGRAPH_SCALE=0.1` for a
 //! tenth).
@@ -130,6 +132,11 @@ fn upkeep(c: &mut Criterion) {
     let (_, plain) = rg_w1_each(data.clone());
     let (_, indexed) = rg_w1_each_indexed(data.clone());
     assert_eq!(plain, indexed, "W1 checksums differ");
+    assert_eq!(
+        plain,
+        base_w1_indexed(data.clone()).1,
+        "W1 checksums differ"
+    );
 
     let mut g = config(c, "W1 one by one, two indexes on posts");
     g.bench_function("relgraph without indexes", |b| {
@@ -137,6 +144,12 @@ fn upkeep(c: &mut Criterion) {
     });
     g.bench_function("relgraph with two indexes", |b| {
         b.iter_batched(|| data.clone(), rg_w1_each_indexed, BatchSize::PerIteration)
+    });
+    g.bench_function("hand-written without indexes", |b| {
+        b.iter_batched(|| data.clone(), base_w1, BatchSize::PerIteration)
+    });
+    g.bench_function("hand-written with the two indexes kept by hand", |b| {
+        b.iter_batched(|| data.clone(), base_w1_indexed, BatchSize::PerIteration)
     });
     g.finish();
 
@@ -156,6 +169,26 @@ fn upkeep(c: &mut Criterion) {
             || rg_w1_each_indexed(data.clone()).0,
             |mut s| {
                 let sum = rg_w7(&mut s, &data.deletes);
+                (s, sum)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("hand-written without indexes", |b| {
+        b.iter_batched(
+            || base_w1(data.clone()).0,
+            |mut s| {
+                let sum = base_w7(&mut s, &data.deletes);
+                (s, sum)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("hand-written with the two indexes kept by hand", |b| {
+        b.iter_batched(
+            || base_w1_indexed(data.clone()).0,
+            |mut s| {
+                let sum = base_w7_indexed(&mut s, &data.deletes);
                 (s, sum)
             },
             BatchSize::PerIteration,

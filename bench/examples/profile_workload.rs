@@ -151,6 +151,22 @@ fn main() -> Result<(), String> {
                 (0..20).map(|_| base_w8_emails(&s, &d.samples)).sum()
             }
         }
+        "W1eachix" => {
+            let d = BlogData::new(&scale);
+            if rg {
+                rg_w1_each_indexed(d).1
+            } else {
+                base_w1_indexed(d).1
+            }
+        }
+        "W7ix" => {
+            let d = BlogData::new(&scale);
+            if rg {
+                rg_w7(&mut rg_w1_each_indexed(d.clone()).0, &d.deletes)
+            } else {
+                base_w7_indexed(&mut base_w1_indexed(d.clone()).0, &d.deletes)
+            }
+        }
         "W7" => {
             let d = BlogData::new(&scale);
             if rg {
@@ -169,8 +185,8 @@ fn main() -> Result<(), String> {
         }
         _ => {
             return Err(
-                "usage: profile_workload W1|W1each|W1user|W2|W3|W4|W5|W5each|W5bulk|W6|\
-                 W6build|W6bulk|W7|W8|W8each|W8bulk|W8kind [relgraph|baseline]"
+                "usage: profile_workload W1|W1each|W1eachix|W1user|W2|W3|W4|W5|W5each|W5bulk|\
+                 W6|W6build|W6bulk|W7|W7ix|W8|W8each|W8bulk|W8kind [relgraph|baseline]"
                     .into(),
             )
         }

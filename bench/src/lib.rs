@@ -1357,3 +1357,76 @@ pub fn rg_w1_each_indexed(d: BlogData) -> (RgBlog, u64) {
     }
     rg_blog(store, authorship, ukeys, pkeys)
 }
+
+/// The baseline with the benchmark's two indexes kept by hand beside it: titles in a
+/// `HashMap` (std's hasher), `(score, post)` pairs in a `BTreeSet` (a range by score, no
+/// scan of a score's posts on removal).
+pub struct BaseBlogIndexed {
+    pub blog: BaseBlog,
+    pub by_title: std::collections::HashMap<String, PostKey>,
+    pub by_score: std::collections::BTreeSet<(u32, PostKey)>,
+}
+
+/// [`base_w1`] keeping the two indexes on every insert.
+pub fn base_w1_indexed(d: BlogData) -> (BaseBlogIndexed, u64) {
+    let mut users = SlotMap::with_capacity_and_key(d.users.len());
+    let mut posts: SlotMap<PostKey, Post> = SlotMap::with_capacity_and_key(d.posts.len());
+    let mut user_posts = SecondaryMap::with_capacity(d.users.len());
+    let mut post_author = SecondaryMap::with_capacity(d.posts.len());
+    let mut by_title = std::collections::HashMap::with_capacity(d.posts.len());
+    let mut by_score = std::collections::BTreeSet::new();
+    let ukeys: Vec<UserKey> = d
+        .users
+        .into_iter()
+        .map(|u| {
+            let k = users.insert(u);
+            user_posts.insert(k, Vec::new());
+            k
+        })
+        .collect();
+    let mut pkeys = Vec::with_capacity(d.posts.len());
+    for (p, &a) in d.posts.into_iter().zip(&d.author) {
+        let (title, score) = (p.title.clone(), p.score);
+        let k = posts.insert(p);
+        by_title.insert(title, k);
+        by_score.insert((score, k));
+        let u = ukeys[a as usize];
+        user_posts[u].push(k);
+        post_author.insert(k, u);
+        pkeys.push(k);
+    }
+    let blog = BaseBlog {
+        users,
+        posts,
+        user_posts,
+        post_author,
+        ukeys,
+        pkeys,
+    };
+    let sum = base_counts_checksum(&blog);
+    let state = BaseBlogIndexed {
+        blog,
+        by_title,
+        by_score,
+    };
+    (state, sum)
+}
+
+/// [`base_w7`] taking each removed post out of the two indexes.
+pub fn base_w7_indexed(w: &mut BaseBlogIndexed, deletes: &[u32]) -> u64 {
+    let b = &mut w.blog;
+    for &u in deletes {
+        let u = b.ukeys[u as usize];
+        if let Some(list) = b.user_posts.remove(u) {
+            for p in list {
+                if let Some(post) = b.posts.remove(p) {
+                    w.by_title.remove(&post.title);
+                    w.by_score.remove(&(post.score, p));
+                }
+                b.post_author.remove(p);
+            }
+        }
+        b.users.remove(u);
+    }
+    b.posts.len() as u64
+}
