@@ -82,13 +82,13 @@ pub fn run() -> relgraph::Result<()> {
         employees.one("manager").acyclic(),
     );
     // the indexes: declared once, kept exact by every change
-    let by_name = schema.ordered_index(users, "users_by_name", false, |u: &User| u.name.clone());
+    let by_name = schema.ordered_index(users, "users_by_name", |u: &User| u.name.clone());
     let by_email = schema.unique_index(users, "users_by_email", |u: &User| u.email.clone());
-    let by_age = schema.ordered_index(users, "users_by_age", false, |u: &User| u.age);
+    let by_age = schema.ordered_index(users, "users_by_age", |u: &User| u.age);
     let by_title = schema.index(posts, "posts_by_title", |p: &Post| p.title.clone());
     // (course, grade): the students of one course, in grade order
     let by_course_grade =
-        schema.ordered_payload_index(enrolled, "grades_by_course", false, |_, c, e| (c, e.grade));
+        schema.ordered_payload_index(enrolled, "grades_by_course", |_, c, e| (c, e.grade));
     let by_department = schema.index(employees, "employees_by_department", |e: &Employee| {
         e.department.clone()
     });

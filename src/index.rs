@@ -1107,8 +1107,7 @@ impl Schema {
     /// Declares an ordered index on the rows of `table`: as [`index`](Self::index), in a
     /// B-tree, so that lookups also take ranges ([`Store::range`]), the first and last
     /// values ([`Store::first`], [`Store::last`]) and string prefixes
-    /// ([`Store::starts_with`]). O(log n) per change and lookup. `unique` as for
-    /// [`unique_index`](Self::unique_index).
+    /// ([`Store::starts_with`]). O(log n) per change and lookup.
     ///
     /// # Panics
     ///
@@ -1118,17 +1117,32 @@ impl Schema {
         &mut self,
         table: impl Into<Table<T>>,
         name: &'static str,
-        unique: bool,
         key: impl Fn(&T) -> V + Send + Sync + 'static,
     ) -> Index<Key<T>, V, Ordered> {
-        self.row_index(table.into(), name, unique, key)
+        self.row_index(table.into(), name, false, key)
+    }
+
+    /// Declares a unique ordered index: as [`ordered_index`](Self::ordered_index), and no
+    /// two rows may hold the same value, as for [`unique_index`](Self::unique_index).
+    ///
+    /// # Panics
+    ///
+    /// As [`index`](Self::index).
+    #[track_caller]
+    pub fn unique_ordered_index<T: Entity, V: IndexValue>(
+        &mut self,
+        table: impl Into<Table<T>>,
+        name: &'static str,
+        key: impl Fn(&T) -> V + Send + Sync + 'static,
+    ) -> Index<Key<T>, V, Ordered> {
+        self.row_index(table.into(), name, true, key)
     }
 
     /// Declares a hash index on the payloads of a many-to-many (every enrollment with
     /// grade 90): it finds links, `(Key<A>, Key<B>)`. `key` computes the value from the
     /// link's two keys and its payload, so that a value may name an end: `(course,
     /// grade)` finds the students of one course by grade. Kept exact by every link,
-    /// unlink, payload change and delete. `unique`: no two links may hold the same value.
+    /// unlink, payload change and delete.
     ///
     /// # Panics
     ///
@@ -1138,10 +1152,26 @@ impl Schema {
         &mut self,
         rel: ManyToMany<A, B, W>,
         name: &'static str,
-        unique: bool,
         key: impl Fn(Key<A>, Key<B>, &W) -> V + Send + Sync + 'static,
     ) -> Index<(Key<A>, Key<B>), V, Hashed> {
-        self.link_index(rel, name, unique, key)
+        self.link_index(rel, name, false, key)
+    }
+
+    /// Declares a unique hash index on the payloads of a many-to-many: as
+    /// [`payload_index`](Self::payload_index), and no two links may hold the same value
+    /// (one seat number per course: `|_, course, w| (course, w.seat)`).
+    ///
+    /// # Panics
+    ///
+    /// As [`payload_index`](Self::payload_index).
+    #[track_caller]
+    pub fn unique_payload_index<A: Entity, B: Entity, W: Entity, V: IndexValue>(
+        &mut self,
+        rel: ManyToMany<A, B, W>,
+        name: &'static str,
+        key: impl Fn(Key<A>, Key<B>, &W) -> V + Send + Sync + 'static,
+    ) -> Index<(Key<A>, Key<B>), V, Hashed> {
+        self.link_index(rel, name, true, key)
     }
 
     /// Declares an ordered index on the payloads of a many-to-many (every enrollment with
@@ -1156,10 +1186,26 @@ impl Schema {
         &mut self,
         rel: ManyToMany<A, B, W>,
         name: &'static str,
-        unique: bool,
         key: impl Fn(Key<A>, Key<B>, &W) -> V + Send + Sync + 'static,
     ) -> Index<(Key<A>, Key<B>), V, Ordered> {
-        self.link_index(rel, name, unique, key)
+        self.link_index(rel, name, false, key)
+    }
+
+    /// Declares a unique ordered index on the payloads of a many-to-many: as
+    /// [`ordered_payload_index`](Self::ordered_payload_index), and no two links may hold
+    /// the same value.
+    ///
+    /// # Panics
+    ///
+    /// As [`payload_index`](Self::payload_index).
+    #[track_caller]
+    pub fn unique_ordered_payload_index<A: Entity, B: Entity, W: Entity, V: IndexValue>(
+        &mut self,
+        rel: ManyToMany<A, B, W>,
+        name: &'static str,
+        key: impl Fn(Key<A>, Key<B>, &W) -> V + Send + Sync + 'static,
+    ) -> Index<(Key<A>, Key<B>), V, Ordered> {
+        self.link_index(rel, name, true, key)
     }
 }
 

@@ -81,22 +81,17 @@ fn schema(indexes: bool) -> (Schema, Option<W>) {
         return (s, None);
     }
     let w = W {
-        by_name: s.ordered_index(users, "users_by_name", false, |u: &User| u.name.clone()),
+        by_name: s.ordered_index(users, "users_by_name", |u: &User| u.name.clone()),
         by_email: s.unique_index(users, "users_by_email", |u: &User| {
             assert!(!EXPLODE.get(), "the key closure panics");
             u.email.clone()
         }),
-        by_age: s.ordered_index(users, "users_by_age", false, |u: &User| u.age),
+        by_age: s.ordered_index(users, "users_by_age", |u: &User| u.age),
         by_title: s.index(posts_t, "posts_by_title", |p: &Post| p.title.clone()),
         by_address: s.unique_index(email, "emails_by_address", |e: &Email| e.address.clone()),
-        by_grade: s.ordered_payload_index(
-            enrolled,
-            "enrollments_by_grade",
-            false,
-            |_, _, g: &Grade| g.0,
-        ),
+        by_grade: s.ordered_payload_index(enrolled, "enrollments_by_grade", |_, _, g: &Grade| g.0),
         // grades by tens
-        seat: s.payload_index(enrolled, "seats", false, |_, _, g: &Grade| g.0 / 10),
+        seat: s.payload_index(enrolled, "seats", |_, _, g: &Grade| g.0 / 10),
         posts,
         enrolled,
         email,
@@ -203,6 +198,37 @@ fn values_whose_hashes_collide_keep_their_own_holders_through_changes_and_remova
     }
     assert_eq!(s.indexed_value(by_age, keys[1]), Some(&Colliding(2)));
     assert_eq!(s.distinct_values(by_age), 4);
+}
+
+#[test]
+fn unique_ordered_and_unique_payload_indexes_refuse_a_second_holder_and_change_nothing() {
+    let mut schema = Schema::new();
+    let users = schema.table::<User>("users");
+    let courses = schema.table::<Course>("courses");
+    let enrolled =
+        schema.many_to_many_with(users, "courses", courses, "students", DeleteRule::Nullify);
+    let by_age = schema.unique_ordered_index(users, "users_by_age", |u: &User| u.age);
+    // one grade per course: (course, grade) held once
+    let rank = schema.unique_payload_index(enrolled, "rank", |_, c, g: &Grade| (c, g.0));
+    let ranked = schema.unique_ordered_payload_index(enrolled, "ranked", |_, _, g: &Grade| g.0);
+    let mut s = Store::new(schema);
+    let ann = s.insert(user("Ann", "ann@x", 30));
+    let bob = s.insert(user("Bob", "bob@x", 40));
+    let err = s.try_insert(user("Cy", "cy@x", 30)).unwrap_err();
+    assert!(err.to_string().contains("users_by_age"), "{err}");
+    assert_eq!(s.len::<User>(), 2);
+    assert_eq!(
+        s.range(by_age, ..).map(|(a, _)| *a).collect::<Vec<_>>(),
+        [30, 40]
+    );
+    let c = s.insert(Course { code: "c".into() });
+    s.try_link_with(enrolled, ann, c, Grade(90)).unwrap();
+    let err = s.try_link_with(enrolled, bob, c, Grade(90)).unwrap_err();
+    assert!(err.to_string().contains("`rank`"), "{err}");
+    assert!(!s.linked(enrolled, bob, c));
+    assert_eq!(s.lookup(rank, &(c, 90)), Some((ann, c)));
+    assert_eq!(s.first(ranked), Some((&90, (ann, c))));
+    check(&s);
 }
 
 #[test]

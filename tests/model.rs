@@ -487,7 +487,7 @@ fn schema() -> (Schema, Handles) {
     // secondary indexes, checked against a rebuild after every step (`compare`): on a
     // table, on a kind, on a many-to-many's payloads
     s.index(users, "users_by_value", |u: &User| u.0 % 7);
-    s.ordered_index(photo, "photos_by_value", false, |p: &Photo| p.0 % 5);
+    s.ordered_index(photo, "photos_by_value", |p: &Photo| p.0 % 5);
     // in the order of SPECS: a relation's index is its position there
     let h = Handles {
         authorship: s.one_to_many(users, "posts", posts, "author", rules(AUTHORSHIP)),
@@ -505,9 +505,7 @@ fn schema() -> (Schema, Handles) {
         video,
         note,
     };
-    s.ordered_payload_index(h.tagging, "tagging_by_grade", false, |_, _, g: &Grade| {
-        g.value % 3
-    });
+    s.ordered_payload_index(h.tagging, "tagging_by_grade", |_, _, g: &Grade| g.value % 3);
     (s, h)
 }
 

@@ -39,9 +39,7 @@ fn lookups(c: &mut Criterion) {
     let posts = schema.table::<Post>("posts");
     let by_title = schema.index(posts, "posts_by_title", |p: &Post| p.title.clone());
     let by_title_ordered =
-        schema.ordered_index(posts, "posts_by_title_ordered", false, |p: &Post| {
-            p.title.clone()
-        });
+        schema.ordered_index(posts, "posts_by_title_ordered", |p: &Post| p.title.clone());
     let mut store = Store::new(schema);
     store.reserve::<Post>(data.posts.len());
     for p in data.posts.iter().cloned() {

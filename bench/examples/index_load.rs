@@ -16,7 +16,7 @@ fn schema(indexed: bool) -> Schema {
     schema.one_to_many(users, "posts", posts, "author", DeleteRule::Cascade);
     if indexed {
         schema.index(posts, "posts_by_title", |p: &Post| p.title.clone());
-        schema.ordered_index(posts, "posts_by_score", false, |p: &Post| p.score);
+        schema.ordered_index(posts, "posts_by_score", |p: &Post| p.score);
     }
     schema
 }

@@ -62,7 +62,7 @@ fn main() {
     let mut schema = Schema::new();
     let posts = schema.table::<Post>("posts");
     let h = schema.index(posts, "h", |p: &Post| p.title.clone());
-    let o = schema.ordered_index(posts, "o", false, |p: &Post| p.title.clone());
+    let o = schema.ordered_index(posts, "o", |p: &Post| p.title.clone());
     let mut store = Store::new(schema);
     let mut rows: SlotMap<PostKey, Post> = SlotMap::with_key();
     let mut hm = HashMap::new();

@@ -1336,7 +1336,7 @@ fn rg_blog_store_indexed() -> (Store, OneToMany<User, Post>) {
     let posts = schema.table::<Post>("posts");
     let authorship = schema.one_to_many(users, "posts", posts, "author", DeleteRule::Cascade);
     schema.index(posts, "posts_by_title", |p: &Post| p.title.clone());
-    schema.ordered_index(posts, "posts_by_score", false, |p: &Post| p.score);
+    schema.ordered_index(posts, "posts_by_score", |p: &Post| p.score);
     (Store::new(schema), authorship)
 }
 
