@@ -291,6 +291,8 @@ pub enum Outcome {
     Linked(Named, BTreeSet<usize>),
     /// User code panicked before the call changed anything; the panic came out of the call.
     Panicked,
+    /// `unlink_take` of a linked pair: the payload it handed back (0 where it is `()`).
+    Taken(u32),
 }
 
 /// User code that panics inside a call, before the call changes anything.
@@ -299,7 +301,8 @@ pub enum Fault {
     /// The payload type's `Default` returns `n` times, then panics (a link, `link_all` or
     /// `set_targets` on a many-to-many).
     Default(u32),
-    /// The input iterator of `insert_all` panics instead of yielding its item `n`.
+    /// The input iterator of `insert_all`, `insert_kind_all` or `link_all` panics instead
+    /// of yielding its item `n`.
     Input(usize),
 }
 
@@ -320,6 +323,12 @@ pub enum Op {
         kind: Tb,
         base: u32,
         value: u32,
+    },
+    /// `insert_kind_all`: the same as an `InsertKind` of each row (base value, kind's
+    /// value), in order.
+    InsertKindAll {
+        kind: Tb,
+        rows: Vec<(u32, u32)>,
     },
     /// `update` through a key of the kind (stale unless the row is of that kind).
     UpdateKind {
@@ -351,6 +360,12 @@ pub enum Op {
         b: Id,
     },
     Unlink {
+        rel: usize,
+        a: Id,
+        b: Id,
+    },
+    /// `unlink_take` on a many-to-many: the payload read, then an `Unlink`.
+    UnlinkTake {
         rel: usize,
         a: Id,
         b: Id,
@@ -680,7 +695,7 @@ impl Model {
         let is = |id: Id, t: Tb| self.table_of.get(id) == Some(&t.base());
         match op {
             Op::Insert { table, .. } | Op::InsertAll { table, .. } => TABLES.contains(table),
-            Op::InsertKind { kind, .. } => kind.is_kind(),
+            Op::InsertKind { kind, .. } | Op::InsertKindAll { kind, .. } => kind.is_kind(),
             Op::UpdateKind { kind, id, .. } | Op::RemoveKind { kind, id } => {
                 kind.is_kind() && is(*id, *kind)
             }
@@ -692,7 +707,7 @@ impl Model {
             Op::LinkAll { rel, pairs } => pairs
                 .iter()
                 .all(|&(a, b)| is(a, SPECS[*rel].a) && is(b, SPECS[*rel].b)),
-            Op::LinkWith { rel, a, b, .. } => {
+            Op::LinkWith { rel, a, b, .. } | Op::UnlinkTake { rel, a, b } => {
                 SPECS[*rel].kind == Kind::ManyToMany
                     && is(*a, SPECS[*rel].a)
                     && is(*b, SPECS[*rel].b)
@@ -714,7 +729,10 @@ impl Model {
             }
             Op::Failing { fault, op } => {
                 let fits = match (fault, &**op) {
-                    (Fault::Input(_), Op::InsertAll { .. }) => true,
+                    (
+                        Fault::Input(_),
+                        Op::InsertAll { .. } | Op::InsertKindAll { .. } | Op::LinkAll { .. },
+                    ) => true,
                     (
                         Fault::Default(_),
                         Op::Link { rel, .. } | Op::LinkAll { rel, .. } | Op::SetTargets { rel, .. },
@@ -822,6 +840,12 @@ impl Model {
                 }
                 None => Outcome::Stale(id),
             },
+            Op::InsertKindAll { kind, ref rows } => {
+                for &(base, value) in rows {
+                    self.apply(&Op::InsertKind { kind, base, value });
+                }
+                Outcome::Done
+            }
             Op::UpdateKind { kind, id, value } => {
                 if !self.alive_as(id, kind) {
                     return Outcome::Stale(id);
@@ -844,6 +868,13 @@ impl Model {
                 self.link(rel, a, b, payload, true)
             }
             Op::Unlink { rel, a, b } => self.unlink(rel, a, b),
+            Op::UnlinkTake { rel, a, b } => {
+                let payload = self.rels[rel].payload.get(&(a, b)).copied();
+                match (self.unlink(rel, a, b), payload) {
+                    (Outcome::Done, Some(w)) => Outcome::Taken(w),
+                    (outcome, _) => outcome,
+                }
+            }
             Op::UpdatePayload { a, b, value } => {
                 if let Some(e) = self.stale(&[a, b]) {
                     return e;
@@ -870,6 +901,15 @@ impl Model {
                 let reached = match (fault, &**op) {
                     (Fault::Default(n), op) => self.default_calls(op) > n,
                     (Fault::Input(n), Op::InsertAll { values, .. }) => n < values.len(),
+                    (Fault::Input(n), Op::InsertKindAll { rows, .. }) => n < rows.len(),
+                    // the input is read pair by pair, each checked for stale keys: a stale
+                    // key before item `n` ends the call first
+                    (Fault::Input(n), Op::LinkAll { rel, pairs }) => {
+                        n < pairs.len()
+                            && pairs[..n]
+                                .iter()
+                                .all(|&(a, b)| self.stale_ends(*rel, a, b).is_none())
+                    }
                     (Fault::Input(_), op) => unreachable!("an input fault on {op:?}"),
                 };
                 if reached {
