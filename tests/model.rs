@@ -17,11 +17,13 @@
 //! Keys are mapped from model ids; stale keys (removed entities, inserts rolled back, rows
 //! of another kind at a kind-typed end) are used as inputs too. The schema (see `SPECS`)
 //! has every relation kind and every delete rule, an acyclic self-referential one-to-many
-//! and many-to-many, restrict rules that can refuse orphan deletes, a polymorphic base
-//! `Media` with kinds `Photo`, `Video` and `Note` (a relation on the base, a one-to-one
-//! between two kinds), and a polymorphic parent end `comments.target` whose parent is a
-//! `Post` or a `Photo`. Reads compared after every step include per-kind rows and counts,
-//! `downcast`, `get_kind`, `kind_name`, `children_of_kind` and `poly_parent`.
+//! and many-to-many, a many-to-many with payloads and no delete-orphan rule (`likes`,
+//! whose `unlink_take` deletes nothing), restrict rules that can refuse orphan deletes, a
+//! polymorphic base `Media` with kinds `Photo`, `Video` and `Note` (a relation on the
+//! base, a one-to-one between two kinds), and a polymorphic parent end `comments.target`
+//! whose parent is a `Post` or a `Photo`. Reads compared after every step include per-kind
+//! rows and counts, `downcast`, `get_kind`, `kind_name`, `children_of_kind` and
+//! `poly_parent`.
 //!
 //! A save and load step replaces the store with the one loaded from its snapshot (which
 //! must re-save to the same bytes); the model is unchanged, so the full comparison after
@@ -80,7 +82,8 @@ use serde::{Deserialize, Serialize};
 
 use reference::{
     End, Fault, History, Id, Kind, Model, Named, Op, Outcome, Rule, Step, Tb, AUTHORSHIP, BADGE,
-    FOLLOWS, KINDS, ON_PHOTOS, ON_POSTS, OWNS, PINS, ROOTS, SPECS, TABLES, TAGGING, THUMB, TREE,
+    FOLLOWS, KINDS, LIKES, ON_PHOTOS, ON_POSTS, OWNS, PINS, ROOTS, SPECS, TABLES, TAGGING, THUMB,
+    TREE,
 };
 
 // ----- user code that panics on demand ------------------------------------------------
@@ -419,7 +422,7 @@ macro_rules! for_rel {
         dispatch!($hs, $r, |$h| $body, "", [
             AUTHORSHIP => authorship, BADGE => badge, TAGGING => tagging, TREE => tree,
             FOLLOWS => follows, PINS => pins, OWNS => owns, THUMB => thumb,
-            ON_POSTS => on_posts, ON_PHOTOS => on_photos
+            ON_POSTS => on_posts, ON_PHOTOS => on_photos, LIKES => likes
         ])
     };
 }
@@ -438,7 +441,7 @@ macro_rules! for_one_to_many {
 macro_rules! for_many_to_many {
     ($hs:expr, $r:expr, |$h:ident| $body:expr) => {
         dispatch!($hs, $r, |$h| $body, " is not many-to-many", [
-            TAGGING => tagging, FOLLOWS => follows
+            TAGGING => tagging, FOLLOWS => follows, LIKES => likes
         ])
     };
 }
@@ -455,6 +458,7 @@ struct Handles {
     thumb: OneToOne<Video, Photo>,
     on_posts: OneToMany<Post, Comment>,
     on_photos: OneToMany<Photo, Comment>,
+    likes: ManyToMany<User, Post, Grade>,
     target: PolyParent<Comment>,
     photo: relgraph::Kind<Media, Photo>,
     video: relgraph::Kind<Media, Video>,
@@ -508,6 +512,7 @@ fn schema() -> (Schema, Handles) {
         thumb: s.one_to_one(video, "thumb", photo, "thumb_of", rules(THUMB)),
         on_posts: s.one_to_many_poly(posts, "comments", target, rules(ON_POSTS)),
         on_photos: s.one_to_many_poly(photo, "comments", target, rules(ON_PHOTOS)),
+        likes: s.many_to_many_with(users, "likes", posts, "liked_by", rules(LIKES)),
         target,
         photo,
         video,
@@ -647,13 +652,14 @@ impl Sut {
 
 /// Everything a store of the model's schema shows, by key: each table's and kind's length
 /// and rows in iteration order, every non-empty collection of every id ever issued at each
-/// end of every relation in order, and the payload values of `tagging`. Two stores with
-/// equal dumps are equal to every reading call, keys, versions and orders included.
+/// end of every relation in order, and the payload values of `tagging` and `likes`. Two
+/// stores with equal dumps are equal to every reading call, keys, versions and orders
+/// included.
 #[derive(Clone, Debug, PartialEq)]
 struct Dump {
     rows: Vec<(Tb, usize, Rows)>,
     lists: Vec<(usize, End, Id, Vec<RawKey>)>,
-    payloads: Vec<(Id, Rows)>,
+    payloads: Vec<(usize, Id, Rows)>,
 }
 
 /// Keys with values, in order.
@@ -676,17 +682,30 @@ fn dump(store: &Store, h: &Handles, keys: &Keys) -> Dump {
     for r in 0..SPECS.len() {
         for_rel!(h, r, |rel| dump_lists(store, keys, r, rel, &mut lists));
     }
-    let payloads = issued(keys, Tb::Post)
-        .map(|p| {
-            let with = store.targets_with(h.tagging, keys.key(p));
-            (p, with.map(|(t, w)| (t.raw(), w.value)).collect::<Vec<_>>())
-        })
-        .filter(|(_, l)| !l.is_empty())
-        .collect();
+    let mut payloads = Vec::new();
+    dump_payloads(store, keys, TAGGING, h.tagging, &mut payloads);
+    dump_payloads(store, keys, LIKES, h.likes, &mut payloads);
     Dump {
         rows,
         lists,
         payloads,
+    }
+}
+
+/// The payload values of relation `r`, by A entity, in order.
+fn dump_payloads<A: Entity, B: Entity>(
+    store: &Store,
+    keys: &Keys,
+    r: usize,
+    rel: ManyToMany<A, B, Grade>,
+    out: &mut Vec<(usize, Id, Rows)>,
+) {
+    for a in issued(keys, SPECS[r].a) {
+        let with = store.targets_with(rel, keys.key(a));
+        let l: Rows = with.map(|(b, w)| (b.raw(), w.value)).collect();
+        if !l.is_empty() {
+            out.push((r, a, l));
+        }
     }
 }
 
@@ -918,6 +937,9 @@ fn run(s: &mut Store, h: &Handles, keys: &mut Keys, op: &Op) -> Got {
             let (ka, kb) = (keys.key(a), keys.key(b));
             let r = match rel {
                 TAGGING => s.unlink_take(h.tagging, ka, kb).map(|w| w.map(|w| w.value)),
+                LIKES => s
+                    .unlink_take(h.likes, keys.key(a), keys.key(b))
+                    .map(|w| w.map(|w| w.value)),
                 FOLLOWS => s
                     .unlink_take(h.follows, keys.key(a), keys.key(b))
                     .map(|w| w.map(|_| 0)),
@@ -933,6 +955,7 @@ fn run(s: &mut Store, h: &Handles, keys: &mut Keys, op: &Op) -> Got {
             let (ka, kb) = (keys.key(a), keys.key(b));
             let r = match rel {
                 TAGGING => s.link_with(h.tagging, ka, kb, Grade::new(payload)),
+                LIKES => s.link_with(h.likes, keys.key(a), keys.key(b), Grade::new(payload)),
                 FOLLOWS => s.link_with(h.follows, keys.key(a), keys.key(b), Mark::new()),
                 r => unreachable!("relation {r} has no payload"),
             };
@@ -1317,24 +1340,30 @@ fn compare_targets(sut: &Sut, m: &Model) {
     }
 }
 
-fn compare_payloads(sut: &Sut, m: &Model) {
-    let (store, keys, links, rel) = (&sut.store, &sut.keys, &m.rels[TAGGING], sut.h.tagging);
+/// The payload values of relation `r` (`tagging` or `likes`) from both ends, in order.
+fn compare_payloads<A: Entity, B: Entity>(
+    sut: &Sut,
+    m: &Model,
+    r: usize,
+    rel: ManyToMany<A, B, Grade>,
+) {
+    let (store, keys, links, spec) = (&sut.store, &sut.keys, &m.rels[r], &SPECS[r]);
     let with = |a: Id, b: Id| links.payload[&(a, b)];
-    for p in m.ids(Tb::Post) {
+    for p in m.ids(spec.a) {
         let got: Vec<(Id, u32)> = store
             .targets_with(rel, keys.key(p))
-            .map(|(k, w)| (keys.id(Tb::Tag, k.raw()), w.value))
+            .map(|(k, w)| (keys.id(spec.b, k.raw()), w.value))
             .collect();
         let want: Vec<(Id, u32)> = links.targets(p).iter().map(|&t| (t, with(p, t))).collect();
-        assert_eq!(got, want, "tags of #{p} with payloads");
+        assert_eq!(got, want, "relation {r}: targets of #{p} with payloads");
     }
-    for t in m.ids(Tb::Tag) {
+    for t in m.ids(spec.b) {
         let got: Vec<(Id, u32)> = store
             .sources_with(rel, keys.key(t))
-            .map(|(k, w)| (keys.id(Tb::Post, k.raw()), w.value))
+            .map(|(k, w)| (keys.id(spec.a, k.raw()), w.value))
             .collect();
         let want: Vec<(Id, u32)> = links.sources(t).iter().map(|&p| (p, with(p, t))).collect();
-        assert_eq!(got, want, "posts of #{t} with payloads");
+        assert_eq!(got, want, "relation {r}: sources of #{t} with payloads");
     }
     for ((a, b), &w) in &links.payload {
         let got = store
@@ -1372,7 +1401,8 @@ fn compare(sut: &Sut, m: &Model) {
     compare_tree(sut, m);
     compare_one_to_one(sut, m, BADGE, sut.h.badge);
     compare_one_to_one(sut, m, THUMB, sut.h.thumb);
-    compare_payloads(sut, m);
+    compare_payloads(sut, m, TAGGING, sut.h.tagging);
+    compare_payloads(sut, m, LIKES, sut.h.likes);
     compare_kinds(sut, m);
     compare_targets(sut, m);
 }
@@ -1392,6 +1422,9 @@ fn held(store: &Store, h: &Handles, held: &mut Vec<u64>) {
     }
     for (n, _) in store.iter::<Node>() {
         held.extend(store.targets_with(h.follows, n).map(|(_, w)| w.life.0));
+    }
+    for (u, _) in store.iter::<User>() {
+        held.extend(store.targets_with(h.likes, u).map(|(_, w)| w.life.0));
     }
 }
 

@@ -148,10 +148,11 @@ pub const OWNS: usize = 6;
 pub const THUMB: usize = 7;
 pub const ON_POSTS: usize = 8;
 pub const ON_PHOTOS: usize = 9;
+pub const LIKES: usize = 10;
 
 /// The schema under test: every kind, every rule, both self-referential shapes, a relation
 /// on the polymorphic base, relations on its kinds, and a polymorphic parent end.
-pub const SPECS: [Spec; 10] = [
+pub const SPECS: [Spec; 11] = [
     // users.posts <-> posts.author: deleting a user deletes their posts
     Spec {
         kind: Kind::OneToMany,
@@ -257,6 +258,17 @@ pub const SPECS: [Spec; 10] = [
         on_delete_b: Rule::DeleteOrphan,
         acyclic: false,
         poly: true,
+    },
+    // users.likes <-> posts.liked_by, with a u32 payload and no delete-orphan rule (an
+    // unlink deletes nothing)
+    Spec {
+        kind: Kind::ManyToMany,
+        a: Tb::User,
+        b: Tb::Post,
+        on_delete_a: Rule::Nullify,
+        on_delete_b: Rule::Nullify,
+        acyclic: false,
+        poly: false,
     },
 ];
 
@@ -508,7 +520,7 @@ pub struct Model {
     pub values: BTreeMap<Id, u32>,
     /// Every live `Media` row: its kind and that kind's value.
     pub kinds: BTreeMap<Id, (Tb, u32)>,
-    pub rels: [Links; 10],
+    pub rels: [Links; 11],
     /// The outcomes of the last transition's calls, in the order they are made.
     pub last: Vec<Outcome>,
 }
@@ -864,7 +876,7 @@ impl Model {
             Op::Link { rel, a, b } => self.link(rel, a, b, 0, false),
             Op::LinkAll { rel, ref pairs } => self.link_all(rel, pairs),
             Op::LinkWith { rel, a, b, payload } => {
-                let payload = if rel == TAGGING { payload } else { 0 };
+                let payload = if rel == FOLLOWS { 0 } else { payload };
                 self.link(rel, a, b, payload, true)
             }
             Op::Unlink { rel, a, b } => self.unlink(rel, a, b),
