@@ -274,7 +274,9 @@ impl Store {
                     s.tables[table as usize].remove_defer(k.raw());
                     s.tables[base as usize].remove_defer(k.raw());
                 }
-                // a panicking `Drop` of one of them must not abort the unwinding
+                // (`bury` drops only what a removal marked; a panicking `Drop` of one of
+                // them must not abort the unwinding)
+                s.graves.dirty = true;
                 let _ = s.graves.bury(&mut s.tables);
             }
         }

@@ -861,6 +861,46 @@ fn insert_kind_all_whose_rows_panic_midway_changes_nothing() {
 }
 
 #[test]
+fn insert_kind_all_whose_rows_panic_midway_drops_the_rows_it_took_back() {
+    use std::sync::atomic::{AtomicIsize, Ordering};
+    // (the schema makes and drops a value of its own when it reads the type's shape)
+    static ALIVE: AtomicIsize = AtomicIsize::new(0);
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Tracked(u8);
+    impl Tracked {
+        fn new() -> Tracked {
+            ALIVE.fetch_add(1, Ordering::SeqCst);
+            Tracked(1)
+        }
+    }
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            ALIVE.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let mut schema = Schema::new();
+    let base = schema.table::<Notification>("notifications");
+    let tracked = schema.kind::<Notification, Tracked>(base, "tracked");
+    let mut s = Store::new(schema);
+    let alive = ALIVE.load(Ordering::SeqCst);
+    let rows = (0..5u64).map(|i| {
+        assert!(i < 3, "the input panics");
+        (n(i), Tracked::new())
+    });
+    let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        s.insert_kind_all(tracked, rows);
+    }));
+    assert!(got.is_err());
+    check(&s);
+    assert_eq!(s.len::<Tracked>(), 0);
+    assert_eq!(
+        ALIVE.load(Ordering::SeqCst),
+        alive,
+        "the rows taken back are dropped"
+    );
+}
+
+#[test]
 fn insert_kind_all_in_a_failed_transaction_is_undone() {
     let (mut s, w) = world(Config::default());
     let before = dump(&s, &w);

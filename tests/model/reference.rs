@@ -148,10 +148,11 @@ pub const OWNS: usize = 6;
 pub const THUMB: usize = 7;
 pub const ON_POSTS: usize = 8;
 pub const ON_PHOTOS: usize = 9;
+pub const LIKES: usize = 10;
 
 /// The schema under test: every kind, every rule, both self-referential shapes, a relation
 /// on the polymorphic base, relations on its kinds, and a polymorphic parent end.
-pub const SPECS: [Spec; 10] = [
+pub const SPECS: [Spec; 11] = [
     // users.posts <-> posts.author: deleting a user deletes their posts
     Spec {
         kind: Kind::OneToMany,
@@ -258,6 +259,17 @@ pub const SPECS: [Spec; 10] = [
         acyclic: false,
         poly: true,
     },
+    // users.likes <-> posts.liked_by, with a u32 payload and no delete-orphan rule (an
+    // unlink deletes nothing)
+    Spec {
+        kind: Kind::ManyToMany,
+        a: Tb::User,
+        b: Tb::Post,
+        on_delete_a: Rule::Nullify,
+        on_delete_b: Rule::Nullify,
+        acyclic: false,
+        poly: false,
+    },
 ];
 
 /// The expected result of one call. Errors name what the store must report; where the
@@ -291,6 +303,8 @@ pub enum Outcome {
     Linked(Named, BTreeSet<usize>),
     /// User code panicked before the call changed anything; the panic came out of the call.
     Panicked,
+    /// `unlink_take` of a linked pair: the payload it handed back (0 where it is `()`).
+    Taken(u32),
 }
 
 /// User code that panics inside a call, before the call changes anything.
@@ -299,7 +313,8 @@ pub enum Fault {
     /// The payload type's `Default` returns `n` times, then panics (a link, `link_all` or
     /// `set_targets` on a many-to-many).
     Default(u32),
-    /// The input iterator of `insert_all` panics instead of yielding its item `n`.
+    /// The input iterator of `insert_all`, `insert_kind_all` or `link_all` panics instead
+    /// of yielding its item `n`.
     Input(usize),
 }
 
@@ -320,6 +335,12 @@ pub enum Op {
         kind: Tb,
         base: u32,
         value: u32,
+    },
+    /// `insert_kind_all`: the same as an `InsertKind` of each row (base value, kind's
+    /// value), in order.
+    InsertKindAll {
+        kind: Tb,
+        rows: Vec<(u32, u32)>,
     },
     /// `update` through a key of the kind (stale unless the row is of that kind).
     UpdateKind {
@@ -351,6 +372,12 @@ pub enum Op {
         b: Id,
     },
     Unlink {
+        rel: usize,
+        a: Id,
+        b: Id,
+    },
+    /// `unlink_take` on a many-to-many: the payload read, then an `Unlink`.
+    UnlinkTake {
         rel: usize,
         a: Id,
         b: Id,
@@ -493,7 +520,7 @@ pub struct Model {
     pub values: BTreeMap<Id, u32>,
     /// Every live `Media` row: its kind and that kind's value.
     pub kinds: BTreeMap<Id, (Tb, u32)>,
-    pub rels: [Links; 10],
+    pub rels: [Links; 11],
     /// The outcomes of the last transition's calls, in the order they are made.
     pub last: Vec<Outcome>,
 }
@@ -680,7 +707,7 @@ impl Model {
         let is = |id: Id, t: Tb| self.table_of.get(id) == Some(&t.base());
         match op {
             Op::Insert { table, .. } | Op::InsertAll { table, .. } => TABLES.contains(table),
-            Op::InsertKind { kind, .. } => kind.is_kind(),
+            Op::InsertKind { kind, .. } | Op::InsertKindAll { kind, .. } => kind.is_kind(),
             Op::UpdateKind { kind, id, .. } | Op::RemoveKind { kind, id } => {
                 kind.is_kind() && is(*id, *kind)
             }
@@ -692,7 +719,7 @@ impl Model {
             Op::LinkAll { rel, pairs } => pairs
                 .iter()
                 .all(|&(a, b)| is(a, SPECS[*rel].a) && is(b, SPECS[*rel].b)),
-            Op::LinkWith { rel, a, b, .. } => {
+            Op::LinkWith { rel, a, b, .. } | Op::UnlinkTake { rel, a, b } => {
                 SPECS[*rel].kind == Kind::ManyToMany
                     && is(*a, SPECS[*rel].a)
                     && is(*b, SPECS[*rel].b)
@@ -714,7 +741,10 @@ impl Model {
             }
             Op::Failing { fault, op } => {
                 let fits = match (fault, &**op) {
-                    (Fault::Input(_), Op::InsertAll { .. }) => true,
+                    (
+                        Fault::Input(_),
+                        Op::InsertAll { .. } | Op::InsertKindAll { .. } | Op::LinkAll { .. },
+                    ) => true,
                     (
                         Fault::Default(_),
                         Op::Link { rel, .. } | Op::LinkAll { rel, .. } | Op::SetTargets { rel, .. },
@@ -822,6 +852,12 @@ impl Model {
                 }
                 None => Outcome::Stale(id),
             },
+            Op::InsertKindAll { kind, ref rows } => {
+                for &(base, value) in rows {
+                    self.apply(&Op::InsertKind { kind, base, value });
+                }
+                Outcome::Done
+            }
             Op::UpdateKind { kind, id, value } => {
                 if !self.alive_as(id, kind) {
                     return Outcome::Stale(id);
@@ -840,10 +876,17 @@ impl Model {
             Op::Link { rel, a, b } => self.link(rel, a, b, 0, false),
             Op::LinkAll { rel, ref pairs } => self.link_all(rel, pairs),
             Op::LinkWith { rel, a, b, payload } => {
-                let payload = if rel == TAGGING { payload } else { 0 };
+                let payload = if rel == FOLLOWS { 0 } else { payload };
                 self.link(rel, a, b, payload, true)
             }
             Op::Unlink { rel, a, b } => self.unlink(rel, a, b),
+            Op::UnlinkTake { rel, a, b } => {
+                let payload = self.rels[rel].payload.get(&(a, b)).copied();
+                match (self.unlink(rel, a, b), payload) {
+                    (Outcome::Done, Some(w)) => Outcome::Taken(w),
+                    (outcome, _) => outcome,
+                }
+            }
             Op::UpdatePayload { a, b, value } => {
                 if let Some(e) = self.stale(&[a, b]) {
                     return e;
@@ -870,6 +913,15 @@ impl Model {
                 let reached = match (fault, &**op) {
                     (Fault::Default(n), op) => self.default_calls(op) > n,
                     (Fault::Input(n), Op::InsertAll { values, .. }) => n < values.len(),
+                    (Fault::Input(n), Op::InsertKindAll { rows, .. }) => n < rows.len(),
+                    // the input is read pair by pair, each checked for stale keys: a stale
+                    // key before item `n` ends the call first
+                    (Fault::Input(n), Op::LinkAll { rel, pairs }) => {
+                        n < pairs.len()
+                            && pairs[..n]
+                                .iter()
+                                .all(|&(a, b)| self.stale_ends(*rel, a, b).is_none())
+                    }
                     (Fault::Input(_), op) => unreachable!("an input fault on {op:?}"),
                 };
                 if reached {
