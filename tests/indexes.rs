@@ -870,3 +870,20 @@ fn a_set_targets_whose_default_payloads_break_a_unique_index_changes_nothing() {
     assert_eq!(s.lookup(ranked, &90), Some((ann, cs[0])));
     assert_eq!(s.lookup(ranked, &0), None);
 }
+
+#[test]
+fn the_indexed_value_of_a_stale_key_is_none_even_when_its_slot_holds_a_new_row() {
+    let (mut s, w) = world();
+    let ann = s.insert(user("Ann", "ann@x", 30));
+    s.remove(ann).unwrap();
+    assert_eq!(s.indexed_value(w.by_email, ann), None);
+    let bob = s.insert(user("Bob", "bob@x", 40));
+    assert_eq!(bob.raw().index(), ann.raw().index(), "bob takes ann's slot");
+    check(&s);
+    let hashed = catch_unwind(AssertUnwindSafe(|| {
+        s.indexed_value(w.by_email, ann).cloned()
+    }));
+    assert_eq!(hashed.ok(), Some(None), "a hash index");
+    assert_eq!(s.indexed_value(w.by_age, ann), None, "an ordered index");
+    assert_eq!(s.indexed_value(w.by_age, bob), Some(&40));
+}
