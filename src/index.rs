@@ -1279,14 +1279,23 @@ impl Store {
     }
 
     /// The value the index holds for `entity` (a row's key, or a link's pair), without
-    /// calling the key closure. O(1).
+    /// calling the key closure; `None` for a stale key or an unlinked pair. O(1).
     #[track_caller]
     pub fn indexed_value<E: IndexEntity + Into<EntOf>, V: IndexValue, S: Structure>(
         &self,
         idx: Index<E, V, S>,
         entity: E,
     ) -> Option<&V> {
-        self.typed(idx).key_of(entity.into().0)
+        let ix = self.typed(idx);
+        let e = entity.into().0;
+        // a row's side entry is found by slot alone: a stale key must not read the entry
+        // of the row that took its slot
+        if let Target::Rows(t) = ix.target {
+            if !self.tables[t as usize].contains(e.0) {
+                return None;
+            }
+        }
+        ix.key_of(e)
     }
 
     /// Number of distinct values in the index. O(1).

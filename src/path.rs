@@ -542,19 +542,22 @@ impl Store {
             unreachable!("payload on a relation that is not many-to-many")
         };
         let index = r.link_index(a, b)?;
+        // the clone is user code: made before anything changes, so that its panic leaves
+        // the link in place
+        let kept = recording.then(|| payloads::<W>(r)[index].clone());
         let w = payloads_mut::<W>(r).swap_remove(index);
         let (pos_a, pos_b) = r.detach_index(index, a, b, !recording);
         if self.ix.on_rel(rel) {
             self.ix_remove(Ids::Links(rel), (a, b));
         }
-        if recording {
+        if let Some(payload) = kept {
             self.log.push(Undo::Relink {
                 rel,
                 a,
                 b,
                 pos_a,
                 pos_b,
-                payload: Some(Box::new(w.clone())),
+                payload: Some(Box::new(payload)),
             });
             self.p_compact(rel, End::A, a);
             self.p_compact(rel, End::B, b);

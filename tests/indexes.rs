@@ -845,3 +845,45 @@ fn a_replica_whose_own_unique_index_a_batch_breaks_refuses_the_batch_whole() {
     );
     assert_eq!(rep.lookup(w.by_email, "bob@x"), Some(bob));
 }
+
+#[test]
+fn a_set_targets_whose_default_payloads_break_a_unique_index_changes_nothing() {
+    let mut schema = Schema::new();
+    let users = schema.table::<User>("users");
+    let courses = schema.table::<Course>("courses");
+    let enrolled =
+        schema.many_to_many_with(users, "courses", courses, "students", DeleteRule::Nullify);
+    let ranked = schema.unique_ordered_payload_index(enrolled, "ranked", |_, _, g: &Grade| g.0);
+    let mut s = Store::new(schema);
+    let ann = s.insert(user("Ann", "ann@x", 30));
+    let cs = s.insert_all((0..3).map(|i| Course {
+        code: format!("c{i}"),
+    }));
+    s.link_with(enrolled, ann, cs[0], Grade(90)).unwrap();
+    // cs[0] is dropped, then two links with the default grade: the second is refused
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        s.set_targets(enrolled, ann, &[cs[1], cs[2]])
+    }));
+    assert!(r.is_err(), "a second default grade breaks `ranked`");
+    check(&s);
+    assert_eq!(s.targets(enrolled, ann).collect::<Vec<_>>(), [cs[0]]);
+    assert_eq!(s.lookup(ranked, &90), Some((ann, cs[0])));
+    assert_eq!(s.lookup(ranked, &0), None);
+}
+
+#[test]
+fn the_indexed_value_of_a_stale_key_is_none_even_when_its_slot_holds_a_new_row() {
+    let (mut s, w) = world();
+    let ann = s.insert(user("Ann", "ann@x", 30));
+    s.remove(ann).unwrap();
+    assert_eq!(s.indexed_value(w.by_email, ann), None);
+    let bob = s.insert(user("Bob", "bob@x", 40));
+    assert_eq!(bob.raw().index(), ann.raw().index(), "bob takes ann's slot");
+    check(&s);
+    let hashed = catch_unwind(AssertUnwindSafe(|| {
+        s.indexed_value(w.by_email, ann).cloned()
+    }));
+    assert_eq!(hashed.ok(), Some(None), "a hash index");
+    assert_eq!(s.indexed_value(w.by_age, ann), None, "an ordered index");
+    assert_eq!(s.indexed_value(w.by_age, bob), Some(&40));
+}

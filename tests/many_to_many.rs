@@ -772,3 +772,56 @@ fn unlink_take_under_delete_orphan_deletes_the_orphan_or_changes_nothing() {
     );
     assert!(s.contains(st));
 }
+
+thread_local! {
+    /// Makes `Fragile::clone` panic while set (per test thread).
+    static CLONE_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Fragile(u32);
+
+impl Clone for Fragile {
+    fn clone(&self) -> Self {
+        assert!(!CLONE_PANICS.get(), "the payload's clone panics");
+        Fragile(self.0)
+    }
+}
+
+#[test]
+fn unlink_take_whose_payload_clone_panics_in_a_transaction_leaves_the_link_in_place() {
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Left;
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Right;
+    let mut schema = relgraph::Schema::new();
+    let left = schema.table::<Left>("left");
+    let right = schema.table::<Right>("right");
+    let rel = schema.many_to_many_with::<_, _, Fragile>(
+        left,
+        "rights",
+        right,
+        "lefts",
+        relgraph::Rules::new(),
+    );
+    let mut s = relgraph::Store::new(schema);
+    let (a, b) = (s.insert(Left), s.insert(Right));
+    s.link_with(rel, a, b, Fragile(7)).unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        s.transaction(|s| {
+            CLONE_PANICS.set(true);
+            let taken = s.unlink_take(rel, a, b);
+            CLONE_PANICS.set(false);
+            taken.map(|_| ())
+        })
+    }));
+    CLONE_PANICS.set(false);
+    assert!(r.is_err(), "the clone's panic propagates");
+    s.check_integrity().unwrap();
+    assert!(!s.in_transaction());
+    assert_eq!(
+        s.payload(rel, a, b),
+        Some(&Fragile(7)),
+        "the rollback keeps the link"
+    );
+}

@@ -388,7 +388,7 @@ impl Store {
         let keep = endpoints(a, &order);
         // user code runs before anything changes: a panicking `default` changes nothing
         let payloads: Vec<W> = added.iter().map(|_| W::default()).collect();
-        self.change_with_orphans(index, &lost, &keep, |s| {
+        let change = |s: &mut Store| {
             for &b in &dropped {
                 s.p_unlink(index, a, b);
             }
@@ -400,7 +400,13 @@ impl Store {
             if now != order {
                 s.p_reorder(index, End::A, a, &order);
             }
-        })
+        };
+        if self.ix.on_rel(index) && !added.is_empty() {
+            // a unique payload index refusing a new link's payload panics midway: in a
+            // savepoint, so that the links changed before are put back
+            return self.atomic(|s| s.change_with_orphans(index, &lost, &keep, change));
+        }
+        self.change_with_orphans(index, &lost, &keep, change)
     }
 
     /// Reserves room for `additional` more links in a many-to-many.
