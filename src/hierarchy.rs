@@ -130,14 +130,14 @@ impl Store {
     }
 
     /// The descendants of `node` that have no children, breadth-first (`node` itself if
-    /// it has none). O(subtree).
+    /// it has none; nothing if `node` is stale). O(subtree).
     #[track_caller]
     pub fn leaves<T: Entity>(
         &self,
         rel: OneToMany<T, T>,
         node: Key<T>,
     ) -> impl Iterator<Item = Key<T>> + '_ {
-        let alone = (self.child_count(rel, node) == 0).then_some(node);
+        let alone = (self.contains(node) && self.child_count(rel, node) == 0).then_some(node);
         alone.into_iter().chain(
             self.descendants(rel, node)
                 .map(|(k, _)| k)
@@ -145,16 +145,20 @@ impl Store {
         )
     }
 
-    /// Number of entities in the subtree of `node`, `node` included. O(subtree), as a
-    /// plain loop over the levels.
+    /// Number of entities in the subtree of `node`, `node` included (0 if `node` is
+    /// stale). O(subtree), as a plain loop over the levels.
     #[track_caller]
     pub fn subtree_size<T: Entity>(&self, rel: OneToMany<T, T>, node: Key<T>) -> usize {
+        if !self.contains(node) {
+            return 0;
+        }
         1 + self.descendants(rel, node).count()
     }
 
     /// The lowest common ancestor of `a` and `b`: the deepest entity that is `a` or one of
     /// its ancestors and `b` or one of its ancestors (`a` itself if it is an ancestor of
-    /// `b`); `None` if they are in different trees. O(depth of a + depth of b).
+    /// `b`); `None` if they are in different trees or either is stale. O(depth of a +
+    /// depth of b).
     #[track_caller]
     pub fn lowest_common_ancestor<T: Entity>(
         &self,
@@ -162,6 +166,9 @@ impl Store {
         a: Key<T>,
         b: Key<T>,
     ) -> Option<Key<T>> {
+        if !(self.contains(a) && self.contains(b)) {
+            return None;
+        }
         let above_a: crate::KeySet<T> = std::iter::once(a).chain(self.ancestors(rel, a)).collect();
         std::iter::once(b)
             .chain(self.ancestors(rel, b))

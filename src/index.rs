@@ -1305,7 +1305,8 @@ impl Store {
     }
 
     /// The entities whose value lies in `range`, in value order (equal values in no
-    /// particular order), with their values. O(log n) plus O(1) per entity.
+    /// particular order), with their values. O(log n) plus O(1) per entity. A range whose
+    /// start lies after its end (`5..3`) holds nothing.
     #[track_caller]
     pub fn range<E: IndexEntity, V, Q, R>(
         &self,
@@ -1317,7 +1318,12 @@ impl Store {
         Q: ?Sized + Ord,
         R: RangeBounds<Q>,
     {
-        Flat::new(self.typed(idx).map.0.range::<Q, R>(range)).map(|(v, e)| (v, E::from_ent(e)))
+        let map = &self.typed(idx).map.0;
+        let found = (!inverted(&range)).then(|| Flat::new(map.range::<Q, R>(range)));
+        found
+            .into_iter()
+            .flatten()
+            .map(|(v, e)| (v, E::from_ent(e)))
     }
 
     /// Every entity in value order, with its value: `range(idx, ..)`.
@@ -1766,5 +1772,16 @@ impl Store {
             return self.atomic(|s| s.p_update_payload_indexed(r, a, b, f));
         }
         self.p_update_payload_indexed(r, a, b, f)
+    }
+}
+
+/// Whether `range` starts after it ends (or at its end, both ends excluded): a range a
+/// `BTreeMap` refuses with a panic, and one that holds nothing.
+fn inverted<Q: ?Sized + Ord>(range: &impl RangeBounds<Q>) -> bool {
+    use std::ops::Bound::{Excluded, Included};
+    match (range.start_bound(), range.end_bound()) {
+        (Included(s) | Excluded(s), Included(e)) | (Included(s), Excluded(e)) => s > e,
+        (Excluded(s), Excluded(e)) => s >= e,
+        _ => false,
     }
 }

@@ -653,3 +653,20 @@ fn the_lowest_common_ancestor_is_the_deepest_shared_one_and_none_across_trees() 
         assert_eq!(lca(o.intern, o.loner), None);
     }
 }
+
+#[test]
+fn a_stale_node_has_no_leaves_no_subtree_and_no_common_ancestor() {
+    for rules in both_kinds() {
+        let (mut s, r, o) = org(rules);
+        let loner = o.loner;
+        s.remove(loner).unwrap();
+        assert_eq!(s.leaves(r.reports, loner).count(), 0);
+        assert_eq!(s.subtree_size(r.reports, loner), 0);
+        assert_eq!(s.lowest_common_ancestor(r.reports, loner, loner), None);
+        assert_eq!(s.lowest_common_ancestor(r.reports, o.ceo, loner), None);
+        assert_eq!(
+            s.lowest_common_ancestor(r.reports, o.cto, o.intern),
+            Some(o.cto)
+        );
+    }
+}

@@ -253,6 +253,23 @@ fn an_ordered_index_answers_ranges_first_last_and_prefixes_in_order() {
 }
 
 #[test]
+#[allow(clippy::reversed_empty_ranges)]
+fn an_inverted_or_empty_range_holds_nothing_instead_of_panicking() {
+    use std::ops::Bound::{Excluded, Included};
+    let (mut s, w) = world();
+    for (n, age) in [("Al", 20), ("Bo", 30), ("Cy", 40)] {
+        s.insert(user(n, &format!("{n}@x"), age));
+    }
+    assert_eq!(s.range(w.by_age, 40..20).count(), 0);
+    assert_eq!(s.range(w.by_age, 40..=20).rev().count(), 0);
+    assert_eq!(s.range(w.by_age, (Excluded(30), Excluded(30))).count(), 0);
+    assert_eq!(s.range(w.by_age, (Excluded(40), Included(20))).count(), 0);
+    assert_eq!(s.range(w.by_age, 30..30).count(), 0);
+    let one: Vec<u32> = s.range(w.by_age, 30..=30).map(|(a, _)| *a).collect();
+    assert_eq!(one, [30]);
+}
+
+#[test]
 fn a_range_read_from_both_ends_hands_out_every_holder_of_shared_values_once() {
     let (mut s, w) = world();
     let ages = [0, 1, 1, 2, 3, 3, 3, 4, 4];
