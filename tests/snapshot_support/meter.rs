@@ -12,8 +12,15 @@ use std::sync::{Mutex, MutexGuard};
 
 use cap::Cap;
 
+/// The process-wide safety net: an allocation past it fails, which aborts the test binary
+/// ("memory allocation of N bytes failed") rather than exhausting the machine. Fixed for
+/// the life of the process: `cap` raises or lowers a limit in two steps, and a thread that
+/// allocates between them records a bogus high-water mark of about the difference, which
+/// would spoil every later [`peak`].
+const LIMIT: usize = 4 << 30;
+
 #[global_allocator]
-static ALLOC: Cap<System> = Cap::new(System, usize::MAX);
+static ALLOC: Cap<System> = Cap::new(System, LIMIT);
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -28,9 +35,9 @@ pub fn allocated() -> usize {
 }
 
 /// Runs `f` and returns its result and its peak: the most bytes it held allocated at once
-/// beyond what was allocated when it started. While `f` runs, an allocation that would take
-/// it past `ceiling` bytes fails, which aborts the test binary ("memory allocation of N
-/// bytes failed"): a safety net; tests assert their own, tighter bounds on the peak.
+/// beyond what was allocated when it started. A peak past `ceiling` bytes fails the test
+/// (after `f`; the process-wide [`LIMIT`] is the safety net while it runs); tests assert
+/// their own, tighter bounds on the peak.
 ///
 /// `cap` keeps only a high-water mark for the whole process. To read the peak of `f`
 /// alone, a ballast raises the bytes allocated to that mark first, so that any byte `f`
@@ -40,13 +47,13 @@ pub fn peak<R>(ceiling: usize, f: impl FnOnce() -> R) -> (R, usize) {
     let gap = ALLOC.max_allocated().saturating_sub(ALLOC.allocated());
     let ballast: Vec<u8> = std::hint::black_box(Vec::with_capacity(gap));
     let start = ALLOC.allocated();
-    ALLOC
-        .set_limit(start.saturating_add(ceiling))
-        .expect("the ceiling is above what is allocated");
     let out = f();
-    ALLOC.set_limit(usize::MAX).expect("raising the limit");
     let peak = ALLOC.max_allocated().saturating_sub(start);
     drop(ballast);
+    assert!(
+        peak <= ceiling,
+        "peak {peak} bytes is past the ceiling of {ceiling}"
+    );
     (out, peak)
 }
 
