@@ -1646,6 +1646,32 @@ impl Store {
         Ok(self.insert(value))
     }
 
+    /// [`insert_all`](Self::insert_all), refused with [`IndexError::Unique`] when a row
+    /// breaks a unique index (one already stored, or an earlier row of `values`): all or
+    /// nothing, so then no row is inserted. On a table without indexes it is
+    /// `Ok(insert_all(values))`; on an indexed one the rows go in one at a time in a
+    /// savepoint, each checked as [`try_insert`](Self::try_insert) checks. O(values).
+    ///
+    /// # Errors
+    ///
+    /// [`IndexError::Unique`] for the first row refused; nothing changed.
+    ///
+    /// # Panics
+    ///
+    /// As [`insert_all`](Self::insert_all); a panic of a key closure or of `values`
+    /// changes nothing.
+    #[track_caller]
+    pub fn try_insert_all<T: Entity>(
+        &mut self,
+        values: impl IntoIterator<Item = T>,
+    ) -> Result<Vec<Key<T>>, IndexError> {
+        let table = self.table_of::<T>();
+        if !self.ix.on_table(table) {
+            return Ok(self.insert_all(values));
+        }
+        self.atomic(|s| values.into_iter().map(|v| s.try_insert(v)).collect())
+    }
+
     /// [`insert_kind`](Self::insert_kind), refused with [`IndexError::Unique`] when a
     /// unique index on the base or the kind already holds one of the row's values.
     ///

@@ -511,6 +511,32 @@ fn a_payload_index_follows_set_targets_update_payload_and_deletes() {
 }
 
 #[test]
+fn try_insert_all_refuses_a_batch_with_a_taken_or_repeated_unique_value_whole() {
+    let (mut s, w) = world();
+    let ann = s.insert(user("Ann", "ann@x", 30));
+    // a value already held
+    let err = s
+        .try_insert_all([user("Bo", "bo@x", 20), user("Ann 2", "ann@x", 21)])
+        .unwrap_err();
+    assert!(err.to_string().contains("users_by_email"), "{err}");
+    assert_eq!(s.len::<User>(), 1);
+    assert_eq!(s.lookup(w.by_email, "bo@x"), None);
+    // a value repeated inside the batch
+    let err = s
+        .try_insert_all([user("Cy", "cy@x", 20), user("Cy 2", "cy@x", 21)])
+        .unwrap_err();
+    assert!(err.to_string().contains("\"cy@x\""), "{err}");
+    assert_eq!(s.len::<User>(), 1);
+    check(&s);
+    let keys = s
+        .try_insert_all([user("Bo", "bo@x", 20), user("Cy", "cy@x", 21)])
+        .unwrap();
+    assert_eq!(s.lookup(w.by_email, "cy@x"), Some(keys[1]));
+    assert_eq!(s.lookup(w.by_email, "ann@x"), Some(ann));
+    check(&s);
+}
+
+#[test]
 fn unlink_take_drops_the_links_keys_from_every_payload_index() {
     let (mut s, w) = world();
     let ann = s.insert(user("Ann", "ann@x", 30));
