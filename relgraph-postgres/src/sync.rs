@@ -100,20 +100,7 @@ impl Applier {
                     params.push(Some(entity.key.version().to_string()));
                     out.push(slots_stale(tm.name));
                 }
-                let (names, values) = value_params(&tm.cols, row, &mut params, tm.name)?;
-                let mut cols = vec![q("id"), q(second)];
-                cols.extend(names);
-                let mut vals = vec!["$1::text::bigint".to_string(), second_val];
-                vals.extend(values);
-                out.push((
-                    format!(
-                        "INSERT INTO {} ({}) VALUES ({})",
-                        q(tm.name),
-                        cols.join(", "),
-                        vals.join(", ")
-                    ),
-                    params,
-                ));
+                out.push(insert_row(tm, (second, second_val), row, params)?);
             }
             Change::Updated { entity, row } => {
                 let tm = &m.tables[entity.table.index()];
@@ -173,24 +160,8 @@ impl Applier {
             } => {
                 swap_remove(m.tables[from.index()].name, id(entity), out);
                 let tm = &m.tables[to.index()];
-                let mut params = vec![id(entity)];
-                let (names, values) = value_params(&tm.cols, row, &mut params, tm.name)?;
-                let mut cols = vec![q("id"), q("pos")];
-                cols.extend(names);
-                let mut vals = vec![
-                    "$1::text::bigint".to_string(),
-                    format!("(SELECT count(*) FROM {})", q(tm.name)),
-                ];
-                vals.extend(values);
-                out.push((
-                    format!(
-                        "INSERT INTO {} ({}) VALUES ({})",
-                        q(tm.name),
-                        cols.join(", "),
-                        vals.join(", ")
-                    ),
-                    params,
-                ));
+                let pos = format!("(SELECT count(*) FROM {})", q(tm.name));
+                out.push(insert_row(tm, ("pos", pos), row, vec![id(entity)])?);
             }
             Change::KindRowsSwapped { kind, position } => {
                 let k = q(m.tables[kind.index()].name);
@@ -410,6 +381,28 @@ impl Applier {
 fn run(tx: &mut Transaction<'_>, stmt: &Statement, params: &[Param]) -> Result<u64, Error> {
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
     Ok(tx.execute(stmt, &refs)?)
+}
+
+/// The `INSERT` of one row: its id (`$1`, first of `params`), a second column (the
+/// version of a table row, the position of a kind row) and the row's values.
+fn insert_row(
+    tm: &crate::mapping::TableMap,
+    (second, second_val): (&str, String),
+    row: &relgraph::Encoded,
+    mut params: Vec<Param>,
+) -> Result<(String, Vec<Param>), Error> {
+    let (names, values) = value_params(&tm.cols, row, &mut params, tm.name)?;
+    let mut cols = vec![q("id"), q(second)];
+    cols.extend(names);
+    let mut vals = vec!["$1::text::bigint".to_string(), second_val];
+    vals.extend(values);
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        q(tm.name),
+        cols.join(", "),
+        vals.join(", ")
+    );
+    Ok((sql, params))
 }
 
 /// Marks a table's saved slot states as unknown (the feed changed its slots).
