@@ -13,6 +13,8 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+mod common;
+
 use criterion::measurement::WallTime;
 use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput,
@@ -20,12 +22,10 @@ use criterion::{
 use relgraph::{SharedStore, Store};
 use relgraph_bench::*;
 
+use common::{group, on_built};
+
 fn config<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
-    let mut g = c.benchmark_group(name);
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(5));
-    g
+    group(c, name, Duration::from_secs(5))
 }
 
 /// An editor's history: the last 100 steps.
@@ -47,20 +47,12 @@ fn on_w1_state(
     setup: fn(&mut Store),
     work: impl Fn(&mut RgBlog) -> u64,
 ) {
-    g.bench_function(name, |b| {
-        b.iter_batched(
-            || {
-                let mut s = rg_w1(data.clone()).0;
-                setup(&mut s.store);
-                s
-            },
-            |mut s| {
-                let sum = work(&mut s);
-                (s, sum)
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    let build = || {
+        let mut s = rg_w1(data.clone()).0;
+        setup(&mut s.store);
+        s
+    };
+    on_built(g, name, build, work);
 }
 
 fn recording(c: &mut Criterion) {

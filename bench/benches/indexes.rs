@@ -13,10 +13,14 @@ use std::hint::black_box;
 use std::ops::Bound::{Included, Unbounded};
 use std::time::Duration;
 
+mod common;
+
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion};
 use relgraph::{Schema, Store};
 use slotmap::{new_key_type, SlotMap};
+
+use common::{group, on_built};
 
 use relgraph_bench::*;
 
@@ -25,11 +29,7 @@ new_key_type! {
 }
 
 fn config<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
-    let mut g = c.benchmark_group(name);
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3));
-    g
+    group(c, name, Duration::from_secs(3))
 }
 
 fn lookups(c: &mut Criterion) {
@@ -152,46 +152,30 @@ fn upkeep(c: &mut Criterion) {
     g.finish();
 
     let mut g = config(c, "W7 cascade delete, two indexes on posts");
-    g.bench_function("relgraph without indexes", |b| {
-        b.iter_batched(
-            || rg_w1_each(data.clone()).0,
-            |mut s| {
-                let sum = rg_w7(&mut s, &data.deletes);
-                (s, sum)
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    g.bench_function("relgraph with two indexes", |b| {
-        b.iter_batched(
-            || rg_w1_each_indexed(data.clone()).0,
-            |mut s| {
-                let sum = rg_w7(&mut s, &data.deletes);
-                (s, sum)
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    g.bench_function("hand-written without indexes", |b| {
-        b.iter_batched(
-            || base_w1(data.clone()).0,
-            |mut s| {
-                let sum = base_w7(&mut s, &data.deletes);
-                (s, sum)
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    g.bench_function("hand-written with the two indexes kept by hand", |b| {
-        b.iter_batched(
-            || base_w1_indexed(data.clone()).0,
-            |mut s| {
-                let sum = base_w7_indexed(&mut s, &data.deletes);
-                (s, sum)
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    on_built(
+        &mut g,
+        "relgraph without indexes",
+        || rg_w1_each(data.clone()).0,
+        |s| rg_w7(s, &data.deletes),
+    );
+    on_built(
+        &mut g,
+        "relgraph with two indexes",
+        || rg_w1_each_indexed(data.clone()).0,
+        |s| rg_w7(s, &data.deletes),
+    );
+    on_built(
+        &mut g,
+        "hand-written without indexes",
+        || base_w1(data.clone()).0,
+        |s| base_w7(s, &data.deletes),
+    );
+    on_built(
+        &mut g,
+        "hand-written with the two indexes kept by hand",
+        || base_w1_indexed(data.clone()).0,
+        |s| base_w7_indexed(s, &data.deletes),
+    );
     g.finish();
 }
 

@@ -8,17 +8,17 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+mod common;
+
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion};
+
+use common::{group, on_built};
 
 use relgraph_bench::*;
 
 fn config<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
-    let mut g = c.benchmark_group(name);
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(5));
-    g
+    group(c, name, Duration::from_secs(5))
 }
 
 fn blog(c: &mut Criterion) {
@@ -60,49 +60,33 @@ fn blog(c: &mut Criterion) {
     g.finish();
 
     let mut g = config(c, "W4 reassign");
-    g.bench_function("relgraph", |b| {
-        b.iter_batched(
-            || rg_w1(data.clone()).0,
-            |mut s| {
-                let sum = rg_w4(&mut s, &data.moves);
-                (s, sum)
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    g.bench_function("baseline", |b| {
-        b.iter_batched(
-            || base_w1(data.clone()).0,
-            |mut s| {
-                let sum = base_w4(&mut s, &data.moves);
-                (s, sum)
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    on_built(
+        &mut g,
+        "relgraph",
+        || rg_w1(data.clone()).0,
+        |s| rg_w4(s, &data.moves),
+    );
+    on_built(
+        &mut g,
+        "baseline",
+        || base_w1(data.clone()).0,
+        |s| base_w4(s, &data.moves),
+    );
     g.finish();
 
     let mut g = config(c, "W7 cascade delete");
-    g.bench_function("relgraph", |b| {
-        b.iter_batched(
-            || rg_w1(data.clone()).0,
-            |mut s| {
-                let sum = rg_w7(&mut s, &data.deletes);
-                (s, sum)
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    g.bench_function("baseline", |b| {
-        b.iter_batched(
-            || base_w1(data.clone()).0,
-            |mut s| {
-                let sum = base_w7(&mut s, &data.deletes);
-                (s, sum)
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    on_built(
+        &mut g,
+        "relgraph",
+        || rg_w1(data.clone()).0,
+        |s| rg_w7(s, &data.deletes),
+    );
+    on_built(
+        &mut g,
+        "baseline",
+        || base_w1(data.clone()).0,
+        |s| base_w7(s, &data.deletes),
+    );
     g.finish();
 }
 
