@@ -199,24 +199,30 @@ fn main() {
     }
     if want("W8") {
         let d = NotifData::new(&scale);
-        compare(
-            "W8 build",
-            rounds,
-            || {
-                build(&d, |d| {
-                    let s = rg_w8_build(d);
-                    let n = s.users.len() as u64;
-                    (s, n)
-                })
-            },
-            || {
-                build(&d, |d| {
-                    let s = base_w8_build(d);
-                    let n = s.ukeys.len() as u64;
-                    (s, n)
-                })
-            },
-        );
+        for (name, how) in [
+            ("W8 build", W8Build::Tuned),
+            ("W8 build each", W8Build::OneByOne),
+            ("W8 build bulk", W8Build::Bulk),
+        ] {
+            compare(
+                name,
+                rounds,
+                || {
+                    build(&d, |d| {
+                        let s = rg_w8_build_with(d, how);
+                        let n = s.users.len() as u64;
+                        (s, n)
+                    })
+                },
+                || {
+                    build(&d, |d| {
+                        let s = base_w8_build(d);
+                        let n = s.ukeys.len() as u64;
+                        (s, n)
+                    })
+                },
+            );
+        }
         let rg = rg_w8_build(d.clone());
         let base = base_w8_build(d.clone());
         compare(
@@ -244,29 +250,6 @@ fn main() {
             || time(|| base_w8_emails(&base, &d.samples)),
         );
         drop((rg, base));
-        for (name, how) in [
-            ("W8 build each", W8Build::OneByOne),
-            ("W8 build bulk", W8Build::Bulk),
-        ] {
-            compare(
-                name,
-                rounds,
-                || {
-                    build(&d, |d| {
-                        let s = rg_w8_build_with(d, how);
-                        let n = s.users.len() as u64;
-                        (s, n)
-                    })
-                },
-                || {
-                    build(&d, |d| {
-                        let s = base_w8_build(d);
-                        let n = s.ukeys.len() as u64;
-                        (s, n)
-                    })
-                },
-            );
-        }
         let bulk = rg_w8_build_with(d.clone(), W8Build::Bulk);
         let base = base_w8_build(d.clone());
         compare(
