@@ -776,6 +776,13 @@ impl Store {
         self.graves.bury(&mut self.tables)
     }
 
+    /// Runs `f` in a savepoint that only a panic rolls back (a bulk call going one
+    /// primitive at a time, all or nothing).
+    pub(crate) fn atomic_or_panic<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R {
+        let Ok(out) = self.atomic(|s| Ok::<R, std::convert::Infallible>(f(s)));
+        out
+    }
+
     /// Runs `f` in a savepoint: commits if it returns `Ok`, rolls back if it returns `Err`
     /// or panics. The savepoint is closed whatever happens, so the store's transaction
     /// depth is right after a panic too.

@@ -242,13 +242,8 @@ impl Store {
         let rows = rows.into_iter();
         if self.ix.on_table(kind.base) || self.ix.on_table(kind.table) {
             // indexed: one row at a time through the indexed primitives, all or nothing
-            let keys = self.atomic(|s| {
-                Ok::<_, std::convert::Infallible>(
-                    rows.map(|(b, k)| s.insert_kind(kind, b, k)).collect(),
-                )
-            });
-            let Ok(keys) = keys;
-            return keys;
+            return self
+                .atomic_or_panic(|s| rows.map(|(b, k)| s.insert_kind(kind, b, k)).collect());
         }
         let hint = rows.size_hint().0;
         self.reserve_at::<B>(kind.base, hint);

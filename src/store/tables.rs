@@ -290,23 +290,14 @@ impl Store {
     #[track_caller]
     pub fn insert_all<T: Entity>(&mut self, values: impl IntoIterator<Item = T>) -> Vec<Key<T>> {
         let values = values.into_iter();
-        if self.schema.table_index::<crate::poly::Plain<T>>().is_some() {
-            // a base with a plain kind: one row at a time, all or nothing
-            let keys = self.atomic(|s| {
-                Ok::<_, std::convert::Infallible>(values.map(|v| s.insert(v)).collect())
-            });
-            let Ok(keys) = keys;
-            return keys;
-        }
-        let table = self.plain_table_of::<T>();
-        if self.ix.on_table(table) {
-            // indexed: one primitive at a time, all or nothing
-            let keys = self.atomic(|s| {
-                Ok::<_, std::convert::Infallible>(values.map(|v| s.insert(v)).collect())
-            });
-            let Ok(keys) = keys;
-            return keys;
-        }
+        // a base with a plain kind, or an indexed table: one row at a time, all or nothing
+        let table = match self.schema.table_index::<crate::poly::Plain<T>>() {
+            Some(_) => None,
+            None => Some(self.plain_table_of::<T>()),
+        };
+        let Some(table) = table.filter(|&t| !self.ix.on_table(t)) else {
+            return self.atomic_or_panic(|s| values.map(|v| s.insert(v)).collect());
+        };
         let hint = values.size_hint().0;
         self.reserve_at::<T>(table, hint);
         let recording = self.recording();
