@@ -20,7 +20,7 @@ pub struct RawKey {
 }
 
 impl RawKey {
-    pub(crate) fn new(index: u32, version: NonZeroU32) -> Self {
+    pub(crate) const fn new(index: u32, version: NonZeroU32) -> Self {
         RawKey { index, version }
     }
 

@@ -124,18 +124,15 @@ impl Store {
 
     #[inline]
     pub(crate) fn arena_at<T: Entity>(&self, table: u32) -> &Column<T> {
-        self.tables[table as usize]
-            .as_any()
-            .downcast_ref()
-            .expect("table holds its declared type")
+        // upcast, not `as_any`: one call through the vtable (`type_id`) rather than two
+        let any: &dyn std::any::Any = &*self.tables[table as usize];
+        any.downcast_ref().expect("table holds its declared type")
     }
 
     #[inline]
     pub(crate) fn arena_at_mut<T: Entity>(&mut self, table: u32) -> &mut Column<T> {
-        self.tables[table as usize]
-            .as_any_mut()
-            .downcast_mut()
-            .expect("table holds its declared type")
+        let any: &mut dyn std::any::Any = &mut *self.tables[table as usize];
+        any.downcast_mut().expect("table holds its declared type")
     }
 
     /// Inserts into a plain table or a polymorphic base: a fresh key.

@@ -369,7 +369,66 @@ impl std::hash::Hasher for TypeIdHasher {
     }
 }
 
-pub(crate) type TypeMap = HashMap<TypeId, u32, std::hash::BuildHasherDefault<TypeIdHasher>>;
+/// Table indices by `TypeId`: a direct-mapped array in front of a hash map. Each type
+/// owns the bucket its id hashes to unless a type registered earlier took it, so the
+/// lookup behind every typed call ([`Store::insert`](crate::Store::insert),
+/// [`Store::get`](crate::Store::get), ...) is, for nearly every type, one bucket read and
+/// one compare of constants rather than a hash map probe; a type whose bucket is taken goes
+/// on to the map. At most a quarter of the buckets are in use.
+#[derive(Clone, Default)]
+pub(crate) struct TypeMap {
+    buckets: Vec<Option<(TypeId, u32)>>,
+    /// 64 minus the number of bits of a bucket index (0 while there are no buckets: any
+    /// index is then out of range).
+    shift: u32,
+    map: HashMap<TypeId, u32, std::hash::BuildHasherDefault<TypeIdHasher>>,
+}
+
+impl TypeMap {
+    #[inline]
+    fn bucket(&self, id: &TypeId) -> usize {
+        let mut h = TypeIdHasher::default();
+        id.hash(&mut h);
+        // Fibonacci hashing: the top bits of the product depend on every bit of the id
+        (h.finish().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, id: &TypeId) -> Option<&u32> {
+        match self.buckets.get(self.bucket(id)) {
+            Some(Some((t, index))) if t == id => Some(index),
+            _ => self.map.get(id),
+        }
+    }
+
+    pub(crate) fn contains_key(&self, id: &TypeId) -> bool {
+        self.map.contains_key(id)
+    }
+
+    pub(crate) fn insert(&mut self, id: TypeId, index: u32) {
+        self.map.insert(id, index);
+        if self.map.len() * 4 > self.buckets.len() {
+            // rebuild, in registration order, with room for four times as many types
+            let bits = (self.map.len() * 16).next_power_of_two().trailing_zeros();
+            self.buckets = vec![None; 1 << bits];
+            self.shift = 64 - bits;
+            let mut all: Vec<(TypeId, u32)> = self.map.iter().map(|(&t, &i)| (t, i)).collect();
+            all.sort_by_key(|&(_, i)| i);
+            for (t, i) in all {
+                self.place(t, i);
+            }
+        } else {
+            self.place(id, index);
+        }
+    }
+
+    fn place(&mut self, id: TypeId, index: u32) {
+        let b = self.bucket(&id);
+        if self.buckets[b].is_none() {
+            self.buckets[b] = Some((id, index));
+        }
+    }
+}
 
 /// The identity of a declaration, carried by its handle: a hash of everything that makes
 /// the handle mean the same thing in another schema (its position, names, the Rust types,
@@ -1654,5 +1713,66 @@ impl<A: Entity, B: Entity> Linkable for OneToOne<A, B> {
 impl<A: Entity, B: Entity, W: Entity + Default> Linkable for ManyToMany<A, B, W> {
     fn default_payload(self) -> Box<dyn Any + Send + Sync> {
         Box::new(W::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct N<const I: usize>;
+
+    macro_rules! ids {
+        ($($i:literal)*) => { vec![$(TypeId::of::<N<$i>>()),*] };
+    }
+
+    fn many() -> Vec<TypeId> {
+        ids!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29
+             30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56
+             57 58 59 60 61 62 63 64 65 66 67 68 69 70 71 72 73 74 75 76 77 78 79 80 81 82 83
+             84 85 86 87 88 89 90 91 92 93 94 95 96 97 98 99)
+    }
+
+    #[test]
+    fn type_map_finds_every_type_as_it_grows() {
+        let ids = many();
+        let mut map = TypeMap::default();
+        assert_eq!(map.get(&ids[0]), None);
+        for (i, &id) in ids.iter().enumerate() {
+            map.insert(id, i as u32);
+            for (j, id) in ids.iter().enumerate() {
+                let want = (j <= i).then_some(j as u32);
+                assert_eq!(map.get(id).copied(), want, "type {j} after {i} inserts");
+                assert_eq!(map.contains_key(id), j <= i);
+            }
+        }
+        assert!(map.buckets.len() >= 4 * ids.len());
+        assert_eq!(map.get(&TypeId::of::<String>()), None);
+    }
+
+    #[test]
+    fn type_map_falls_back_to_the_map_when_a_bucket_is_not_its_own() {
+        let ids = many();
+        let mut map = TypeMap::default();
+        for (i, &id) in ids.iter().enumerate() {
+            map.insert(id, i as u32);
+        }
+        // a type whose bucket is empty, or held by another type, is still found
+        let (a, b) = (map.bucket(&ids[3]), map.bucket(&ids[7]));
+        map.buckets[a] = None;
+        map.buckets[b] = Some((ids[9], 9));
+        assert_eq!(map.get(&ids[3]), Some(&3));
+        assert_eq!(map.get(&ids[7]), Some(&7));
+        assert_eq!(map.get(&ids[9]), Some(&9));
+        // and a bucket's own type is found there
+        let in_buckets = ids
+            .iter()
+            .filter(|id| map.buckets[map.bucket(id)].is_some_and(|(t, _)| t == **id))
+            .count();
+        assert!(
+            in_buckets > ids.len() / 2,
+            "{in_buckets} of {} in buckets",
+            ids.len()
+        );
     }
 }

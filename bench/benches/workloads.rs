@@ -54,6 +54,10 @@ fn blog(c: &mut Criterion) {
     g.bench_function("relgraph", |b| {
         b.iter(|| rg_w3(black_box(&rg), &data.shuffled))
     });
+    // as a user writes it: `parent_row` per post, no view
+    g.bench_function("relgraph parent_row", |b| {
+        b.iter(|| rg_w3_user(black_box(&rg), &data.shuffled))
+    });
     g.bench_function("baseline", |b| {
         b.iter(|| base_w3(black_box(&base), &data.shuffled))
     });
@@ -138,6 +142,32 @@ fn org(c: &mut Criterion) {
     }
     g.bench_function("baseline", |b| {
         b.iter_batched(|| data.clone(), base_w6_build, BatchSize::PerIteration)
+    });
+    g.finish();
+
+    // the whole of W6 as a user writes it: the hierarchy built in bulk, then walked
+    let mut g = config(c, "W6 whole");
+    g.bench_function("relgraph, insert_all + link_all, walks", |b| {
+        b.iter_batched(
+            || data.clone(),
+            |d| {
+                let s = rg_w6_build_with(d, W6Build::Bulk);
+                let sum = rg_w6(&s, &data.samples);
+                (s, sum)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("baseline", |b| {
+        b.iter_batched(
+            || data.clone(),
+            |d| {
+                let s = base_w6_build(d);
+                let sum = base_w6(&s, &data.samples);
+                (s, sum)
+            },
+            BatchSize::PerIteration,
+        )
     });
     g.finish();
 }

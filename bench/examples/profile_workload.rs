@@ -54,7 +54,7 @@ fn main() -> Result<(), String> {
             eprintln!("W1 {system}: {:?} including drop", t.elapsed());
             sum
         }
-        "W2" | "W3" => {
+        "W2" | "W3" | "W3user" => {
             let d = BlogData::new(&scale);
             let w2 = which == "W2";
             if rg {
@@ -64,6 +64,8 @@ fn main() -> Result<(), String> {
                     .map(|_| {
                         if w2 {
                             rg_w2(&s)
+                        } else if which == "W3user" {
+                            rg_w3_user(&s, &d.shuffled)
                         } else {
                             rg_w3(&s, &d.shuffled)
                         }
@@ -183,13 +185,11 @@ fn main() -> Result<(), String> {
                 base_w8_build(d).ukeys.len() as u64
             }
         }
-        _ => {
-            return Err(
-                "usage: profile_workload W1|W1each|W1eachix|W1user|W2|W3|W4|W5|W5each|W5bulk|\
+        _ => return Err(
+            "usage: profile_workload W1|W1each|W1eachix|W1user|W2|W3|W3user|W4|W5|W5each|W5bulk|\
                  W6|W6build|W6bulk|W7|W7ix|W8|W8each|W8bulk|W8kind [relgraph|baseline]"
-                    .into(),
-            )
-        }
+                .into(),
+        ),
     };
     println!("{which} {system}: checksum {sum}");
     Ok(())

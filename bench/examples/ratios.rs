@@ -72,7 +72,7 @@ fn main() {
     let want = |w: &str| only.is_empty() || only.iter().any(|o| o == w);
     let scale = Scale::from_env(1.0);
 
-    if ["W1", "W1each", "W1user", "W2", "W3", "W4", "W7"]
+    if ["W1", "W1each", "W1user", "W2", "W3", "W3user", "W4", "W7"]
         .iter()
         .any(|w| want(w))
     {
@@ -111,6 +111,14 @@ fn main() {
                 "W3",
                 rounds * 3,
                 || time(|| rg_w3(&rg, &d.shuffled)),
+                || time(|| base_w3(&base, &d.shuffled)),
+            );
+        }
+        if want("W3user") {
+            compare(
+                "W3 parent_row",
+                rounds * 3,
+                || time(|| rg_w3_user(&rg, &d.shuffled)),
                 || time(|| base_w3(&base, &d.shuffled)),
             );
         }
@@ -171,6 +179,26 @@ fn main() {
             || time(|| base_w6(&base, &d.samples)),
         );
         drop((rg, base));
+        // the whole of W6 as a user writes it: built in bulk, then walked
+        let samples = &d.samples;
+        compare(
+            "W6 whole, bulk",
+            rounds,
+            || {
+                build(&d, |d| {
+                    let s = rg_w6_build_with(d, W6Build::Bulk);
+                    let sum = rg_w6(&s, samples);
+                    (s, sum)
+                })
+            },
+            || {
+                build(&d, |d| {
+                    let s = base_w6_build(d);
+                    let sum = base_w6(&s, samples);
+                    (s, sum)
+                })
+            },
+        );
         // the builds; checksum: the number of links
         for (name, how) in [
             ("W6 build tuned", W6Build::Tuned),

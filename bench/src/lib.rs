@@ -463,6 +463,18 @@ pub fn rg_w3(b: &RgBlog, shuffled: &[u32]) -> u64 {
     sum
 }
 
+/// W3 as a user writes it from the docs: each post's author's row by `parent_row`, no
+/// view taken first.
+pub fn rg_w3_user(b: &RgBlog, shuffled: &[u32]) -> u64 {
+    let mut sum = 0u64;
+    for &i in shuffled {
+        if let Some(u) = b.store.parent_row(b.authorship, b.posts[i as usize]) {
+            sum += u64::from(u.score);
+        }
+    }
+    sum
+}
+
 /// W4: move posts to other users; checksum: counts weighted by user index.
 pub fn rg_w4(b: &mut RgBlog, moves: &[(u32, u32)]) -> u64 {
     for &(p, u) in moves {

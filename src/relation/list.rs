@@ -62,8 +62,14 @@ impl<E: Copy + PartialEq> HoleList<E> {
     }
 
     /// Makes room for `additional` more elements.
+    #[inline]
     pub fn reserve(&mut self, additional: usize) {
-        self.items.reserve(additional);
+        if self.items.capacity() == 0 {
+            // a first allocation: straight to the allocator, without `reserve`'s growth path
+            self.items = Vec::with_capacity(additional);
+        } else {
+            self.items.reserve(additional);
+        }
     }
 
     #[inline]

@@ -54,13 +54,20 @@ impl Store {
 
     /// The parent's row of `child`, if it has a parent: `employee.manager` is
     /// `store.parent_row(reports, employee)`. O(1).
+    #[inline]
     #[track_caller]
     pub fn parent_row<P: Entity, C: Entity>(
         &self,
         rel: OneToMany<P, C>,
         child: Key<C>,
     ) -> Option<&P> {
-        self.parent(rel, child).and_then(|p| self.get(p))
+        // the parent's table from the relation: no `TypeId` lookup
+        let (index, def) = self.rel(rel);
+        let RelationStore::OneToMany(r) = self.rel_store(index) else {
+            unreachable!("a OneToMany handle names a one-to-many")
+        };
+        let parent = r.parent_of(child.raw())?;
+        self.arena_at::<P>(def.a_table).get(parent)
     }
 
     /// Inserts `value` as the last child of `parent`, in one step: the row and its link

@@ -251,23 +251,26 @@ impl Store {
         }
         let forest = R::KIND == RelationKind::OneToMany && def.forest_links();
         let (arena_a, arena_b) = (self.arena_at::<R::A>(ta), self.arena_at::<R::B>(tb));
-        let pairs: Vec<(RawKey, RawKey)> = pairs
-            .into_iter()
-            .map(|(a, b)| {
-                let (a, b) = (a.raw(), b.raw());
-                if !arena_a.contains(a) {
-                    return Err(StaleKey {
-                        key: self.any_key(ta, a),
-                    });
+        let pairs = pairs.into_iter();
+        // sized by the iterator's hint: a `collect` into `Result` sees no hint and grows
+        let mut checked: Vec<(RawKey, RawKey)> = Vec::with_capacity(pairs.size_hint().0);
+        for (a, b) in pairs {
+            let (a, b) = (a.raw(), b.raw());
+            if !arena_a.contains(a) {
+                return Err(StaleKey {
+                    key: self.any_key(ta, a),
                 }
-                if !arena_b.contains(b) {
-                    return Err(StaleKey {
-                        key: self.any_key(tb, b),
-                    });
+                .into());
+            }
+            if !arena_b.contains(b) {
+                return Err(StaleKey {
+                    key: self.any_key(tb, b),
                 }
-                Ok((a, b))
-            })
-            .collect::<Result<_, _>>()?;
+                .into());
+            }
+            checked.push((a, b));
+        }
+        let pairs = checked;
         // an acyclic hierarchy built in bulk: checked at once, then linked directly
         let forest = forest
             && match self.forest_batch(index, &pairs) {
@@ -275,8 +278,15 @@ impl Store {
                 None => false,
             };
         if plain || forest {
+            let recording = self.recording();
             if let RelationStore::OneToMany(r) = &mut self.relations[index as usize] {
                 r.reserve_links(&pairs);
+                if forest && !recording {
+                    // every child is new and parentless, and nothing records: one tight loop
+                    r.attach_reserved(&pairs);
+                    self.settle();
+                    return Ok(());
+                }
             }
             for (a, b) in pairs {
                 if forest {
