@@ -107,6 +107,7 @@ impl Store {
         out
     }
 
+    #[inline]
     pub(crate) fn link_inner<R: Linkable>(
         &mut self,
         rel: R,
