@@ -223,6 +223,16 @@ impl OneToManyStore {
     /// bulk link that cannot count the children of each parent first).
     #[inline]
     pub fn presize(&mut self, parent: RawKey, expected: usize) {
+        match self.children.get(parent.idx()) {
+            Some(l) if l.owner() == parent.version() && l.capacity() > 0 => {}
+            _ => self.presize_new(parent, expected),
+        }
+    }
+
+    /// [`presize`](Self::presize) of a list that has no room yet: out of line, once per
+    /// parent of a batch.
+    #[inline(never)]
+    fn presize_new(&mut self, parent: RawKey, expected: usize) {
         let list = grow(&mut self.children, parent.idx());
         if list.owner() != parent.version() || list.capacity() == 0 {
             list.claim(parent.version());
@@ -250,13 +260,19 @@ impl OneToManyStore {
 
     #[inline]
     fn set_parent(&mut self, child: RawKey, parent: RawKey, pos: u32) {
-        let slot = grow(&mut self.parent, child.idx());
+        let i = child.idx();
+        if i >= self.parent.len() || i >= self.pos.len() {
+            // (the two grow together: one test on the hot path)
+            grow(&mut self.parent, i);
+            grow(&mut self.pos, i);
+        }
+        let slot = &mut self.parent[i];
         debug_assert!(slot.child_version != child.version());
         *slot = ParentRef {
             parent,
             child_version: child.version(),
         };
-        *grow(&mut self.pos, child.idx()) = pos;
+        self.pos[i] = pos;
         self.links += 1;
     }
 
