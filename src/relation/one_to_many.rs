@@ -13,7 +13,8 @@ use super::{grow, reserve_to, Alive};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct ParentRef {
     parent: RawKey,
-    /// Version of the child this entry belongs to; 0: the entry is empty.
+    /// Version of the child this entry belongs to; 0: the entry is empty, and `parent`
+    /// means nothing (an unlink clears this field alone).
     child_version: u32,
 }
 
@@ -287,7 +288,7 @@ impl OneToManyStore {
     /// Compacts the parent's list when worthwhile and `compact` allows it.
     pub fn detach(&mut self, child: RawKey, compact: bool) -> Option<(RawKey, u32)> {
         let (parent, pos) = self.parent_pos(child)?;
-        self.parent[child.idx()] = ParentRef::NONE;
+        self.parent[child.idx()].child_version = 0;
         self.links -= 1;
         let list = &mut self.children[parent.idx()];
         list.remove(pos);
@@ -322,7 +323,7 @@ impl OneToManyStore {
         let parents = &mut self.parent;
         let mut gone = 0;
         list.drain_rev(|child, pos| {
-            parents[child.idx()] = ParentRef::NONE;
+            parents[child.idx()].child_version = 0;
             gone += 1;
             each(child, pos);
         });
