@@ -49,6 +49,7 @@ fn main() -> Result<(), String> {
                 (true, "W1") => rg_w1(d).1,
                 (true, "W1user") => rg_w1_user(d).1,
                 (true, _) => rg_w1_each(d).1,
+                (false, "W1user") => base_w1_user(d).1,
                 (false, _) => base_w1(d).1,
             };
             eprintln!("W1 {system}: {:?} including drop", t.elapsed());

@@ -95,6 +95,13 @@ fn main() {
                 || build(&d, rg_w1_user),
                 || build(&d, base_w1),
             );
+            // against the baseline written the same way (nothing sized up front)
+            compare(
+                "W1 user, both",
+                rounds,
+                || build(&d, rg_w1_user),
+                || build(&d, base_w1_user),
+            );
         }
         let rg = rg_w1(d.clone()).0;
         let base = base_w1(d.clone()).0;

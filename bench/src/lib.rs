@@ -884,10 +884,21 @@ pub struct BaseBlog {
 }
 
 pub fn base_w1(d: BlogData) -> (BaseBlog, u64) {
-    let mut users = SlotMap::with_capacity_and_key(d.users.len());
-    let mut posts = SlotMap::with_capacity_and_key(d.posts.len());
-    let mut user_posts = SecondaryMap::with_capacity(d.users.len());
-    let mut post_author = SecondaryMap::with_capacity(d.posts.len());
+    base_w1_sized(d, true)
+}
+
+/// The baseline's W1 written as `rg_w1_user` is: no map sized up front (the key vectors
+/// still are, as in `rg_w1_user`).
+pub fn base_w1_user(d: BlogData) -> (BaseBlog, u64) {
+    base_w1_sized(d, false)
+}
+
+fn base_w1_sized(d: BlogData, sized: bool) -> (BaseBlog, u64) {
+    let cap = |n: usize| if sized { n } else { 0 };
+    let mut users = SlotMap::with_capacity_and_key(cap(d.users.len()));
+    let mut posts = SlotMap::with_capacity_and_key(cap(d.posts.len()));
+    let mut user_posts = SecondaryMap::with_capacity(cap(d.users.len()));
+    let mut post_author = SecondaryMap::with_capacity(cap(d.posts.len()));
     let ukeys: Vec<UserKey> = d
         .users
         .into_iter()
