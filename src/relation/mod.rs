@@ -37,15 +37,14 @@ pub(crate) fn grow<T: Default>(v: &mut Vec<T>, i: usize) -> &mut T {
     &mut v[i]
 }
 
-/// The growing half of [`grow`], out of line: the hot path is a bounds check. Grows an
-/// eighth past `i` at least, so that entities inserted one at a time (slots in order) take
-/// this path once per eighth of the table rather than once each: two calls fewer per link
-/// when building a one-to-many one `link` at a time. The entries past `i` hold the
-/// default (no link), as if their slots had never been linked.
+/// The growing half of [`grow`], out of line: the hot path is a bounds check.
 #[inline(never)]
 fn grow_to<T: Default>(v: &mut Vec<T>, i: usize) {
-    let len = (i + 1).max(v.len() + v.len() / 8);
-    v.resize_with(len, T::default);
+    if i == v.len() {
+        v.push(T::default());
+    } else {
+        v.resize_with(i + 1, T::default);
+    }
 }
 
 /// The storage of one relation.

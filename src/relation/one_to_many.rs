@@ -263,9 +263,14 @@ impl OneToManyStore {
     fn set_parent(&mut self, child: RawKey, parent: RawKey, pos: u32) {
         let i = child.idx();
         if i >= self.parent.len() || i >= self.pos.len() {
-            // (the two grow together: one test on the hot path)
-            grow(&mut self.parent, i);
-            grow(&mut self.pos, i);
+            if i == self.parent.len() && i == self.pos.len() {
+                // the next slot (entities linked as they are inserted): pushed inline
+                self.parent.push(ParentRef::NONE);
+                self.pos.push(0);
+            } else {
+                grow(&mut self.parent, i);
+                grow(&mut self.pos, i);
+            }
         }
         let slot = &mut self.parent[i];
         debug_assert!(slot.child_version != child.version());
