@@ -309,6 +309,9 @@ pub(crate) struct RelationDef {
     pub describe_payload: fn() -> Option<crate::shape::TypeShape>,
     /// The polymorphic parent group this one-to-many belongs to.
     pub group: Option<u32>,
+    /// [`plain_links`](Self::plain_links), worked out once at declaration (a `link` reads
+    /// it on every call).
+    plain: bool,
 }
 
 impl RelationDef {
@@ -328,6 +331,10 @@ impl RelationDef {
     /// polymorphic parent end, no delete-orphan rule.
     #[inline]
     pub fn plain_links(&self) -> bool {
+        self.plain
+    }
+
+    fn work_out_plain_links(&self) -> bool {
         let policy =
             self.self_referential() && (self.rules.forbid_self_links || self.rules.acyclic);
         !policy
@@ -1002,7 +1009,10 @@ impl Schema {
             },
             describe_payload: crate::shape::describe::<W>,
             group,
+            plain: false,
         });
+        let def = self.relations.last_mut().expect("just pushed");
+        def.plain = def.work_out_plain_links();
         index
     }
 

@@ -31,6 +31,9 @@ impl ParentRef {
     }
 }
 
+// 12 bytes, as a hand-kept map of parent keys: W3's random lookups depend on it
+const _: () = assert!(std::mem::size_of::<ParentRef>() == 12);
+
 impl Default for ParentRef {
     fn default() -> Self {
         ParentRef::NONE
