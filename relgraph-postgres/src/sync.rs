@@ -107,16 +107,11 @@ impl Applier {
                 let mut params = vec![id(entity)];
                 let (names, values) = value_params(&tm.cols, row, &mut params, tm.name)?;
                 if !names.is_empty() {
-                    let sets: Vec<String> = names
-                        .iter()
-                        .zip(&values)
-                        .map(|(n, v)| format!("{n} = {v}"))
-                        .collect();
                     out.push((
                         format!(
                             "UPDATE {} SET {} WHERE id = $1::text::bigint",
                             q(tm.name),
-                            sets.join(", ")
+                            assignments(&names, &values)
                         ),
                         params,
                     ));
@@ -313,17 +308,12 @@ impl Applier {
                 let (names, values) =
                     value_params(&assoc.payload, payload, &mut params, &assoc.table)?;
                 if !names.is_empty() {
-                    let sets: Vec<String> = names
-                        .iter()
-                        .zip(&values)
-                        .map(|(n, v)| format!("{n} = {v}"))
-                        .collect();
                     out.push((
                         format!(
                             "UPDATE {} SET {} WHERE {} = $1::text::bigint AND {} = \
                              $2::text::bigint",
                             q(&assoc.table),
-                            sets.join(", "),
+                            assignments(&names, &values),
                             q(&assoc.a_id),
                             q(&assoc.b_id)
                         ),
@@ -427,6 +417,16 @@ fn swap_remove(kind: &str, id: Param, out: &mut Vec<(String, Vec<Param>)>) {
         ),
         vec![id],
     ));
+}
+
+/// `name = value, ...` for an `UPDATE`'s `SET`.
+fn assignments(names: &[String], values: &[String]) -> String {
+    let sets: Vec<String> = names
+        .iter()
+        .zip(values)
+        .map(|(n, v)| format!("{n} = {v}"))
+        .collect();
+    sets.join(", ")
 }
 
 /// The column names and `$n::text::type` placeholders of a row's values, their texts
