@@ -238,10 +238,8 @@ impl OneToManyStore {
     #[inline(never)]
     fn presize_new(&mut self, parent: RawKey, expected: usize) {
         let list = grow(&mut self.children, parent.idx());
-        if list.owner() != parent.version() || list.capacity() == 0 {
-            list.claim(parent.version());
-            list.reserve(expected);
-        }
+        list.claim(parent.version());
+        list.reserve(expected);
     }
 
     /// Appends `child` (which has no parent) to `parent`'s children.
@@ -265,8 +263,10 @@ impl OneToManyStore {
     #[inline]
     fn set_parent(&mut self, child: RawKey, parent: RawKey, pos: u32) {
         let i = child.idx();
-        if i >= self.parent.len() || i >= self.pos.len() {
-            if i == self.parent.len() && i == self.pos.len() {
+        // (the two vectors always have the same length)
+        debug_assert_eq!(self.parent.len(), self.pos.len());
+        if i >= self.parent.len() {
+            if i == self.parent.len() {
                 // the next slot (entities linked as they are inserted): pushed inline
                 self.parent.push(ParentRef::NONE);
                 self.pos.push(0);

@@ -61,13 +61,10 @@ impl Store {
         rel: OneToMany<P, C>,
         child: Key<C>,
     ) -> Option<&P> {
-        // the parent's table from the relation: no `TypeId` lookup
-        let (index, def) = self.rel(rel);
-        let RelationStore::OneToMany(r) = self.rel_store(index) else {
-            unreachable!("a OneToMany handle names a one-to-many")
-        };
-        let parent = r.parent_of(child.raw())?;
-        self.arena_at::<P>(def.a_table).get(parent)
+        let parent = self.otm(rel).parent_of(child.raw())?;
+        // the parent's table from the relation (the handle is checked): no `TypeId` lookup
+        let table = self.schema.relations[rel.index as usize].a_table;
+        self.arena_at::<P>(table).get(parent)
     }
 
     /// Inserts `value` as the last child of `parent`, in one step: the row and its link
