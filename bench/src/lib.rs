@@ -885,12 +885,13 @@ pub fn base_w1_user(d: BlogData) -> (BaseBlog, u64) {
     base_w1_sized(d, false, |_, _| {})
 }
 
-/// The baseline's W1, its maps sized up front if `sized`; `on_post` sees each post as it
-/// is inserted (where the indexed baseline keeps its indexes).
+/// The baseline's W1, its maps sized up front if `sized`; `on_post` is told each post's
+/// key as it is inserted (where the indexed baseline keeps its indexes; the others pass
+/// a closure that does nothing and costs nothing).
 fn base_w1_sized(
     d: BlogData,
     sized: bool,
-    mut on_post: impl FnMut(&Post, PostKey),
+    mut on_post: impl FnMut(&SlotMap<PostKey, Post>, PostKey),
 ) -> (BaseBlog, u64) {
     let cap = |n: usize| if sized { n } else { 0 };
     let mut users = SlotMap::with_capacity_and_key(cap(d.users.len()));
@@ -909,7 +910,7 @@ fn base_w1_sized(
     let mut pkeys = Vec::with_capacity(d.posts.len());
     for (p, &a) in d.posts.into_iter().zip(&d.author) {
         let k = posts.insert(p);
-        on_post(&posts[k], k);
+        on_post(&posts, k);
         let u = ukeys[a as usize];
         user_posts[u].push(k);
         post_author.insert(k, u);
@@ -1371,7 +1372,8 @@ pub struct BaseBlogIndexed {
 pub fn base_w1_indexed(d: BlogData) -> (BaseBlogIndexed, u64) {
     let mut by_title = std::collections::HashMap::with_capacity(d.posts.len());
     let mut by_score = std::collections::BTreeSet::new();
-    let (blog, sum) = base_w1_sized(d, true, |p, k| {
+    let (blog, sum) = base_w1_sized(d, true, |posts, k| {
+        let p = &posts[k];
         by_title.insert(p.title.clone(), k);
         by_score.insert((p.score, k));
     });
