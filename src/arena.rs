@@ -408,6 +408,22 @@ fn nonzero(v: u32) -> NonZeroU32 {
     NonZeroU32::new(v).expect("live slots have a nonzero version")
 }
 
+/// The typed column of table `t` among a store's `tables`: a free function, so that a
+/// caller can hold other fields of the store at the same time. Upcast to `dyn Any`, not
+/// through `as_any`: one call through the vtable (`type_id`) rather than two.
+#[inline]
+pub(crate) fn column<T: Entity>(tables: &[Box<dyn ErasedArena>], t: u32) -> &Column<T> {
+    let any: &dyn Any = &*tables[t as usize];
+    any.downcast_ref().expect("table holds its declared type")
+}
+
+/// [`column`], mutable.
+#[inline]
+pub(crate) fn column_mut<T: Entity>(tables: &mut [Box<dyn ErasedArena>], t: u32) -> &mut Column<T> {
+    let any: &mut dyn Any = &mut *tables[t as usize];
+    any.downcast_mut().expect("table holds its declared type")
+}
+
 /// The type-erased face of an arena, for code that works on any table (cascades, rollback,
 /// integrity checks).
 pub(crate) trait ErasedArena: Any + Send + Sync {
@@ -440,8 +456,6 @@ pub(crate) trait ErasedArena: Any + Send + Sync {
         key: RawKey,
         value: Box<dyn Any + Send + Sync>,
     ) -> Box<dyn Any + Send + Sync>;
-    fn as_any(&self) -> &dyn Any;
-    fn as_any_mut(&mut self) -> &mut dyn Any;
     /// Slots of a plain table or base; rows of a kind.
     fn slot_count(&self) -> usize;
     /// For a kind, makes room in its index by base slot for `slots` base slots in all.
@@ -567,12 +581,6 @@ impl<T: Entity> ErasedArena for Column<T> {
             .expect("replacement has the table's type");
         let slot = self.get_mut(key).expect("replaced entity is live");
         Box::new(std::mem::replace(slot, *value))
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
     }
     fn reserve_slots(&mut self, slots: usize) {
         if let Column::Kind(k) = self {

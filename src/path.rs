@@ -124,15 +124,12 @@ impl Store {
 
     #[inline]
     pub(crate) fn arena_at<T: Entity>(&self, table: u32) -> &Column<T> {
-        // upcast, not `as_any`: one call through the vtable (`type_id`) rather than two
-        let any: &dyn std::any::Any = &*self.tables[table as usize];
-        any.downcast_ref().expect("table holds its declared type")
+        crate::arena::column(&self.tables, table)
     }
 
     #[inline]
     pub(crate) fn arena_at_mut<T: Entity>(&mut self, table: u32) -> &mut Column<T> {
-        let any: &mut dyn std::any::Any = &mut *self.tables[table as usize];
-        any.downcast_mut().expect("table holds its declared type")
+        crate::arena::column_mut(&mut self.tables, table)
     }
 
     /// Inserts into a plain table or a polymorphic base: a fresh key.
@@ -333,11 +330,7 @@ impl Store {
                 .unwrap_or_else(|e| crate::index::refused(e));
         }
         let recording = self.recording();
-        let value = self.tables[table as usize]
-            .as_any_mut()
-            .downcast_mut::<Column<T>>()
-            .expect("table holds its declared type")
-            .get_mut(key)?;
+        let value = crate::arena::column_mut::<T>(&mut self.tables, table).get_mut(key)?;
         // logged before `f` runs, so that a rollback after a panic inside `f` undoes
         // whatever `f` changed before it panicked
         if recording {

@@ -395,13 +395,8 @@ impl Store {
             let Store {
                 tables, relations, ..
             } = &mut **store;
-            let column = |t: u32| tables[t as usize].as_any();
-            let arena_a = column(ta)
-                .downcast_ref::<Column<A>>()
-                .expect("declared type");
-            let arena_b = column(tb)
-                .downcast_ref::<Column<B>>()
-                .expect("declared type");
+            let arena_a = crate::arena::column::<A>(tables, ta);
+            let arena_b = crate::arena::column::<B>(tables, tb);
             let RelationStore::OneToMany(r) = &mut relations[index as usize] else {
                 unreachable!("a plain one-to-many")
             };

@@ -305,10 +305,7 @@ impl Store {
         if recording {
             self.log.reserve(hint);
         }
-        let arena = self.tables[table as usize]
-            .as_any_mut()
-            .downcast_mut::<Column<T>>()
-            .expect("table holds its declared type")
+        let arena = crate::arena::column_mut::<T>(&mut self.tables, table)
             .slots_mut()
             .expect("a plain table has slots");
         // if `values` panics midway, the rows inserted before the panic are taken out
