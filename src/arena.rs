@@ -183,7 +183,18 @@ impl<T> Arena<T> {
 
     #[inline]
     pub fn insert(&mut self, value: T) -> RawKey {
-        // (tested first, inline: most inserts find no free slot)
+        // (tested first, inline: most inserts find no free slot; reusing one is out of line
+        // so that an insert inlines into the caller's loop)
+        if self.free.top.is_some() {
+            return self.insert_reusing(value);
+        }
+        self.push_new(value)
+    }
+
+    /// [`insert`](Self::insert) into the vacant slot on top of the free stack, or a new one
+    /// if every listed slot was reoccupied by a rollback.
+    #[inline(never)]
+    fn insert_reusing(&mut self, value: T) -> RawKey {
         while self.free.top.is_some() {
             let index = self.free.pop().expect("a free slot on top");
             self.listed.clear(index);
@@ -199,6 +210,11 @@ impl<T> Arena<T> {
             self.len += 1;
             return RawKey::new(index, nonzero(version));
         }
+        self.push_new(value)
+    }
+
+    #[inline]
+    fn push_new(&mut self, value: T) -> RawKey {
         let index = u32::try_from(self.slots.len()).expect("arena holds at most 2^32 slots");
         self.slots.push(Slot {
             value: Some(value),
@@ -206,7 +222,7 @@ impl<T> Arena<T> {
             high: 1,
         });
         self.len += 1;
-        RawKey::new(index, nonzero(1))
+        RawKey::new(index, NonZeroU32::MIN)
     }
 
     /// Puts `value` back under `key`. The slot must be vacant (a rollback guarantees it).
@@ -404,6 +420,7 @@ impl<'a, T> Slots<'a, T> {
     }
 }
 
+#[inline]
 fn nonzero(v: u32) -> NonZeroU32 {
     NonZeroU32::new(v).expect("live slots have a nonzero version")
 }

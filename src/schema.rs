@@ -404,8 +404,15 @@ impl TypeMap {
     pub(crate) fn get(&self, id: &TypeId) -> Option<&u32> {
         match self.buckets.get(self.bucket(id)) {
             Some(Some((t, index))) if t == id => Some(index),
-            _ => self.map.get(id),
+            _ => self.get_in_map(id),
         }
+    }
+
+    /// The map probe of [`get`](Self::get), out of line: the bucket read stays small
+    /// enough to inline into a typed call.
+    #[inline(never)]
+    fn get_in_map(&self, id: &TypeId) -> Option<&u32> {
+        self.map.get(id)
     }
 
     pub(crate) fn contains_key(&self, id: &TypeId) -> bool {

@@ -8,12 +8,7 @@ impl Store {
     pub(crate) fn table_of<T: Entity>(&self) -> u32 {
         match self.schema.table_index::<T>() {
             Some(t) => t,
-            None => panic!(
-                "type {} is not a table of this store: register it with \
-                 `schema.table::<{}>(\"NAME\")` (or `schema.kind`) before building the store",
-                type_name::<T>(),
-                short_type_name::<T>()
-            ),
+            None => not_a_table(type_name::<T>(), short_type_name::<T>()),
         }
     }
 
@@ -274,11 +269,7 @@ impl Store {
     /// loops.
     #[track_caller]
     pub fn rows<T: Entity>(&self) -> Rows<'_, T> {
-        let arena = self.arena::<T>();
-        Rows {
-            arena,
-            slots: arena.slots().unwrap_or_default(),
-        }
+        Rows::new(self.arena::<T>())
     }
 
     /// Inserts every value of `values`, in order, and returns their keys: the same as
@@ -376,4 +367,15 @@ impl Store {
             self.relations[rel as usize].reserve_slots(end, slots);
         }
     }
+}
+
+/// The panic of a typed call with a type that is not a table, out of line.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn not_a_table(type_name: &str, short: &str) -> ! {
+    panic!(
+        "type {type_name} is not a table of this store: register it with \
+         `schema.table::<{short}>(\"NAME\")` (or `schema.kind`) before building the store"
+    )
 }
