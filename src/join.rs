@@ -120,9 +120,10 @@ impl Store {
         children: impl IntoIterator<Item = Key<C>>,
     ) -> Vec<Key<P>> {
         let mut seen = KeySet::new();
+        let parents = self.parents(rel);
         children
             .into_iter()
-            .filter_map(|c| self.parent(rel, c))
+            .filter_map(|c| parents.get(c))
             .filter(|&p| seen.insert(p))
             .collect()
     }

@@ -134,5 +134,5 @@ pub use schema::{
 };
 pub use shape::TypeShape;
 pub use shared::SharedStore;
-pub use store::{Children, Linked, Rows, Store, WithPayload};
+pub use store::{Children, Linked, Parents, Rows, Store, WithPayload};
 pub use umbrella::{Error, Result};

@@ -11,7 +11,7 @@ use super::{grow, reserve_to, Alive};
 /// a parent lookup makes one compare (the child's version against `child_version`, never
 /// 0 for a live key) where an `Option` made two.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct ParentRef {
+pub(crate) struct ParentRef {
     parent: RawKey,
     /// Version of the child this entry belongs to; 0: the entry is empty, and `parent`
     /// means nothing (an unlink clears this field alone).
@@ -26,13 +26,23 @@ impl ParentRef {
 
     /// The entry, if it holds a parent.
     #[inline]
-    fn get(self) -> Option<ParentRef> {
+    pub(crate) fn get(self) -> Option<ParentRef> {
         (self.child_version != 0).then_some(self)
     }
 }
 
 // 12 bytes, as a hand-kept map of parent keys: W3's random lookups depend on it
 const _: () = assert!(std::mem::size_of::<ParentRef>() == 12);
+
+/// The parent of `child` among `entries` (a one-to-many's parent entries by child slot):
+/// one bounds check and one compare.
+#[inline]
+pub(crate) fn parent_in(entries: &[ParentRef], child: RawKey) -> Option<RawKey> {
+    match entries.get(child.idx()) {
+        Some(r) if r.child_version == child.version() => Some(r.parent),
+        _ => None,
+    }
+}
 
 impl Default for ParentRef {
     fn default() -> Self {
@@ -61,10 +71,14 @@ impl OneToManyStore {
 
     #[inline]
     pub fn parent_of(&self, child: RawKey) -> Option<RawKey> {
-        match self.parent.get(child.idx()) {
-            Some(r) if r.child_version == child.version() => Some(r.parent),
-            _ => None,
-        }
+        parent_in(&self.parent, child)
+    }
+
+    /// The parent entries by child slot, for a view that looks many up
+    /// ([`parent_in`]).
+    #[inline]
+    pub fn parent_entries(&self) -> &[ParentRef] {
+        &self.parent
     }
 
     /// The slot of the parent of the live entity at child slot `child`. Every parent
@@ -265,23 +279,24 @@ impl OneToManyStore {
         let i = child.idx();
         // (the two vectors always have the same length)
         debug_assert_eq!(self.parent.len(), self.pos.len());
-        if i >= self.parent.len() {
-            if i == self.parent.len() {
-                // the next slot (entities linked as they are inserted): pushed inline
-                self.parent.push(ParentRef::NONE);
-                self.pos.push(0);
-            } else {
-                grow(&mut self.parent, i);
-                grow(&mut self.pos, i);
-            }
-        }
-        let slot = &mut self.parent[i];
-        debug_assert!(slot.child_version != child.version());
-        *slot = ParentRef {
+        let entry = ParentRef {
             parent,
             child_version: child.version(),
         };
-        self.pos[i] = pos;
+        if i == self.parent.len() {
+            // the next slot (entities linked as they are inserted): pushed inline
+            self.parent.push(entry);
+            self.pos.push(pos);
+        } else {
+            if i > self.parent.len() {
+                grow(&mut self.parent, i);
+                grow(&mut self.pos, i);
+            }
+            let slot = &mut self.parent[i];
+            debug_assert!(slot.child_version != child.version());
+            *slot = entry;
+            self.pos[i] = pos;
+        }
         self.links += 1;
     }
 

@@ -15,6 +15,7 @@ use crate::key::{AnyKey, Key, RawKey};
 use crate::path::{payloads, Undo};
 use crate::relation::list::Iter;
 use crate::relation::many_to_many::{Entry, PairHasher};
+use crate::relation::one_to_many::{parent_in, ParentRef};
 use crate::relation::{OneToManyStore, RelationStore};
 use crate::schema::{
     DeleteRule, End, Entity, Linkable, ManyToMany, OneToMany, OneToOne, Relation, RelationDef,
@@ -32,7 +33,7 @@ mod tables;
 mod transactions;
 
 pub(crate) use iter::short_type_name;
-pub use iter::{Children, Linked, Rows, WithPayload};
+pub use iter::{Children, Linked, Parents, Rows, WithPayload};
 pub(crate) use relations::{endpoints, NewCollection};
 
 /// An in-memory object graph: typed entity tables and the relations between them.
