@@ -968,3 +968,36 @@ fn children_of_kind_lists_what_filtering_children_by_downcast_lists() {
         "a stale parent"
     );
 }
+
+#[test]
+fn the_parents_view_reads_kind_parents_and_kind_children() {
+    let (mut s, w, fx) = populated(Config::default());
+    // the parent end a kind (an email's attachments), the child end a kind (a device's
+    // pushes), both a kind (replies), the child end a base (a user's notifications)
+    let by_email = s.parents(w.attachments);
+    assert_eq!(by_email.get(fx.a0), Some(fx.e0));
+    assert_eq!(
+        by_email.row(fx.a0),
+        Some(&Email {
+            address: "alice@a".into()
+        })
+    );
+    let by_device = s.parents(w.pushes);
+    assert_eq!(by_device.get(fx.p0), Some(fx.phone));
+    assert_eq!(by_device.row(fx.p0), s.parent_row(w.pushes, fx.p0));
+    let replied_to = s.parents(w.replies);
+    assert_eq!(replied_to.get(fx.e1), Some(fx.e0));
+    assert_eq!(replied_to.get(fx.e0), None);
+    let inbox = s.parents(w.inbox);
+    assert_eq!(inbox.get(w.sms.upcast(fx.s0)), Some(fx.alice));
+    assert_eq!(
+        inbox.row(w.email.upcast(fx.e1)).map(|u| u.name.as_str()),
+        Some("bob")
+    );
+    // after the parent's kind row goes, the view says no parent, as `parent` does
+    s.remove(w.email.upcast(fx.e0)).unwrap();
+    let by_email = s.parents(w.attachments);
+    assert_eq!(by_email.get(fx.a0), s.parent(w.attachments, fx.a0));
+    assert_eq!(by_email.row(fx.a0), None);
+    check(&s);
+}

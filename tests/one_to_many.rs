@@ -652,3 +652,50 @@ fn declaring_an_end_name_twice_on_a_table_panics() {
     schema.one_to_many(users, "posts", posts, "author", relgraph::Rules::new());
     schema.one_to_many(users, "posts", comments, "writer", relgraph::Rules::new());
 }
+
+#[test]
+fn the_parents_view_agrees_with_parent_and_parent_row_for_every_child() {
+    let (mut s, r) = setup();
+    let users: Vec<_> = (0..4).map(|i| user(&mut s, &format!("u{i}"))).collect();
+    let ps = posts(&mut s, "p", 12);
+    for (i, &p) in ps.iter().enumerate().skip(1) {
+        s.link(r.posts, users[i % 4], p).unwrap();
+    }
+    s.link(r.posts, users[3], ps[4]).unwrap(); // a move
+    s.unlink(r.posts, users[2], ps[6]);
+    s.remove(ps[7]).unwrap(); // a stale child key
+    s.remove(users[1]).unwrap(); // its posts lose their parent (nullify)
+    let reused = post(&mut s, "reused"); // takes a freed slot under a new version
+    s.link(r.posts, users[0], reused).unwrap();
+    let mut all = ps.clone();
+    all.push(reused);
+    let view = s.parents(r.posts);
+    let mut linked = 0;
+    for &p in &all {
+        assert_eq!(view.get(p), s.parent(r.posts, p), "{p:?}");
+        assert_eq!(view.row(p), s.parent_row(r.posts, p), "{p:?}");
+        linked += usize::from(view.get(p).is_some());
+    }
+    assert_eq!(view.get(ps[0]), None, "never linked");
+    assert_eq!(view.get(ps[4]), Some(users[3]), "moved");
+    assert_eq!(view.get(ps[6]), None, "unlinked");
+    assert_eq!(view.get(ps[7]), None, "removed");
+    assert_eq!(view.get(ps[5]), None, "parent removed");
+    assert_eq!(view.row(reused).map(|u| u.name.as_str()), Some("u0"));
+    assert_eq!(linked, s.link_count(r.posts));
+    assert_eq!(
+        format!("{view:?}"),
+        format!("Parents {{ linked: {linked} }}")
+    );
+
+    // a self-referential hierarchy
+    let es: Vec<_> = (0..3).map(|i| employee(&mut s, &format!("e{i}"))).collect();
+    s.link(r.reports, es[0], es[1]).unwrap();
+    s.link(r.reports, es[1], es[2]).unwrap();
+    let bosses = s.parents(r.reports);
+    assert_eq!(
+        es.iter().map(|&e| bosses.get(e)).collect::<Vec<_>>(),
+        [None, Some(es[0]), Some(es[1])]
+    );
+    assert_eq!(bosses.row(es[2]).map(|e| e.name.as_str()), Some("e1"));
+}
