@@ -20,6 +20,9 @@ impl Store {
     /// The parent of `child`, if it has one. O(1).
     ///
     /// `None` also for a stale key. [`parent_row`](Self::parent_row) reads the parent's row.
+    /// For many lookups in a loop, take the relation's view once with
+    /// [`parents`](Self::parents): each lookup then skips the handle check (W3 of the
+    /// README: 1.4x the time of a hand-kept map by `parent`, 1.1x by the view).
     ///
     /// # Examples
     ///
@@ -53,7 +56,9 @@ impl Store {
     }
 
     /// The parent's row of `child`, if it has a parent: `employee.manager` is
-    /// `store.parent_row(reports, employee)`. O(1).
+    /// `store.parent_row(reports, employee)`. O(1), with a checked downcast of the
+    /// parent's table on every call: in a loop, [`Parents::row`](crate::Parents::row) of a
+    /// view taken once with [`parents`](Self::parents) costs half as much.
     #[inline]
     #[track_caller]
     pub fn parent_row<P: Entity, C: Entity>(
@@ -69,6 +74,12 @@ impl Store {
 
     /// Inserts `value` as the last child of `parent`, in one step: the row and its link
     /// both, or neither (`Post { author: user, .. }` in an ORM). O(1) amortised.
+    ///
+    /// The cheapest way to add one child at a time: a new row cannot make a cycle or a
+    /// self-link and has no parent to leave, so unless the child table has kinds or the
+    /// relation a polymorphic parent end or a delete-orphan rule, the row and its link are
+    /// made directly, without the savepoint and the checks of [`link`](Self::link)
+    /// (W1 of the README).
     ///
     /// # Errors
     ///
@@ -104,6 +115,18 @@ impl Store {
     ) -> Result<Key<C>, LinkError> {
         let (index, def) = self.rel(rel);
         self.live_at(index, End::A, def.a_table, parent)?;
+        let table = def.b_table;
+        let fresh = def.plain_links() || def.forest_links();
+        let t = &self.schema.tables[table as usize];
+        if fresh && t.kinds.is_empty() && t.base.is_none() {
+            // a fresh child has no parent, no children and a key no live entity has: no
+            // cycle, self-link or evicted partner can refuse the link, so the row and its
+            // link are made directly, as one call (one undo step), with no savepoint
+            let child = self.p_insert(table, value);
+            self.p_attach(index, parent.raw(), child);
+            self.settle_recorded();
+            return Ok(Key::from_raw(child));
+        }
         self.atomic(|s| {
             let child = s.insert(value);
             s.link(rel, parent, child)?;

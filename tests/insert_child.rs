@@ -1,0 +1,216 @@
+//! `insert_child` against what it stands for, an `insert` and a `link` in one transaction:
+//! the same keys, the same state, the same feed batch, one undo step, under every kind of
+//! one-to-many rules (plain, delete-orphan, acyclic, no self-links); and a child table
+//! whose index key panics leaves nothing behind.
+
+mod common;
+
+use common::*;
+use relgraph::{ChangeBatch, DeleteRule, Entity, Key, LinkError, OneToMany, Rules, Schema, Store};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+fn configs() -> Vec<(&'static str, Config)> {
+    let reports = |rules: Rules| Config {
+        reports: rules,
+        ..Config::default()
+    };
+    vec![
+        ("plain", Config::default()),
+        (
+            "cascade",
+            Config {
+                posts: Rules::new().on_delete(DeleteRule::Cascade),
+                ..Config::default()
+            },
+        ),
+        (
+            "delete-orphan",
+            Config {
+                posts: Rules::new().on_delete(DeleteRule::DeleteOrphan),
+                reports: Rules::new().on_delete(DeleteRule::DeleteOrphan),
+                ..Config::default()
+            },
+        ),
+        ("acyclic", reports(Rules::new().acyclic())),
+        ("no self-links", reports(Rules::new().forbid_self_links())),
+    ]
+}
+
+/// A store with a few users, posts and a three-level hierarchy, some of it removed (so
+/// that new rows reuse slots), and the keys to build on.
+fn started(cfg: Config) -> (Store, Rels, Vec<Key<User>>, Vec<Key<Employee>>) {
+    let (mut s, r) = world(cfg);
+    let users: Vec<_> = ["a", "b", "c"].iter().map(|n| user(&mut s, n)).collect();
+    let ps = posts(&mut s, "p", 4);
+    for (i, &p) in ps.iter().enumerate() {
+        s.link(r.posts, users[i % 2], p).unwrap();
+    }
+    s.remove(ps[1]).unwrap();
+    let es: Vec<_> = ["top", "mid", "low", "gone"]
+        .iter()
+        .map(|n| employee(&mut s, n))
+        .collect();
+    s.link(r.reports, es[0], es[1]).unwrap();
+    s.link(r.reports, es[1], es[2]).unwrap();
+    s.remove(es[3]).unwrap();
+    (s, r, users, es[..3].to_vec())
+}
+
+/// `insert` + `link` in one transaction: what `insert_child` stands for.
+fn by_hand<P: Entity, C: Entity>(
+    s: &mut Store,
+    rel: OneToMany<P, C>,
+    parent: Key<P>,
+    value: C,
+) -> Result<Key<C>, LinkError> {
+    s.transaction(|s| {
+        let k = s.insert(value);
+        s.link(rel, parent, k)?;
+        Ok(k)
+    })
+}
+
+fn read(s: &Store, cursor: &mut relgraph::FeedCursor) -> Vec<ChangeBatch> {
+    s.read_feed(cursor)
+        .unwrap()
+        .iter()
+        .map(|b| b.batch().clone())
+        .collect()
+}
+
+#[test]
+fn insert_child_equals_insert_and_link_in_a_transaction_under_every_rule() {
+    for (name, cfg) in configs() {
+        let (mut a, r, users, es) = started(cfg);
+        let (mut b, _, _, _) = started(cfg);
+        for s in [&mut a, &mut b] {
+            s.enable_history(16);
+            s.enable_feed(16);
+        }
+        let (mut ca, mut cb) = (a.feed_cursor(), b.feed_cursor());
+        let before = dump(&a, &r);
+        let new_post = || Post {
+            title: "new".into(),
+        };
+        let new_emp = || Employee { name: "new".into() };
+
+        let pa = a.insert_child(r.posts, users[1], new_post()).unwrap();
+        let pb = by_hand(&mut b, r.posts, users[1], new_post()).unwrap();
+        assert_eq!(pa, pb, "{name}: the same key");
+        let ea = a.insert_child(r.reports, es[2], new_emp()).unwrap();
+        let eb = by_hand(&mut b, r.reports, es[2], new_emp()).unwrap();
+        assert_eq!(ea, eb, "{name}: the same key");
+        // a child of a root: the deepest and the shallowest parent both
+        let fa = a.insert_child(r.reports, es[0], new_emp()).unwrap();
+        let fb = by_hand(&mut b, r.reports, es[0], new_emp()).unwrap();
+        assert_eq!(fa, fb, "{name}: the same key");
+
+        assert_eq!(dump(&a, &r), dump(&b, &r), "{name}: the same state");
+        assert_eq!(a.parent(r.posts, pa), Some(users[1]), "{name}");
+        assert_eq!(a.parent(r.reports, ea), Some(es[2]), "{name}");
+        let (batches_a, batches_b) = (read(&a, &mut ca), read(&b, &mut cb));
+        assert_eq!(batches_a.len(), 3, "{name}: one batch a call");
+        assert_eq!(
+            format!("{batches_a:?}"),
+            format!("{batches_b:?}"),
+            "{name}: the same changes"
+        );
+        check(&a);
+
+        // one undo step each: the row and its link go together
+        for _ in 0..3 {
+            a.undo().unwrap();
+            b.undo().unwrap();
+        }
+        assert_eq!(dump(&a, &r), before, "{name}: undone");
+        assert_eq!(dump(&b, &r), before, "{name}: undone by hand");
+        assert!(
+            !a.contains(pa) && !a.contains(ea) && !a.contains(fa),
+            "{name}"
+        );
+        for _ in 0..3 {
+            a.redo().unwrap();
+            b.redo().unwrap();
+        }
+        assert_eq!(dump(&a, &r), dump(&b, &r), "{name}: redone");
+        assert_eq!(a.parent(r.reports, fa), Some(es[0]), "{name}: redone");
+        check(&a);
+        check(&b);
+    }
+}
+
+#[test]
+fn insert_child_with_a_stale_parent_inserts_nothing_under_every_rule() {
+    for (name, cfg) in configs() {
+        let (mut s, r, users, es) = started(cfg);
+        s.remove(users[2]).unwrap();
+        s.remove(es[2]).unwrap();
+        let before = dump(&s, &r);
+        let err = s
+            .insert_child(r.posts, users[2], Post { title: "x".into() })
+            .unwrap_err();
+        assert!(matches!(err, LinkError::Stale(_)), "{name}: {err:?}");
+        let err = s
+            .insert_child(r.reports, es[2], Employee { name: "x".into() })
+            .unwrap_err();
+        assert!(matches!(err, LinkError::Stale(_)), "{name}: {err:?}");
+        assert_eq!(dump(&s, &r), before, "{name}: nothing changed");
+        check(&s);
+    }
+}
+
+#[test]
+fn insert_child_inside_a_transaction_rolls_back_with_it() {
+    for (name, cfg) in configs() {
+        let (mut s, r, users, es) = started(cfg);
+        let before = dump(&s, &r);
+        let out: Result<(), &str> = s.transaction(|s| {
+            s.insert_child(r.posts, users[0], Post { title: "t".into() })
+                .unwrap();
+            s.insert_child(r.reports, es[1], Employee { name: "t".into() })
+                .unwrap();
+            Err("roll back")
+        });
+        assert!(out.is_err());
+        assert_eq!(dump(&s, &r), before, "{name}: rolled back");
+        check(&s);
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+struct Note {
+    text: String,
+}
+
+fn note(text: &str) -> Note {
+    Note { text: text.into() }
+}
+
+#[test]
+fn a_child_whose_index_key_panics_is_not_inserted_and_the_store_goes_on() {
+    let mut schema = Schema::new();
+    let users = schema.table::<User>("users");
+    let notes = schema.table::<Note>("notes");
+    let rel = schema.one_to_many(users, "notes", notes, "user", DeleteRule::Cascade);
+    let by_text = schema.index(notes, "notes_by_text", |n: &Note| {
+        assert!(n.text != "boom", "the key function fails");
+        n.text.clone()
+    });
+    let mut s = Store::new(schema);
+    s.enable_history(8);
+    let u = s.insert(User { name: "u".into() });
+    let kept = s.insert_child(rel, u, note("kept")).unwrap();
+    let panicked = catch_unwind(AssertUnwindSafe(|| s.insert_child(rel, u, note("boom"))));
+    assert!(panicked.is_err());
+    assert_eq!(s.len::<Note>(), 1);
+    assert_eq!(s.children(rel, u).collect::<Vec<_>>(), [kept]);
+    assert_eq!(s.lookup_all(by_text, "boom").count(), 0);
+    check(&s);
+    // the store goes on: a new child, and undo takes back the last step only
+    let next = s.insert_child(rel, u, note("next")).unwrap();
+    assert_eq!(s.lookup(by_text, "next"), Some(next));
+    s.undo().unwrap();
+    assert_eq!(s.children(rel, u).collect::<Vec<_>>(), [kept]);
+    assert_eq!(s.lookup(by_text, "next"), None);
+    check(&s);
+}
