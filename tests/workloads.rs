@@ -26,6 +26,16 @@ fn blog_workloads_agree_with_the_baseline() {
         "W3"
     );
     assert_eq!(
+        rg_w3_view(&rg, &data.shuffled),
+        base_w3(&base, &data.shuffled),
+        "W3 by the parents view"
+    );
+    assert_eq!(
+        rg_w3_user(&rg, &data.shuffled),
+        base_w3(&base, &data.shuffled),
+        "W3 by parent_row"
+    );
+    assert_eq!(
         rg_w4(&mut rg, &data.moves),
         base_w4(&mut base, &data.moves),
         "W4"
@@ -33,22 +43,22 @@ fn blog_workloads_agree_with_the_baseline() {
     rg.store.check_integrity().unwrap();
     // the one-by-one build reaches the same state as the bulk build
     let (bulk, _) = rg_w1(data.clone());
-    let (each, each1) = rg_w1_each(data.clone());
-    assert_eq!(each1, base1, "W1 one by one");
-    for (&u, &v) in bulk.users.iter().zip(&each.users) {
-        let a: Vec<_> = bulk.store.children(bulk.authorship, u).collect();
-        let b: Vec<_> = each.store.children(each.authorship, v).collect();
-        assert_eq!(a, b, "children of {u:?}");
+    type Build = fn(BlogData) -> (RgBlog, u64);
+    let one_by_one: [(&str, Build); 3] = [
+        ("one by one", rg_w1_each),
+        ("one by one without reserve", rg_w1_user),
+        ("by insert_child", rg_w1_child),
+    ];
+    for (how, build) in one_by_one {
+        let (each, each1) = build(data.clone());
+        assert_eq!(each1, base1, "W1 {how}");
+        for (&u, &v) in bulk.users.iter().zip(&each.users) {
+            let a: Vec<_> = bulk.store.children(bulk.authorship, u).collect();
+            let b: Vec<_> = each.store.children(each.authorship, v).collect();
+            assert_eq!(a, b, "W1 {how}: children of {u:?}");
+        }
+        each.store.check_integrity().unwrap();
     }
-    each.store.check_integrity().unwrap();
-    let (user, user1) = rg_w1_user(data.clone());
-    assert_eq!(user1, base1, "W1 one by one without reserve");
-    for (&u, &v) in bulk.users.iter().zip(&user.users) {
-        let a: Vec<_> = bulk.store.children(bulk.authorship, u).collect();
-        let b: Vec<_> = user.store.children(user.authorship, v).collect();
-        assert_eq!(a, b, "children of {u:?}");
-    }
-    user.store.check_integrity().unwrap();
     let (mut rg, _) = rg_w1(data.clone());
     let (mut base, _) = base_w1(data.clone());
     let left = rg_w7(&mut rg, &data.deletes);

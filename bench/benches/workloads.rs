@@ -43,6 +43,14 @@ fn blog(c: &mut Criterion) {
     g.bench_function("relgraph one by one, no reserve", |b| {
         b.iter_batched(|| data.clone(), rg_w1_user, BatchSize::PerIteration)
     });
+    // each post made as its author's child (`insert_child`), no `reserve`
+    g.bench_function("relgraph insert_child, no reserve", |b| {
+        b.iter_batched(|| data.clone(), rg_w1_child, BatchSize::PerIteration)
+    });
+    // the baseline written the same way: nothing sized up front
+    g.bench_function("baseline, nothing sized", |b| {
+        b.iter_batched(|| data.clone(), base_w1_user, BatchSize::PerIteration)
+    });
     g.finish();
 
     let mut g = config(c, "W2 forward traversal");
@@ -53,6 +61,10 @@ fn blog(c: &mut Criterion) {
     let mut g = config(c, "W3 back-reference lookup");
     g.bench_function("relgraph", |b| {
         b.iter(|| rg_w3(black_box(&rg), &data.shuffled))
+    });
+    // the relation's view taken once, `row` per post
+    g.bench_function("relgraph parents view", |b| {
+        b.iter(|| rg_w3_view(black_box(&rg), &data.shuffled))
     });
     // as a user writes it: `parent_row` per post, no view
     g.bench_function("relgraph parent_row", |b| {

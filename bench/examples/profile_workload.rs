@@ -42,20 +42,21 @@ fn main() -> Result<(), String> {
             eprintln!("{which} {system}: {:?} for 10 runs", t.elapsed());
             sum
         }
-        "W1" | "W1each" | "W1user" => {
+        "W1" | "W1each" | "W1user" | "W1child" => {
             let d = BlogData::new(&scale);
             let t = std::time::Instant::now();
             let sum = match (rg, which.as_str()) {
                 (true, "W1") => rg_w1(d).1,
                 (true, "W1user") => rg_w1_user(d).1,
+                (true, "W1child") => rg_w1_child(d).1,
                 (true, _) => rg_w1_each(d).1,
-                (false, "W1user") => base_w1_user(d).1,
+                (false, "W1user" | "W1child") => base_w1_user(d).1,
                 (false, _) => base_w1(d).1,
             };
             eprintln!("W1 {system}: {:?} including drop", t.elapsed());
             sum
         }
-        "W2" | "W3" | "W3user" => {
+        "W2" | "W3" | "W3user" | "W3view" => {
             let d = BlogData::new(&scale);
             let w2 = which == "W2";
             if rg {
@@ -67,6 +68,8 @@ fn main() -> Result<(), String> {
                             rg_w2(&s)
                         } else if which == "W3user" {
                             rg_w3_user(&s, &d.shuffled)
+                        } else if which == "W3view" {
+                            rg_w3_view(&s, &d.shuffled)
                         } else {
                             rg_w3(&s, &d.shuffled)
                         }
@@ -187,7 +190,7 @@ fn main() -> Result<(), String> {
             }
         }
         _ => return Err(
-            "usage: profile_workload W1|W1each|W1eachix|W1user|W2|W3|W3user|W4|W5|W5each|W5bulk|\
+            "usage: profile_workload W1|W1each|W1eachix|W1user|W1child|W2|W3|W3user|W3view|W4|W5|W5each|W5bulk|\
                  W6|W6build|W6bulk|W7|W7ix|W8|W8each|W8bulk|W8kind [relgraph|baseline]"
                 .into(),
         ),

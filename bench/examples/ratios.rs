@@ -72,9 +72,11 @@ fn main() {
     let want = |w: &str| only.is_empty() || only.iter().any(|o| o == w);
     let scale = Scale::from_env(1.0);
 
-    if ["W1", "W1each", "W1user", "W2", "W3", "W3user", "W4", "W7"]
-        .iter()
-        .any(|w| want(w))
+    if [
+        "W1", "W1each", "W1user", "W1child", "W2", "W3", "W3user", "W3view", "W4", "W7",
+    ]
+    .iter()
+    .any(|w| want(w))
     {
         let d = BlogData::new(&scale);
         if want("W1") {
@@ -103,6 +105,14 @@ fn main() {
                 || build(&d, base_w1_user),
             );
         }
+        if want("W1child") {
+            compare(
+                "W1 insert_child",
+                rounds,
+                || build(&d, rg_w1_child),
+                || build(&d, base_w1_user),
+            );
+        }
         let rg = rg_w1(d.clone()).0;
         let base = base_w1(d.clone()).0;
         if want("W2") {
@@ -118,6 +128,14 @@ fn main() {
                 "W3",
                 rounds * 3,
                 || time(|| rg_w3(&rg, &d.shuffled)),
+                || time(|| base_w3(&base, &d.shuffled)),
+            );
+        }
+        if want("W3view") {
+            compare(
+                "W3 parents view",
+                rounds * 3,
+                || time(|| rg_w3_view(&rg, &d.shuffled)),
                 || time(|| base_w3(&base, &d.shuffled)),
             );
         }

@@ -439,6 +439,19 @@ pub fn rg_w1_user(d: BlogData) -> (RgBlog, u64) {
     rg_w1_one_by_one(d, rg_blog_store(), false)
 }
 
+/// W1 as a user writes it with the ORM-style call: each post made as its author's child
+/// (`insert_child`, `Post { author: user, .. }` in an ORM), nothing reserved.
+pub fn rg_w1_child(d: BlogData) -> (RgBlog, u64) {
+    let (mut store, authorship) = rg_blog_store();
+    let ukeys: Vec<Key<User>> = d.users.into_iter().map(|u| store.insert(u)).collect();
+    let mut pkeys = Vec::with_capacity(d.posts.len());
+    for (p, &a) in d.posts.into_iter().zip(&d.author) {
+        let k = store.insert_child(authorship, ukeys[a as usize], p);
+        pkeys.push(k.expect("a live author"));
+    }
+    rg_blog(store, authorship, ukeys, pkeys)
+}
+
 pub fn rg_counts_checksum(b: &RgBlog) -> u64 {
     b.users
         .iter()
@@ -466,6 +479,19 @@ pub fn rg_w3(b: &RgBlog, shuffled: &[u32]) -> u64 {
     for &i in shuffled {
         if let Some(a) = b.store.parent(b.authorship, b.posts[i as usize]) {
             sum += u64::from(users[a].score);
+        }
+    }
+    sum
+}
+
+/// W3 with the relation's view: the back references taken once (`parents`), each
+/// post's author's row by `row`, as a user writes a hot loop from the docs.
+pub fn rg_w3_view(b: &RgBlog, shuffled: &[u32]) -> u64 {
+    let authors = b.store.parents(b.authorship);
+    let mut sum = 0u64;
+    for &i in shuffled {
+        if let Some(u) = authors.row(b.posts[i as usize]) {
+            sum += u64::from(u.score);
         }
     }
     sum
