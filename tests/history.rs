@@ -4,9 +4,7 @@ mod common;
 
 use common::poly;
 use common::*;
-use relgraph::{
-    Change, ChangeBatch, DeleteRule, FeedError, HistoryError, Key, Origin, Rules, Store,
-};
+use relgraph::{Change, DeleteRule, FeedError, HistoryError, Key, Origin, Rules, Store};
 
 fn cascading() -> Config {
     Config {
@@ -220,15 +218,6 @@ fn many_unlinks_with_history_on_compact_their_lists_and_undo_exactly() {
     check(&s);
 }
 
-/// The changes of every batch the cursor reads.
-fn read(s: &Store, cursor: &mut relgraph::FeedCursor) -> Vec<ChangeBatch> {
-    s.read_feed(cursor)
-        .unwrap()
-        .iter()
-        .map(|b| b.batch().clone())
-        .collect()
-}
-
 #[test]
 fn the_feed_of_set_children_is_one_unlink_and_the_orphans_removal() {
     let cfg = Config {
@@ -242,7 +231,7 @@ fn the_feed_of_set_children_is_one_unlink_and_the_orphans_removal() {
     s.enable_feed(10);
     let mut c = s.feed_cursor();
     s.set_children(r.posts, u, &ps[..2]).unwrap();
-    let batches = read(&s, &mut c);
+    let batches = read_batches(&s, &mut c);
     assert_eq!(batches.len(), 1);
     let changes = &batches[0].changes;
     assert_eq!(changes.len(), 2, "{changes:?}");
@@ -254,7 +243,7 @@ fn the_feed_of_set_children_is_one_unlink_and_the_orphans_removal() {
     assert!(matches!(&changes[1], Change::Removed { entity } if entity.key == ps[2].raw()));
     // linking a child to its current parent again: no batch
     s.link(r.posts, u, ps[0]).unwrap();
-    assert!(read(&s, &mut c).is_empty());
+    assert!(read_batches(&s, &mut c).is_empty());
 }
 
 #[test]
@@ -269,7 +258,7 @@ fn a_move_is_one_event_and_undo_batches_are_marked() {
     s.link(r.posts, b, p).unwrap();
     s.undo().unwrap();
     s.redo().unwrap();
-    let batches = read(&s, &mut c);
+    let batches = read_batches(&s, &mut c);
     let origins: Vec<Origin> = batches.iter().map(|b| b.origin).collect();
     assert_eq!(origins, [Origin::Commit, Origin::Undo, Origin::Redo]);
     let Change::Moved {
@@ -293,7 +282,7 @@ fn cursors_are_independent_filtered_and_told_when_they_fall_behind() {
     let u = user(&mut s, "u");
     let p = post(&mut s, "p");
     s.link(r.posts, u, p).unwrap();
-    assert_eq!(read(&s, &mut ui).len(), 3);
+    assert_eq!(read_batches(&s, &mut ui).len(), 3);
     let views = s.read_feed(&mut posts_only).unwrap();
     let seen: Vec<&Change> = views.iter().flat_map(|v| v.changes()).collect();
     assert_eq!(seen.len(), 1, "only the link: {seen:?}");
@@ -306,7 +295,7 @@ fn cursors_are_independent_filtered_and_told_when_they_fall_behind() {
         FeedError::Lagged { missed: 2 }
     );
     assert_eq!(
-        read(&s, &mut ui).len(),
+        read_batches(&s, &mut ui).len(),
         3,
         "the cursor moved to the oldest batch kept"
     );
@@ -328,7 +317,7 @@ fn a_replica_fed_the_batches_of_a_cascade_and_its_undo_stays_equal() {
     s.undo().unwrap();
     s.undo().unwrap();
     s.redo().unwrap();
-    for b in read(&s, &mut c) {
+    for b in read_batches(&s, &mut c) {
         replica.apply_changes(&b).unwrap();
         check(&replica);
     }
@@ -378,7 +367,7 @@ fn a_redone_one_to_one_link_is_a_link_event_without_a_reorder() {
     s.link(r.profile, u, p).unwrap();
     s.undo().unwrap();
     s.redo().unwrap();
-    let batches = read(&s, &mut c);
+    let batches = read_batches(&s, &mut c);
     let redo = &batches[2].changes;
     assert_eq!(redo.len(), 1, "{redo:?}");
     assert!(matches!(&redo[0], Change::Linked { a, b, .. }
@@ -401,7 +390,7 @@ fn a_reorder_of_a_one_to_one_end_is_refused_as_a_mismatch() {
     let mut c = s.feed_cursor();
     s.link(r.profile, u, pr).unwrap();
     s.set_children(r.posts, u, &[ps[1], ps[0]]).unwrap();
-    let batches = read(&s, &mut c);
+    let batches = read_batches(&s, &mut c);
     let Change::Linked { relation, .. } = batches[0].changes[0] else {
         panic!("{:?}", batches[0].changes)
     };
@@ -459,7 +448,7 @@ fn a_replica_lists_a_kinds_rows_in_the_order_an_undo_puts_them_back_in() {
     s.undo().unwrap();
     let order: Vec<Key<poly::Email>> = s.keys::<poly::Email>().collect();
     assert_eq!(order, es, "undo restores the kind's order");
-    let batches = read(&s, &mut c);
+    let batches = read_batches(&s, &mut c);
     assert!(
         batches[3].changes.iter().any(
             |c| matches!(c, Change::KindRowsSwapped { kind, position: 0 } if kind.name() == "email")
@@ -475,7 +464,7 @@ fn a_replica_lists_a_kinds_rows_in_the_order_an_undo_puts_them_back_in() {
     // the redo batches too
     s.redo().unwrap();
     s.redo().unwrap();
-    for b in read(&s, &mut c) {
+    for b in read_batches(&s, &mut c) {
         replica.apply_changes(&b).unwrap();
     }
     assert_eq!(poly::dump(&replica, &w), poly::dump(&s, &w));

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use relgraph::{ChangeBatch, DeleteRule, Entity, Key, LinkError, OneToMany, Rules, Schema, Store};
+use relgraph::{DeleteRule, Entity, Key, LinkError, OneToMany, Rules, Schema, Store};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 fn configs() -> Vec<(&'static str, Config)> {
@@ -70,14 +70,6 @@ fn by_hand<P: Entity, C: Entity>(
     })
 }
 
-fn read(s: &Store, cursor: &mut relgraph::FeedCursor) -> Vec<ChangeBatch> {
-    s.read_feed(cursor)
-        .unwrap()
-        .iter()
-        .map(|b| b.batch().clone())
-        .collect()
-}
-
 #[test]
 fn insert_child_equals_insert_and_link_in_a_transaction_under_every_rule() {
     for (name, cfg) in configs() {
@@ -108,7 +100,7 @@ fn insert_child_equals_insert_and_link_in_a_transaction_under_every_rule() {
         assert_eq!(dump(&a, &r), dump(&b, &r), "{name}: the same state");
         assert_eq!(a.parent(r.posts, pa), Some(users[1]), "{name}");
         assert_eq!(a.parent(r.reports, ea), Some(es[2]), "{name}");
-        let (batches_a, batches_b) = (read(&a, &mut ca), read(&b, &mut cb));
+        let (batches_a, batches_b) = (read_batches(&a, &mut ca), read_batches(&b, &mut cb));
         assert_eq!(batches_a.len(), 3, "{name}: one batch a call");
         assert_eq!(
             format!("{batches_a:?}"),

@@ -662,7 +662,7 @@ fn the_parents_view_agrees_with_parent_and_parent_row_for_every_child() {
         s.link(r.posts, users[i % 4], p).unwrap();
     }
     s.link(r.posts, users[3], ps[4]).unwrap(); // a move
-    s.unlink(r.posts, users[2], ps[6]);
+    assert!(s.unlink(r.posts, users[2], ps[6]).unwrap());
     s.remove(ps[7]).unwrap(); // a stale child key
     s.remove(users[1]).unwrap(); // its posts lose their parent (nullify)
     let reused = post(&mut s, "reused"); // takes a freed slot under a new version

@@ -9,7 +9,10 @@ pub mod snapshot;
 
 use std::fmt::{Debug, Write};
 
-use relgraph::{Entity, Key, ManyToMany, OneToMany, OneToOne, Relation, Rules, Schema, Store};
+use relgraph::{
+    ChangeBatch, Entity, FeedCursor, Key, ManyToMany, OneToMany, OneToOne, Relation, Rules, Schema,
+    Store,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -381,4 +384,13 @@ pub fn panic_message(f: impl FnOnce()) -> String {
         .cloned()
         .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_default()
+}
+
+/// The changes of every batch of the change feed the cursor reads.
+pub fn read_batches(s: &Store, cursor: &mut FeedCursor) -> Vec<ChangeBatch> {
+    s.read_feed(cursor)
+        .unwrap()
+        .iter()
+        .map(|b| b.batch().clone())
+        .collect()
 }
