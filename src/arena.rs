@@ -181,7 +181,7 @@ impl<T> Arena<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn insert(&mut self, value: T) -> RawKey {
         // (tested first, inline: most inserts find no free slot; reusing one is out of line
         // so that an insert inlines into the caller's loop)
@@ -213,7 +213,7 @@ impl<T> Arena<T> {
         self.push_new(value)
     }
 
-    #[inline]
+    #[inline(always)]
     fn push_new(&mut self, value: T) -> RawKey {
         let index = u32::try_from(self.slots.len()).expect("arena holds at most 2^32 slots");
         self.slots.push(Slot {

@@ -132,8 +132,9 @@ impl Store {
         crate::arena::column_mut(&mut self.tables, table)
     }
 
-    /// Inserts into a plain table or a polymorphic base: a fresh key.
-    #[inline]
+    /// Inserts into a plain table or a polymorphic base: a fresh key. Always inlined, as
+    /// [`p_attach`](Self::p_attach).
+    #[inline(always)]
     pub(crate) fn p_insert<T: Entity>(&mut self, table: u32, value: T) -> RawKey {
         if self.ix.on_table(table) {
             return self.p_insert_indexed(table, value);
@@ -379,8 +380,10 @@ impl Store {
     }
 
     /// Links `a` and `b` in a one-to-many or one-to-one whose ends are free (`b` has no
-    /// parent; for a one-to-one, neither has a partner).
-    #[inline]
+    /// parent; for a one-to-one, neither has a partner). Always inlined: a call and its
+    /// frame cost as much as the link (W1 one call at a time: 50.0M -> 45.7M instructions
+    /// with the arena's insert and `set_parent` inlined too).
+    #[inline(always)]
     pub(crate) fn p_attach(&mut self, rel: u32, a: RawKey, b: RawKey) {
         match &mut self.relations[rel as usize] {
             RelationStore::OneToMany(r) => {

@@ -257,7 +257,7 @@ impl OneToManyStore {
     }
 
     /// Appends `child` (which has no parent) to `parent`'s children.
-    #[inline]
+    #[inline(always)]
     pub fn attach(&mut self, parent: RawKey, child: RawKey) -> u32 {
         let list = grow(&mut self.children, parent.idx());
         list.claim(parent.version());
@@ -274,7 +274,7 @@ impl OneToManyStore {
         self.set_parent(child, parent, pos);
     }
 
-    #[inline]
+    #[inline(always)]
     fn set_parent(&mut self, child: RawKey, parent: RawKey, pos: u32) {
         let i = child.idx();
         // (the two vectors always have the same length)
