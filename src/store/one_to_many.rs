@@ -106,6 +106,7 @@ impl Store {
     /// assert_eq!(store.parent(authorship, guide), Some(alice));
     /// # Ok::<(), relgraph::LinkError>(())
     /// ```
+    #[inline]
     #[track_caller]
     pub fn insert_child<P: Entity, C: Entity>(
         &mut self,
@@ -114,19 +115,34 @@ impl Store {
         value: C,
     ) -> Result<Key<C>, LinkError> {
         let (index, def) = self.rel(rel);
-        self.live_at(index, End::A, def.a_table, parent)?;
         let table = def.b_table;
         let fresh = def.plain_links() || def.forest_links();
         let t = &self.schema.tables[table as usize];
-        if fresh && t.kinds.is_empty() && t.base.is_none() {
-            // a fresh child has no parent, no children and a key no live entity has: no
-            // cycle, self-link or evicted partner can refuse the link, so the row and its
-            // link are made directly, as one call (one undo step), with no savepoint
-            let child = self.p_insert(table, value);
-            self.p_attach(index, parent.raw(), child);
-            self.settle_recorded();
-            return Ok(Key::from_raw(child));
+        if !(fresh && t.kinds.is_empty() && t.base.is_none()) {
+            return self.insert_child_checked(rel, parent, value);
         }
+        self.live_at(index, End::A, def.a_table, parent)?;
+        // a fresh child has no parent, no children and a key no live entity has: no
+        // cycle, self-link or evicted partner can refuse the link, so the row and its
+        // link are made directly, as one call (one undo step), with no savepoint
+        let child = self.p_insert(table, value);
+        self.p_attach(index, parent.raw(), child);
+        self.settle_recorded();
+        Ok(Key::from_raw(child))
+    }
+
+    /// [`insert_child`](Self::insert_child) where a rule may refuse the link: `insert` and
+    /// `link` in a savepoint.
+    #[inline(never)]
+    #[track_caller]
+    fn insert_child_checked<P: Entity, C: Entity>(
+        &mut self,
+        rel: OneToMany<P, C>,
+        parent: Key<P>,
+        value: C,
+    ) -> Result<Key<C>, LinkError> {
+        let (index, def) = self.rel(rel);
+        self.live_at(index, End::A, def.a_table, parent)?;
         self.atomic(|s| {
             let child = s.insert(value);
             s.link(rel, parent, child)?;
