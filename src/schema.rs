@@ -312,6 +312,9 @@ pub(crate) struct RelationDef {
     /// [`plain_links`](Self::plain_links), worked out once at declaration (a `link` reads
     /// it on every call).
     plain: bool,
+    /// [`direct_children`](Self::direct_children), worked out at declaration and again
+    /// when a kind is declared on a table.
+    direct: bool,
 }
 
 impl RelationDef {
@@ -332,6 +335,15 @@ impl RelationDef {
     #[inline]
     pub fn plain_links(&self) -> bool {
         self.plain
+    }
+
+    /// Whether [`Store::insert_child`](crate::Store::insert_child) makes a new child and
+    /// its link directly: a one-to-many whose links are plain or a forest's (a new child
+    /// can make no cycle or self-link) into a child table that is neither a base with
+    /// kinds nor a kind.
+    #[inline]
+    pub fn direct_children(&self) -> bool {
+        self.direct
     }
 
     fn work_out_plain_links(&self) -> bool {
@@ -634,6 +646,7 @@ impl Schema {
             Box::new(Column::<K>::Kind(KindArena::default()))
         });
         self.tables[base as usize].kinds.push(index);
+        self.work_out_direct_children();
         Kind::new(self.tables[index as usize].tag, base, index)
     }
 
@@ -1017,10 +1030,24 @@ impl Schema {
             describe_payload: crate::shape::describe::<W>,
             group,
             plain: false,
+            direct: false,
         });
         let def = self.relations.last_mut().expect("just pushed");
         def.plain = def.work_out_plain_links();
+        self.work_out_direct_children();
         index
+    }
+
+    /// Works out every relation's [`direct_children`](RelationDef::direct_children) (at
+    /// each relation's and each kind's declaration: O(relations)).
+    fn work_out_direct_children(&mut self) {
+        for def in &mut self.relations {
+            let child = &self.tables[def.b_table as usize];
+            def.direct = def.kind == RelationKind::OneToMany
+                && (def.plain_links() || def.forest_links())
+                && child.kinds.is_empty()
+                && child.base.is_none();
+        }
     }
 
     /// Sets the version of a table's row type (1 when never set). Raise it when the type
@@ -1791,5 +1818,42 @@ mod tests {
             "{in_buckets} of {} in buckets",
             ids.len()
         );
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Owner;
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Item;
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Special;
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Node;
+
+    #[test]
+    fn direct_children_follow_the_rules_and_kinds_declared_later() {
+        let mut s = Schema::new();
+        let owners = s.table::<Owner>("owners");
+        let items = s.table::<Item>("items");
+        let nodes = s.table::<Node>("nodes");
+        let plain = s.one_to_many(owners, "items", items, "owner", Rules::new());
+        let orphans = s.one_to_many(
+            owners,
+            "kept",
+            items,
+            "keeper",
+            Rules::new().on_delete(DeleteRule::DeleteOrphan),
+        );
+        let tree = s.one_to_many(nodes, "kids", nodes, "up", Rules::new().acyclic());
+        let direct = |s: &Schema, i: u32| s.relations[i as usize].direct_children();
+        assert!(direct(&s, plain.index));
+        assert!(!direct(&s, orphans.index), "delete-orphan");
+        assert!(
+            direct(&s, tree.index),
+            "a forest: a new child makes no cycle"
+        );
+        // a kind declared on the child table after the relation turns it off
+        s.kind::<Item, Special>(items, "special");
+        assert!(!direct(&s, plain.index), "the child table has kinds");
+        assert!(direct(&s, tree.index), "another table");
     }
 }

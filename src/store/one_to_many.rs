@@ -115,12 +115,10 @@ impl Store {
         value: C,
     ) -> Result<Key<C>, LinkError> {
         let (index, def) = self.rel(rel);
-        let table = def.b_table;
-        let fresh = def.plain_links() || def.forest_links();
-        let t = &self.schema.tables[table as usize];
-        if !(fresh && t.kinds.is_empty() && t.base.is_none()) {
+        if !def.direct_children() {
             return self.insert_child_checked(rel, parent, value);
         }
+        let table = def.b_table;
         self.live_at(index, End::A, def.a_table, parent)?;
         // a fresh child has no parent, no children and a key no live entity has: no
         // cycle, self-link or evicted partner can refuse the link, so the row and its
