@@ -43,7 +43,7 @@ impl Store {
     /// If `T` is not a table of the store's schema, or is a polymorphic base without a
     /// [plain kind](Schema::plain_kind) or a kind (rows of those are inserted with
     /// [`insert_kind`](Self::insert_kind)).
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     pub fn insert<T: Entity>(&mut self, value: T) -> Key<T> {
         let table = self.table_of::<T>();
