@@ -144,6 +144,23 @@ pub fn run() -> relgraph::Result<()> {
     let drafts = store.insert_all(["Draft 1", "Draft 2"].map(|t| Post { title: t.into() }));
     store.link_all(authorship, drafts.iter().map(|&d| (bob, d)))?;
     println!("Bob's posts: {:?}", titles(&store, authorship, bob));
+    // one child at a time: insert_child makes the row and its link in one step
+    let tip = store.insert_child(
+        authorship,
+        bob,
+        Post {
+            title: "Tip".into(),
+        },
+    )?;
+    // in a hot loop, the relation's back references taken once: no handle check a lookup
+    // (the guide went with Alice: a removed post has no author)
+    let authors = store.parents(authorship);
+    let by: Vec<&str> = [orm, guide, tip]
+        .iter()
+        .filter_map(|&p| authors.row(p))
+        .map(|u| u.name.as_str())
+        .collect();
+    println!("authors by the parents view: {by:?}");
     store.check_integrity()?;
     Ok(())
 }
