@@ -206,3 +206,141 @@ fn a_child_whose_index_key_panics_is_not_inserted_and_the_store_goes_on() {
     assert_eq!(s.lookup(by_text, "next"), None);
     check(&s);
 }
+
+#[test]
+fn a_child_of_a_kind_parent_is_made_as_by_hand_and_a_parent_of_another_kind_is_stale() {
+    use common::poly::{self, Attachment, Sms};
+    let cascade = poly::Config {
+        attachments: Rules::new().on_delete(DeleteRule::Cascade),
+        ..poly::Config::default()
+    };
+    for cfg in [poly::Config::default(), cascade] {
+        let (mut a, w, fx) = poly::populated(cfg);
+        let (mut b, _, _) = poly::populated(cfg);
+        for s in [&mut a, &mut b] {
+            s.enable_history(16);
+            s.enable_feed(16);
+        }
+        let (mut ca, mut cb) = (a.feed_cursor(), b.feed_cursor());
+        let before = poly::dump(&a, &w);
+        let file = || Attachment { name: "x".into() };
+        let ka = a.insert_child(w.attachments, fx.e1, file()).unwrap();
+        let kb = by_hand(&mut b, w.attachments, fx.e1, file()).unwrap();
+        assert_eq!(ka, kb);
+        assert_eq!(poly::dump(&a, &w), poly::dump(&b, &w));
+        assert_eq!(
+            format!("{:?}", read_batches(&a, &mut ca)),
+            format!("{:?}", read_batches(&b, &mut cb))
+        );
+        assert_eq!(
+            a.parents(w.attachments).row(ka),
+            a.parent_row(w.attachments, ka)
+        );
+        a.undo().unwrap();
+        b.undo().unwrap();
+        assert_eq!(poly::dump(&a, &w), before);
+        assert_eq!(poly::dump(&b, &w), before);
+        a.redo().unwrap();
+        b.redo().unwrap();
+        assert_eq!(poly::dump(&a, &w), poly::dump(&b, &w));
+        check(&a);
+        // e0 becomes an SMS: as a parent of attachments (emails only) it is stale
+        a.unlink(w.attachments, fx.e0, fx.a0).unwrap();
+        a.unlink(w.replies, fx.e0, fx.e1).unwrap();
+        a.unlink(w.cc, fx.e0, fx.bob).unwrap();
+        let sms = Sms { phone: "p".into() };
+        a.change_kind(w.email.upcast(fx.e0), w.sms, sms).unwrap();
+        let n = a.len::<Attachment>();
+        let err = a
+            .insert_child(w.attachments, fx.e0, Attachment { name: "y".into() })
+            .unwrap_err();
+        assert!(matches!(err, LinkError::Stale(_)), "{err:?}");
+        assert_eq!(a.len::<Attachment>(), n);
+        check(&a);
+    }
+}
+
+#[test]
+fn a_unique_index_refusal_inside_a_transaction_leaves_the_rest_of_it() {
+    let mut schema = Schema::new();
+    let users = schema.table::<User>("users");
+    let notes = schema.table::<Note>("notes");
+    let rel = schema.one_to_many(users, "notes", notes, "user", DeleteRule::Cascade);
+    let by_text = schema.unique_index(notes, "notes_by_text", |n: &Note| n.text.clone());
+    let mut s = Store::new(schema);
+    s.enable_history(8);
+    s.enable_feed(8);
+    let u = s.insert(User { name: "u".into() });
+    let mut cursor = s.feed_cursor();
+    let out: Result<(), ()> = s.transaction(|s| {
+        let first = s.insert_child(rel, u, note("a")).unwrap();
+        // the second "a" is refused (a panic: insert_child has no index error to return)
+        let refused = catch_unwind(AssertUnwindSafe(|| s.insert_child(rel, u, note("a"))));
+        assert!(refused.is_err());
+        assert_eq!(s.children(rel, u).collect::<Vec<_>>(), [first]);
+        s.insert_child(rel, u, note("b")).unwrap();
+        Ok(())
+    });
+    out.unwrap();
+    assert_eq!(s.child_count(rel, u), 2);
+    assert!(s.lookup(by_text, "b").is_some());
+    assert_eq!(
+        read_batches(&s, &mut cursor).len(),
+        1,
+        "one batch for the transaction"
+    );
+    check(&s);
+    s.undo().unwrap();
+    assert_eq!(s.len::<Note>(), 0);
+    check(&s);
+    s.redo().unwrap();
+    assert_eq!(s.child_count(rel, u), 2);
+    check(&s);
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+struct Node(u32);
+
+#[test]
+fn an_acyclic_tree_built_by_insert_child_through_removals_rollbacks_and_reused_slots() {
+    let mut schema = Schema::new();
+    let nodes = schema.table::<Node>("nodes");
+    let rules = Rules::new().acyclic().on_delete(DeleteRule::Cascade);
+    let tree = schema.one_to_many(nodes, "kids", nodes, "up", rules);
+    let mut s = Store::new(schema);
+    let root = s.insert(Node(0));
+    let mut keys = vec![root];
+    for i in 1..50u32 {
+        let p = keys[(i as usize * 7) % keys.len()];
+        keys.push(s.insert_child(tree, p, Node(i)).unwrap());
+    }
+    check(&s);
+    // a subtree goes; new children reuse its slots, first in a rolled-back transaction
+    s.remove(keys[3]).unwrap();
+    let _: Result<(), ()> = s.transaction(|s| {
+        for i in 0..10 {
+            s.insert_child(tree, root, Node(100 + i)).unwrap();
+        }
+        Err(())
+    });
+    check(&s);
+    for i in 0..20 {
+        let k = s.insert_child(tree, root, Node(200 + i)).unwrap();
+        assert_eq!(s.parent(tree, k), Some(root));
+    }
+    let view = s.parents(tree);
+    for &k in &keys {
+        assert_eq!(view.get(k), s.parent(tree, k));
+        assert_eq!(view.row(k), s.parent_row(tree, k));
+    }
+    check(&s);
+    // every node descends from the root: removing it removes all, and it is then stale
+    s.remove(root).unwrap();
+    assert_eq!(s.len::<Node>(), 0);
+    assert!(matches!(
+        s.insert_child(tree, root, Node(9)),
+        Err(LinkError::Stale(_))
+    ));
+    assert_eq!(s.len::<Node>(), 0);
+    check(&s);
+}
