@@ -823,6 +823,25 @@ fn link_error(keys: &Keys, e: LinkError) -> Got {
     }
 }
 
+/// `insert_child`, the new key kept under the child table `table`.
+fn insert_child<P: Entity, C: Value>(
+    s: &mut Store,
+    keys: &mut Keys,
+    rel: OneToMany<P, C>,
+    table: Tb,
+    parent: Id,
+    value: u32,
+) -> Got {
+    match s.insert_child(rel, keys.key(parent), C::new(value)) {
+        Ok(child) => {
+            keys.push(table, child.raw());
+            assert_eq!(s.parent(rel, child), Some(keys.key(parent)));
+            Got::Done
+        }
+        Err(e) => link_error(keys, e),
+    }
+}
+
 fn linked(keys: &Keys, r: Result<(), LinkError>) -> Got {
     r.map_or_else(|e| link_error(keys, e), |()| Got::Done)
 }
@@ -973,6 +992,9 @@ fn run(s: &mut Store, h: &Handles, keys: &mut Keys, op: &Op) -> Got {
         } => for_one_to_many!(h, rel, |r| {
             let children: Vec<_> = children.iter().map(|&c| keys.key(c)).collect();
             linked(keys, s.set_children(r, keys.key(parent), &children))
+        }),
+        Op::InsertChild { rel, parent, value } => for_one_to_many!(h, rel, |r| {
+            insert_child(s, keys, r, SPECS[rel].b, parent, value)
         }),
         Op::SetTargets {
             rel,
@@ -1815,6 +1837,14 @@ fn op_strategy(m: &Model) -> BoxedStrategy<Op> {
         let link = (pa.clone(), pb.clone()).prop_map(move |(a, b)| Op::Link { rel: r, a, b });
         let link = link.boxed();
         links.push((1, link.clone()));
+        if spec.kind == Kind::OneToMany && TABLES.contains(&spec.b) {
+            let child = (pa.clone(), 0..100u32).prop_map(move |(parent, value)| Op::InsertChild {
+                rel: r,
+                parent,
+                value,
+            });
+            links.push((1, child.boxed()));
+        }
         // batches over a few entities, so that they repeat pairs and move children twice;
         // on a self-referential relation both ends from one pool, so that a batch can
         // close a cycle (self-links dropped half the time, or they would fail most)

@@ -405,6 +405,14 @@ pub enum Op {
         parent: Id,
         children: Vec<Id>,
     },
+    /// `insert_child` on a one-to-many whose child table is a plain table: an `Insert`
+    /// into the child table and a `Link` to `parent`, both or neither (a stale parent:
+    /// nothing).
+    InsertChild {
+        rel: usize,
+        parent: Id,
+        value: u32,
+    },
     SetTargets {
         rel: usize,
         a: Id,
@@ -725,6 +733,11 @@ impl Model {
                     && is(*b, SPECS[*rel].b)
             }
             Op::UpdatePayload { a, b, .. } => is(*a, Tb::Post) && is(*b, Tb::Tag),
+            Op::InsertChild { rel, parent, .. } => {
+                SPECS[*rel].kind == Kind::OneToMany
+                    && TABLES.contains(&SPECS[*rel].b)
+                    && is(*parent, SPECS[*rel].a)
+            }
             Op::SetChildren {
                 rel,
                 parent,
@@ -904,6 +917,21 @@ impl Model {
                 parent,
                 ref children,
             } => self.set_collection(rel, parent, children),
+            Op::InsertChild { rel, parent, value } => {
+                let spec = &SPECS[rel];
+                if !self.alive_as(parent, spec.a) {
+                    return Outcome::Stale(parent);
+                }
+                self.apply(&Op::Insert {
+                    table: spec.b,
+                    value,
+                });
+                let child = self.table_of.len() - 1;
+                // a new child: no rule can refuse its link
+                let linked = self.link(rel, parent, child, 0, false);
+                assert_eq!(linked, Outcome::Done, "the link of a new child");
+                Outcome::Done
+            }
             Op::SetTargets {
                 rel,
                 a,
