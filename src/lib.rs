@@ -31,7 +31,8 @@
 //!    [`Store::insert_child`] (insert and link in one step), [`Store::children`] and
 //!    [`Store::parent`] for a one-to-many, [`Store::partner`] for a one-to-one,
 //!    [`Store::targets`] and [`Store::sources`] for a many-to-many; `.rows()` on those
-//!    and [`Store::parent_row`] read the rows instead of the keys.
+//!    and [`Store::parent_row`] read the rows instead of the keys. For hot loops,
+//!    [`Store::rows`] and [`Store::parents`] are views that check the type or handle once.
 //! 5. **Delete rules**: [`Store::remove`] applies each relation's [`DeleteRule`]
 //!    (nullify, cascade, restrict, delete-orphan); [`Store::preview_remove`] says what a
 //!    remove would do.
