@@ -38,6 +38,16 @@ impl RawKey {
         self.index as usize
     }
 
+    /// The key of slot `index` at `version`, as the relations' stores keep a slot's
+    /// owner: `None` for version 0 (no owner). `index` must fit in 32 bits.
+    #[inline]
+    pub(crate) fn at(index: usize, version: u32) -> Option<Self> {
+        Some(RawKey {
+            index: index as u32,
+            version: NonZeroU32::new(version)?,
+        })
+    }
+
     /// Packs the key into a `u64` (version in the high half, index in the low half).
     pub fn to_bits(self) -> u64 {
         (u64::from(self.version.get()) << 32) | u64::from(self.index)

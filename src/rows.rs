@@ -97,7 +97,7 @@ pub(crate) fn load_table<T: Entity>(
             }
             Layout::Kind { keys } => {
                 let keys = keys.iter().map(|&i| {
-                    RawKey::from_bits(u64::from(root_live[i as usize]) << 32 | u64::from(i))
+                    RawKey::at(i as usize, root_live[i as usize])
                         .expect("kind rows were checked against their base")
                 });
                 Column::Kind(KindArena::from_keys(keys, root_live.len(), &mut next)?)

@@ -603,8 +603,7 @@ fn set_pos(links: &mut [Link], end: End, link: u32, pos: u32) {
 /// The key of the owner of the list at slot `i`, for error reports (version 1 if the list
 /// has no owner).
 fn slot_owner(i: usize, l: &M2mList) -> RawKey {
-    let version = u64::from(l.list.owner().max(1));
-    RawKey::from_bits(version << 32 | i as u64).expect("nonzero version")
+    RawKey::at(i, l.list.owner().max(1)).expect("nonzero version")
 }
 
 #[cfg(test)]

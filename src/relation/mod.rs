@@ -180,7 +180,7 @@ pub(crate) fn check_owner(
     owner: u32,
     alive: Alive<'_>,
 ) -> Result<(), IntegrityError> {
-    match RawKey::from_bits(u64::from(owner) << 32 | slot as u64) {
+    match RawKey::at(slot, owner) {
         Some(key) if !alive(end, key) => Err(IntegrityError::DeadEndpoint {
             relation: def.name,
             end,

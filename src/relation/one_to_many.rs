@@ -24,6 +24,15 @@ impl ParentRef {
         child_version: 0,
     };
 
+    /// The entry of `child` under `parent`.
+    #[inline]
+    fn of(parent: RawKey, child: RawKey) -> ParentRef {
+        ParentRef {
+            parent,
+            child_version: child.version(),
+        }
+    }
+
     /// The entry, if it holds a parent.
     #[inline]
     pub(crate) fn get(self) -> Option<ParentRef> {
@@ -100,12 +109,7 @@ impl OneToManyStore {
 
     /// The parent and the child's position in the parent's list.
     pub fn parent_pos(&self, child: RawKey) -> Option<(RawKey, u32)> {
-        match self.parent.get(child.idx()) {
-            Some(r) if r.child_version == child.version() => {
-                Some((r.parent, self.pos[child.idx()]))
-            }
-            _ => None,
-        }
+        parent_in(&self.parent, child).map(|p| (p, self.pos[child.idx()]))
     }
 
     #[inline]
@@ -132,10 +136,7 @@ impl OneToManyStore {
 
     /// Every child that has a parent. O(child slots).
     pub fn linked_children(&self) -> impl Iterator<Item = RawKey> + '_ {
-        self.parent.iter().enumerate().filter_map(|(i, r)| {
-            r.get()
-                .and_then(|r| RawKey::from_bits(u64::from(r.child_version) << 32 | i as u64))
-        })
+        (self.parent.iter().enumerate()).filter_map(|(i, r)| RawKey::at(i, r.child_version))
     }
 
     /// The raw list of a parent, holes included (for exact restoration of an order).
@@ -170,10 +171,7 @@ impl OneToManyStore {
             if slot.get().is_some() {
                 return Err(c);
             }
-            *slot = ParentRef {
-                parent,
-                child_version: c.version(),
-            };
+            *slot = ParentRef::of(parent, c);
             self.pos[c.idx()] = pos;
             list.push(c);
             self.links += 1;
@@ -228,10 +226,7 @@ impl OneToManyStore {
             let pos = list.push(child);
             let slot = &mut self.parent[child.idx()];
             debug_assert!(slot.get().is_none(), "a reserved child has no parent");
-            *slot = ParentRef {
-                parent,
-                child_version: child.version(),
-            };
+            *slot = ParentRef::of(parent, child);
             self.pos[child.idx()] = pos;
         }
         self.links += pairs.len();
@@ -279,10 +274,7 @@ impl OneToManyStore {
         let i = child.idx();
         // (the two vectors always have the same length)
         debug_assert_eq!(self.parent.len(), self.pos.len());
-        let entry = ParentRef {
-            parent,
-            child_version: child.version(),
-        };
+        let entry = ParentRef::of(parent, child);
         if i == self.parent.len() {
             // the next slot (entities linked as they are inserted): pushed inline
             self.parent.push(entry);
@@ -402,10 +394,10 @@ impl OneToManyStore {
             if list.len() == 0 {
                 continue;
             }
-            let Some(owner) = RawKey::from_bits(u64::from(list.owner()) << 32 | i as u64) else {
+            let Some(owner) = RawKey::at(i, list.owner()) else {
                 return Err(IntegrityError::Disagree {
                     relation,
-                    key: RawKey::from_bits(1 << 32 | i as u64).expect("nonzero"),
+                    key: RawKey::at(i, 1).expect("nonzero"),
                     detail: "children list without an owner",
                 });
             };
@@ -452,7 +444,7 @@ impl OneToManyStore {
         for (i, r) in self.parent.iter().enumerate() {
             let Some(r) = r.get() else { continue };
             pointing += 1;
-            let child = RawKey::from_bits(u64::from(r.child_version) << 32 | i as u64);
+            let child = RawKey::at(i, r.child_version);
             let listed = child.is_some_and(|c| {
                 self.list(r.parent).and_then(|l| l.get(self.pos[i])) == Some(c) && alive(End::B, c)
             });

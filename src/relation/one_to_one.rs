@@ -85,10 +85,7 @@ impl OneToOneStore {
     pub fn pairs(&self) -> impl Iterator<Item = (RawKey, RawKey)> + '_ {
         self.b_of.iter().enumerate().filter_map(|(i, m)| {
             let m = (*m)?;
-            Some((
-                RawKey::from_bits(u64::from(m.owner_version) << 32 | i as u64)?,
-                m.partner,
-            ))
+            Some((RawKey::at(i, m.owner_version)?, m.partner))
         })
     }
 
@@ -99,7 +96,7 @@ impl OneToOneStore {
             for (i, m) in self.side(end).iter().enumerate() {
                 let Some(m) = m else { continue };
                 *count += 1;
-                let key = RawKey::from_bits(u64::from(m.owner_version) << 32 | i as u64);
+                let key = RawKey::at(i, m.owner_version);
                 let Some(key) = key.filter(|&k| alive(end, k)) else {
                     return Err(IntegrityError::DeadEndpoint {
                         relation,

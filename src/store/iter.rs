@@ -149,11 +149,9 @@ impl Store {
     /// If `rel` is not a relation of this store's schema.
     #[track_caller]
     pub fn parents<P: Entity, C: Entity>(&self, rel: OneToMany<P, C>) -> Parents<'_, P, C> {
-        let entries = self.otm(rel).parent_entries();
-        let arena = self.arena_at::<P>(self.schema.relations[rel.index as usize].a_table);
         Parents {
-            entries,
-            rows: Rows::new(arena),
+            entries: self.otm(rel).parent_entries(),
+            rows: Rows::new(self.parent_table(rel)),
             _child: PhantomData,
         }
     }

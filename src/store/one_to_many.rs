@@ -17,6 +17,13 @@ impl Store {
         }
     }
 
+    /// The parent table of `rel`, taken from the relation, not by `TypeId` (the caller
+    /// checked the handle).
+    #[inline]
+    pub(crate) fn parent_table<P: Entity, C: Entity>(&self, rel: OneToMany<P, C>) -> &Column<P> {
+        self.arena_at::<P>(self.schema.relations[rel.index as usize].a_table)
+    }
+
     /// The parent of `child`, if it has one. O(1).
     ///
     /// `None` also for a stale key. [`parent_row`](Self::parent_row) reads the parent's row.
@@ -67,9 +74,7 @@ impl Store {
         child: Key<C>,
     ) -> Option<&P> {
         let parent = self.otm(rel).parent_of(child.raw())?;
-        // the parent's table from the relation (the handle is checked): no `TypeId` lookup
-        let table = self.schema.relations[rel.index as usize].a_table;
-        self.arena_at::<P>(table).get(parent)
+        self.parent_table(rel).get(parent)
     }
 
     /// Inserts `value` as the last child of `parent`, in one step: the row and its link
