@@ -131,6 +131,62 @@ fn insert_child_equals_insert_and_link_in_a_transaction_under_every_rule() {
     }
 }
 
+/// With nothing recording and no index on the child table, `insert_child` takes its
+/// inline path (one lookup of the parent's list, no savepoint): the same keys and state as
+/// `insert` + `link`, for a parent with children, a parent with none yet, a parent in a
+/// reused slot (its list left by the removed owner), children in reused slots, and a
+/// stale parent in a reused slot.
+#[test]
+fn insert_child_when_nothing_records_equals_insert_and_link_under_every_rule() {
+    for (name, cfg) in configs() {
+        let (mut a, r, users, es) = started(cfg);
+        let (mut b, _, _, _) = started(cfg);
+        let new_post = |t: &str| Post { title: t.into() };
+        let new_emp = || Employee { name: "new".into() };
+        let same = |a: &Store, b: &Store, what: &str| {
+            assert_eq!(dump(a, &r), dump(b, &r), "{name}: {what}");
+            check(a);
+        };
+
+        // users[0] has children, users[2] none (no list yet); the first new post reuses
+        // the slot of the removed post
+        for (i, &u) in [users[0], users[2], users[2], users[0]].iter().enumerate() {
+            let t = format!("n{i}");
+            let pa = a.insert_child(r.posts, u, new_post(&t)).unwrap();
+            let pb = by_hand(&mut b, r.posts, u, new_post(&t)).unwrap();
+            assert_eq!(pa, pb, "{name}: the same key");
+            assert_eq!(a.parent(r.posts, pa), Some(u), "{name}");
+        }
+        same(&a, &b, "children of a parent with and without a list");
+
+        // a removed user's slot goes to a new user: the old list (emptied) is not theirs,
+        // and the removed key is stale while the new one is not
+        let gone = users[1];
+        for s in [&mut a, &mut b] {
+            s.remove(gone).unwrap();
+        }
+        let (na, nb) = (user(&mut a, "new"), user(&mut b, "new"));
+        assert_eq!(na, nb);
+        let err = a.insert_child(r.posts, gone, new_post("x")).unwrap_err();
+        assert!(matches!(err, LinkError::Stale(_)), "{name}: {err:?}");
+        same(&a, &b, "a stale parent in a reused slot inserts nothing");
+        let pa = a.insert_child(r.posts, na, new_post("y")).unwrap();
+        let pb = by_hand(&mut b, r.posts, nb, new_post("y")).unwrap();
+        assert_eq!(pa, pb, "{name}");
+        assert_eq!(a.children(r.posts, na).collect::<Vec<_>>(), [pa], "{name}");
+        same(&a, &b, "a child of the slot's new owner");
+
+        // the self-referential hierarchy: under a leaf, a root and a reused slot
+        for &e in &[es[2], es[0], es[1]] {
+            let ea = a.insert_child(r.reports, e, new_emp()).unwrap();
+            let eb = by_hand(&mut b, r.reports, e, new_emp()).unwrap();
+            assert_eq!(ea, eb, "{name}: the same key");
+        }
+        same(&a, &b, "the hierarchy");
+        check(&b);
+    }
+}
+
 #[test]
 fn insert_child_with_a_stale_parent_inserts_nothing_under_every_rule() {
     for (name, cfg) in configs() {

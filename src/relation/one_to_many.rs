@@ -261,6 +261,37 @@ impl OneToManyStore {
         pos
     }
 
+    /// Appends a new child, made by `make` once `parent` is known to be alive, to
+    /// `parent`'s children: one lookup of the parent's list serves as the liveness check
+    /// and as the place to push. A parent whose list does not prove it alive is asked of
+    /// `alive`; `None` (and `make` not called) if that fails. `cx` is what both closures
+    /// work on (the tables), so that they can borrow it in turn. The new child's slot must
+    /// have no parent entry (a key no entity has had).
+    #[inline(always)]
+    pub fn attach_new<X: ?Sized>(
+        &mut self,
+        cx: &mut X,
+        parent: RawKey,
+        alive: impl FnOnce(&X) -> bool,
+        make: impl FnOnce(&mut X) -> RawKey,
+    ) -> Option<RawKey> {
+        let list = match self.children.get_mut(parent.idx()) {
+            Some(l) if l.owner() == parent.version() => l,
+            _ => {
+                if !alive(cx) {
+                    return None;
+                }
+                let l = grow(&mut self.children, parent.idx());
+                l.claim(parent.version());
+                l
+            }
+        };
+        let child = make(cx);
+        let pos = list.push(child);
+        self.set_parent(child, parent, pos);
+        Some(child)
+    }
+
     /// Puts `child` (which has no parent) back at `pos` of `parent`'s list.
     pub fn attach_at(&mut self, parent: RawKey, child: RawKey, pos: u32) {
         let list = grow(&mut self.children, parent.idx());

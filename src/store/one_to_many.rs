@@ -111,9 +111,64 @@ impl Store {
     /// assert_eq!(store.parent(authorship, guide), Some(alice));
     /// # Ok::<(), relgraph::LinkError>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     pub fn insert_child<P: Entity, C: Entity>(
+        &mut self,
+        rel: OneToMany<P, C>,
+        parent: Key<P>,
+        value: C,
+    ) -> Result<Key<C>, LinkError> {
+        let (index, def) = self.rel(rel);
+        let (direct, a_table, table) = (def.direct_children(), def.a_table, def.b_table);
+        // a fresh child has no parent, no children and a key no live entity has: no
+        // cycle, self-link or evicted partner can refuse the link, so the row and its
+        // link are made directly, as one call, with no savepoint. Inline where nothing
+        // records and no index watches the table; the relation and the table are then
+        // borrowed apart, so that the link reuses the relation found for the check.
+        if !(direct && !self.rec && !self.ix.on_table(table)) {
+            return self.insert_child_hooked(rel, parent, value);
+        }
+        let RelationStore::OneToMany(r) = &mut self.relations[index as usize] else {
+            unreachable!("a one-to-many handle names a one-to-many")
+        };
+        let child = r.attach_new(
+            &mut self.tables[..],
+            parent.raw(),
+            |tables| tables[a_table as usize].contains(parent.raw()),
+            |tables| {
+                crate::arena::column_mut::<C>(tables, table)
+                    .slots_mut()
+                    .expect("a child table with direct links has no kinds")
+                    .insert(value)
+            },
+        );
+        match child {
+            Some(child) => Ok(Key::from_raw(child)),
+            None => Err(self.stale_parent(rel, parent)),
+        }
+    }
+
+    /// The error of [`insert_child`](Self::insert_child) for a stale parent, out of line
+    /// (taking the handle, not the table: the inlined caller then keeps one value fewer
+    /// live through its loop).
+    #[cold]
+    #[inline(never)]
+    fn stale_parent<P: Entity, C: Entity>(
+        &self,
+        rel: OneToMany<P, C>,
+        parent: Key<P>,
+    ) -> LinkError {
+        let (_, def) = self.rel(rel);
+        self.stale_at(def.a_table, parent.raw()).into()
+    }
+
+    /// [`insert_child`](Self::insert_child) while something records (a transaction,
+    /// history, the feed) or an index watches the child table, or where a rule may refuse
+    /// the link: out of line.
+    #[inline(never)]
+    #[track_caller]
+    fn insert_child_hooked<P: Entity, C: Entity>(
         &mut self,
         rel: OneToMany<P, C>,
         parent: Key<P>,
@@ -125,9 +180,6 @@ impl Store {
         }
         let table = def.b_table;
         self.live_at(index, End::A, def.a_table, parent)?;
-        // a fresh child has no parent, no children and a key no live entity has: no
-        // cycle, self-link or evicted partner can refuse the link, so the row and its
-        // link are made directly, as one call (one undo step), with no savepoint
         let child = self.p_insert(table, value);
         self.p_attach(index, parent.raw(), child);
         self.settle_recorded();

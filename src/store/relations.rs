@@ -148,7 +148,7 @@ impl Store {
         a: RawKey,
         b: RawKey,
     ) -> Result<(), LinkError> {
-        let RelationStore::OneToMany(r) = &self.relations[index as usize] else {
+        let RelationStore::OneToMany(r) = &mut self.relations[index as usize] else {
             unreachable!("a one-to-many handle names a one-to-many")
         };
         let old = r.parent_of(b);
@@ -156,29 +156,32 @@ impl Store {
             return Ok(());
         }
         // (one call through the table's vtable, no downcast)
-        let live = |s: &Store, table: u32, key: RawKey| {
-            if s.tables[table as usize].contains(key) {
-                Ok(())
-            } else {
-                Err(StaleKey {
-                    key: s.any_key(table, key),
-                })
-            }
-        };
-        if !r.owns_list(a) {
-            live(self, ta, a)?;
+        let tables = &self.tables;
+        if !r.owns_list(a) && !tables[ta as usize].contains(a) {
+            return Err(self.stale_at(ta, a).into());
         }
         match old {
             Some(old) => {
                 self.p_unlink(index, old, b);
                 self.p_attach(index, a, b);
             }
-            None => {
-                live(self, tb, b)?;
-                self.p_attach(index, a, b);
+            None if !tables[tb as usize].contains(b) => return Err(self.stale_at(tb, b).into()),
+            // nothing records: the relation found above takes the link
+            None if !self.rec => {
+                r.attach(a, b);
             }
+            None => self.p_attach(index, a, b),
         }
         Ok(())
+    }
+
+    /// The error for `key`, stale in `table`: out of line.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn stale_at(&self, table: u32, key: RawKey) -> StaleKey {
+        StaleKey {
+            key: self.any_key(table, key),
+        }
     }
 
     /// Links `a` and `b` in the one-to-many `index` whose links are
@@ -258,16 +261,10 @@ impl Store {
         for (a, b) in pairs {
             let (a, b) = (a.raw(), b.raw());
             if !arena_a.contains(a) {
-                return Err(StaleKey {
-                    key: self.any_key(ta, a),
-                }
-                .into());
+                return Err(self.stale_at(ta, a).into());
             }
             if !arena_b.contains(b) {
-                return Err(StaleKey {
-                    key: self.any_key(tb, b),
-                }
-                .into());
+                return Err(self.stale_at(tb, b).into());
             }
             checked.push((a, b));
         }
