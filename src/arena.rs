@@ -880,7 +880,8 @@ struct RemovedKindRow<T> {
 }
 
 /// The typed storage of one table: a slot arena for a plain table or a polymorphic base,
-/// a sparse set for a kind of a base.
+/// a sparse set for a kind of a base. An explicit tag byte, as `RelationStore`'s.
+#[repr(u8)]
 pub(crate) enum Column<T> {
     Slots(Arena<T>),
     Kind(KindArena<T>),

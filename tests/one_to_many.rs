@@ -204,6 +204,74 @@ fn linking_with_a_stale_key_fails_and_changes_nothing() {
     assert_eq!(dump(&s, &r), before);
 }
 
+/// A new link's keys are checked parent first, with nothing recording (the inline path,
+/// one lookup of the parent's list) as inside a transaction: the same errors, and nothing
+/// changed, for a parent with a list, a parent without one, and a stale parent in a
+/// reused slot.
+#[test]
+fn a_new_link_with_stale_keys_names_the_parent_first_recording_or_not() {
+    for recording in [false, true] {
+        let (mut s, r) = setup();
+        let alice = user(&mut s, "alice");
+        let gone = user(&mut s, "gone");
+        let p = post(&mut s, "p");
+        let q = post(&mut s, "q");
+        let dead = post(&mut s, "dead");
+        s.link(r.posts, alice, p).unwrap();
+        s.remove(gone).unwrap();
+        s.remove(dead).unwrap();
+        let bob = user(&mut s, "bob"); // gone's slot, and no list of its own yet
+        let stale = |k: Key<User>| {
+            Err(LinkError::Stale(StaleKey {
+                key: AnyKey {
+                    table: "users",
+                    key: k.raw(),
+                },
+            }))
+        };
+        let stale_post = Err(LinkError::Stale(StaleKey {
+            key: AnyKey {
+                table: "posts",
+                key: dead.raw(),
+            },
+        }));
+        let before = dump(&s, &r);
+        let outs: Result<(), Vec<Result<(), LinkError>>> = s.transaction(|s| {
+            let outs = vec![
+                s.link(r.posts, gone, dead),
+                s.link(r.posts, gone, q),
+                s.link(r.posts, alice, dead),
+                s.link(r.posts, bob, dead),
+            ];
+            if recording {
+                Err(outs)
+            } else {
+                Ok(())
+            }
+        });
+        let outs = match outs {
+            Err(outs) => outs,
+            Ok(()) => vec![
+                s.link(r.posts, gone, dead),
+                s.link(r.posts, gone, q),
+                s.link(r.posts, alice, dead),
+                s.link(r.posts, bob, dead),
+            ],
+        };
+        assert_eq!(
+            outs,
+            [stale(gone), stale(gone), stale_post.clone(), stale_post],
+            "recording: {recording}"
+        );
+        check(&s);
+        assert_eq!(dump(&s, &r), before, "recording: {recording}");
+        // and the live keys link, bob's first child making his list
+        s.link(r.posts, bob, q).unwrap();
+        assert_eq!(s.children(r.posts, bob).collect::<Vec<_>>(), [q]);
+        check(&s);
+    }
+}
+
 #[test]
 fn removing_a_child_takes_it_out_of_its_parents_collection() {
     let (mut s, r) = setup();

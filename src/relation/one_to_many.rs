@@ -292,6 +292,44 @@ impl OneToManyStore {
         Some(child)
     }
 
+    /// Links `child`, which has no parent, as the last child of `parent`, after checking
+    /// both alive: `parent` by its list if that proves it, else by `alive_parent`, then
+    /// `child` by `alive_child`. One lookup of the parent's list serves as the check and
+    /// as the place to push. On a failed check nothing changes, and the end that failed is
+    /// returned (the parent's first).
+    #[inline(always)]
+    pub fn attach_checked<X: ?Sized>(
+        &mut self,
+        cx: &X,
+        parent: RawKey,
+        child: RawKey,
+        alive_parent: impl FnOnce(&X) -> bool,
+        alive_child: impl FnOnce(&X) -> bool,
+    ) -> Result<(), End> {
+        let list = match self.children.get_mut(parent.idx()) {
+            Some(l) if l.owner() == parent.version() => {
+                if !alive_child(cx) {
+                    return Err(End::B);
+                }
+                l
+            }
+            _ => {
+                if !alive_parent(cx) {
+                    return Err(End::A);
+                }
+                if !alive_child(cx) {
+                    return Err(End::B);
+                }
+                let l = grow(&mut self.children, parent.idx());
+                l.claim(parent.version());
+                l
+            }
+        };
+        let pos = list.push(child);
+        self.set_parent(child, parent, pos);
+        Ok(())
+    }
+
     /// Puts `child` (which has no parent) back at `pos` of `parent`'s list.
     pub fn attach_at(&mut self, parent: RawKey, child: RawKey, pos: u32) {
         let list = grow(&mut self.children, parent.idx());

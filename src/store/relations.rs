@@ -151,28 +151,36 @@ impl Store {
         let RelationStore::OneToMany(r) = &mut self.relations[index as usize] else {
             unreachable!("a one-to-many handle names a one-to-many")
         };
-        let old = r.parent_of(b);
-        if old == Some(a) {
-            return Ok(());
-        }
+        let tables = &self.tables[..];
         // (one call through the table's vtable, no downcast)
-        let tables = &self.tables;
-        if !r.owns_list(a) && !tables[ta as usize].contains(a) {
-            return Err(self.stale_at(ta, a).into());
-        }
-        match old {
-            Some(old) => {
-                self.p_unlink(index, old, b);
+        let alive = |table: u32, key: RawKey| {
+            move |t: &[Box<dyn ErasedArena>]| t[table as usize].contains(key)
+        };
+        match r.parent_of(b) {
+            Some(old) if old == a => Ok(()),
+            // a new link and nothing records: the relation found above checks and takes it
+            None if !self.rec => match r.attach_checked(tables, a, b, alive(ta, a), alive(tb, b)) {
+                Ok(()) => Ok(()),
+                Err(End::A) => Err(self.stale_at(ta, a).into()),
+                Err(End::B) => Err(self.stale_at(tb, b).into()),
+            },
+            old => {
+                if !r.owns_list(a) && !tables[ta as usize].contains(a) {
+                    return Err(self.stale_at(ta, a).into());
+                }
+                match old {
+                    Some(old) => {
+                        self.p_unlink(index, old, b);
+                    }
+                    None if !tables[tb as usize].contains(b) => {
+                        return Err(self.stale_at(tb, b).into())
+                    }
+                    None => {}
+                }
                 self.p_attach(index, a, b);
+                Ok(())
             }
-            None if !tables[tb as usize].contains(b) => return Err(self.stale_at(tb, b).into()),
-            // nothing records: the relation found above takes the link
-            None if !self.rec => {
-                r.attach(a, b);
-            }
-            None => self.p_attach(index, a, b),
         }
-        Ok(())
     }
 
     /// The error for `key`, stale in `table`: out of line.
