@@ -315,6 +315,8 @@ pub(crate) struct RelationDef {
     /// [`direct_children`](Self::direct_children), worked out at declaration and again
     /// when a kind is declared on a table.
     direct: bool,
+    /// [`forest_links`](Self::forest_links), worked out once at declaration.
+    forest: bool,
 }
 
 impl RelationDef {
@@ -357,8 +359,14 @@ impl RelationDef {
 
     /// Whether a new link of this one-to-many needs no check beyond its ends being alive
     /// and its self-referential policy (acyclic, no self-links): a self-referential
-    /// relation without a polymorphic parent end or a delete-orphan rule.
+    /// one-to-many without a polymorphic parent end or a delete-orphan rule. Worked out
+    /// at declaration.
+    #[inline]
     pub fn forest_links(&self) -> bool {
+        self.forest
+    }
+
+    fn work_out_forest_links(&self) -> bool {
         self.self_referential()
             && self.group.is_none()
             && self.rules.on_delete_a != DeleteRule::DeleteOrphan
@@ -1031,9 +1039,11 @@ impl Schema {
             group,
             plain: false,
             direct: false,
+            forest: false,
         });
         let def = self.relations.last_mut().expect("just pushed");
         def.plain = def.work_out_plain_links();
+        def.forest = def.kind == RelationKind::OneToMany && def.work_out_forest_links();
         self.work_out_direct_children();
         index
     }

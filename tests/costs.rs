@@ -102,6 +102,31 @@ fn set_targets_under_delete_orphan_is_linear_in_the_targets() {
     );
 }
 
+#[test]
+fn an_acyclic_chain_linked_top_down_one_link_at_a_time_is_linear() {
+    // each new node is linked under the last before it has children of its own: no
+    // link can close a cycle, and none walks up the chain (a walk per link would make
+    // the chain quadratic in its depth)
+    let setup = |n: usize| {
+        let mut schema = Schema::new();
+        let users = schema.table::<User>("users");
+        let rel = schema.one_to_many(users, "reports", users, "manager", Rules::new().acyclic());
+        let mut s = Store::new(schema);
+        let keys = s.insert_all((0..n as u32).map(User));
+        (s, rel, keys)
+    };
+    scales_linearly(
+        "an acyclic chain of n, linked top down",
+        setup,
+        |(mut s, rel, keys)| {
+            for w in keys.windows(2) {
+                s.link(rel, w[0], w[1]).unwrap();
+            }
+            assert_eq!(s.depth(rel, keys[keys.len() - 1]), keys.len() - 1);
+        },
+    );
+}
+
 /// A user with `n` posts (cascade), each post tagged with 4 of 16 tags that another
 /// user's posts share too (so a tag has about n / 2 posts), under `rules` at the post end.
 fn tagged_posts(n: usize, rules: Rules) -> (Store, Key<User>) {

@@ -302,6 +302,61 @@ fn an_acyclic_tree_refuses_a_deep_cycle_and_changes_nothing() {
     assert_eq!(s.root(r.reports, chain[999]), chain[0]);
 }
 
+/// A node without children linked under another cannot close a cycle: an acyclic tree
+/// links it as a plain one does (no walk up the tree). The outcome, the history and the
+/// feed are those of the same calls on a tree without the declaration, and a node's
+/// link to itself is still refused.
+#[test]
+fn an_acyclic_tree_links_childless_nodes_as_a_plain_tree_does() {
+    let run = |rules: Rules| {
+        let (mut s, r, o) = org(rules);
+        s.enable_history(256);
+        s.enable_feed(256);
+        let mut cursor = s.feed_cursor();
+        // a chain built top down, each node linked before it has children
+        let chain: Vec<Key<Employee>> = (0..50)
+            .map(|i| employee(&mut s, &format!("c{i}")))
+            .collect();
+        s.link(r.reports, o.intern, chain[0]).unwrap();
+        for w in chain.windows(2) {
+            s.link(r.reports, w[0], w[1]).unwrap();
+        }
+        // leaves moved (intern's chain bottom under the ceo, acct under the loner), a
+        // leaf linked again to its parent (no change)
+        s.link(r.reports, o.ceo, chain[49]).unwrap();
+        s.link(r.reports, o.loner, o.acct).unwrap();
+        s.link(r.reports, o.loner, o.acct).unwrap();
+        let state = dump(&s, &r);
+        let batches = format!("{:?}", read_batches(&s, &mut cursor));
+        check(&s);
+        for _ in 0..4 {
+            s.undo().unwrap();
+        }
+        let undone = dump(&s, &r);
+        assert_eq!(s.depth(r.reports, chain[47]), 51);
+        for _ in 0..4 {
+            s.redo().unwrap();
+        }
+        assert_eq!(dump(&s, &r), state, "redone");
+        check(&s);
+        (state, batches, undone)
+    };
+    let (acyclic, plain) = (run(Rules::new().acyclic()), run(Rules::new()));
+    assert_eq!(acyclic.0, plain.0, "the same tree");
+    assert_eq!(acyclic.1, plain.1, "the same changes");
+    assert_eq!(acyclic.2, plain.2, "the same undo");
+
+    for rules in [Rules::new().acyclic(), Rules::new().forbid_self_links()] {
+        let (mut s, r, o) = org(rules);
+        let before = dump(&s, &r);
+        for leaf in [o.loner, o.intern] {
+            let e = s.link(r.reports, leaf, leaf).unwrap_err();
+            assert!(matches!(e, LinkError::SelfLink { .. }), "{e:?}");
+        }
+        assert_eq!(dump(&s, &r), before);
+    }
+}
+
 #[test]
 fn an_acyclic_tree_refuses_a_cycle_made_by_set_children() {
     let (mut s, r, o) = org(Rules::new().acyclic());

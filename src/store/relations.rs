@@ -115,7 +115,9 @@ impl Store {
         b: Key<R::B>,
     ) -> Result<(), LinkError> {
         let (index, def) = self.rel(rel);
-        if R::KIND == RelationKind::OneToMany && def.plain_links() {
+        if R::KIND == RelationKind::OneToMany
+            && (def.plain_links() || def.forest_links() && self.leaf_link(index, a.raw(), b.raw()))
+        {
             return self.link_plain_checked(index, def.a_table, def.b_table, a.raw(), b.raw());
         }
         let (a, b) = self.ends_live::<R>(index, def, a, b)?;
@@ -135,6 +137,19 @@ impl Store {
             }
             _ => self.link_exclusive(index, a, b),
         }
+    }
+
+    /// Whether linking `b` under `a` in the self-referential one-to-many `index` can make
+    /// neither a self-link nor a cycle: `a` is not `b`, and `b` has no children (a cycle
+    /// through the new link would run from `b` down to `a`). A hierarchy built top down,
+    /// each node linked under its parent before it has children, links this way: as a
+    /// plain one-to-many, with no walk.
+    #[inline]
+    fn leaf_link(&self, index: u32, a: RawKey, b: RawKey) -> bool {
+        let RelationStore::OneToMany(r) = &self.relations[index as usize] else {
+            unreachable!("a one-to-many handle names a one-to-many")
+        };
+        a != b && r.child_count(b) == 0
     }
 
     /// [`link_plain`](Self::link_plain) after checking both keys, reading the child's
@@ -569,9 +584,14 @@ impl Store {
     }
 
     /// Whether `to` can be reached from `from` following A -> B links (`from` reaches
-    /// itself). On a one-to-many or one-to-one this walks up from `to`: O(depth).
+    /// itself). On a one-to-many or one-to-one this walks up from `to`: O(depth), and
+    /// O(1) when `from` has no links from it (it then reaches itself alone: a hierarchy
+    /// built top down, each new node linked under its parent before it has children of
+    /// its own, never walks).
     pub(crate) fn reaches(&self, index: u32, from: RawKey, to: RawKey) -> bool {
         match self.rel_store(index) {
+            RelationStore::OneToMany(r) if r.child_count(from) == 0 => from == to,
+            RelationStore::OneToOne(r) if r.partner(End::A, from).is_none() => from == to,
             RelationStore::OneToMany(r) => {
                 let mut at = Some(to);
                 while let Some(k) = at {
