@@ -104,7 +104,8 @@ impl Rules {
 
     /// Rejects any link that would close a cycle (self-referential relations only; implies
     /// [`forbid_self_links`](Self::forbid_self_links)). For a one-to-many or one-to-one
-    /// the check walks up from the new parent: O(depth). For a many-to-many it searches
+    /// the check walks up from the new parent: O(depth), or O(1) when the new child has no
+    /// children of its own (it can then close no cycle). For a many-to-many it searches
     /// what the new target reaches: O(reachable links).
     pub const fn acyclic(mut self) -> Self {
         self.acyclic = true;

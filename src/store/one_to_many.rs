@@ -283,8 +283,8 @@ impl Store {
     /// difference is unlinked and linked: children kept keep their link, new ones leave
     /// their previous parent, dropped ones lose their parent (and are deleted under a
     /// delete-orphan rule). A permutation of the current children just reorders them.
-    /// All or nothing. O(old + new children), plus O(depth) per new child on an acyclic
-    /// relation.
+    /// All or nothing. O(old + new children), plus O(depth) per new child that has
+    /// children of its own on an acyclic relation.
     ///
     /// # Errors
     ///

@@ -62,7 +62,8 @@ impl Store {
     ///
     /// Linking a pair that is already linked changes nothing. An evicted partner left
     /// without links by a delete-orphan rule is deleted. O(1), plus O(depth) on an acyclic
-    /// one-to-many.
+    /// one-to-many when `b` has children of its own (a childless `b` cannot close a cycle:
+    /// a tree built top down is linked in O(1) a link).
     ///
     /// # Errors
     ///
