@@ -175,34 +175,20 @@ impl Store {
         value: C,
     ) -> Result<Key<C>, LinkError> {
         let (index, def) = self.rel(rel);
-        if !def.direct_children() {
-            return self.insert_child_checked(rel, parent, value);
-        }
-        let table = def.b_table;
+        let (direct, table) = (def.direct_children(), def.b_table);
         self.live_at(index, End::A, def.a_table, parent)?;
+        if !direct {
+            // a rule may refuse the link: `insert` and `link` in a savepoint
+            return self.atomic(|s| {
+                let child = s.insert(value);
+                s.link(rel, parent, child)?;
+                Ok(child)
+            });
+        }
         let child = self.p_insert(table, value);
         self.p_attach(index, parent.raw(), child);
         self.settle_recorded();
         Ok(Key::from_raw(child))
-    }
-
-    /// [`insert_child`](Self::insert_child) where a rule may refuse the link: `insert` and
-    /// `link` in a savepoint.
-    #[inline(never)]
-    #[track_caller]
-    fn insert_child_checked<P: Entity, C: Entity>(
-        &mut self,
-        rel: OneToMany<P, C>,
-        parent: Key<P>,
-        value: C,
-    ) -> Result<Key<C>, LinkError> {
-        let (index, def) = self.rel(rel);
-        self.live_at(index, End::A, def.a_table, parent)?;
-        self.atomic(|s| {
-            let child = s.insert(value);
-            s.link(rel, parent, child)?;
-            Ok(child)
-        })
     }
 
     /// Inserts `value` and links it as the last target of `a` with `payload`, in one
