@@ -993,6 +993,7 @@ impl Schema {
             target,
             make: Arc::new(move || Box::new(Typed::<V, S::Map<V>>::new(&decl))),
         });
+        self.work_out_direct_children();
         index
     }
 

@@ -318,6 +318,9 @@ pub(crate) struct RelationDef {
     direct: bool,
     /// [`forest_links`](Self::forest_links), worked out once at declaration.
     forest: bool,
+    /// [`inline_children`](Self::inline_children), worked out with `direct` and again
+    /// when an index is declared.
+    inline: bool,
 }
 
 impl RelationDef {
@@ -347,6 +350,13 @@ impl RelationDef {
     #[inline]
     pub fn direct_children(&self) -> bool {
         self.direct
+    }
+
+    /// [`direct_children`](Self::direct_children), and no index watches the child table:
+    /// while nothing records, `insert_child` makes the row and its link inline.
+    #[inline]
+    pub fn inline_children(&self) -> bool {
+        self.inline
     }
 
     fn work_out_plain_links(&self) -> bool {
@@ -1041,6 +1051,7 @@ impl Schema {
             plain: false,
             direct: false,
             forest: false,
+            inline: false,
         });
         let def = self.relations.last_mut().expect("just pushed");
         def.plain = def.work_out_plain_links();
@@ -1049,15 +1060,19 @@ impl Schema {
         index
     }
 
-    /// Works out every relation's [`direct_children`](RelationDef::direct_children) (at
-    /// each relation's and each kind's declaration: O(relations)).
-    fn work_out_direct_children(&mut self) {
+    /// Works out every relation's [`direct_children`](RelationDef::direct_children) and
+    /// [`inline_children`](RelationDef::inline_children) (at each relation's, kind's and
+    /// index's declaration: O(relations + indexes)).
+    pub(crate) fn work_out_direct_children(&mut self) {
         for def in &mut self.relations {
             let child = &self.tables[def.b_table as usize];
             def.direct = def.kind == RelationKind::OneToMany
                 && (def.plain_links() || def.forest_links())
                 && child.kinds.is_empty()
                 && child.base.is_none();
+            let indexed = (self.indexes.iter())
+                .any(|ix| matches!(ix.target, crate::index::Target::Rows(t) if t == def.b_table));
+            def.inline = def.direct && !indexed;
         }
     }
 
@@ -1841,7 +1856,7 @@ mod tests {
     struct Node;
 
     #[test]
-    fn direct_children_follow_the_rules_and_kinds_declared_later() {
+    fn direct_children_follow_the_rules_and_kinds_and_indexes_declared_later() {
         let mut s = Schema::new();
         let owners = s.table::<Owner>("owners");
         let items = s.table::<Item>("items");
@@ -1862,9 +1877,20 @@ mod tests {
             direct(&s, tree.index),
             "a forest: a new child makes no cycle"
         );
+        let inline = |s: &Schema, i: u32| s.relations[i as usize].inline_children();
+        assert!(inline(&s, plain.index) && inline(&s, tree.index));
+        assert!(!inline(&s, orphans.index), "not direct");
+        // an index declared on a child table later keeps the direct path, not the inline one
+        s.index(nodes, "by_depth", |_: &Node| 0u32);
+        assert!(
+            direct(&s, tree.index) && !inline(&s, tree.index),
+            "an indexed child table"
+        );
+        assert!(inline(&s, plain.index), "another table");
         // a kind declared on the child table after the relation turns it off
         s.kind::<Item, Special>(items, "special");
         assert!(!direct(&s, plain.index), "the child table has kinds");
+        assert!(!inline(&s, plain.index), "the child table has kinds");
         assert!(direct(&s, tree.index), "another table");
     }
 }

@@ -120,13 +120,13 @@ impl Store {
         value: C,
     ) -> Result<Key<C>, LinkError> {
         let (index, def) = self.rel(rel);
-        let (direct, a_table, table) = (def.direct_children(), def.a_table, def.b_table);
+        let (inline, a_table, table) = (def.inline_children(), def.a_table, def.b_table);
         // a fresh child has no parent, no children and a key no live entity has: no
         // cycle, self-link or evicted partner can refuse the link, so the row and its
         // link are made directly, as one call, with no savepoint. Inline where nothing
         // records and no index watches the table; the relation and the table are then
         // borrowed apart, so that the link reuses the relation found for the check.
-        if !(direct && !self.rec && !self.ix.on_table(table)) {
+        if !inline || self.rec {
             return self.insert_child_hooked(rel, parent, value);
         }
         let RelationStore::OneToMany(r) = &mut self.relations[index as usize] else {
