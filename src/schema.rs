@@ -1062,17 +1062,21 @@ impl Schema {
 
     /// Works out every relation's [`direct_children`](RelationDef::direct_children) and
     /// [`inline_children`](RelationDef::inline_children) (at each relation's, kind's and
-    /// index's declaration: O(relations + indexes)).
+    /// index's declaration: O(tables + relations + indexes)).
     pub(crate) fn work_out_direct_children(&mut self) {
+        let mut indexed = vec![false; self.tables.len()];
+        for ix in &self.indexes {
+            if let crate::index::Target::Rows(t) = ix.target {
+                indexed[t as usize] = true;
+            }
+        }
         for def in &mut self.relations {
             let child = &self.tables[def.b_table as usize];
             def.direct = def.kind == RelationKind::OneToMany
                 && (def.plain_links() || def.forest_links())
                 && child.kinds.is_empty()
                 && child.base.is_none();
-            let indexed = (self.indexes.iter())
-                .any(|ix| matches!(ix.target, crate::index::Target::Rows(t) if t == def.b_table));
-            def.inline = def.direct && !indexed;
+            def.inline = def.direct && !indexed[def.b_table as usize];
         }
     }
 

@@ -68,6 +68,24 @@ impl RelationStore {
         }
     }
 
+    /// The one-to-many storage, for a caller that checked a one-to-many handle.
+    #[inline]
+    pub fn one_to_many(&self) -> &OneToManyStore {
+        match self {
+            RelationStore::OneToMany(r) => r,
+            _ => unreachable!("a one-to-many handle names a one-to-many"),
+        }
+    }
+
+    /// [`one_to_many`](Self::one_to_many), mutable.
+    #[inline]
+    pub fn one_to_many_mut(&mut self) -> &mut OneToManyStore {
+        match self {
+            RelationStore::OneToMany(r) => r,
+            _ => unreachable!("a one-to-many handle names a one-to-many"),
+        }
+    }
+
     /// Whether the list of `key` at `end` has enough holes to be worth compacting (false
     /// where the end keeps no list).
     pub fn wants_compaction(&self, end: End, key: RawKey) -> bool {

@@ -10,11 +10,7 @@ impl Store {
         P: Entity,
         C: Entity,
     {
-        let index = self.rel_index(rel);
-        match self.rel_store(index) {
-            RelationStore::OneToMany(r) => r,
-            _ => unreachable!("a OneToMany handle names a one-to-many"),
-        }
+        self.rel_store(self.rel_index(rel)).one_to_many()
     }
 
     /// The parent table of `rel`, taken from the relation, not by `TypeId` (the caller
@@ -129,9 +125,7 @@ impl Store {
         if !inline || self.rec {
             return self.insert_child_hooked(rel, parent, value);
         }
-        let RelationStore::OneToMany(r) = &mut self.relations[index as usize] else {
-            unreachable!("a one-to-many handle names a one-to-many")
-        };
+        let r = self.relations[index as usize].one_to_many_mut();
         let child = r.attach_new(
             &mut self.tables[..],
             parent.raw(),

@@ -147,10 +147,7 @@ impl Store {
     /// plain one-to-many, with no walk.
     #[inline]
     fn leaf_link(&self, index: u32, a: RawKey, b: RawKey) -> bool {
-        let RelationStore::OneToMany(r) = &self.relations[index as usize] else {
-            unreachable!("a one-to-many handle names a one-to-many")
-        };
-        a != b && r.child_count(b) == 0
+        a != b && self.relations[index as usize].one_to_many().child_count(b) == 0
     }
 
     /// [`link_plain`](Self::link_plain) after checking both keys, reading the child's
@@ -164,9 +161,7 @@ impl Store {
         a: RawKey,
         b: RawKey,
     ) -> Result<(), LinkError> {
-        let RelationStore::OneToMany(r) = &mut self.relations[index as usize] else {
-            unreachable!("a one-to-many handle names a one-to-many")
-        };
+        let r = self.relations[index as usize].one_to_many_mut();
         let tables = &self.tables[..];
         // (one call through the table's vtable, no downcast)
         let alive = |table: u32, key: RawKey| {
@@ -212,10 +207,7 @@ impl Store {
     /// [plain](crate::schema::RelationDef::plain_links): `b` at most leaves its old parent.
     #[inline]
     pub(crate) fn link_plain(&mut self, index: u32, a: RawKey, b: RawKey) {
-        let old = match &self.relations[index as usize] {
-            RelationStore::OneToMany(r) => r.parent_of(b),
-            _ => unreachable!("a one-to-many handle names a one-to-many"),
-        };
+        let old = self.relations[index as usize].one_to_many().parent_of(b);
         match old {
             Some(old) if old == a => {}
             Some(old) => {
