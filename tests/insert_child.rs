@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use relgraph::{DeleteRule, Entity, Key, LinkError, OneToMany, Rules, Schema, Store};
+use relgraph::{DeleteRule, Entity, Key, LinkError, OneToMany, Rules, Schema, Store, Table};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 fn configs() -> Vec<(&'static str, Config)> {
@@ -234,19 +234,30 @@ fn note(text: &str) -> Note {
     Note { text: text.into() }
 }
 
-#[test]
-fn a_child_whose_index_key_panics_is_not_inserted_and_the_store_goes_on() {
+/// A store of users and their notes (a cascading one-to-many) with history on and one
+/// user, and the index `declare` puts on the notes.
+fn users_and_notes<I>(
+    declare: impl FnOnce(&mut Schema, Table<Note>) -> I,
+) -> (Store, OneToMany<User, Note>, Key<User>, I) {
     let mut schema = Schema::new();
     let users = schema.table::<User>("users");
     let notes = schema.table::<Note>("notes");
     let rel = schema.one_to_many(users, "notes", notes, "user", DeleteRule::Cascade);
-    let by_text = schema.index(notes, "notes_by_text", |n: &Note| {
-        assert!(n.text != "boom", "the key function fails");
-        n.text.clone()
-    });
+    let index = declare(&mut schema, notes);
     let mut s = Store::new(schema);
     s.enable_history(8);
     let u = s.insert(User { name: "u".into() });
+    (s, rel, u, index)
+}
+
+#[test]
+fn a_child_whose_index_key_panics_is_not_inserted_and_the_store_goes_on() {
+    let (mut s, rel, u, by_text) = users_and_notes(|schema, notes| {
+        schema.index(notes, "notes_by_text", |n: &Note| {
+            assert!(n.text != "boom", "the key function fails");
+            n.text.clone()
+        })
+    });
     let kept = s.insert_child(rel, u, note("kept")).unwrap();
     let panicked = catch_unwind(AssertUnwindSafe(|| s.insert_child(rel, u, note("boom"))));
     assert!(panicked.is_err());
@@ -318,15 +329,10 @@ fn a_child_of_a_kind_parent_is_made_as_by_hand_and_a_parent_of_another_kind_is_s
 
 #[test]
 fn a_unique_index_refusal_inside_a_transaction_leaves_the_rest_of_it() {
-    let mut schema = Schema::new();
-    let users = schema.table::<User>("users");
-    let notes = schema.table::<Note>("notes");
-    let rel = schema.one_to_many(users, "notes", notes, "user", DeleteRule::Cascade);
-    let by_text = schema.unique_index(notes, "notes_by_text", |n: &Note| n.text.clone());
-    let mut s = Store::new(schema);
-    s.enable_history(8);
+    let (mut s, rel, u, by_text) = users_and_notes(|schema, notes| {
+        schema.unique_index(notes, "notes_by_text", |n: &Note| n.text.clone())
+    });
     s.enable_feed(8);
-    let u = s.insert(User { name: "u".into() });
     let mut cursor = s.feed_cursor();
     let out: Result<(), ()> = s.transaction(|s| {
         let first = s.insert_child(rel, u, note("a")).unwrap();
