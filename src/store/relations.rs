@@ -133,9 +133,10 @@ impl Store {
     }
 
     /// [`link_general`](Self::link_general) out of line, for a one-to-many's links that
-    /// are neither plain nor a hierarchy's leaf link: kept out of the loops that link
-    /// one-to-manys the common way.
-    #[cold]
+    /// are neither plain nor a hierarchy's leaf link (a non-leaf link in an acyclic
+    /// hierarchy, a polymorphic parent end, a delete-orphan rule): kept out of the loops
+    /// that link one-to-manys the common way. (Not `#[cold]`: for some relations every
+    /// link comes here, and the attribute changed no count.)
     #[inline(never)]
     fn link_general_out<R: Linkable>(
         &mut self,
