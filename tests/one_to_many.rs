@@ -163,35 +163,36 @@ fn unlinking_a_pair_that_is_not_linked_returns_false_and_changes_nothing() {
     assert_eq!(dump(&s, &r), before);
 }
 
-#[test]
-fn linking_with_a_stale_key_fails_and_changes_nothing() {
-    let (mut s, r) = setup();
-    let alice = user(&mut s, "alice");
-    let gone = user(&mut s, "gone");
-    let p = post(&mut s, "p");
-    let dead = post(&mut s, "dead");
+/// `alice` with her post `p`, and the keys of a removed user (`gone`) and a removed post
+/// (`dead`): `(alice, gone, p, dead)`.
+fn alice_and_stale_keys(
+    s: &mut relgraph::Store,
+    r: &Rels,
+) -> (Key<User>, Key<User>, Key<Post>, Key<Post>) {
+    let alice = user(s, "alice");
+    let gone = user(s, "gone");
+    let p = post(s, "p");
+    let dead = post(s, "dead");
     s.link(r.posts, alice, p).unwrap();
     s.remove(gone).unwrap();
     s.remove(dead).unwrap();
+    (alice, gone, p, dead)
+}
+
+/// The error of a call given `key`, stale in `table`.
+fn stale(table: &'static str, key: relgraph::RawKey) -> Result<(), LinkError> {
+    Err(LinkError::Stale(StaleKey {
+        key: AnyKey { table, key },
+    }))
+}
+
+#[test]
+fn linking_with_a_stale_key_fails_and_changes_nothing() {
+    let (mut s, r) = setup();
+    let (alice, gone, p, dead) = alice_and_stale_keys(&mut s, &r);
     let before = dump(&s, &r);
-    assert_eq!(
-        s.link(r.posts, gone, p),
-        Err(LinkError::Stale(StaleKey {
-            key: AnyKey {
-                table: "users",
-                key: gone.raw()
-            }
-        }))
-    );
-    assert_eq!(
-        s.link(r.posts, alice, dead),
-        Err(LinkError::Stale(StaleKey {
-            key: AnyKey {
-                table: "posts",
-                key: dead.raw()
-            }
-        }))
-    );
+    assert_eq!(s.link(r.posts, gone, p), stale("users", gone.raw()));
+    assert_eq!(s.link(r.posts, alice, dead), stale("posts", dead.raw()));
     assert!(matches!(
         s.unlink(r.posts, gone, p),
         Err(LinkError::Stale(_))
@@ -206,26 +207,15 @@ fn linking_with_a_stale_key_fails_and_changes_nothing() {
 
 /// A new link's keys are checked parent first, with nothing recording (the inline path,
 /// one lookup of the parent's list) as inside a transaction: the same errors, and nothing
-/// changed, for a parent with a list, a parent without one, and a stale parent in a
-/// reused slot.
+/// changed, for a parent with a list, a parent without one, and stale keys whose slots
+/// were reused.
 #[test]
 fn a_new_link_with_stale_keys_names_the_parent_first_recording_or_not() {
     for recording in [false, true] {
         let (mut s, r) = setup();
-        let alice = user(&mut s, "alice");
-        let gone = user(&mut s, "gone");
-        let p = post(&mut s, "p");
-        let q = post(&mut s, "q");
-        let dead = post(&mut s, "dead");
-        s.link(r.posts, alice, p).unwrap();
-        s.remove(gone).unwrap();
-        s.remove(dead).unwrap();
+        let (alice, gone, _, dead) = alice_and_stale_keys(&mut s, &r);
         let bob = user(&mut s, "bob"); // gone's slot, and no list of its own yet
-        let stale = |table, key| {
-            Err(LinkError::Stale(StaleKey {
-                key: AnyKey { table, key },
-            }))
-        };
+        let q = post(&mut s, "q"); // dead's slot
         let before = dump(&s, &r);
         let links = |s: &mut relgraph::Store| {
             vec![
