@@ -121,15 +121,13 @@ impl Store {
         b: Key<R::B>,
     ) -> Result<(), LinkError> {
         let (index, def) = self.rel(rel);
-        if R::KIND == RelationKind::OneToMany
-            && (def.plain_links() || def.forest_links() && self.leaf_link(index, a.raw(), b.raw()))
-        {
+        if R::KIND != RelationKind::OneToMany {
+            return self.link_general(rel, index, a, b);
+        }
+        if def.plain_links() || def.forest_links() && self.leaf_link(index, a.raw(), b.raw()) {
             return self.link_plain_checked(index, def.a_table, def.b_table, a.raw(), b.raw());
         }
-        if R::KIND == RelationKind::OneToMany {
-            return self.link_general_out(rel, index, a, b);
-        }
-        self.link_general(rel, index, a, b)
+        self.link_general_out(rel, index, a, b)
     }
 
     /// [`link_general`](Self::link_general) out of line, for a one-to-many's links that
@@ -214,17 +212,14 @@ impl Store {
                 Err(End::B) => Err(self.stale_at(tb, b).into()),
             },
             old => {
-                if !r.owns_list(a) && !tables[ta as usize].contains(a) {
+                if !r.owns_list(a) && !alive(ta, a)(tables) {
                     return Err(self.stale_at(ta, a).into());
                 }
-                match old {
-                    Some(old) => {
-                        self.p_unlink(index, old, b);
-                    }
-                    None if !tables[tb as usize].contains(b) => {
-                        return Err(self.stale_at(tb, b).into())
-                    }
-                    None => {}
+                if old.is_none() && !alive(tb, b)(tables) {
+                    return Err(self.stale_at(tb, b).into());
+                }
+                if let Some(old) = old {
+                    self.p_unlink(index, old, b);
                 }
                 self.p_attach(index, a, b);
                 Ok(())
