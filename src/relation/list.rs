@@ -56,22 +56,6 @@ impl<E: Copy + PartialEq> HoleList<E> {
         self.items.get(pos as usize).copied().flatten()
     }
 
-    /// The number of elements (holes included) the list holds without reallocating.
-    pub fn capacity(&self) -> usize {
-        self.items.capacity()
-    }
-
-    /// Makes room for `additional` more elements.
-    #[inline]
-    pub fn reserve(&mut self, additional: usize) {
-        if self.items.capacity() == 0 {
-            // a first allocation: straight to the allocator, without `reserve`'s growth path
-            self.items = Vec::with_capacity(additional);
-        } else {
-            self.items.reserve(additional);
-        }
-    }
-
     #[inline]
     pub fn push(&mut self, e: E) -> u32 {
         let pos = u32::try_from(self.items.len()).expect("at most 2^32 links per entity");
@@ -113,37 +97,15 @@ impl<E: Copy + PartialEq> HoleList<E> {
         e
     }
 
-    /// Empties the list (it keeps its owner and its memory), calling `each(e, pos)` for
-    /// every live element, last first.
-    pub fn drain_rev(&mut self, mut each: impl FnMut(E, u32)) {
-        for (pos, e) in self.items.iter().enumerate().rev() {
-            if let Some(e) = *e {
-                each(e, pos as u32);
-            }
-        }
-        self.items.clear();
-        self.live = 0;
-    }
-
     /// Whether holes outnumber live elements enough to make compaction worthwhile.
     pub fn wants_compaction(&self) -> bool {
-        let holes = self.items.len() - self.live as usize;
-        holes >= MIN_HOLES_TO_COMPACT && holes > self.live as usize
+        wants_compaction(self.items.len(), self.live as usize)
     }
 
     /// Closes every hole, keeping order; `moved(e, new_pos)` is called for each element
     /// whose position changed.
-    pub fn compact(&mut self, mut moved: impl FnMut(E, u32)) {
-        let mut write = 0usize;
-        for read in 0..self.items.len() {
-            if let Some(e) = self.items[read] {
-                if read != write {
-                    self.items[write] = Some(e);
-                    moved(e, write as u32);
-                }
-                write += 1;
-            }
-        }
+    pub fn compact(&mut self, moved: impl FnMut(E, u32)) {
+        let write = compact(&mut self.items, moved);
         self.items.truncate(write);
         if self.items.capacity() > 4 * write.max(4) {
             self.items.shrink_to_fit();
@@ -175,10 +137,7 @@ impl<E: Copy + PartialEq> HoleList<E> {
     }
 
     pub fn iter(&self) -> Iter<'_, E> {
-        Iter {
-            inner: self.items.iter(),
-            left: self.live as usize,
-        }
+        Iter::new(&self.items, self.live as usize)
     }
 
     /// (position, element) for every live element, in order.
@@ -190,7 +149,30 @@ impl<E: Copy + PartialEq> HoleList<E> {
     }
 }
 
-/// Iterator over the live elements of a [`HoleList`], exact in length.
+/// Whether a list of `len` elements, `live` of them live, has holes enough to be worth
+/// compacting.
+pub(crate) fn wants_compaction(len: usize, live: usize) -> bool {
+    let holes = len - live;
+    holes >= MIN_HOLES_TO_COMPACT && holes > live
+}
+
+/// Moves the live elements of `items` to its front, keeping order; `moved(e, new_pos)` is
+/// called for each element whose position changed. Returns their number.
+pub(crate) fn compact<E: Copy>(items: &mut [Option<E>], mut moved: impl FnMut(E, u32)) -> usize {
+    let mut write = 0usize;
+    for read in 0..items.len() {
+        if let Some(e) = items[read] {
+            if read != write {
+                items[write] = Some(e);
+                moved(e, write as u32);
+            }
+            write += 1;
+        }
+    }
+    write
+}
+
+/// Iterator over the live elements of a list with holes, exact in length.
 #[derive(Clone, Debug)]
 pub(crate) struct Iter<'a, E> {
     inner: std::slice::Iter<'a, Option<E>>,
@@ -198,6 +180,14 @@ pub(crate) struct Iter<'a, E> {
 }
 
 impl<'a, E: Copy> Iter<'a, E> {
+    /// The live elements of `items`, `live` of them.
+    pub fn new(items: &'a [Option<E>], live: usize) -> Self {
+        Iter {
+            inner: items.iter(),
+            left: live,
+        }
+    }
+
     pub fn empty() -> Self {
         Iter {
             inner: [].iter(),

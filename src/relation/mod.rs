@@ -6,6 +6,7 @@ pub(crate) mod list;
 pub(crate) mod many_to_many;
 pub(crate) mod one_to_many;
 pub(crate) mod one_to_one;
+pub(crate) mod pool;
 
 use std::any::Any;
 

@@ -4,7 +4,8 @@ use crate::error::IntegrityError;
 use crate::key::RawKey;
 use crate::schema::{End, RelationDef};
 
-use super::list::{HoleList, Iter};
+use super::list::Iter;
+use super::pool::{segment_for, Pool, PoolList};
 use super::{grow, reserve_to, Alive};
 
 /// A child's parent, or no parent at all ([`ParentRef::NONE`]): not an `Option`, so that
@@ -56,7 +57,7 @@ pub(crate) fn parent_in(entries: &[ParentRef], child: RawKey) -> Option<RawKey> 
 /// The children list of `parent` among `children` (by parent slot), grown to reach it
 /// and claimed for `parent`'s version (a list left by a removed owner is empty).
 #[inline(always)]
-fn own_list(children: &mut Vec<HoleList<RawKey>>, parent: RawKey) -> &mut HoleList<RawKey> {
+fn own_list(children: &mut Vec<PoolList>, parent: RawKey) -> &mut PoolList {
     let list = grow(children, parent.idx());
     list.claim(parent.version());
     list
@@ -76,7 +77,9 @@ impl Default for ParentRef {
 /// table outgrow this machine's cache and random parent lookups 1.5x slower.
 #[derive(Default)]
 pub(crate) struct OneToManyStore {
-    children: Vec<HoleList<RawKey>>,
+    /// The children lists by parent slot, their elements in `pool`.
+    children: Vec<PoolList>,
+    pool: Pool<RawKey>,
     parent: Vec<ParentRef>,
     pos: Vec<u32>,
     links: usize,
@@ -122,7 +125,7 @@ impl OneToManyStore {
     }
 
     #[inline]
-    fn list(&self, parent: RawKey) -> Option<&HoleList<RawKey>> {
+    fn list(&self, parent: RawKey) -> Option<&PoolList> {
         self.children
             .get(parent.idx())
             .filter(|l| l.owner() == parent.version())
@@ -130,17 +133,20 @@ impl OneToManyStore {
 
     #[inline]
     pub fn children_of(&self, parent: RawKey) -> Iter<'_, RawKey> {
-        self.list(parent).map_or_else(Iter::empty, HoleList::iter)
+        // a stale key or a parent without a list reads an empty list: one slice of the
+        // pool either way, no branch to an empty iterator
+        let list = self.list(parent).copied().unwrap_or_default();
+        list.iter(&self.pool)
     }
 
     /// The children list of `parent` with its holes (empty for a stale key).
     #[inline]
     pub fn raw_children(&self, parent: RawKey) -> &[Option<RawKey>] {
-        self.list(parent).map_or(&[], HoleList::raw)
+        self.list(parent).map_or(&[], |l| l.raw(&self.pool))
     }
 
     pub fn child_count(&self, parent: RawKey) -> usize {
-        self.list(parent).map_or(0, HoleList::len)
+        self.list(parent).map_or(0, PoolList::len)
     }
 
     /// Every child that has a parent. O(child slots).
@@ -151,7 +157,7 @@ impl OneToManyStore {
     /// The raw list of a parent, holes included (for exact restoration of an order).
     pub fn raw_order(&self, parent: RawKey) -> Vec<Option<RawKey>> {
         self.list(parent)
-            .map_or_else(Vec::new, |l| l.raw().to_vec())
+            .map_or_else(Vec::new, |l| l.raw(&self.pool).to_vec())
     }
 
     /// Makes room for `slots` parents (at `End::A`) or children (at `End::B`) in all.
@@ -171,9 +177,10 @@ impl OneToManyStore {
     /// ([`size_parents`](Self::size_parents)). A tight loop, so that the random accesses to
     /// the children's entries overlap.
     pub fn attach_list(&mut self, parent: RawKey, children: &[RawKey]) -> Result<(), RawKey> {
+        let pool = &mut self.pool;
         let list = own_list(&mut self.children, parent);
-        list.reserve(children.len());
-        let start = list.raw().len() as u32;
+        list.reserve_exact(pool, children.len());
+        let start = list.raw(pool).len() as u32;
         for (pos, &c) in (start..).zip(children) {
             let slot = &mut self.parent[c.idx()];
             if slot.get().is_some() {
@@ -181,10 +188,26 @@ impl OneToManyStore {
             }
             *slot = ParentRef::of(parent, c);
             self.pos[c.idx()] = pos;
-            list.push(c);
+            list.push(pool, c);
             self.links += 1;
         }
         Ok(())
+    }
+
+    /// Makes room in the pool for new lists of `lens` elements (a snapshot load or a
+    /// checked bulk link sizes the pool once, then each list exactly).
+    pub fn reserve_lists(&mut self, lens: impl Iterator<Item = usize>) {
+        self.pool.reserve(lens.sum());
+    }
+
+    /// Makes room in the pool for `lists` new lists of `each` elements (a bulk link
+    /// sizing each new list for the batch's average), and a quarter more for the lists
+    /// that outgrow the average: without it the first of those moved the whole pool
+    /// (a `realloc` copy of every list so far). Room not used is never written, so it
+    /// takes address space, not memory.
+    pub fn reserve_segments(&mut self, lists: usize, each: usize) {
+        let room = lists.saturating_mul(segment_for(each));
+        self.pool.reserve(room.saturating_add(room / 4));
     }
 
     /// Makes the parent vector reach `slots` child slots (entries without a parent).
@@ -211,12 +234,13 @@ impl OneToManyStore {
             c.1 = p.version();
         }
         if top >= self.children.len() {
-            self.children.resize_with(top + 1, HoleList::default);
+            self.children.resize_with(top + 1, PoolList::default);
         }
+        self.reserve_lists(count.iter().map(|&(n, _)| n as usize));
         for ((n, version), list) in count.into_iter().zip(&mut self.children) {
             if n > 0 {
                 list.claim(version);
-                list.reserve(n as usize);
+                list.reserve_exact(&mut self.pool, n as usize);
             }
         }
         if let Some(last) = pairs.iter().map(|(_, c)| c.idx()).max() {
@@ -231,7 +255,7 @@ impl OneToManyStore {
         for &(parent, child) in pairs {
             let list = &mut self.children[parent.idx()];
             debug_assert_eq!(list.owner(), parent.version());
-            let pos = list.push(child);
+            let pos = list.push(&mut self.pool, child);
             let slot = &mut self.parent[child.idx()];
             debug_assert!(slot.get().is_none(), "a reserved child has no parent");
             *slot = ParentRef::of(parent, child);
@@ -245,7 +269,7 @@ impl OneToManyStore {
     #[inline]
     pub fn presize(&mut self, parent: RawKey, expected: usize) {
         match self.children.get(parent.idx()) {
-            Some(l) if l.owner() == parent.version() && l.capacity() > 0 => {}
+            Some(l) if l.owner() == parent.version() && l.has_room() => {}
             _ => self.presize_new(parent, expected),
         }
     }
@@ -255,14 +279,14 @@ impl OneToManyStore {
     #[inline(never)]
     fn presize_new(&mut self, parent: RawKey, expected: usize) {
         let list = own_list(&mut self.children, parent);
-        list.reserve(expected);
+        list.reserve(&mut self.pool, expected);
     }
 
     /// Appends `child` (which has no parent) to `parent`'s children.
     #[inline(always)]
     pub fn attach(&mut self, parent: RawKey, child: RawKey) -> u32 {
         let list = own_list(&mut self.children, parent);
-        let pos = list.push(child);
+        let pos = list.push(&mut self.pool, child);
         self.set_parent(child, parent, pos);
         pos
     }
@@ -291,7 +315,7 @@ impl OneToManyStore {
             }
         };
         let child = make(cx);
-        let pos = list.push(child);
+        let pos = list.push(&mut self.pool, child);
         self.set_parent(child, parent, pos);
         Some(child)
     }
@@ -330,7 +354,7 @@ impl OneToManyStore {
                 own_list(&mut self.children, parent)
             }
         };
-        let pos = list.push(child);
+        let pos = list.push(&mut self.pool, child);
         self.set_parent(child, parent, pos);
         Ok(())
     }
@@ -338,7 +362,7 @@ impl OneToManyStore {
     /// Puts `child` (which has no parent) back at `pos` of `parent`'s list.
     pub fn attach_at(&mut self, parent: RawKey, child: RawKey, pos: u32) {
         let list = own_list(&mut self.children, parent);
-        list.insert_at(pos, child);
+        list.insert_at(&mut self.pool, pos, child);
         self.set_parent(child, parent, pos);
     }
 
@@ -379,10 +403,10 @@ impl OneToManyStore {
         self.parent[child.idx()].child_version = 0;
         self.links -= 1;
         let list = &mut self.children[parent.idx()];
-        list.remove(pos);
+        list.remove(&mut self.pool, pos);
         if compact && list.wants_compaction() {
             let positions = &mut self.pos;
-            list.compact(|c, new_pos| positions[c.idx()] = new_pos);
+            list.compact(&mut self.pool, |c, new_pos| positions[c.idx()] = new_pos);
         }
         Some((parent, pos))
     }
@@ -395,7 +419,7 @@ impl OneToManyStore {
             .get()
             .expect("child has a parent");
         self.links -= 1;
-        self.children[r.parent.idx()].remove(self.pos[child]);
+        self.children[r.parent.idx()].remove(&mut self.pool, self.pos[child]);
     }
 
     /// Unlinks every child of `parent`, calling `each(child, position)` for each, last
@@ -410,7 +434,7 @@ impl OneToManyStore {
         };
         let parents = &mut self.parent;
         let mut gone = 0;
-        list.drain_rev(|child, pos| {
+        list.drain_rev(&self.pool, |child, pos| {
             parents[child.idx()].child_version = 0;
             gone += 1;
             each(child, pos);
@@ -423,14 +447,14 @@ impl OneToManyStore {
     pub fn set_order(&mut self, parent: RawKey, items: Vec<Option<RawKey>>) {
         let list = own_list(&mut self.children, parent);
         let positions = &mut self.pos;
-        list.replace_all(items, |c, pos| positions[c.idx()] = pos);
+        list.replace_all(&mut self.pool, items, |c, pos| positions[c.idx()] = pos);
     }
 
     /// Releases the storage of a removed entity (all its links are already gone).
     pub fn forget(&mut self, end: End, key: RawKey) {
         if end == End::A {
             if let Some(l) = self.children.get_mut(key.idx()) {
-                l.forget(key.version());
+                l.forget(&mut self.pool, key.version());
             }
         }
     }
@@ -450,12 +474,12 @@ impl OneToManyStore {
     }
 
     /// The non-empty children lists: (parent slot, children), in slot order.
-    pub fn lists(&self) -> impl Iterator<Item = (u32, &HoleList<RawKey>)> + '_ {
+    pub fn lists(&self) -> impl Iterator<Item = (u32, Iter<'_, RawKey>)> + '_ {
         self.children
             .iter()
             .enumerate()
             .filter(|(_, l)| l.len() > 0)
-            .map(|(i, l)| (i as u32, l))
+            .map(|(i, l)| (i as u32, l.iter(&self.pool)))
     }
 
     pub fn check(&self, def: &RelationDef, alive: Alive<'_>) -> Result<(), IntegrityError> {
@@ -480,7 +504,7 @@ impl OneToManyStore {
                     key: owner,
                 });
             }
-            let found = list.iter_pos().count();
+            let found = list.iter_pos(&self.pool).count();
             if found != list.len() {
                 return Err(IntegrityError::CountMismatch {
                     what: format!("children of {owner} in {relation}"),
@@ -488,7 +512,7 @@ impl OneToManyStore {
                     actual: found,
                 });
             }
-            for (pos, child) in list.iter_pos() {
+            for (pos, child) in list.iter_pos(&self.pool) {
                 counted += 1;
                 if !alive(End::B, child) {
                     return Err(IntegrityError::DeadEndpoint {
@@ -518,7 +542,10 @@ impl OneToManyStore {
             pointing += 1;
             let child = RawKey::at(i, r.child_version);
             let listed = child.is_some_and(|c| {
-                self.list(r.parent).and_then(|l| l.get(self.pos[i])) == Some(c) && alive(End::B, c)
+                self.list(r.parent)
+                    .and_then(|l| l.get(&self.pool, self.pos[i]))
+                    == Some(c)
+                    && alive(End::B, c)
             });
             if !listed {
                 return Err(IntegrityError::Disagree {

@@ -120,6 +120,7 @@ pub(crate) fn build_relation(
             if !lists.items.is_empty() {
                 s.size_parents(live_b.len());
             }
+            s.reserve_lists(lists.iter().map(|(_, items)| items.len()));
             let mut keys = Vec::new();
             for (owner, items) in lists.iter() {
                 let p = key_at(live_a, owner).ok_or_else(|| dead(End::A, owner))?;

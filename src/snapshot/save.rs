@@ -101,7 +101,7 @@ pub(crate) fn encode(store: &Store) -> Result<Vec<u8>, SnapshotError> {
                     &mut out,
                     count,
                     r.lists()
-                        .map(|(owner, l)| (owner, l.len(), l.iter().map(|c| c.index()))),
+                        .map(|(owner, l)| (owner, l.len(), l.map(|c| c.index()))),
                 );
             }
             RelationStore::OneToOne(r) => {

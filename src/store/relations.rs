@@ -419,6 +419,8 @@ impl Store {
             };
             r.reserve_slots(End::A, slots_a);
             r.reserve_slots(End::B, slots_b);
+            // the new lists' segments, once: at most one a pair or a parent
+            r.reserve_segments(hint.min(slots_a), expected);
             if hint >= slots_b / 2 {
                 r.size_parents(slots_b);
             }
