@@ -741,3 +741,65 @@ fn the_parents_view_agrees_with_parent_and_parent_row_for_every_child() {
     );
     assert_eq!(bosses.row(es[2]).map(|e| e.name.as_str()), Some("e1"));
 }
+
+/// Lists grow through several segment sizes, shrink by compaction, are emptied by their
+/// parents' removal and their segments taken by new parents' lists, in one relation:
+/// after each round every parent's children are exactly a plain model's, in order.
+#[test]
+fn children_lists_stay_exact_while_their_storage_is_freed_and_reused() {
+    let (mut s, r) = setup();
+    let ps = posts(&mut s, "p", 400);
+    let mut model: Vec<(Key<User>, Vec<Key<Post>>)> = Vec::new();
+    // a fixed pseudo-random sequence (no dependency on a generator)
+    let mut x = 12345u64;
+    let mut next = |n: usize| {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (x >> 33) as usize % n
+    };
+    for round in 0..6 {
+        // new parents, some of them in the slots of the parents removed last round
+        while model.len() < 12 {
+            let u = user(&mut s, &format!("u{round}"));
+            model.push((u, Vec::new()));
+        }
+        // links and moves: lists of 0 to ~80 children, so segments of 4 up to 128
+        for _ in 0..300 {
+            let (p, to) = (ps[next(ps.len())], next(model.len()));
+            // (a link to the parent the child has already changes nothing)
+            if !model[to].1.contains(&p) {
+                for (_, linked) in &mut model {
+                    linked.retain(|&k| k != p);
+                }
+                model[to].1.push(p);
+            }
+            s.link(r.posts, model[to].0, p).unwrap();
+        }
+        // unlinks leave holes; enough of them compact a list
+        for _ in 0..120 {
+            let (u, linked) = &mut model[next(12)];
+            if !linked.is_empty() {
+                let p = linked.remove(next(linked.len()));
+                assert!(s.unlink(r.posts, *u, p).unwrap());
+            }
+        }
+        check(&s);
+        for (u, expected) in &model {
+            assert_eq!(&kids(&s, r.posts, *u), expected, "round {round}");
+        }
+        // a third of the parents removed: their children lose their parent (nullify)
+        for _ in 0..4 {
+            let (u, linked) = model.remove(next(model.len()));
+            s.remove(u).unwrap();
+            for p in linked {
+                assert_eq!(s.parent(r.posts, p), None);
+            }
+        }
+        check(&s);
+    }
+    assert_eq!(
+        s.link_count(r.posts),
+        model.iter().map(|(_, k)| k.len()).sum::<usize>()
+    );
+}

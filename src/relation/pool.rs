@@ -419,6 +419,13 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_key_carries_any_segment_start() {
+        for start in [0, 4, 12345, NO_SEGMENT - 1] {
+            assert_eq!(RawKey::link(start).next(), start);
+        }
+    }
+
     /// A list checked against a vector of the same operations.
     fn agree(l: &PoolList, pool: &Pool<u32>, model: &[Option<u32>]) {
         assert_eq!(l.raw(pool), model);
