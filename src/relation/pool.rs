@@ -22,10 +22,10 @@
 //! deletes made glibc consolidate the fast bins the deleted rows had just filled, and
 //! the deletes ran at 1.57-1.62 of the baseline instead of 1.17-1.24.)
 //!
-//! A list sized once for a known length (a snapshot load, a bulk link) takes a segment of
-//! exactly that length, as a vector sized once would: on release it serves the free list
-//! of the largest power of two it holds (a segment of fewer than 4 elements, or the rest
-//! above that power, is not reused).
+//! A list sized once for a known length (a snapshot load, `link_all`'s checked path)
+//! takes a segment of exactly that length, as a vector sized once would: on release it
+//! serves the free list of the largest power of two it holds (a segment of fewer than 4
+//! elements, or the rest above that power, is not reused).
 //!
 //! A list's header is 20 bytes (a vector of its own took 24, and 32 with the list's
 //! counts). Offsets are `u32`: a relation's lists hold fewer than 2^32 elements in all,
@@ -35,8 +35,8 @@ use super::list::{compact, wants_compaction, Iter};
 use crate::key::RawKey;
 use std::num::NonZeroU32;
 
-/// Size classes of segments: `4 << class` elements.
-const CLASSES: usize = 31;
+/// Size classes of segments: `4 << class` elements, up to 2^31 (class 29).
+const CLASSES: usize = 30;
 
 /// The end of a free list.
 const NO_SEGMENT: u32 = u32::MAX;
@@ -64,7 +64,7 @@ pub(crate) struct Pool<E> {
     buf: Vec<Option<E>>,
     /// By size class, the start of the first free segment ([`NO_SEGMENT`]: none); boxed
     /// on the first release, so that a relation that never frees a segment carries 8
-    /// bytes for it, not 124 (a store's relations are a vector of their own, and a small
+    /// bytes for it, not 120 (a store's relations are a vector of their own, and a small
     /// snapshot's load counts their bytes against its decode limit).
     free: Option<Box<[u32; CLASSES]>>,
 }
