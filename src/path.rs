@@ -580,9 +580,7 @@ impl Store {
     /// Unlinks every child of `parent` in the one-to-many `rel` at once (the list keeps
     /// its owner and is left empty). The same as unlinking them one by one, last first.
     pub(crate) fn p_unlink_children(&mut self, rel: u32, parent: RawKey) {
-        let RelationStore::OneToMany(r) = &mut self.relations[rel as usize] else {
-            unreachable!("children of a relation that is not one-to-many")
-        };
+        let r = self.relations[rel as usize].one_to_many_mut();
         let recording = self.rec;
         let log = &mut self.log;
         r.detach_all(parent, |child, pos| {

@@ -156,8 +156,7 @@ impl OneToManyStore {
 
     /// The raw list of a parent, holes included (for exact restoration of an order).
     pub fn raw_order(&self, parent: RawKey) -> Vec<Option<RawKey>> {
-        self.list(parent)
-            .map_or_else(Vec::new, |l| l.raw(&self.pool).to_vec())
+        self.raw_children(parent).to_vec()
     }
 
     /// Makes room for `slots` parents (at `End::A`) or children (at `End::B`) in all.

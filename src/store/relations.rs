@@ -381,10 +381,7 @@ impl Store {
                     // the savepoint holds links only: its rollback drops no value
                     let _ = self.store.rollback(sp);
                 }
-                let RelationStore::OneToMany(r) = &mut self.store.relations[self.index as usize]
-                else {
-                    unreachable!("a plain one-to-many")
-                };
+                let r = self.store.relations[self.index as usize].one_to_many_mut();
                 for (w, &bits) in self.fresh.iter().enumerate() {
                     let mut bits = bits;
                     while bits != 0 {
@@ -414,9 +411,7 @@ impl Store {
             // room for every parent's list and every child's parent entry, once; a batch
             // for half the child slots or more gets its parent entries at once
             let slots_a = self.tables[self.root_table(ta) as usize].slot_count();
-            let RelationStore::OneToMany(r) = &mut self.relations[index as usize] else {
-                unreachable!("a plain one-to-many")
-            };
+            let r = self.relations[index as usize].one_to_many_mut();
             r.reserve_slots(End::A, slots_a);
             r.reserve_slots(End::B, slots_b);
             // the new lists' segments, once: at most one a pair or a parent
@@ -445,9 +440,7 @@ impl Store {
             } = &mut **store;
             let arena_a = crate::arena::column::<A>(tables, ta);
             let arena_b = crate::arena::column::<B>(tables, tb);
-            let RelationStore::OneToMany(r) = &mut relations[index as usize] else {
-                unreachable!("a plain one-to-many")
-            };
+            let r = relations[index as usize].one_to_many_mut();
             for (a, b) in pairs.by_ref() {
                 if !r.owns_list(a) && !arena_a.contains(a) {
                     stale = Some((ta, a));
@@ -477,9 +470,7 @@ impl Store {
             g.store.link_plain(index, a, b);
             for (a, b) in pairs {
                 let s = &mut *g.store;
-                let RelationStore::OneToMany(r) = &s.relations[index as usize] else {
-                    unreachable!("a plain one-to-many")
-                };
+                let r = s.relations[index as usize].one_to_many();
                 if !r.owns_list(a) && !s.tables[ta as usize].contains(a) {
                     stale = Some((ta, a));
                     break;
