@@ -86,17 +86,11 @@ pub(crate) fn segment_for(len: usize) -> usize {
     }
 }
 
-/// The size class of a segment's capacity (a power of two, 4 at least).
+/// The size class of `cap` elements (4 at least): that of the largest power of two it
+/// holds. A segment of a power of two takes its own class; a released exact segment
+/// serves the class below its size.
 #[inline]
 fn class(cap: u32) -> usize {
-    debug_assert!(cap.is_power_of_two() && cap >= 4);
-    (cap.trailing_zeros() - 2) as usize
-}
-
-/// The free list a released segment of `cap` elements (4 at least, any number) serves:
-/// that of the largest power of two it holds.
-#[inline]
-fn floor_class(cap: u32) -> usize {
     debug_assert!(cap >= 4);
     (cap.ilog2() - 2) as usize
 }
@@ -147,7 +141,7 @@ impl<E: Link> Pool<E> {
             let free = self
                 .free
                 .get_or_insert_with(|| Box::new([NO_SEGMENT; CLASSES]));
-            let head = &mut free[floor_class(cap)];
+            let head = &mut free[class(cap)];
             self.buf[start as usize] = Some(E::link(*head));
             *head = start;
         }
@@ -426,6 +420,16 @@ mod tests {
         }
     }
 
+    /// A list owned by version `owner`, `items` pushed onto it in order.
+    fn list_of(pool: &mut Pool<u32>, owner: u32, items: impl IntoIterator<Item = u32>) -> PoolList {
+        let mut l = PoolList::default();
+        l.claim(owner);
+        for e in items {
+            l.push(pool, e);
+        }
+        l
+    }
+
     /// A list checked against a vector of the same operations.
     fn agree(l: &PoolList, pool: &Pool<u32>, model: &[Option<u32>]) {
         assert_eq!(l.raw(pool), model);
@@ -498,16 +502,10 @@ mod tests {
     #[test]
     fn freed_segments_serve_the_next_list_and_hold_nothing_stale() {
         let mut pool = Pool::default();
-        let mut a = PoolList::default();
-        a.claim(1);
-        for i in 0..6u32 {
-            a.push(&mut pool, i);
-        }
+        let mut a = list_of(&mut pool, 1, 0..6);
         // `a`'s segment of 8 grew in place from its 4: nothing freed yet
         assert_eq!(pool.buf.len(), 8);
-        let mut b = PoolList::default();
-        b.claim(3);
-        b.push(&mut pool, 100);
+        let b = list_of(&mut pool, 3, [100]);
         assert_eq!(pool.buf.len(), 12);
         agree(&b, &pool, &[Some(100)]);
         // `a` grows to 16 by a copy (`b` ends the pool) and leaves its 8 free
@@ -531,17 +529,8 @@ mod tests {
     #[test]
     fn free_lists_chain_segments_of_one_size() {
         let mut pool = Pool::default();
-        let mut lists = [PoolList::default(); 4];
-        for (i, l) in lists.iter_mut().enumerate() {
-            l.claim(1);
-            l.push(&mut pool, i as u32);
-        }
-        let guard = {
-            let mut g = PoolList::default();
-            g.claim(1);
-            g.push(&mut pool, 99);
-            g
-        };
+        let mut lists: Vec<PoolList> = (0..4).map(|i| list_of(&mut pool, 1, [i])).collect();
+        let guard = list_of(&mut pool, 1, [99]);
         for l in &mut lists {
             l.drain_rev(&pool, |_, _| {});
             l.forget(&mut pool, 1);
@@ -550,10 +539,7 @@ mod tests {
         let len = pool.buf.len();
         let mut starts = Vec::new();
         for _ in 0..4 {
-            let mut l = PoolList::default();
-            l.claim(2);
-            l.push(&mut pool, 7);
-            starts.push(l.start);
+            starts.push(list_of(&mut pool, 2, [7]).start);
         }
         assert_eq!(starts, [12, 8, 4, 0]);
         assert_eq!(pool.buf.len(), len);
@@ -563,11 +549,7 @@ mod tests {
     #[test]
     fn insert_at_undoes_remove_and_replace_all_places_everything() {
         let mut pool = Pool::default();
-        let mut l = PoolList::default();
-        l.claim(1);
-        for i in 0..5u32 {
-            l.push(&mut pool, i);
-        }
+        let mut l = list_of(&mut pool, 1, 0..5);
         let before = l.raw(&pool).to_vec();
         let e4 = l.remove(&mut pool, 4);
         let e2 = l.remove(&mut pool, 2);
