@@ -750,14 +750,8 @@ fn children_lists_stay_exact_while_their_storage_is_freed_and_reused() {
     let (mut s, r) = setup();
     let ps = posts(&mut s, "p", 400);
     let mut model: Vec<(Key<User>, Vec<Key<Post>>)> = Vec::new();
-    // a fixed pseudo-random sequence (no dependency on a generator)
-    let mut x = 12345u64;
-    let mut next = |n: usize| {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (x >> 33) as usize % n
-    };
+    let mut rng = Rng::new(12345);
+    let mut next = |n: usize| rng.below(n);
     for round in 0..6 {
         // new parents, some of them in the slots of the parents removed last round
         while model.len() < 12 {
