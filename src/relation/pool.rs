@@ -11,8 +11,8 @@
 //! to ten children. A segment holds a power of two of elements (4 at least); a full one
 //! is replaced by one twice its size, taken from the pool's free list of that size or
 //! from the end of the pool, and goes on its own free list: no allocator call but the
-//! pool's own growth. A segment at the end of the pool grows in place, so one long list
-//! growing alone is not copied. Freed segments serve the next list that grows to their
+//! pool's own growth. A segment at the end of the pool
+//! grows in place, so one long list growing alone is not copied. Freed segments serve the next list that grows to their
 //! size; the pool never shrinks but for a segment freed at its end.
 //!
 //! The free lists are threaded through the free segments themselves (a free segment's
@@ -86,6 +86,15 @@ pub(crate) fn segment_for(len: usize) -> usize {
     }
 }
 
+/// Panics unless a pool of `end` elements keeps its offsets in `u32`.
+#[inline]
+fn check_end(end: usize) {
+    assert!(
+        end < NO_SEGMENT as usize,
+        "at most 2^32 list elements in one relation"
+    );
+}
+
 /// The size class of `cap` elements (4 at least): that of the largest power of two it
 /// holds. A segment of a power of two takes its own class; a released exact segment
 /// serves the class below its size.
@@ -104,17 +113,24 @@ impl<E: Link> Pool<E> {
 
     /// A free segment of `cap` elements: its start.
     fn alloc(&mut self, cap: u32) -> u32 {
-        if let Some(free) = &mut self.free {
-            let head = &mut free[class(cap)];
-            if *head != NO_SEGMENT {
-                let start = *head;
-                *head = self.buf[start as usize]
-                    .expect("a free segment's link")
-                    .next();
-                return start;
-            }
+        match self.take_free(cap) {
+            Some(start) => start,
+            None => self.alloc_end(cap),
         }
-        self.alloc_end(cap)
+    }
+
+    /// The first segment on the free list of `cap`'s class, taken off it.
+    #[inline]
+    fn take_free(&mut self, cap: u32) -> Option<u32> {
+        let head = &mut self.free.as_mut()?[class(cap)];
+        if *head == NO_SEGMENT {
+            return None;
+        }
+        let start = *head;
+        *head = self.buf[start as usize]
+            .expect("a free segment's link")
+            .next();
+        Some(start)
     }
 
     /// A new segment of `cap` elements (any number) at the end of the pool: its start.
@@ -126,10 +142,7 @@ impl<E: Link> Pool<E> {
 
     /// Grows the pool to `end` elements (a new segment or one at the end growing).
     fn grow_end(&mut self, end: usize) {
-        assert!(
-            end < NO_SEGMENT as usize,
-            "at most 2^32 list elements in one relation"
-        );
+        check_end(end);
         self.buf.resize(end, None);
     }
 
@@ -238,9 +251,45 @@ impl PoolList {
     #[cold]
     #[inline(never)]
     fn push_slow<E: Link>(&mut self, pool: &mut Pool<E>, e: E) {
-        assert!(self.len < u32::MAX, "at most 2^32 links per entity");
-        self.move_to(pool, self.len as usize + 1, false);
-        pool.buf[(self.start + self.len) as usize] = Some(e);
+        debug_assert_eq!(self.len, self.cap, "only a full list grows");
+        // the list is full: a segment of the next size, in place if the list's segment
+        // ends the pool (or the pool is empty), else a free segment or a new one at the
+        // pool's end, and a copy
+        let len = self.len;
+        let cap =
+            u32::try_from(segment_for(len as usize + 1)).expect("at most 2^31 links per entity");
+        let (old, end) = (self.start, self.start + self.cap);
+        let start = if end as usize == pool.buf.len() {
+            pool.grow_end(old as usize + cap as usize);
+            old
+        } else {
+            let start = match pool.take_free(cap) {
+                Some(start) => {
+                    if len > 0 {
+                        pool.buf
+                            .copy_within(old as usize..end as usize, start as usize);
+                    }
+                    start
+                }
+                None => {
+                    // the copy first, then the rest of the segment: no element written twice
+                    let start = pool.buf.len();
+                    check_end(start + cap as usize);
+                    if len > 0 {
+                        pool.buf.extend_from_within(old as usize..end as usize);
+                    }
+                    pool.grow_end(start + cap as usize);
+                    start as u32
+                }
+            };
+            if self.cap > 0 {
+                pool.release(old, self.cap);
+            }
+            start
+        };
+        pool.buf[(start + len) as usize] = Some(e);
+        self.start = start;
+        self.cap = cap;
     }
 
     /// Gives the list a segment of the size class for `need` elements (at least its
@@ -524,6 +573,36 @@ mod tests {
         agree(&c, &pool, &[None, None, None, None, None, None, Some(7)]);
         assert_eq!((c.start, pool.buf.len()), (0, 12));
         agree(&b, &pool, &[Some(100)]);
+    }
+
+    #[test]
+    fn a_full_list_moves_to_the_next_power_of_two() {
+        // the segments a list holds on its way to 40 elements, pushed one at a time
+        let mut pool = Pool::default();
+        let mut l = list_of(&mut pool, 1, []);
+        let mut caps = Vec::new();
+        for i in 0..40u32 {
+            l.push(&mut pool, i);
+            if caps.last() != Some(&l.cap) {
+                caps.push(l.cap);
+            }
+        }
+        assert_eq!(caps, [4, 8, 16, 32, 64]);
+        // a full exact segment (a loaded list of one) moves to a free segment of 4,
+        // its element copied
+        let mut pool = Pool::default();
+        let mut gone = list_of(&mut pool, 1, 0..4);
+        let mut one = PoolList::default();
+        one.claim(1);
+        one.reserve_exact(&mut pool, 1);
+        one.push(&mut pool, 5);
+        let after = list_of(&mut pool, 1, [9]);
+        gone.drain_rev(&pool, |_, _| {});
+        gone.forget(&mut pool, 1);
+        one.push(&mut pool, 6);
+        assert_eq!((one.start, one.cap), (0, 4));
+        agree(&one, &pool, &[Some(5), Some(6)]);
+        agree(&after, &pool, &[Some(9)]);
     }
 
     #[test]
