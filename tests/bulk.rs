@@ -537,6 +537,16 @@ fn random_batch(
     }
     check(&s);
     assert_eq!(dump(&s, &r), dump(&twin, &tr));
+    // then lists grow past their room one link at a time (after a batch that laid the
+    // lists out again, into the pool's end): every child goes to one remaining parent
+    if parents > 1 {
+        for (&c, &tc) in b.p.iter().zip(&tb.p) {
+            s.link(r.posts, b.u[1], c).unwrap();
+            twin.link(tr.posts, tb.u[1], tc).unwrap();
+        }
+        check(&s);
+        assert_eq!(dump(&s, &r), dump(&twin, &tr));
+    }
 }
 
 proptest! {
@@ -553,6 +563,84 @@ proptest! {
     ) {
         random_batch(parents, children, &before, &unlinks, &batch, txn);
     }
+}
+
+/// A batch into an empty relation that names at least one link a parent slot: its lists
+/// take segments laid out in slot order, and those no list took are given back. Refused
+/// (a stale key at the end) or interrupted (a panicking input) it changes nothing; linked,
+/// it matches a loop of `link`, and the lists go on growing, moving and shrinking alike.
+#[test]
+fn link_all_into_an_empty_relation_in_slot_order_matches_a_loop_and_undoes_cleanly() {
+    let build = |s: &mut Store| {
+        let u: Vec<Key<User>> = (0..40).map(|i| user(s, &format!("u{i}"))).collect();
+        // a removed user leaves a dead parent slot in the middle
+        s.remove(u[17]).unwrap();
+        let p = posts(s, "p", 400);
+        (u, p)
+    };
+    let mut rng = common::Rng::new(7);
+    // parents named out of slot order, skipping the dead slot and a few live ones
+    let batch: Vec<(usize, usize)> = (0..400)
+        .map(|c| {
+            let mut a = rng.below(40);
+            while a == 17 || a % 9 == 4 {
+                a = (a + 1) % 40;
+            }
+            (a, c)
+        })
+        .collect();
+    let pairs = |u: &[Key<User>], p: &[Key<Post>]| -> Vec<(Key<User>, Key<Post>)> {
+        batch.iter().map(|&(a, c)| (u[a], p[c])).collect()
+    };
+    let (mut s, r) = world(Config::default());
+    let (u, p) = build(&mut s);
+    let (mut twin, tr) = world(Config::default());
+    let (tu, tp) = build(&mut twin);
+    let before = dump(&s, &r);
+    // refused at the last pair, then interrupted midway: nothing changes
+    let mut bad = pairs(&u, &p);
+    bad.push((u[17], p[0]));
+    assert_eq!(s.link_all(r.posts, bad), Err(stale("users", u[17])));
+    check(&s);
+    assert_eq!(dump(&s, &r), before);
+    let half = pairs(&u, &p);
+    let out = catch_unwind(AssertUnwindSafe(|| {
+        let mut n = 0;
+        s.link_all(
+            r.posts,
+            half.iter().copied().inspect(|_| {
+                n += 1;
+                assert!(n < 200, "the input fails midway");
+            }),
+        )
+    }));
+    assert!(out.is_err());
+    check(&s);
+    assert_eq!(dump(&s, &r), before);
+    // linked: as a loop of link
+    s.link_all(r.posts, pairs(&u, &p)).unwrap();
+    link_each(&mut twin, tr.posts, &pairs(&tu, &tp)).unwrap();
+    check(&s);
+    assert_eq!(dump(&s, &r), dump(&twin, &tr));
+    // then lists outgrow their segments, children move, parents go and come
+    for (i, (&c, &tc)) in p.iter().zip(&tp).enumerate().step_by(3) {
+        let a = [3, 4, 13, 31][i % 4];
+        s.link(r.posts, u[a], c).unwrap();
+        twin.link(tr.posts, tu[a], tc).unwrap();
+    }
+    for i in [0, 5, 22, 39] {
+        s.remove(u[i]).unwrap();
+        twin.remove(tu[i]).unwrap();
+    }
+    let nu: Vec<Key<User>> = (0..6).map(|i| user(&mut s, &format!("n{i}"))).collect();
+    let ntu: Vec<Key<User>> = (0..6).map(|i| user(&mut twin, &format!("n{i}"))).collect();
+    for (i, (&c, &tc)) in p.iter().zip(&tp).enumerate().skip(1).step_by(2) {
+        s.link(r.posts, nu[i % 6], c).unwrap();
+        twin.link(tr.posts, ntu[i % 6], tc).unwrap();
+    }
+    check(&s);
+    check(&twin);
+    assert_eq!(dump(&s, &r), dump(&twin, &tr));
 }
 
 // ----- link_all with a stale key ------------------------------------------------------

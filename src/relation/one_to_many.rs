@@ -69,6 +69,23 @@ impl Default for ParentRef {
     }
 }
 
+/// The segments a bulk link laid out for its parents' lists in slot order
+/// ([`OneToManyStore::regions`]): `cap` elements each (0: none), for parent slots
+/// `0..count`, a bit set in `taken` for each taken.
+#[derive(Default)]
+pub(crate) struct Regions {
+    cap: u32,
+    count: usize,
+    taken: Vec<u64>,
+}
+
+impl Regions {
+    /// Whether there are regions.
+    pub fn laid(&self) -> bool {
+        self.cap > 0
+    }
+}
+
 /// Both sides of a one-to-many: `children` by parent slot, `parent` by child slot, and
 /// by child slot the child's position in its parent's list (meaningful where `parent`
 /// has an entry). The positions are a vector of their own so that a parent lookup reads
@@ -264,21 +281,61 @@ impl OneToManyStore {
     }
 
     /// Gives `parent`'s list room for `expected` children if it has no room at all yet (a
-    /// bulk link that cannot count the children of each parent first).
+    /// bulk link that cannot count the children of each parent first): its region, if
+    /// `regions` has one for it, else a segment of the pool.
     #[inline]
-    pub fn presize(&mut self, parent: RawKey, expected: usize) {
+    pub fn presize(&mut self, parent: RawKey, expected: usize, regions: &mut Regions) {
         match self.children.get(parent.idx()) {
             Some(l) if l.owner() == parent.version() && l.has_room() => {}
-            _ => self.presize_new(parent, expected),
+            _ => self.presize_new(parent, expected, regions),
         }
     }
 
     /// [`presize`](Self::presize) of a list that has no room yet: out of line, once per
     /// parent of a batch.
     #[inline(never)]
-    fn presize_new(&mut self, parent: RawKey, expected: usize) {
+    fn presize_new(&mut self, parent: RawKey, expected: usize, regions: &mut Regions) {
         let list = own_list(&mut self.children, parent);
-        list.reserve(&mut self.pool, expected);
+        let i = parent.idx();
+        if regions.cap > 0 && i < regions.count && !list.has_room() {
+            list.take_region(i as u32 * regions.cap, regions.cap);
+            regions.taken[i / 64] |= 1 << (i % 64);
+        } else {
+            list.reserve(&mut self.pool, expected);
+        }
+    }
+
+    /// The regions of a bulk link into an empty relation whose batch names at least as
+    /// many links as the parent table has slots: in an empty pool, every parent slot's
+    /// list gets a segment of `cap` elements at `slot * cap` (`cap` the batch's average
+    /// per parent, rounded up to a power of two), taken when the batch first names the
+    /// parent; the rest are given back afterwards
+    /// ([`release_regions`](Self::release_regions)). So the lists lie in slot order, and
+    /// a walk of every parent's children reads the pool front to back, whatever order
+    /// the pairs came in. None (`cap` 0) otherwise, or if the regions would not fit the
+    /// pool's offsets.
+    pub fn regions(&mut self, slots: usize, hint: usize, expected: usize) -> Regions {
+        let cap = segment_for(expected);
+        let fits = slots
+            .checked_mul(cap)
+            .is_some_and(|end| end < u32::MAX as usize);
+        if self.links > 0 || !self.pool.is_empty() || hint < slots || slots == 0 || !fits {
+            return Regions::default();
+        }
+        self.pool.lay_regions(slots, cap as u32);
+        Regions {
+            cap: cap as u32,
+            count: slots,
+            taken: vec![0; slots.div_ceil(64)],
+        }
+    }
+
+    /// Gives back the regions no list took.
+    pub fn release_regions(&mut self, regions: &Regions) {
+        if regions.cap > 0 {
+            self.pool
+                .release_regions(regions.count, regions.cap, &regions.taken);
+        }
     }
 
     /// Appends `child` (which has no parent) to `parent`'s children.

@@ -111,6 +111,34 @@ impl<E: Link> Pool<E> {
         self.buf.reserve(elements);
     }
 
+    /// Whether the pool holds no segment (no list has one).
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Lays out, in an empty pool, `count` regions of `cap` elements, the `i`th at
+    /// `i * cap`: the segments of the lists of parent slots `0..count`, in slot order
+    /// (see [`Regions`](super::one_to_many::Regions)).
+    pub fn lay_regions(&mut self, count: usize, cap: u32) {
+        debug_assert!(self.buf.is_empty());
+        let end = count.saturating_mul(cap as usize);
+        // a quarter more room, for the lists that outgrow their regions: without it the
+        // first to move would copy the whole pool
+        self.buf.reserve(end.saturating_add(end / 4));
+        self.grow_end(end);
+    }
+
+    /// Gives back the regions of [`lay_regions`](Self::lay_regions) that `taken` (one
+    /// bit a region) does not mark, the last first, so that those at the pool's end
+    /// shorten it.
+    pub fn release_regions(&mut self, count: usize, cap: u32, taken: &[u64]) {
+        for i in (0..count).rev() {
+            if taken[i / 64] >> (i % 64) & 1 == 0 {
+                self.release((i * cap as usize) as u32, cap);
+            }
+        }
+    }
+
     /// A free segment of `cap` elements: its start.
     fn alloc(&mut self, cap: u32) -> u32 {
         match self.take_free(cap) {
@@ -187,6 +215,14 @@ impl PoolList {
     /// Live elements.
     pub fn len(&self) -> usize {
         self.live as usize
+    }
+
+    /// Gives a list without a segment the one of `cap` elements at `start` (a region of
+    /// [`Pool::lay_regions`]).
+    pub fn take_region(&mut self, start: u32, cap: u32) {
+        debug_assert_eq!(self.cap, 0, "a list with a segment takes no region");
+        self.start = start;
+        self.cap = cap;
     }
 
     /// Whether the list has a segment (a new element may still need more).
@@ -623,6 +659,52 @@ mod tests {
         assert_eq!(starts, [12, 8, 4, 0]);
         assert_eq!(pool.buf.len(), len);
         agree(&guard, &pool, &[Some(99)]);
+    }
+
+    #[test]
+    fn regions_serve_lists_in_slot_order_and_the_untaken_go_back() {
+        let mut pool = Pool::default();
+        assert!(pool.is_empty());
+        pool.lay_regions(6, 4);
+        assert_eq!(pool.buf.len(), 24);
+        // lists of slots 4, 1 and 2 take theirs, in that order; slot 2's outgrows it
+        let mut lists: Vec<PoolList> = (0..6).map(|_| PoolList::default()).collect();
+        let mut taken = vec![0u64];
+        for i in [4usize, 1, 2] {
+            lists[i].claim(1);
+            lists[i].take_region(i as u32 * 4, 4);
+            taken[0] |= 1 << i;
+        }
+        let mut model: Vec<Vec<Option<u32>>> = vec![Vec::new(); 6];
+        for e in 0..3u32 {
+            for i in [4usize, 1, 2] {
+                lists[i].push(&mut pool, 10 * i as u32 + e);
+                model[i].push(Some(10 * i as u32 + e));
+            }
+        }
+        for e in 3..6u32 {
+            lists[2].push(&mut pool, 20 + e);
+            model[2].push(Some(20 + e));
+        }
+        assert_eq!((lists[1].start, lists[4].start), (4, 16));
+        assert_eq!((lists[2].start, lists[2].cap), (24, 8), "moved to the end");
+        // slot 5's region ended the laid pool but slot 2's list now does: it goes on the
+        // free list with slots 0 and 3's; slot 2's own went there when it moved
+        pool.release_regions(6, 4, &taken);
+        assert_eq!(pool.buf.len(), 32);
+        assert_eq!(free_elements(&pool), 16);
+        for (l, m) in lists.iter().zip(&model) {
+            agree(l, &pool, m);
+        }
+        // the freed regions serve new lists, the pool not growing
+        let fresh: Vec<PoolList> = (0..4).map(|i| list_of(&mut pool, 2, [90 + i])).collect();
+        assert_eq!(pool.buf.len(), 32);
+        let mut starts: Vec<u32> = fresh.iter().map(|l| l.start).collect();
+        starts.sort_unstable();
+        assert_eq!(starts, [0, 8, 12, 20]);
+        for (l, m) in lists.iter().zip(&model) {
+            agree(l, &pool, m);
+        }
     }
 
     #[test]

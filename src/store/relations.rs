@@ -1,6 +1,7 @@
 //! What every relation kind shares: handles, link, unlink, targets and sources.
 
 use super::*;
+use crate::relation::one_to_many::Regions;
 
 impl Store {
     /// The index of a relation handle of this store's schema.
@@ -258,9 +259,14 @@ impl Store {
     /// - on a one-to-many whose links need no policy check (not an acyclic or
     ///   self-link-free hierarchy, no polymorphic parent end, no delete-orphan rule),
     ///   outside a transaction and with history and feed off, each pair is linked as it
-    ///   comes: O(pairs), holding one bit per child slot and no copy of the pairs;
+    ///   comes: O(pairs), holding one bit per child slot and no copy of the pairs; into
+    ///   an empty relation, a batch of at least one pair a parent slot lays out every
+    ///   parent's collection in slot order first (room for the batch's average per
+    ///   parent, rounded up to a power of two; the room of parents the batch does not
+    ///   name is given back), so that a walk of every parent's children reads memory
+    ///   front to back whatever order the pairs came in (O(pairs + parent slots));
     ///   otherwise the pairs are checked first and each parent's collection grows once,
-    ///   to its final size (O(pairs + parent slots));
+    ///   to its final size, in slot order (O(pairs + parent slots));
     /// - on an acyclic or self-link-free hierarchy (a self-referential one-to-many without
     ///   a polymorphic parent end or delete-orphan rule) whose children have no parent yet
     ///   and appear once, the whole batch is checked in one pass (a union-find over the
@@ -371,6 +377,7 @@ impl Store {
             store: &'a mut Store,
             index: u32,
             fresh: Vec<u64>,
+            regions: Regions,
             sp: Option<crate::path::Savepoint>,
             armed: bool,
         }
@@ -389,6 +396,7 @@ impl Store {
                         bits &= bits - 1;
                     }
                 }
+                r.release_regions(&self.regions);
             }
         }
         impl Drop for Guard<'_> {
@@ -407,6 +415,7 @@ impl Store {
         let expected = hint
             .div_ceil(self.tables[ta as usize].len().max(1))
             .next_power_of_two();
+        let mut regions = Regions::default();
         if hint > 0 {
             // room for every parent's list and every child's parent entry, once; a batch
             // for half the child slots or more gets its parent entries at once
@@ -414,8 +423,12 @@ impl Store {
             let r = self.relations[index as usize].one_to_many_mut();
             r.reserve_slots(End::A, slots_a);
             r.reserve_slots(End::B, slots_b);
-            // the new lists' segments, once: at most one a pair or a parent
-            r.reserve_segments(hint.min(slots_a), expected);
+            // the new lists' segments, once: in slot order into an empty relation, else at
+            // most one a pair or a parent
+            regions = r.regions(slots_a, hint, expected);
+            if !regions.laid() {
+                r.reserve_segments(hint.min(slots_a), expected);
+            }
             if hint >= slots_b / 2 {
                 r.size_parents(slots_b);
             }
@@ -424,6 +437,7 @@ impl Store {
             store: self,
             index,
             fresh: vec![0; slots_b.div_ceil(64)],
+            regions,
             sp: None,
             armed: true,
         };
@@ -434,7 +448,12 @@ impl Store {
         let mut stale = None;
         let mut first_move = None;
         {
-            let Guard { store, fresh, .. } = &mut g;
+            let Guard {
+                store,
+                fresh,
+                regions,
+                ..
+            } = &mut g;
             let Store {
                 tables, relations, ..
             } = &mut **store;
@@ -452,7 +471,7 @@ impl Store {
                         break;
                     }
                     None => {
-                        r.presize(a, expected);
+                        r.presize(a, expected, regions);
                         r.attach(a, b);
                         fresh[b.idx() / 64] |= 1 << (b.idx() % 64);
                     }
@@ -489,6 +508,9 @@ impl Store {
         }
         g.armed = false;
         let store = &mut *g.store;
+        store.relations[index as usize]
+            .one_to_many_mut()
+            .release_regions(&g.regions);
         if let Some(sp) = g.sp.take() {
             if let Some(p) = store.commit(sp) {
                 std::panic::resume_unwind(p);
