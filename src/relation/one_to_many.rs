@@ -305,21 +305,20 @@ impl OneToManyStore {
         }
     }
 
-    /// The regions of a bulk link into an empty relation whose batch names at least as
-    /// many links as the parent table has slots: in an empty pool, every parent slot's
-    /// list gets a segment of `cap` elements at `slot * cap` (`cap` the batch's average
-    /// per parent, rounded up to a power of two), taken when the batch first names the
-    /// parent; the rest are given back afterwards
+    /// The regions of a bulk link of `hint` pairs into an empty relation: in an empty
+    /// pool, every parent slot's list gets a segment of `cap` elements at `slot * cap`
+    /// (`cap` the batch's average per parent, `expected`, rounded up to a power of two),
+    /// taken when the batch first names the parent; the rest are given back afterwards
     /// ([`release_regions`](Self::release_regions)). So the lists lie in slot order, and
     /// a walk of every parent's children reads the pool front to back, whatever order
-    /// the pairs came in. None (`cap` 0) otherwise, or if the regions would not fit the
-    /// pool's offsets.
+    /// the pairs came in. None (`cap` 0) if the relation has links or the pool segments,
+    /// or if the regions would take more than two elements a pair (or more than the
+    /// pool's offsets reach).
     pub fn regions(&mut self, slots: usize, hint: usize, expected: usize) -> Regions {
         let cap = segment_for(expected);
-        let fits = slots
-            .checked_mul(cap)
-            .is_some_and(|end| end < u32::MAX as usize);
-        if self.links > 0 || !self.pool.is_empty() || hint < slots || slots == 0 || !fits {
+        let room = slots.saturating_mul(cap);
+        let too_much = room > hint.saturating_mul(2) || room >= u32::MAX as usize;
+        if self.links > 0 || !self.pool.is_empty() || slots == 0 || too_much {
             return Regions::default();
         }
         self.pool.lay_regions(slots, cap as u32);

@@ -11,8 +11,8 @@
 //! to ten children. A segment holds a power of two of elements (4 at least); a full one
 //! is replaced by one twice its size, taken from the pool's free list of that size or
 //! from the end of the pool, and goes on its own free list: no allocator call but the
-//! pool's own growth. A segment at the end of the pool
-//! grows in place, so one long list growing alone is not copied. Freed segments serve the next list that grows to their
+//! pool's own growth. A segment at the end of the pool grows in place, so one long list
+//! growing alone is not copied. Freed segments serve the next list that grows to their
 //! size; the pool never shrinks but for a segment freed at its end.
 //!
 //! The free lists are threaded through the free segments themselves (a free segment's

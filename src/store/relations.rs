@@ -260,7 +260,7 @@ impl Store {
     ///   self-link-free hierarchy, no polymorphic parent end, no delete-orphan rule),
     ///   outside a transaction and with history and feed off, each pair is linked as it
     ///   comes: O(pairs), holding one bit per child slot and no copy of the pairs; into
-    ///   an empty relation, a batch of at least one pair a parent slot lays out every
+    ///   an empty relation, a batch of at least two pairs a parent slot lays out every
     ///   parent's collection in slot order first (room for the batch's average per
     ///   parent, rounded up to a power of two; the room of parents the batch does not
     ///   name is given back), so that a walk of every parent's children reads memory
