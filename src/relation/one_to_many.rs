@@ -625,3 +625,36 @@ impl OneToManyStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_are_laid_only_into_an_empty_relation_and_at_two_elements_a_pair_at_most() {
+        // 100 parent slots, 1000 pairs: 10 a parent, regions of 16 (1600 <= 2000)
+        let mut r = OneToManyStore::default();
+        let regions = r.regions(100, 1000, 16);
+        assert!(regions.laid());
+        assert_eq!(r.pool.buf_len(), 1600);
+        r.release_regions(&regions);
+        assert_eq!(
+            r.pool.buf_len(),
+            0,
+            "untaken regions at the end shorten the pool"
+        );
+        // one live parent among 1000 slots, 1000 pairs: regions of 1024 would take
+        // a thousand times the batch
+        let mut r = OneToManyStore::default();
+        assert!(!r.regions(1000, 1000, 1024).laid());
+        assert_eq!(r.pool.buf_len(), 0);
+        // one pair a parent slot: regions of 4 would take four elements a pair
+        assert!(!r.regions(100, 100, 1).laid());
+        // a relation with a link keeps its layout
+        let mut r = OneToManyStore::default();
+        let (p, c) = (RawKey::at(0, 1).unwrap(), RawKey::at(0, 1).unwrap());
+        r.size_parents(1);
+        r.attach(p, c);
+        assert!(!r.regions(100, 1000, 16).laid());
+    }
+}

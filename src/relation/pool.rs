@@ -111,6 +111,12 @@ impl<E: Link> Pool<E> {
         self.buf.reserve(elements);
     }
 
+    /// The pool's length in elements, free segments included (for tests).
+    #[cfg(test)]
+    pub fn buf_len(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Whether the pool holds no segment (no list has one).
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
