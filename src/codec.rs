@@ -360,6 +360,7 @@ pub(crate) fn decode_canonical_in<T: DeserializeOwned + Serialize>(
     canonical(decode_in::<T>(bytes, blob)?)
 }
 
+#[inline]
 fn canonical<T: Serialize>((value, used): (T, usize)) -> Result<(T, usize), CodecError> {
     let mut count = Count(0);
     match bincode::serde::encode_into_writer(&value, &mut count, config::standard()) {
