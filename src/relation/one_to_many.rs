@@ -311,14 +311,14 @@ impl OneToManyStore {
     /// taken when the batch first names the parent; the rest are given back afterwards
     /// ([`release_regions`](Self::release_regions)). So the lists lie in slot order, and
     /// a walk of every parent's children reads the pool front to back, whatever order
-    /// the pairs came in. None (`cap` 0) if the relation has links or the pool segments,
-    /// or if the regions would take more than two elements a pair (or more than the
-    /// pool's offsets reach).
+    /// the pairs came in. None (`cap` 0) if the pool holds segments (every link lies in
+    /// one), or if the regions would take more than two elements a pair (or more than
+    /// the pool's offsets reach).
     pub fn regions(&mut self, slots: usize, hint: usize, expected: usize) -> Regions {
         let cap = segment_for(expected);
         let room = slots.saturating_mul(cap);
         let too_much = room > hint.saturating_mul(2) || room >= u32::MAX as usize;
-        if self.links > 0 || !self.pool.is_empty() || slots == 0 || too_much {
+        if !self.pool.is_empty() || slots == 0 || too_much {
             return Regions::default();
         }
         self.pool.lay_regions(slots, cap as u32);

@@ -145,14 +145,6 @@ impl<E: Link> Pool<E> {
         }
     }
 
-    /// A free segment of `cap` elements: its start.
-    fn alloc(&mut self, cap: u32) -> u32 {
-        match self.take_free(cap) {
-            Some(start) => start,
-            None => self.alloc_end(cap),
-        }
-    }
-
     /// The first segment on the free list of `cap`'s class, taken off it.
     #[inline]
     fn take_free(&mut self, cap: u32) -> Option<u32> {
@@ -165,13 +157,6 @@ impl<E: Link> Pool<E> {
             .expect("a free segment's link")
             .next();
         Some(start)
-    }
-
-    /// A new segment of `cap` elements (any number) at the end of the pool: its start.
-    fn alloc_end(&mut self, cap: u32) -> u32 {
-        let start = self.buf.len();
-        self.grow_end(start + cap as usize);
-        start as u32
     }
 
     /// Grows the pool to `end` elements (a new segment or one at the end growing).
@@ -294,49 +279,15 @@ impl PoolList {
     #[inline(never)]
     fn push_slow<E: Link>(&mut self, pool: &mut Pool<E>, e: E) {
         debug_assert_eq!(self.len, self.cap, "only a full list grows");
-        // the list is full: a segment of the next size, in place if the list's segment
-        // ends the pool (or the pool is empty), else a free segment or a new one at the
-        // pool's end, and a copy
         let len = self.len;
         let cap =
             u32::try_from(segment_for(len as usize + 1)).expect("at most 2^31 links per entity");
-        let (old, end) = (self.start, self.start + self.cap);
-        let start = if end as usize == pool.buf.len() {
-            pool.grow_end(old as usize + cap as usize);
-            old
-        } else {
-            let start = match pool.take_free(cap) {
-                Some(start) => {
-                    if len > 0 {
-                        pool.buf
-                            .copy_within(old as usize..end as usize, start as usize);
-                    }
-                    start
-                }
-                None => {
-                    // the copy first, then the rest of the segment: no element written twice
-                    let start = pool.buf.len();
-                    check_end(start + cap as usize);
-                    if len > 0 {
-                        pool.buf.extend_from_within(old as usize..end as usize);
-                    }
-                    pool.grow_end(start + cap as usize);
-                    start as u32
-                }
-            };
-            if self.cap > 0 {
-                pool.release(old, self.cap);
-            }
-            start
-        };
-        pool.buf[(start + len) as usize] = Some(e);
-        self.start = start;
-        self.cap = cap;
+        self.relocate(pool, cap, false);
+        pool.buf[(self.start + len) as usize] = Some(e);
     }
 
     /// Gives the list a segment of the size class for `need` elements (at least its
-    /// length), or of exactly `need` if `exact`: in place if its segment ends the pool,
-    /// else a new segment and a copy.
+    /// length), or of exactly `need` if `exact`.
     fn move_to<E: Link>(&mut self, pool: &mut Pool<E>, need: usize, exact: bool) {
         debug_assert!(need >= self.len as usize);
         let cap = if exact {
@@ -345,23 +296,42 @@ impl PoolList {
             segment_for(need.max(1))
         };
         let cap = u32::try_from(cap).expect("at most 2^32 links per entity");
-        if cap == self.cap {
-            return;
+        if cap != self.cap {
+            self.relocate(pool, cap, exact);
         }
+    }
+
+    /// Gives the list a segment of `cap` elements (at least its length, not its own
+    /// size): in place if its segment ends the pool, else a free segment of that size
+    /// (unless `at_end`: an exact segment is not a size class's) or a new one at the
+    /// pool's end, its elements copied, its old segment given back. At the end the
+    /// elements are copied first and the rest of the segment filled after, so nothing is
+    /// written twice; a list without elements copies nothing (no call to `memmove`).
+    #[inline(always)]
+    fn relocate<E: Link>(&mut self, pool: &mut Pool<E>, cap: u32, at_end: bool) {
         let (old, len) = (self.start as usize, self.len as usize);
         if self.cap > 0 && old + self.cap as usize == pool.buf.len() {
             // the last segment: grown or shrunk where it is
             pool.grow_end(old + cap as usize);
         } else {
-            let start = if exact {
-                pool.alloc_end(cap)
-            } else {
-                pool.alloc(cap)
+            let free = if at_end { None } else { pool.take_free(cap) };
+            let start = match free {
+                Some(start) => {
+                    if len > 0 {
+                        pool.buf.copy_within(old..old + len, start as usize);
+                    }
+                    start
+                }
+                None => {
+                    let start = pool.buf.len();
+                    check_end(start + cap as usize);
+                    if len > 0 {
+                        pool.buf.extend_from_within(old..old + len);
+                    }
+                    pool.grow_end(start + cap as usize);
+                    start as u32
+                }
             };
-            if len > 0 {
-                // (a first segment copies nothing: no call to `memmove` for it)
-                pool.buf.copy_within(old..old + len, start as usize);
-            }
             if self.cap > 0 {
                 pool.release(self.start, self.cap);
             }
