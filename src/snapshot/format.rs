@@ -159,6 +159,7 @@ pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
 /// A bounds-checked cursor over the payload. Every count it returns has been checked
 /// against the bytes left (each item needs at least one byte), so that a hostile count
 /// can never make the caller allocate more than a small multiple of the input.
+#[derive(Clone)]
 pub(crate) struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
@@ -260,6 +261,30 @@ impl<'a> Reader<'a> {
     pub fn u64_le(&mut self) -> Result<u64, SnapshotError> {
         let b = self.bytes(8)?;
         Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+
+    /// Moves past `n` varints without decoding them (the byte after each is the one
+    /// whose high bit is clear); an error if the payload ends first.
+    pub fn skip_varints(&mut self, n: usize) -> Result<(), SnapshotError> {
+        let mut left = n;
+        let mut at = self.pos;
+        // whole chunks while they end fewer varints than are left (a count the compiler
+        // vectorises), then byte by byte
+        for chunk in self.data[at..].chunks_exact(32) {
+            let ends = chunk.iter().filter(|&&b| b < 0x80).count();
+            if ends >= left {
+                break;
+            }
+            left -= ends;
+            at += 32;
+        }
+        while left > 0 {
+            let &b = self.data.get(at).ok_or_else(|| self.end())?;
+            left -= usize::from(b < 0x80);
+            at += 1;
+        }
+        self.pos = at;
+        Ok(())
     }
 
     /// A count of items that each take at least `min_bytes` bytes.
@@ -364,5 +389,32 @@ mod tests {
         let mut out = Vec::new();
         put_varint(&mut out, 1 << 40);
         assert!(Reader::new(&out).count(1).is_err());
+    }
+
+    #[test]
+    fn skipping_varints_lands_where_decoding_them_does() {
+        // lengths one to ten bytes, across several 32-byte chunks and their boundaries
+        let values: Vec<u64> = (0..200u64).map(|i| (1u64 << (i * 7 % 64)) - 1).collect();
+        let mut out = Vec::new();
+        for &v in &values {
+            put_varint(&mut out, v);
+        }
+        for n in 0..=values.len() {
+            let mut decoded = Reader::new(&out);
+            for _ in 0..n {
+                decoded.varint().unwrap();
+            }
+            let mut skipped = Reader::new(&out);
+            skipped.skip_varints(n).unwrap();
+            assert_eq!(skipped.pos(), decoded.pos(), "{n} varints");
+        }
+        // more varints than the input ends: an error, at any length
+        assert!(Reader::new(&out).skip_varints(201).is_err());
+        assert!(Reader::new(&out[..out.len() - 1])
+            .skip_varints(200)
+            .is_err());
+        assert!(Reader::new(&[0x80; 40]).skip_varints(1).is_err());
+        assert!(Reader::new(&[]).skip_varints(1).is_err());
+        assert!(Reader::new(&[]).skip_varints(0).is_ok());
     }
 }

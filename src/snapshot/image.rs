@@ -455,12 +455,30 @@ impl Lists {
         debug_assert_eq!(written, count);
     }
 
+    /// The items of the `n` lists ahead of `r`, by a scan of their lengths that skips
+    /// each item's varint (bounded by the bytes left: each item takes one at least); 0
+    /// where the scan fails, which [`Lists::read`] then reports. One allocation of the
+    /// items instead of a doubling one.
+    fn items_ahead(mut r: Reader<'_>, n: usize) -> usize {
+        let mut total = 0usize;
+        for _ in 0..n {
+            let (Ok(_), Ok(len)) = (r.u32(), r.count(1)) else {
+                return 0;
+            };
+            if r.skip_varints(len).is_err() {
+                return 0;
+            }
+            total += len;
+        }
+        total
+    }
+
     fn read(r: &mut Reader<'_>) -> Result<Lists, SnapshotError> {
         let n = r.count(3)?;
         let mut lists = Lists {
             owners: Vec::with_capacity(n),
             ends: Vec::with_capacity(n),
-            items: Vec::new(),
+            items: Vec::with_capacity(Self::items_ahead(r.clone(), n)),
         };
         for _ in 0..n {
             let owner = r.u32()?;
@@ -471,7 +489,6 @@ impl Lists {
             if len == 0 {
                 return Err(not_canonical(r, "an empty list is stored"));
             }
-            lists.items.reserve(len);
             for _ in 0..len {
                 lists.items.push(r.u32()?);
             }
@@ -642,7 +659,13 @@ fn read_free(r: &mut Reader<'_>, slots: &[(u32, u32)]) -> Result<Vec<u32>, Snaps
             format!("{n} free slots listed, the table has {}", slots.len()),
         ));
     }
-    let mut listed = vec![false; slots.len()];
+    // a table that never had a removal (the common save) lists nothing: no scratch
+    // vector for it
+    let mut listed = if n == 0 {
+        Vec::new()
+    } else {
+        vec![false; slots.len()]
+    };
     let mut free = Vec::with_capacity(n);
     for _ in 0..n {
         let i = r.u32()?;
@@ -663,7 +686,8 @@ fn read_free(r: &mut Reader<'_>, slots: &[(u32, u32)]) -> Result<Vec<u32>, Snaps
         }
         free.push(i);
     }
-    if let Some(i) = (0..slots.len()).find(|&i| reusable(slots[i]) && !listed[i]) {
+    if let Some(i) = (0..slots.len()).find(|&i| reusable(slots[i]) && listed.get(i) != Some(&true))
+    {
         return Err(bad(
             Some(i as u32),
             format!("vacant slot {i} is not on the free list"),
@@ -867,5 +891,49 @@ impl<'a> Sections<'a> {
             return Err(r.malformed(format!("{} bytes after the last section", r.left())));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lists_bytes(lists: &[(u32, Vec<u32>)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        Lists::write(
+            &mut out,
+            lists.len(),
+            lists
+                .iter()
+                .map(|(o, items)| (*o, items.len(), items.iter().copied())),
+        );
+        out
+    }
+
+    #[test]
+    fn lists_are_read_into_items_allocated_once_at_their_length() {
+        let lists: Vec<(u32, Vec<u32>)> = (0..300u32)
+            .map(|o| (o * 3, (0..o % 7 + 1).map(|i| i * 40_000 + o).collect()))
+            .collect();
+        let bytes = lists_bytes(&lists);
+        let read = Lists::read(&mut Reader::new(&bytes)).unwrap();
+        let items: Vec<u32> = lists.iter().flat_map(|(_, i)| i.clone()).collect();
+        assert_eq!(read.items, items);
+        assert_eq!(read.items.capacity(), items.len());
+        let back: Vec<(u32, Vec<u32>)> = read.iter().map(|(o, i)| (o, i.to_vec())).collect();
+        assert_eq!(back, lists);
+    }
+
+    #[test]
+    fn lists_cut_short_are_refused_where_their_bytes_end() {
+        let lists: Vec<(u32, Vec<u32>)> = (0..40u32).map(|o| (o, vec![o, o + 1000])).collect();
+        let bytes = lists_bytes(&lists);
+        for cut in 0..bytes.len() {
+            let mut r = Reader::new(&bytes[..cut]);
+            match Lists::read(&mut r) {
+                Err(SnapshotError::Malformed { .. }) => {}
+                other => panic!("cut at {cut}: {other:?}"),
+            }
+        }
     }
 }
