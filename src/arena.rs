@@ -94,20 +94,27 @@ impl Drop for FreeStack {
     }
 }
 
-/// One bit per slot: whether its index is on the free stack.
+/// One bit per index (a slot's, mostly), all clear at first; `set` grows it. The
+/// arena's free-stack marks, `link_all`'s new children and the regions a bulk link laid
+/// out (`Regions`) are each one.
 #[derive(Default)]
-struct Listed(Vec<u64>);
+pub(crate) struct Bits(Vec<u64>);
 
-impl Listed {
+impl Bits {
+    /// Room for indices `0..len` without growing.
+    pub fn with_len(len: usize) -> Bits {
+        Bits(vec![0; len.div_ceil(64)])
+    }
+
     #[inline]
-    fn get(&self, index: u32) -> bool {
+    pub fn get(&self, index: u32) -> bool {
         self.0
             .get(index as usize / 64)
             .is_some_and(|w| w >> (index % 64) & 1 != 0)
     }
 
     #[inline]
-    fn set(&mut self, index: u32) {
+    pub fn set(&mut self, index: u32) {
         let word = index as usize / 64;
         match self.0.get_mut(word) {
             Some(w) => *w |= 1 << (index % 64),
@@ -122,10 +129,24 @@ impl Listed {
     }
 
     #[inline]
-    fn clear(&mut self, index: u32) {
+    pub fn clear(&mut self, index: u32) {
         if let Some(w) = self.0.get_mut(index as usize / 64) {
             *w &= !(1 << (index % 64));
         }
+    }
+
+    /// The set indices, ascending.
+    pub fn ones(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let i = w as u32 * 64 + bits.trailing_zeros();
+                    bits &= bits - 1;
+                    i
+                })
+            })
+        })
     }
 }
 
@@ -143,7 +164,7 @@ pub(crate) struct Arena<T> {
     /// Slot indices to reuse, the next one on top.
     free: FreeStack,
     /// Which slots are on `free`.
-    listed: Listed,
+    listed: Bits,
     /// Vacant slots at their last version (never reused).
     retired: usize,
     len: usize,
@@ -158,7 +179,7 @@ impl<T> Default for Arena<T> {
         Arena {
             slots: Vec::new(),
             free: FreeStack::default(),
-            listed: Listed::default(),
+            listed: Bits::default(),
             retired: 0,
             len: 0,
             dead: Vec::new(),
@@ -327,7 +348,7 @@ impl<T> Arena<T> {
         let mut arena = Arena {
             slots,
             free: FreeStack::default(),
-            listed: Listed::default(),
+            listed: Bits::default(),
             retired,
             len,
             dead: Vec::new(),
@@ -971,6 +992,18 @@ impl<T> Column<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bits_report_the_indices_set_ascending_across_words() {
+        let mut b = Bits::with_len(130);
+        for i in [129, 0, 63, 64, 5, 200] {
+            b.set(i);
+        }
+        b.clear(5);
+        assert_eq!(b.ones().collect::<Vec<_>>(), [0, 63, 64, 129, 200]);
+        assert!(b.get(200) && b.get(64) && !b.get(5) && !b.get(1000));
+        assert_eq!(Bits::default().ones().count(), 0);
+    }
 
     #[test]
     fn a_kind_arena_keeps_its_rows_dense_and_checks_versions() {

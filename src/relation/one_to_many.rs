@@ -1,5 +1,6 @@
 //! One-to-many: an ordered collection of children per parent, one parent per child.
 
+use crate::arena::Bits;
 use crate::error::IntegrityError;
 use crate::key::RawKey;
 use crate::schema::{End, RelationDef};
@@ -76,7 +77,7 @@ impl Default for ParentRef {
 pub(crate) struct Regions {
     cap: u32,
     count: usize,
-    taken: Vec<u64>,
+    taken: Bits,
 }
 
 impl Regions {
@@ -299,7 +300,7 @@ impl OneToManyStore {
         let i = parent.idx();
         if regions.cap > 0 && i < regions.count && !list.has_room() {
             list.take_region(i as u32 * regions.cap, regions.cap);
-            regions.taken[i / 64] |= 1 << (i % 64);
+            regions.taken.set(parent.index());
         } else {
             list.reserve(&mut self.pool, expected);
         }
@@ -325,7 +326,7 @@ impl OneToManyStore {
         Regions {
             cap: cap as u32,
             count: slots,
-            taken: vec![0; slots.div_ceil(64)],
+            taken: Bits::with_len(slots),
         }
     }
 

@@ -32,6 +32,7 @@
 //! free segments included.
 
 use super::list::{compact, wants_compaction, Iter};
+use crate::arena::Bits;
 use crate::key::RawKey;
 use std::num::NonZeroU32;
 
@@ -137,10 +138,10 @@ impl<E: Link> Pool<E> {
     /// Gives back the regions of [`lay_regions`](Self::lay_regions) that `taken` (one
     /// bit a region) does not mark, the last first, so that those at the pool's end
     /// shorten it.
-    pub fn release_regions(&mut self, count: usize, cap: u32, taken: &[u64]) {
-        for i in (0..count).rev() {
-            if taken[i / 64] >> (i % 64) & 1 == 0 {
-                self.release((i * cap as usize) as u32, cap);
+    pub fn release_regions(&mut self, count: usize, cap: u32, taken: &Bits) {
+        for i in (0..count as u32).rev() {
+            if !taken.get(i) {
+                self.release(i * cap, cap);
             }
         }
     }
@@ -645,11 +646,11 @@ mod tests {
         assert_eq!(pool.buf.len(), 24);
         // lists of slots 4, 1 and 2 take theirs, in that order; slot 2's outgrows it
         let mut lists: Vec<PoolList> = (0..6).map(|_| PoolList::default()).collect();
-        let mut taken = vec![0u64];
+        let mut taken = Bits::default();
         for i in [4usize, 1, 2] {
             lists[i].claim(1);
             lists[i].take_region(i as u32 * 4, 4);
-            taken[0] |= 1 << i;
+            taken.set(i as u32);
         }
         let mut model: Vec<Vec<Option<u32>>> = vec![Vec::new(); 6];
         for e in 0..3u32 {

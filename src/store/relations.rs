@@ -1,6 +1,7 @@
 //! What every relation kind shares: handles, link, unlink, targets and sources.
 
 use super::*;
+use crate::arena::Bits;
 use crate::relation::one_to_many::Regions;
 
 impl Store {
@@ -376,7 +377,7 @@ impl Store {
         struct Guard<'a> {
             store: &'a mut Store,
             index: u32,
-            fresh: Vec<u64>,
+            fresh: Bits,
             regions: Regions,
             sp: Option<crate::path::Savepoint>,
             armed: bool,
@@ -389,12 +390,8 @@ impl Store {
                     let _ = self.store.rollback(sp);
                 }
                 let r = self.store.relations[self.index as usize].one_to_many_mut();
-                for (w, &bits) in self.fresh.iter().enumerate() {
-                    let mut bits = bits;
-                    while bits != 0 {
-                        r.detach_slot(w * 64 + bits.trailing_zeros() as usize);
-                        bits &= bits - 1;
-                    }
+                for i in self.fresh.ones() {
+                    r.detach_slot(i as usize);
                 }
                 r.release_regions(&self.regions);
             }
@@ -436,7 +433,7 @@ impl Store {
         let mut g = Guard {
             store: self,
             index,
-            fresh: vec![0; slots_b.div_ceil(64)],
+            fresh: Bits::with_len(slots_b),
             regions,
             sp: None,
             armed: true,
@@ -473,7 +470,7 @@ impl Store {
                     None => {
                         r.presize(a, expected, regions);
                         r.attach(a, b);
-                        fresh[b.idx() / 64] |= 1 << (b.idx() % 64);
+                        fresh.set(b.index());
                     }
                     Some(old) if old == a => {}
                     Some(_) => {
